@@ -1,0 +1,1 @@
+"""RGS-style test PKI: profiles, issuance, CRLs, trust decisions and agent identity."""

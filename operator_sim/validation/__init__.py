@@ -1,0 +1,1 @@
+"""Validation of envelope archives: schemas by nature × matière, business rules, reports."""
