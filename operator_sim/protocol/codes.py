@@ -8,7 +8,7 @@ codes are defined here once, so every layer reports the same number for the same
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 
 NS_ACTES = "http://www.interieur.gouv.fr/ACTES#v1.1-20040216"
 NS_INSEE = "http://xml.insee.fr/schema"
@@ -197,7 +197,7 @@ _STATUS_LIBELLES = {
 }
 
 
-class AnomalieNature(str, Enum):
+class AnomalieNature(StrEnum):
     """AnomalieActe/Nature: three digits.
 
     002 and 006 are the values the real platform was seen to send; no official list is

@@ -1218,7 +1218,11 @@ def parse_message(data: bytes) -> Message | Envelope | Classification:
     or unknown to it, MESSAGE_INVALID (with `field`) for missing or ill-typed parts, and
     the xmlsafe codes (XML_MALFORMED, XML_DTD_FORBIDDEN, …) for unreadable bytes.
     """
-    root = _parse_bytes(data)
+    return message_from_element(_parse_bytes(data))
+
+
+def message_from_element(root: etree._Element) -> Message | Envelope | Classification:
+    """Like parse_message, for a root element already parsed by xmlsafe."""
     name = _root_name(root)
     if name == _CLASSIFICATION_ROOT:
         return _classification_from_element(root)

@@ -7,6 +7,7 @@ A name that parses always formats back to exactly the same text.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -53,8 +54,13 @@ MAX_NUMERO = 9999
 Direction = Literal["CL", "PREF"]
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(f"(?:{pattern})")
+
+
 def _matches(pattern: str, value: str) -> bool:
-    return re.fullmatch(f"(?:{pattern})", value) is not None
+    return _compiled(pattern).fullmatch(value) is not None
 
 
 def is_strict_numero_interne(numero_interne: str) -> bool:

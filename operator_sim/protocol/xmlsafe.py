@@ -38,6 +38,8 @@ def parse_xml(data: bytes, *, name: str = "<xml>", max_bytes: int = MAX_XML_BYTE
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser=make_parser()))
     except etree.XMLSyntaxError as exc:
+        if _declares_dtd(data):
+            raise _dtd_forbidden(name) from None
         line = exc.lineno if exc.lineno else "?"
         raise UnsafeXML(
             f"{name}: not well-formed XML (line {line}): {exc.msg}",
@@ -45,9 +47,20 @@ def parse_xml(data: bytes, *, name: str = "<xml>", max_bytes: int = MAX_XML_BYTE
             code="XML_MALFORMED",
         ) from None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise UnsafeXML(
-            f"{name}: DTDs and entity declarations are not allowed",
-            f"{name} : les DTD et déclarations d'entités sont interdites",
-            code="XML_DTD_FORBIDDEN",
-        )
+        raise _dtd_forbidden(name)
     return tree.getroot()
+
+
+def _declares_dtd(data: bytes) -> bool:
+    """A DOCTYPE in the prolog (8- or 16-bit encodings), for documents that fail to parse."""
+    head = data[:4096]
+    return b"<!DOCTYPE" in head or "<!DOCTYPE".encode("utf-16-le") in head \
+        or "<!DOCTYPE".encode("utf-16-be") in head
+
+
+def _dtd_forbidden(name: str) -> UnsafeXML:
+    return UnsafeXML(
+        f"{name}: DTDs and entity declarations are not allowed",
+        f"{name} : les DTD et déclarations d'entités sont interdites",
+        code="XML_DTD_FORBIDDEN",
+    )
