@@ -1,0 +1,172 @@
+"""Validation findings and reports, and how they become an AnomalieActe.
+
+A finding's `code` is the stable contract with users (CLI output, JSON, JUnit, HTTP bodies);
+`ANOMALIE_BY_CODE` is the one table that turns a code into the AnomalieActe nature the
+service returns, so the offline validator and the service never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from ..protocol.codes import AnomalieNature
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+_A = AnomalieNature
+ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
+    # The archive itself
+    "ARCHIVE_NOT_GZIP": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_TRUNCATED": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_CORRUPT": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_NOT_TAR": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_EMPTY": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_LINK": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_SPECIAL_MEMBER": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_DIRECTORY": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_ABSOLUTE_PATH": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_TRAVERSAL": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_NESTED_PATH": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_BAD_MEMBER_NAME": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_DUPLICATE_MEMBER": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_TOO_MANY_MEMBERS": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_MEMBER_TOO_LARGE": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_TOO_LARGE": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_BOMB": _A.ARCHIVE_ILLISIBLE,
+    "ARCHIVE_UNREADABLE": _A.ARCHIVE_ILLISIBLE,
+    "ENVELOPE_MISSING": _A.ARCHIVE_ILLISIBLE,
+    # Names
+    "NAME_ARCHIVE": _A.NOMMAGE,
+    "NAME_ENVELOPE": _A.NOMMAGE,
+    "NAME_MESSAGE": _A.NOMMAGE,
+    "NAME_DOCUMENT": _A.NOMMAGE,
+    "NAME_MISMATCH": _A.NOMMAGE,
+    "NUMERO_INTERNE_NOT_STRICT": _A.NOMMAGE,
+    # XML and schemas
+    "XML_MALFORMED": _A.SCHEMA,
+    "XML_DTD_FORBIDDEN": _A.SCHEMA,
+    "XML_TOO_LARGE": _A.SCHEMA,
+    "SCHEMA_INVALID": _A.SCHEMA,
+    "MESSAGE_UNKNOWN_ROOT": _A.SCHEMA,
+    "MESSAGE_INVALID": _A.SCHEMA,
+    "MESSAGE_WRONG_DIRECTION": _A.SCHEMA,
+    "MESSAGE_NAME_MISMATCH": _A.NOMMAGE,
+    "ANNEXES_COUNT": _A.SCHEMA,
+    # Files
+    "FILE_MISSING": _A.FICHIER_INTROUVABLE,
+    "FILE_UNREFERENCED": _A.FICHIER_NON_REFERENCE,
+    "FILE_REFERENCED_TWICE": _A.FICHIER_NON_REFERENCE,
+    "DOCUMENT_FORMAT": _A.FORMAT_DOCUMENT,
+    "DOCUMENT_CONTENT_MISMATCH": _A.FORMAT_DOCUMENT,
+    # Classification, nature and matière
+    "CLASSIFICATION_VERSION_UNKNOWN": _A.CLASSIFICATION_PERIMEE,
+    "CLASSIFICATION_OUTDATED": _A.CLASSIFICATION_PERIMEE,
+    "CLASSIFICATION_UNKNOWN_CODE": _A.CLASSIFICATION_INCONNUE,
+    "CLASSIFICATION_GAP": _A.CLASSIFICATION_INCONNUE,
+    "NATURE_MATIERE_FORBIDDEN": _A.NATURE_MATIERE,
+    "TYPOLOGIE_NOT_ALLOWED": _A.NATURE_MATIERE,
+    "TYPOLOGIE_MATIERE": _A.NATURE_MATIERE,
+    # Dates
+    "DATE_FUTURE": _A.DATE,
+    "DATE_NAME_MISMATCH": _A.DATE,
+    # Sender
+    "EMETTEUR_MISMATCH": _A.EMETTEUR,
+    # Business documents
+    "BUDGET_INVALID": _A.DOCUMENT_METIER,
+    "BUDGET_SIRET_MISMATCH": _A.DOCUMENT_METIER,
+    "BUDGET_SCELLEMENT": _A.DOCUMENT_METIER,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong (or doubtful) with an envelope, located as precisely as we can."""
+
+    code: str
+    severity: Severity
+    message_fr: str
+    message_en: str
+    file: str | None = None
+    xpath: str | None = None
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in ANOMALIE_BY_CODE:
+            raise ValueError(f"finding code {self.code!r} is not in ANOMALIE_BY_CODE")
+
+    @property
+    def anomalie_nature(self) -> AnomalieNature:
+        return ANOMALIE_BY_CODE[self.code]
+
+    @property
+    def location(self) -> str:
+        parts = [p for p in (self.file, self.xpath) if p]
+        if self.line:
+            parts.append(f"ligne {self.line}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["anomalie_nature"] = self.anomalie_nature.value
+        return data
+
+
+@dataclass
+class ValidationReport:
+    """Everything the validator found in one envelope archive."""
+
+    source: str
+    findings: list[Finding] = field(default_factory=list)
+    profile: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+    def add(self, code: str, message_fr: str, message_en: str, *,
+            severity: Severity = Severity.ERROR, file: str | None = None,
+            xpath: str | None = None, line: int | None = None) -> Finding:
+        finding = Finding(code, severity, message_fr, message_en, file, xpath, line)
+        self.findings.append(finding)
+        return finding
+
+    def anomalie(self) -> tuple[AnomalieNature, str] | None:
+        """The AnomalieActe (Nature, Detail) this report calls for: the first error wins."""
+        if not self.errors:
+            return None
+        first = self.errors[0]
+        detail = f"{first.code} : {first.message_fr}"
+        if first.location:
+            detail += f" ({first.location})"
+        return first.anomalie_nature, detail[:1000]
+
+    def to_dict(self) -> dict:
+        anomalie = self.anomalie()
+        return {
+            "source": self.source,
+            "valid": self.valid,
+            "profile": self.profile,
+            "messages": self.messages,
+            "anomalie": None if anomalie is None else {
+                "nature": anomalie[0].value, "detail": anomalie[1]},
+            "findings": [f.to_dict() for f in self.findings],
+        }

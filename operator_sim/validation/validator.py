@@ -1,0 +1,548 @@
+"""Validate one @ctes envelope archive: names, safety, schemas, profiles and business rules.
+
+The order follows what operators do (archive name → safe unpacking → envelope → messages →
+names and typologies → formats → business documents) and the validator keeps going after an
+error wherever the later checks still make sense, so one run reports everything it can.
+It never raises for bad input: every problem becomes a Finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from ..protocol.archive import ArchiveLimits, ArchiveMember, EnvelopeArchive, read_archive
+from ..protocol.classification import Classification, bundled_classifications
+from ..protocol.codes import NS_ACTES, NS_INSEE, Sender
+from ..protocol.errors import InvalidName, ProtocolError, UnsafeArchive, UnsafeXML
+from ..protocol.messages import Acte, message_from_element
+from ..protocol.names import (
+    ArchiveName,
+    EnveloppeName,
+    MessageFileName,
+    is_strict_numero_interne,
+)
+from ..protocol.xmlsafe import parse_xml
+from .documents import (
+    compute_scellement,
+    format_from_extension,
+    pdf_structure_problem,
+    sniff_format,
+)
+from .profiles import MatiereProfile, matiere_key, select_profile
+from .registry import CompiledSchema, SchemaRegistry, default_registry
+from .report import ANOMALIE_BY_CODE, Severity, ValidationReport
+
+_NS = {"actes": NS_ACTES, "insee": NS_INSEE}
+_MAX_SCHEMA_FINDINGS = 10
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """What the validator checks against: the day it is, the known classifications, limits."""
+
+    today: dt.date
+    classifications: Mapping[dt.date, Classification] = field(
+        default_factory=bundled_classifications)
+    current_classification: dt.date | None = None
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+
+    @property
+    def current(self) -> Classification:
+        key = self.current_classification or max(self.classifications)
+        return self.classifications[key]
+
+
+def validate_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, *,
+                     name: str | None = None,
+                     registry: SchemaRegistry | None = None) -> ValidationReport:
+    """Validate one envelope archive (a path or an open binary file) and report every finding."""
+    if isinstance(source, str | os.PathLike):
+        label = os.fspath(source)
+    else:
+        label = str(getattr(source, "name", None) or name or "archive.tar.gz")
+    check = _ArchiveCheck(label, name or os.path.basename(label), policy,
+                          registry or default_registry())
+    check.run(source)
+    return check.report
+
+
+class _ArchiveCheck:
+    def __init__(self, label: str, name: str, policy: ValidationPolicy,
+                 registry: SchemaRegistry) -> None:
+        self.name = name
+        self.policy = policy
+        self.registry = registry
+        self.report = ValidationReport(source=label)
+        self.referenced: set[str] = set()
+        self.siren: str | None = None
+        self.departement: str | None = None
+        # Set when a message could not be read: what it references is then unknown, so
+        # reporting its files as unreferenced would only add noise.
+        self.references_unknown = False
+        self.envelope_file = name
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def add(self, code: str, fr: str, en: str, *, severity: Severity = Severity.ERROR,
+            file: str | None = None, element: etree._Element | None = None,
+            xpath: str | None = None, line: int | None = None) -> None:
+        if element is not None:
+            xpath = xpath or _xpath(element)
+            line = line or element.sourceline
+        self.report.add(code, fr, en, severity=severity, file=file, xpath=xpath, line=line)
+
+    def add_error(self, exc: ProtocolError, *, file: str | None = None,
+                  fallback: str = "MESSAGE_INVALID") -> None:
+        code = exc.code if exc.code in ANOMALIE_BY_CODE else fallback
+        self.add(code, exc.message_fr, exc.message_en, file=file,
+                 xpath=None if not exc.field else exc.field)
+
+    def parse_member(self, member: ArchiveMember) -> etree._Element | None:
+        try:
+            return parse_xml(member.read(), name=member.name)
+        except UnsafeXML as exc:
+            self.add_error(exc, file=member.name, fallback="XML_MALFORMED")
+            return None
+
+    def schema_check(self, schema: CompiledSchema, root: etree._Element, file: str,
+                     code: str = "SCHEMA_INVALID") -> bool:
+        if schema.is_valid(root):
+            return True
+        for err in schema.errors(root, limit=_MAX_SCHEMA_FINDINGS):
+            self.add(code, f"non conforme au schéma : {err.message}",
+                     f"does not conform to the schema: {err.message}",
+                     file=file, xpath=err.xpath, line=err.line)
+        return False
+
+    # -- the archive ------------------------------------------------------------------------
+
+    def run(self, source: str | os.PathLike | BinaryIO) -> None:
+        archive_name = self.check_archive_name()
+        try:
+            archive = read_archive(source, self.policy.limits)
+        except UnsafeArchive as exc:
+            self.add_error(exc, file=exc.field or self.name, fallback="ARCHIVE_UNREADABLE")
+            return
+        except OSError as exc:
+            self.add("ARCHIVE_UNREADABLE", f"archive illisible : {exc.strerror or exc}",
+                     f"cannot read the archive: {exc.strerror or exc}", file=self.name)
+            return
+        with archive:
+            envelope = self.find_envelope(archive, archive_name)
+            if envelope is None:
+                return
+            self.referenced.add(envelope.name)
+            self.envelope_file = envelope.name
+            formulaires = self.check_envelope(envelope)
+            for nom in formulaires:
+                self.check_message(archive, nom)
+            if self.references_unknown:
+                return
+            for member in archive:
+                if member.name not in self.referenced:
+                    self.add("FILE_UNREFERENCED",
+                             f"le fichier {member.name} n'est référencé par aucun message",
+                             f"file {member.name} is not referenced by any message",
+                             file=member.name)
+
+    def check_archive_name(self) -> ArchiveName | None:
+        try:
+            return ArchiveName.parse(self.name)
+        except InvalidName as exc:
+            self.add("NAME_ARCHIVE", f"nom d'archive non conforme : {exc.message_fr}",
+                     f"archive name does not follow the rules: {exc.message_en}",
+                     file=self.name, xpath=exc.field)
+            return None
+
+    def find_envelope(self, archive: EnvelopeArchive,
+                      archive_name: ArchiveName | None) -> ArchiveMember | None:
+        if archive_name is not None:
+            expected = archive_name.enveloppe_file
+            if expected in archive:
+                return archive[expected]
+        candidates = []
+        for member in archive:
+            try:
+                EnveloppeName.parse(member.name)
+            except InvalidName:
+                continue
+            candidates.append(member)
+        if archive_name is not None and candidates:
+            self.add("NAME_MISMATCH",
+                     f"l'enveloppe {candidates[0].name} ne correspond pas au nom de l'archive "
+                     f"(attendu {archive_name.enveloppe_file})",
+                     f"envelope {candidates[0].name} does not match the archive name "
+                     f"(expected {archive_name.enveloppe_file})", file=candidates[0].name)
+        if len(candidates) == 1:
+            return candidates[0]
+        expected_txt = archive_name.enveloppe_file if archive_name else "EACT--SIREN--AAAAMMJJ-N.xml"
+        self.add("ENVELOPE_MISSING",
+                 f"aucune enveloppe {expected_txt} dans l'archive" if not candidates
+                 else "plusieurs fichiers se présentent comme l'enveloppe",
+                 f"no envelope {expected_txt} in the archive" if not candidates
+                 else "several files look like the envelope", file=self.name)
+        return None
+
+    # -- the envelope -----------------------------------------------------------------------
+
+    def check_envelope(self, member: ArchiveMember) -> list[str]:
+        try:
+            env_name = EnveloppeName.parse(member.name)
+        except InvalidName as exc:
+            self.add("NAME_ENVELOPE", exc.message_fr, exc.message_en, file=member.name,
+                     xpath=exc.field)
+            env_name = None
+        root = self.parse_member(member)
+        if root is None:
+            self.references_unknown = True
+            return []
+        if root.tag != f"{{{NS_ACTES}}}EnveloppeCLMISILL":
+            self.references_unknown = True
+            self.add("MESSAGE_WRONG_DIRECTION" if root.tag.startswith(f"{{{NS_ACTES}}}")
+                     else "MESSAGE_UNKNOWN_ROOT",
+                     f"l'enveloppe doit être un EnveloppeCLMISILL, pas {etree.QName(root).localname}",
+                     f"the envelope must be an EnveloppeCLMISILL, not {etree.QName(root).localname}",
+                     file=member.name, element=root)
+            return []
+        if not self.schema_check(self.registry.actes, root, member.name):
+            self.references_unknown = True
+            return []
+        idcl = root.find("actes:Emetteur/actes:IDCL", _NS)
+        self.siren = idcl.get(f"{{{NS_INSEE}}}SIREN")
+        self.departement = idcl.get(f"{{{NS_ACTES}}}Departement")
+        if env_name is not None:
+            if env_name.direction != "CL":
+                self.add("MESSAGE_WRONG_DIRECTION",
+                         "une enveloppe venant d'une collectivité doit être nommée EACT--SIREN--…",
+                         "an envelope from a collectivité must be named EACT--SIREN--…",
+                         file=member.name)
+            elif env_name.siren != self.siren:
+                self.add("EMETTEUR_MISMATCH",
+                         f"le SIREN du nom de l'enveloppe ({env_name.siren}) diffère de celui "
+                         f"de l'émetteur ({self.siren})",
+                         f"the SIREN in the envelope name ({env_name.siren}) differs from the "
+                         f"sender's ({self.siren})", file=member.name, element=idcl)
+            if env_name.date > self.policy.today:
+                self.add("DATE_FUTURE", f"l'enveloppe est datée du futur ({env_name.date})",
+                         f"the envelope is dated in the future ({env_name.date})",
+                         file=member.name)
+        noms = []
+        for nom in root.iterfind("actes:FormulairesEnvoyes/actes:Formulaire/actes:NomFichier", _NS):
+            noms.append((nom.text or "").strip())
+        return noms
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def reference(self, archive: EnvelopeArchive, nom: str, by: str,
+                  element: etree._Element | None = None) -> ArchiveMember | None:
+        if nom in self.referenced:
+            self.add("FILE_REFERENCED_TWICE", f"le fichier {nom} est référencé deux fois",
+                     f"file {nom} is referenced twice", file=by, element=element)
+            return None
+        self.referenced.add(nom)
+        if nom not in archive:
+            self.add("FILE_MISSING", f"le fichier {nom} est introuvable dans l'archive",
+                     f"file {nom} is not in the archive", file=by, element=element)
+            return None
+        return archive[nom]
+
+    def check_file_name(self, nom: str, code: str, by: str,
+                        element: etree._Element | None) -> MessageFileName | None:
+        try:
+            parsed = MessageFileName.parse(nom)
+        except InvalidName as exc:
+            self.add(code, f"{nom} : {exc.message_fr}", f"{nom}: {exc.message_en}",
+                     file=by, element=element)
+            return None
+        if self.siren and (parsed.siren != self.siren or parsed.departement != self.departement):
+            self.add("EMETTEUR_MISMATCH",
+                     f"{nom} : département/SIREN différents de l'émetteur "
+                     f"({self.departement}/{self.siren})",
+                     f"{nom}: département/SIREN differ from the sender's "
+                     f"({self.departement}/{self.siren})", file=by, element=element)
+        return parsed
+
+    def check_message(self, archive: EnvelopeArchive, nom: str) -> None:
+        member = self.reference(archive, nom, by=self.envelope_file)
+        file_name = self.check_file_name(nom, "NAME_MESSAGE", nom, None)
+        if member is None:
+            return
+        root = self.parse_member(member)
+        if root is None or not self.schema_check(self.registry.actes, root, nom):
+            self.references_unknown = True
+            return
+        try:
+            message = message_from_element(root)
+        except ProtocolError as exc:
+            self.add_error(exc, file=nom)
+            self.references_unknown = True
+            return
+        kind = message.message_type
+        self.report.messages.append(kind.code)
+        if kind.sender is not Sender.CL:
+            self.add("MESSAGE_WRONG_DIRECTION",
+                     f"{kind.root} ({kind.code}) est envoyé par la préfecture, pas par une collectivité",
+                     f"{kind.root} ({kind.code}) is sent by the préfecture, not by a collectivité",
+                     file=nom, element=root)
+        if file_name is not None and file_name.code != kind.code:
+            self.add("MESSAGE_NAME_MISMATCH",
+                     f"le nom annonce un message {file_name.code}, le contenu est "
+                     f"{kind.root} ({kind.code})",
+                     f"the name announces a {file_name.code} message, the content is "
+                     f"{kind.root} ({kind.code})",
+                     file=nom, element=root)
+        if isinstance(message, Acte):
+            _ActeCheck(self, archive, nom, root, message, file_name).run()
+        else:
+            for el in root.iter(f"{{{NS_ACTES}}}NomFichier"):
+                doc = self.reference(archive, (el.text or "").strip(), by=nom, element=el)
+                if doc is not None:
+                    self.check_content(doc, {"pdf", "png", "jpg", "xml"}, by=nom, element=el)
+
+    def check_content(self, doc: ArchiveMember, allowed: set[str] | frozenset[str], *, by: str,
+                      element: etree._Element | None) -> str | None:
+        """Check a document's real format against its name and the allowed set; return it."""
+        claimed = format_from_extension(doc.name)
+        actual = sniff_format(doc.head(1024))
+        if actual is None:
+            self.add("DOCUMENT_FORMAT", f"{doc.name} : format de fichier non reconnu",
+                     f"{doc.name}: unrecognised file format", file=by, element=element)
+            return None
+        if claimed != actual:
+            self.add("DOCUMENT_CONTENT_MISMATCH",
+                     f"{doc.name} : le contenu est du {actual.upper()}, pas du {str(claimed).upper()}",
+                     f"{doc.name}: the content is {actual.upper()}, not {str(claimed).upper()}",
+                     file=by, element=element)
+        if actual not in allowed:
+            self.add("DOCUMENT_FORMAT",
+                     f"{doc.name} : format {actual.upper()} non autorisé ici "
+                     f"(autorisés : {', '.join(sorted(allowed))})",
+                     f"{doc.name}: {actual.upper()} is not allowed here "
+                     f"(allowed: {', '.join(sorted(allowed))})", file=by, element=element)
+        if actual == "pdf":
+            with doc.open() as stream:
+                problem = pdf_structure_problem(stream, doc.size)
+            if problem:
+                self.add("DOCUMENT_FORMAT", f"{doc.name} : PDF invalide ({problem})",
+                         f"{doc.name}: invalid PDF ({problem})", file=by, element=element)
+        return actual
+
+
+class _ActeCheck:
+    """The rules of an Acte (1-1): names, classification, profile, documents."""
+
+    def __init__(self, check: _ArchiveCheck, archive: EnvelopeArchive, nom: str,
+                 root: etree._Element, acte: Acte, file_name: MessageFileName | None) -> None:
+        self.c = check
+        self.archive = archive
+        self.nom = nom
+        self.root = root
+        self.acte = acte
+        self.file_name = file_name
+        # The platform accepts a gap (levels 1, 2, 3, 5): rules apply to the unbroken prefix.
+        self.codes: tuple[int, ...] = tuple(
+            itertools.takewhile(lambda c: c is not None, acte.codes_matiere))
+        self.has_gap = len(self.codes) != len(acte.codes_matiere)
+
+    def el(self, path: str) -> etree._Element | None:
+        return self.root.find(path, _NS)
+
+    def run(self) -> None:
+        profile = select_profile(self.c.registry.profiles, self.codes)
+        self.c.report.profile = profile.name
+        self.check_identity()
+        self.check_classification()
+        if self.acte.nature not in profile.natures:
+            self.c.add("NATURE_MATIERE_FORBIDDEN",
+                       f"la nature {self.acte.nature.abrege} n'est pas admise en matière "
+                       f"{matiere_key(self.codes)} (profil {profile.name})",
+                       f"nature {self.acte.nature.abrege} is not allowed for matière "
+                       f"{matiere_key(self.codes)} (profile {profile.name})",
+                       file=self.nom, element=self.root)
+        self.check_documents(profile)
+
+    def check_identity(self) -> None:
+        acte, fn = self.acte, self.file_name
+        if acte.date > self.c.policy.today:
+            self.c.add("DATE_FUTURE", f"la date de décision {acte.date} est dans le futur",
+                       f"the decision date {acte.date} is in the future",
+                       file=self.nom, element=self.root, xpath="/actes:Acte/@actes:Date")
+        if not is_strict_numero_interne(acte.numero_interne):
+            self.c.add("NUMERO_INTERNE_NOT_STRICT",
+                       f"numéro interne {acte.numero_interne!r} : préférer majuscules, chiffres "
+                       "et _ (ni en tête ni en fin)",
+                       f"internal number {acte.numero_interne!r}: prefer upper case, digits and _ "
+                       "(not first or last)", severity=Severity.WARNING, file=self.nom,
+                       element=self.root, xpath="/actes:Acte/@actes:NumeroInterne")
+        if fn is None:
+            return
+        if fn.numero_interne != acte.numero_interne or fn.nature != acte.nature:
+            self.c.add("NAME_MISMATCH",
+                       f"le nom {self.nom} ne correspond pas à l'acte "
+                       f"({acte.numero_interne}, {acte.nature.abrege})",
+                       f"name {self.nom} does not match the act "
+                       f"({acte.numero_interne}, {acte.nature.abrege})", file=self.nom)
+        elif fn.date != acte.date:
+            self.c.add("DATE_NAME_MISMATCH",
+                       f"le nom porte la date {fn.date}, l'acte est daté du {acte.date} "
+                       "(l'IDActe prendra la date de décision)",
+                       f"the name carries date {fn.date}, the act is dated {acte.date} "
+                       "(the IDActe will use the decision date)",
+                       severity=Severity.WARNING, file=self.nom)
+
+    def check_classification(self) -> None:
+        policy = self.c.policy
+        version = self.acte.classification_date_version
+        declared = policy.classifications.get(version)
+        where = self.el("actes:ClassificationDateVersion")
+        if declared is None:
+            known = ", ".join(str(d) for d in sorted(policy.classifications))
+            self.c.add("CLASSIFICATION_VERSION_UNKNOWN",
+                       f"classification du {version} inconnue (connues : {known})",
+                       f"unknown classification version {version} (known: {known})",
+                       file=self.nom, element=where)
+            declared = policy.current
+        elif declared.date < policy.current.date:
+            self.c.add("CLASSIFICATION_OUTDATED",
+                       f"ODT-VERIF-01 : l'acte utilise la classification du {version}, "
+                       f"la classification en vigueur date du {policy.current.date}",
+                       f"ODT-VERIF-01: the act uses the {version} classification, the current "
+                       f"one is dated {policy.current.date}", file=self.nom, element=where)
+        if self.has_gap:
+            self.c.add("CLASSIFICATION_GAP",
+                       f"niveaux de classification non contigus ; seuls {matiere_key(self.codes)} "
+                       "sont vérifiés",
+                       f"classification levels are not contiguous; only {matiere_key(self.codes)} "
+                       "is checked", severity=Severity.WARNING, file=self.nom, element=self.root)
+        if declared.lookup(self.codes) is None:
+            self.c.add("CLASSIFICATION_UNKNOWN_CODE",
+                       f"matière {matiere_key(self.codes)} absente de la classification du "
+                       f"{declared.date}",
+                       f"matière {matiere_key(self.codes)} is not in the {declared.date} "
+                       "classification", file=self.nom, element=self.el("actes:CodeMatiere1"))
+        self.classification = declared
+
+    def check_piece_name(self, nom: str, profile: MatiereProfile,
+                         element: etree._Element | None) -> None:
+        parsed = self.c.check_file_name(nom, "NAME_DOCUMENT", self.nom, element)
+        typologie = parsed.typologie if parsed is not None else None
+        if typologie is None:
+            return
+        nature = self.acte.nature
+        if self.classification.typologies_for(nature) and \
+                not self.classification.is_typologie_allowed(nature, typologie):
+            self.c.add("TYPOLOGIE_NOT_ALLOWED",
+                       f"la typologie {typologie} n'est pas permise pour la nature "
+                       f"{nature.abrege} (fichier {nom})",
+                       f"typology {typologie} is not allowed for nature {nature.abrege} "
+                       f"(file {nom})", file=self.nom, element=element)
+        elif not profile.typologie_fits(typologie):
+            self.c.add("TYPOLOGIE_MATIERE",
+                       f"la typologie {typologie} relève d'une autre matière que "
+                       f"{matiere_key(self.codes)} (fichier {nom})",
+                       f"typology {typologie} belongs to another matière than "
+                       f"{matiere_key(self.codes)} (file {nom})",
+                       severity=Severity.WARNING, file=self.nom, element=element)
+
+    def check_documents(self, profile: MatiereProfile) -> None:
+        acte = self.acte
+        doc_el = self.el("actes:Document/actes:NomFichier")
+        main_format = None
+        main = self.c.reference(self.archive, acte.document.nom_fichier, self.nom, doc_el)
+        self.check_piece_name(acte.document.nom_fichier, profile, doc_el)
+        xml_rule = profile.xml_main
+        if main is not None:
+            main_format = self.c.check_content(main, profile.main_formats, by=self.nom,
+                                               element=doc_el)
+            if main_format == "xml":
+                if xml_rule is None or not xml_rule.applies(acte.nature, self.codes):
+                    self.c.add("DOCUMENT_FORMAT",
+                               "un acte au format XML n'est admis que pour la nature BF en "
+                               "matière 7.1",
+                               "an XML act is only allowed for nature BF in matière 7.1",
+                               file=self.nom, element=doc_el)
+                else:
+                    self.check_business_xml(main, xml_rule)
+        annex_formats = profile.annex_formats
+        if main_format == "xml" and xml_rule is not None:
+            annex_formats = xml_rule.annex_formats
+        annexes_el = self.el("actes:Annexes")
+        declared = annexes_el.get(f"{{{NS_ACTES}}}Nombre") if annexes_el is not None else None
+        if declared is not None and declared.isdigit() and int(declared) != len(acte.annexes):
+            self.c.add("ANNEXES_COUNT",
+                       f"Annexes/@Nombre vaut {declared} mais {len(acte.annexes)} annexe(s) "
+                       "sont listées",
+                       f"Annexes/@Nombre says {declared} but {len(acte.annexes)} annex(es) "
+                       "are listed", file=self.nom, element=annexes_el)
+        annex_els = self.root.findall("actes:Annexes/actes:Annexe/actes:NomFichier", _NS)
+        for i, annexe in enumerate(acte.annexes):
+            el = annex_els[i] if i < len(annex_els) else None
+            self.check_piece_name(annexe.nom_fichier, profile, el)
+            member = self.c.reference(self.archive, annexe.nom_fichier, self.nom, el)
+            if member is not None:
+                self.c.check_content(member, annex_formats, by=self.nom, element=el)
+
+    def check_business_xml(self, member: ArchiveMember, rule) -> None:
+        root = self.c.parse_member(member)
+        if root is None:
+            return
+        if root.tag != rule.root:
+            self.c.add("BUDGET_INVALID",
+                       f"{member.name} : racine {etree.QName(root).localname} au lieu de "
+                       f"{etree.QName(rule.root).localname}",
+                       f"{member.name}: root {etree.QName(root).localname} instead of "
+                       f"{etree.QName(rule.root).localname}", file=member.name, element=root)
+            return
+        if not self.c.schema_check(self.c.registry.schema_at(rule.schema), root, member.name,
+                                   code="BUDGET_INVALID"):
+            return
+        if rule.siret_xpath and self.c.siren:
+            found = root.xpath(rule.siret_xpath, namespaces=rule.namespaces)
+            siret = str(found[0]) if found else ""
+            if not siret.startswith(self.c.siren):
+                self.c.add("BUDGET_SIRET_MISMATCH",
+                           f"{member.name} : le SIRET {siret} n'appartient pas au SIREN "
+                           f"{self.c.siren} de l'émetteur",
+                           f"{member.name}: SIRET {siret} does not belong to the sender's SIREN "
+                           f"{self.c.siren}", file=member.name, xpath=rule.siret_xpath)
+        seal = root.find("{*}Scellement")
+        if seal is not None:
+            md5, sha1 = compute_scellement(root)
+            if seal.get("md5") != md5 or seal.get("sha1") != sha1:
+                self.c.add("BUDGET_SCELLEMENT",
+                           f"{member.name} : le scellement ne correspond pas au contenu "
+                           "(document modifié après scellement ?)",
+                           f"{member.name}: the seal does not match the content "
+                           "(document changed after sealing?)", file=member.name, element=seal)
+
+
+def _xpath(element: etree._Element) -> str:
+    """A readable XPath with the protocol's prefixes: /actes:Acte/actes:Annexes/actes:Annexe[2]."""
+    prefixes = {NS_ACTES: "actes", NS_INSEE: "insee"}
+    steps = []
+    node = element
+    while node is not None:
+        qname = etree.QName(node)
+        prefix = prefixes.get(qname.namespace)
+        step = f"{prefix}:{qname.localname}" if prefix else qname.localname
+        parent = node.getparent()
+        if parent is not None:
+            same = [s for s in parent if s.tag == node.tag]
+            if len(same) > 1:
+                step += f"[{same.index(node) + 1}]"
+        steps.append(step)
+        node = parent
+    return "/" + "/".join(reversed(steps))
+
+
+def validate_file(path: str | os.PathLike, policy: ValidationPolicy) -> ValidationReport:
+    """Module-level entry for worker processes: validate the archive at `path`."""
+    return validate_archive(Path(path), policy)
