@@ -6,6 +6,10 @@ exit code; anything a test or a user script needs is importable without going th
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import sys
+
 import click
 
 from . import __version__
@@ -15,3 +19,302 @@ from . import __version__
 @click.version_option(__version__, prog_name="operator-sim")
 def main() -> None:
     """Simulator of the @ctes chain: collectivité → operator → ministry → préfecture."""
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
+              show_default=True, help="Report format on standard output.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to this file instead of standard output.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
+              show_default="number of cores", help="Worker processes for large batches.")
+@click.option("--today", callback=_date, metavar="YYYY-MM-DD",
+              help="The date rules compare against (default: today).")
+@click.option("--classification", "classification_date", callback=_date, metavar="YYYY-MM-DD",
+              help="Date of the classification in force (default: the newest bundled one).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on standard error (default: on a terminal, for 10+ files).")
+def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
+             today: dt.date | None, classification_date: dt.date | None,
+             progress: bool | None) -> None:
+    """Validate @ctes envelope archives (files, or folders searched for *.tar.gz).
+
+    Exit status: 0 when every archive is valid, 1 when any is invalid, 2 on usage errors.
+    """
+    from tqdm import tqdm
+
+    from .protocol.classification import bundled_classifications
+    from .validation.batch import RENDERERS, find_archives, validate_many
+    from .validation.validator import ValidationPolicy
+
+    archives = find_archives(paths)
+    if not archives:
+        raise click.UsageError("no .tar.gz archive found in the given paths")
+    known = bundled_classifications()
+    if classification_date is not None and classification_date not in known:
+        raise click.BadParameter(
+            f"no bundled classification dated {classification_date} "
+            f"(known: {', '.join(str(d) for d in sorted(known))})", param_hint="--classification")
+    policy = ValidationPolicy(today=today or dt.date.today(),
+                              current_classification=classification_date)
+    if progress is None:
+        progress = sys.stderr.isatty() and len(archives) >= 10
+    with tqdm(total=len(archives), unit="archive", disable=not progress,
+              file=sys.stderr) as bar:
+        reports = validate_many(archives, policy, jobs=jobs, on_done=lambda _: bar.update())
+    rendered = RENDERERS[fmt](reports)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(rendered)
+    else:
+        click.echo(rendered, nl=False)
+    sys.exit(0 if all(r.valid for r in reports) else 1)
+
+
+@main.group()
+def envelope() -> None:
+    """Build @ctes envelope archives and test corpora."""
+
+
+def _piece_option(value: str) -> tuple[str, str | None]:
+    """`file.pdf` or `file.pdf:99_DE` (typology after the last colon)."""
+    path, sep, typologie = value.rpartition(":")
+    if sep and typologie and len(typologie) == 5 and not os.path.exists(value):
+        return path, typologie
+    return value, None
+
+
+@envelope.command("build")
+@click.option("--siren", required=True, help="SIREN of the collectivité (9 digits).")
+@click.option("--departement", required=True, help="Département code, e.g. 034, 02A, 974.")
+@click.option("--arrondissement", type=click.IntRange(0, 9), default=1, show_default=True)
+@click.option("--nature-collectivite", default="31", show_default=True,
+              help="IDCL/@Nature, two digits (31 = commune).")
+@click.option("--date", "date_", required=True, callback=_date, metavar="YYYY-MM-DD",
+              help="Date of the decision.")
+@click.option("--numero", required=True, help="NumeroInterne of the act.")
+@click.option("--nature", required=True, type=click.Choice(["DE", "AR", "AI", "CC", "BF", "AU"]))
+@click.option("--matiere", required=True, help="Classification path, e.g. 5.2 or 7.1.1.")
+@click.option("--objet", required=True, help="Objet of the act (500 characters at most).")
+@click.option("--classification", "classification_date", callback=_date, default="2019-03-01",
+              show_default=True, metavar="YYYY-MM-DD", help="ClassificationDateVersion.")
+@click.option("--document", required=True, metavar="FILE[:TYPO]",
+              help="Main document (PDF; XML for a BF 7.1 budget), optional typology.")
+@click.option("--annexe", "annexes", multiple=True, metavar="FILE[:TYPO]",
+              help="An annex (PDF, PNG or JPEG), repeatable, optional typology.")
+@click.option("--email", "emails", multiple=True, default=("actes@example.org",),
+              show_default=True, help="Return address (AdressesRetour), repeatable.")
+@click.option("--itc", default="SLO", show_default=True, help="Operator trigram.")
+@click.option("--envelope-date", callback=_date, metavar="YYYY-MM-DD",
+              help="Date in the envelope name (default: today).")
+@click.option("--envelope-numero", type=click.IntRange(1, 9999), default=1, show_default=True)
+@click.option("--output", "-o", type=click.Path(file_okay=False), default=".",
+              show_default=True, help="Folder to write the archive into.")
+def envelope_build(siren: str, departement: str, arrondissement: int, nature_collectivite: str,
+                   date_: dt.date, numero: str, nature: str, matiere: str, objet: str,
+                   classification_date: dt.date, document: str, annexes: tuple[str, ...],
+                   emails: tuple[str, ...], itc: str, envelope_date: dt.date | None,
+                   envelope_numero: int, output: str) -> None:
+    """Build a protocol-exact 1-1 envelope archive from fields and files."""
+    from .protocol.codes import NatureActe
+    from .protocol.envelope import (
+        ActeRequest,
+        Collectivite,
+        Piece,
+        build_acte_envelope,
+        format_of,
+        parse_codes_matiere,
+    )
+    from .protocol.errors import ProtocolError
+
+    def piece(value: str, option: str) -> Piece:
+        path, typologie = _piece_option(value)
+        try:
+            with open(path, "rb") as fh:
+                content = fh.read()
+        except OSError as exc:
+            raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=option) from None
+        return Piece(content, format_of(path), typologie)
+
+    try:
+        codes = parse_codes_matiere(matiere)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--matiere") from None
+    request = ActeRequest(
+        date=date_, numero_interne=numero, nature=NatureActe.from_abrege(nature),
+        codes_matiere=codes, objet=objet, classification_date_version=classification_date,
+        document=piece(document, "--document"),
+        annexes=tuple(piece(a, "--annexe") for a in annexes))
+    collectivite = Collectivite(siren=siren, departement=departement,
+                                arrondissement=arrondissement, nature=nature_collectivite,
+                                adresses_retour=emails)
+    try:
+        built = build_acte_envelope(request, collectivite,
+                                    envelope_date=envelope_date or dt.date.today(),
+                                    envelope_numero=envelope_numero, itc=itc)
+    except ProtocolError as exc:
+        raise click.UsageError(f"{exc.field or 'input'}: {exc.message_en}") from None
+    os.makedirs(output, exist_ok=True)
+    click.echo(built.write(output))
+
+
+@envelope.command("corpus")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--material/--no-material", default=True, show_default=True,
+              help="Also write the act material (PDF, PNG, budget XML) under FOLDER/material.")
+def envelope_corpus(folder: str, material: bool) -> None:
+    """Write the generated corpus of valid and invalid envelopes with its manifest."""
+    from .validation.corpus import CASES, write_corpus, write_material
+
+    manifest = write_corpus(os.path.join(folder, "cases"))
+    click.echo(f"{len(CASES)} cases, manifest: {manifest}")
+    if material:
+        for path in write_material(os.path.join(folder, "material")):
+            click.echo(f"material: {path}")
+
+
+# -- pki: the RGS-style test PKI (thin layer over operator_sim.pki) ----------------------------
+
+_PKI_DIR = click.option("--dir", "directory", type=click.Path(file_okay=False), default="certs",
+                        show_default=True, help="PKI folder.")
+
+
+def _now() -> dt.datetime:
+    """The CLI's clock: the wall clock, truncated to the second (X.509 times have no more)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@main.group()
+def pki() -> None:
+    """The simulator's RGS-style test PKI: init, issue agents, revoke, list, export."""
+
+
+@pki.command("init")
+@_PKI_DIR
+@click.option("--ca-key", default="rsa-4096", show_default=True,
+              help="Root key: rsa-2048 | rsa-3072 | rsa-4096 | ec-p256 | ec-p384.")
+@click.option("--catalogue/--no-catalogue", default=True, show_default=True,
+              help="Also issue the bad-certificate catalogue and its manifest.")
+def pki_init(directory: str, ca_key: str, catalogue: bool) -> None:
+    """Create the test PKI in DIR (does nothing if it already exists)."""
+    from .pki import KeySpec, PkiStore
+
+    report = PkiStore(directory).initialise(now=_now(), ca_key=KeySpec.parse(ca_key),
+                                            catalogue=catalogue)
+    if report.already_initialised:
+        click.echo(f"PKI already initialised in {report.directory}; nothing created.")
+        return
+    for path in report.created:
+        click.echo(f"created {path}")
+    click.echo(f"PKI ready in {report.directory}")
+
+
+@pki.command("issue-agent")
+@_PKI_DIR
+@click.option("--siren", required=True, help="SIREN of the collectivité (9 digits).")
+@click.option("--name", required=True, help="Agent's name (certificate CN).")
+@click.option("--collectivite", default=None, help="Organisation name (default: derived).")
+@click.option("--siret", default=None, help="SIRET (14 digits) for the OU instead of the SIREN.")
+@click.option("--email", default=None, help="rfc822Name in the subject alternative name.")
+@click.option("--level", default="**", show_default=True, help="RGS level: *, ** or ***.")
+@click.option("--signing", is_flag=True, help="Signing profile: adds nonRepudiation.")
+@click.option("--key", "key_spec", default="ec-p256", show_default=True,
+              help="ec-p256 | rsa-2048 | rsa-3072 | rsa-4096.")
+def pki_issue_agent(directory: str, siren: str, name: str, collectivite: str | None,
+                    siret: str | None, email: str | None, level: str, signing: bool,
+                    key_spec: str) -> None:
+    """Issue an agent certificate and bind it to an account acting for SIREN."""
+    from .pki import (
+        Account,
+        AgentSubject,
+        CertificateBinding,
+        JsonIdentityDirectory,
+        KeySpec,
+        PkiStore,
+        RgsLevel,
+    )
+
+    store = PkiStore(directory)
+    try:
+        subject = AgentSubject(collectivite or f"Collectivité {siren}", siren, name, siret=siret,
+                               email=email)
+        record = store.issue_agent(subject, now=_now(), level=RgsLevel.parse(level),
+                                   signing=signing, key_spec=KeySpec.parse(key_spec))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    JsonIdentityDirectory(store.identities_path).bind(CertificateBinding(
+        record.fingerprint, siren, (Account(name=name, sirens=frozenset({siren})),)))
+    click.echo(f"serial {record.serial}\nsha256 {record.fingerprint}")
+    click.echo(f"certificate {store.directory / record.certificate}")
+    click.echo(f"key {store.directory / record.key}")
+
+
+@pki.command("revoke")
+@_PKI_DIR
+@click.argument("reference")
+@click.option("--reason", default="unspecified", show_default=True,
+              type=click.Choice(["unspecified", "keyCompromise", "cACompromise",
+                                 "affiliationChanged", "superseded", "cessationOfOperation",
+                                 "certificateHold", "privilegeWithdrawn"]))
+def pki_revoke(directory: str, reference: str, reason: str) -> None:
+    """Revoke a certificate (serial in hex, or SHA-256 fingerprint prefix); reissue its CRL."""
+    from .pki import PkiError, PkiStore, RevocationReason
+
+    try:
+        record = PkiStore(directory).revoke(reference, now=_now(),
+                                            reason=RevocationReason[reason])
+    except PkiError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"revoked {record.serial} ({record.subject}) at {record.revoked_at}: {reason}")
+
+
+@pki.command("list")
+@_PKI_DIR
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+def pki_list(directory: str, as_json: bool) -> None:
+    """List issued certificates with their status."""
+    import dataclasses
+    import json
+
+    from .pki import PkiError, PkiStore
+
+    try:
+        records = PkiStore(directory).records()
+    except PkiError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2,
+                              ensure_ascii=False))
+        return
+    for r in records:
+        status = f"REVOKED {r.revocation_reason}" if r.revoked else "valid"
+        click.echo(f"{r.serial:>40}  {r.kind:<12} {r.not_after[:10]}  {status:<22} {r.subject}")
+
+
+@pki.command("export-p12")
+@_PKI_DIR
+@click.argument("reference")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False))
+@click.option("--password", default="", help="Protect the file (empty: no password).")
+def pki_export_p12(directory: str, reference: str, out: str, password: str) -> None:
+    """Export certificate + key + issuing CA as PKCS#12 for browsers and curl."""
+    from pathlib import Path
+
+    from .pki import PkiError, PkiStore
+
+    try:
+        path = PkiStore(directory).export_p12(reference, Path(out),
+                                              password=password.encode() or None)
+    except PkiError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {path}")
