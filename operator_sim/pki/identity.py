@@ -1,0 +1,261 @@
+"""Who a trusted certificate is, and what it may do: agents, shared accounts, SIRENs, roles.
+
+A certificate (SHA-256 fingerprint) maps to one account, or to several told apart by HTTP
+Basic login + password (scrypt, from hashlib), as real operators do. Authorisation is one
+rule: an identity acts only for its own SIRENs. Storage sits behind `IdentityDirectory` so a
+database can replace the JSON file; nothing here knows HTTP or reads the clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from .profiles import RgsLevel, siren_of
+from .store import fingerprint, write_atomic
+
+ROLES = frozenset({"read", "submit", "cancel", "answer", "admin"})
+AGENT_ROLES = frozenset({"read", "submit", "cancel", "answer"})
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+class IdentityError(Exception):
+    """A refusal after the certificate was trusted. `status` is the HTTP status to answer."""
+
+    code = "IDENTITY"
+    status = 401
+    message_fr = "Identité non reconnue."
+    message_en = "Identity not recognised."
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.message_en)
+        self.detail = detail
+
+
+class UnknownCertificate(IdentityError):
+    code = "UNKNOWN_CERTIFICATE"
+    message_fr = "Certificat valide mais associé à aucun compte."
+    message_en = "Valid certificate, but bound to no account."
+
+
+class CredentialsRequired(IdentityError):
+    code = "CREDENTIALS_REQUIRED"
+    message_fr = "Certificat partagé : identifiant et mot de passe (HTTP Basic) requis."
+    message_en = "Shared certificate: login and password (HTTP Basic) required."
+
+
+class BadCredentials(IdentityError):
+    code = "BAD_CREDENTIALS"
+    message_fr = "Identifiant ou mot de passe incorrect pour ce certificat."
+    message_en = "Wrong login or password for this certificate."
+
+
+class SirenMismatch(IdentityError):
+    code = "SIREN_MISMATCH"
+    status = 403
+    message_fr = "Le SIREN du certificat ne correspond pas à celui du compte."
+    message_en = "The certificate's SIREN does not match the account's."
+
+
+class Forbidden(IdentityError):
+    """The identity is known but may not do this (foreign SIREN, missing role)."""
+
+    code = "FORBIDDEN_SIREN"
+    status = 403
+    message_fr = "Ce compte n'est pas autorisé à agir pour ce SIREN."
+    message_en = "This account may not act for this SIREN."
+
+
+class MissingRole(Forbidden):
+    code = "FORBIDDEN_ROLE"
+    message_fr = "Ce compte n'a pas le rôle requis."
+    message_en = "This account lacks the required role."
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account behind a certificate; `login` is None when the certificate is not shared."""
+
+    name: str
+    sirens: frozenset[str]
+    roles: frozenset[str] = AGENT_ROLES
+    login: str | None = None
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class CertificateBinding:
+    """A certificate's accounts, and the SIREN its subject must name."""
+
+    fingerprint: str
+    siren: str
+    accounts: tuple[Account, ...] = ()
+
+    @property
+    def shared(self) -> bool:
+        """Accounts carry logins: the request must say which one (HTTP Basic)."""
+        return any(account.login for account in self.accounts)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The resolved principal for one request."""
+
+    fingerprint: str
+    name: str
+    sirens: frozenset[str]
+    roles: frozenset[str]
+    certificate_siren: str
+    login: str | None = None
+    level: RgsLevel | None = None
+
+    def can_act_for(self, siren: str) -> bool:
+        return siren in self.sirens
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def authorize(identity: Identity, siren: str, role: str | None = None) -> None:
+    """Raise `Forbidden` unless `identity` may act for `siren` (with `role`, if given)."""
+    if not identity.can_act_for(siren):
+        raise Forbidden(f"{identity.name} may not act for SIREN {siren}")
+    if role is not None and not identity.has_role(role):
+        raise MissingRole(f"{identity.name} lacks role {role!r}")
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """`scrypt$n$r$p$salt$hash` (base64), parameters stored so they can change later."""
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT, dklen=32)
+    b64 = base64.b64encode
+    return (f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}$"
+            f"{b64(salt).decode()}${b64(digest).decode()}")
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
+                            p=int(p), dklen=len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+class IdentityDirectory(Protocol):
+    """Where certificate bindings live (a JSON file now, a database table later)."""
+
+    def binding(self, fingerprint: str) -> CertificateBinding | None: ...
+
+    def bind(self, binding: CertificateBinding) -> None: ...
+
+
+def resolve(directory: IdentityDirectory, certificate: x509.Certificate, *,
+            credentials: tuple[str, str] | None = None,
+            level: RgsLevel | None = None) -> Identity:
+    """Map a *trusted* certificate (+ Basic credentials when shared) to an `Identity`."""
+    print_ = fingerprint(certificate)
+    binding = directory.binding(print_)
+    if binding is None or not binding.accounts:
+        raise UnknownCertificate(f"no account for certificate {print_}")
+    dn_siren = siren_of(certificate.subject)
+    if dn_siren != binding.siren:
+        raise SirenMismatch(f"certificate names SIREN {dn_siren}, account expects {binding.siren}")
+    if binding.shared:
+        if credentials is None:
+            raise CredentialsRequired()
+        login, password = credentials
+        account = next((a for a in binding.accounts if a.login == login), None)
+        # Hash even for an unknown login so timing does not reveal which logins exist.
+        stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
+        if not check_password(password, stored) or account is None:
+            raise BadCredentials(f"login {login!r} refused")
+    else:
+        account = binding.accounts[0]
+    return Identity(fingerprint=print_, name=account.name, sirens=account.sirens,
+                    roles=account.roles, certificate_siren=binding.siren, login=account.login,
+                    level=level)
+
+
+_DUMMY_HASH = hash_password("operator-sim: no such login", salt=b"\0" * 16)
+
+
+class JsonIdentityDirectory:
+    """Bindings in one JSON file, rewritten atomically; re-read when the file changes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._cache: tuple[int, dict[str, CertificateBinding]] | None = None
+
+    def binding(self, fingerprint: str) -> CertificateBinding | None:
+        return self._load().get(fingerprint.lower())
+
+    def bindings(self) -> list[CertificateBinding]:
+        return list(self._load().values())
+
+    def bind(self, binding: CertificateBinding) -> None:
+        with self._lock:
+            bindings = dict(self._load())
+            bindings[binding.fingerprint.lower()] = binding
+            self._save(bindings)
+
+    def add_account(self, certificate_fingerprint: str, account: Account, *,
+                    siren: str | None = None) -> CertificateBinding:
+        """Add `account` behind a certificate (creating the binding when `siren` is given)."""
+        binding = self.binding(certificate_fingerprint)
+        if binding is None:
+            if siren is None:
+                raise KeyError(f"no binding for {certificate_fingerprint}; give its SIREN")
+            binding = CertificateBinding(certificate_fingerprint.lower(), siren)
+        logins = [a.login for a in (*binding.accounts, account)]
+        if len(logins) > 1 and not all(logins):
+            raise ValueError("a certificate with several accounts needs a login on each")
+        updated = replace(binding, accounts=(*binding.accounts, account))
+        self.bind(updated)
+        return updated
+
+    def _load(self) -> dict[str, CertificateBinding]:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if self._cache is None or self._cache[0] != stamp:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            self._cache = (stamp, {fp: _binding_from_json(fp, entry)
+                                   for fp, entry in raw["certificates"].items()})
+        return self._cache[1]
+
+    def _save(self, bindings: dict[str, CertificateBinding]) -> None:
+        payload = {"version": 1, "certificates": {
+            fp: {"siren": b.siren, "accounts": [_account_to_json(a) for a in b.accounts]}
+            for fp, b in sorted(bindings.items())}}
+        write_atomic(self.path, json.dumps(payload, indent=2, ensure_ascii=False).encode(),
+                     mode=0o600)
+
+
+def _account_to_json(account: Account) -> dict[str, object]:
+    return {"name": account.name, "sirens": sorted(account.sirens),
+            "roles": sorted(account.roles), "login": account.login,
+            "password_hash": account.password_hash}
+
+
+def _binding_from_json(print_: str, entry: dict) -> CertificateBinding:
+    accounts = tuple(
+        Account(name=a["name"], sirens=frozenset(a["sirens"]), roles=frozenset(a["roles"]),
+                login=a.get("login"), password_hash=a.get("password_hash"))
+        for a in entry["accounts"])
+    return CertificateBinding(print_, entry["siren"], accounts)

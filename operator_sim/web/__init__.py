@@ -1,0 +1,1 @@
+"""aiohttp web layer: TLS contexts, client-certificate authentication and (later) the APIs."""

@@ -1,0 +1,123 @@
+"""Client-certificate authentication middleware: trust, identity, and refusals as JSON.
+
+Reads the peer certificate from the TLS transport, judges it with `pki.trust` at the app
+clock's time, resolves the identity (HTTP Basic for shared certificates) and hands handlers
+`request[IDENTITY]`. It answers 401 (untrusted, unknown) or 403 (forbidden) itself, and turns
+`IdentityError`s raised by handlers (e.g. `authorize`) into the same JSON body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import hdrs, web
+from cryptography import x509
+
+from ..pki.identity import (
+    BadCredentials,
+    Identity,
+    IdentityDirectory,
+    IdentityError,
+    resolve,
+)
+from ..pki.trust import DEFAULT_POLICY, Reason, TrustPolicy, TrustStore, Verdict, judge
+
+TRUST_SOURCE = web.AppKey("pki_trust_source", Callable[[], TrustStore])
+TRUST_POLICY = web.AppKey("pki_trust_policy", TrustPolicy)
+IDENTITY_DIRECTORY = web.AppKey("pki_identity_directory", IdentityDirectory)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+IDENTITY = web.RequestKey("identity", Identity)
+VERDICT = web.RequestKey("certificate_verdict", Verdict)
+
+_BASIC_CHALLENGE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="operator-sim", charset="UTF-8"'}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def setup_client_auth(app: web.Application, *, trust: Callable[[], TrustStore],
+                      directory: IdentityDirectory, clock: Callable[[], datetime],
+                      policy: TrustPolicy = DEFAULT_POLICY) -> None:
+    """Store what the middleware needs under its AppKeys and install it."""
+    app[TRUST_SOURCE] = trust
+    app[TRUST_POLICY] = policy
+    app[IDENTITY_DIRECTORY] = directory
+    app[CLOCK] = clock
+    app.middlewares.append(client_certificate_auth)
+
+
+def refusal(status: int, code: str, message_fr: str, message_en: str, *,
+            indication: str | None = None, sub_indication: str | None = None,
+            detail: str = "", headers: dict[str, str] | None = None) -> web.Response:
+    """The one JSON shape of every authentication or authorisation refusal."""
+    body = {"code": code, "indication": indication, "sub_indication": sub_indication,
+            "message_fr": message_fr, "message_en": message_en, "detail": detail}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _trust_refusal(verdict: Verdict) -> web.Response:
+    reason = verdict.reason or Reason.CHAIN_INVALID
+    return refusal(401, reason.code, reason.message_fr, reason.message_en,
+                   indication=reason.indication, sub_indication=reason.sub_indication,
+                   detail=verdict.detail)
+
+
+def _identity_refusal(error: IdentityError) -> web.Response:
+    headers = _BASIC_CHALLENGE if error.status == 401 and error.code in (
+        "CREDENTIALS_REQUIRED", "BAD_CREDENTIALS") else None
+    return refusal(error.status, error.code, error.message_fr, error.message_en,
+                   detail=error.detail, headers=headers)
+
+
+def peer_certificate(request: web.Request) -> x509.Certificate | None:
+    """The client's leaf certificate, or None on plain HTTP or without one.
+
+    Python 3.11 exposes only the leaf; the trust store's intermediates complete the chain.
+    """
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """RFC 7617 credentials (UTF-8), or None when the request carries none."""
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if not header:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    try:
+        if scheme.lower() != "basic":
+            raise ValueError(f"scheme {scheme!r} is not Basic")
+        login, colon, password = base64.b64decode(encoded.strip(), validate=True).decode(
+            "utf-8").partition(":")
+        if not colon:
+            raise ValueError("no ':' between login and password")
+    except (ValueError, binascii.Error) as error:
+        raise BadCredentials(f"unreadable Authorization header: {error}") from None
+    return login, password
+
+
+@web.middleware
+async def client_certificate_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    leaf = peer_certificate(request)
+    if leaf is None:
+        return _trust_refusal(Verdict(None, Reason.NO_CERTIFICATE))
+    app = request.app
+    verdict = judge([leaf], at=app[CLOCK](), store=app[TRUST_SOURCE](), policy=app[TRUST_POLICY])
+    if not verdict.accepted:
+        return _trust_refusal(verdict)
+    try:
+        credentials = _basic_credentials(request)
+        resolve_args = (app[IDENTITY_DIRECTORY], leaf)
+        resolve_kwargs = {"credentials": credentials, "level": verdict.level}
+        if credentials is None:
+            identity = resolve(*resolve_args, **resolve_kwargs)
+        else:  # scrypt is deliberately slow: keep it off the event loop
+            identity = await asyncio.to_thread(resolve, *resolve_args, **resolve_kwargs)
+        request[VERDICT] = verdict
+        request[IDENTITY] = identity
+        return await handler(request)
+    except IdentityError as error:
+        return _identity_refusal(error)
