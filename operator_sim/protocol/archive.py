@@ -95,6 +95,10 @@ def _show(name: str) -> str:
     return repr(name if len(name) <= 80 else name[:80] + "…")
 
 
+# Unicode categories Cc (C0 and C1 controls) and Cs (surrogates: undecodable UTF-8 bytes).
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def check_member_name(name: str) -> None:
     """Refuse a member name an envelope archive must not hold (flat, printable, ≤ 255 bytes).
 
@@ -107,8 +111,9 @@ def check_member_name(name: str) -> None:
 
     if not name or name == ".":
         raise refuse("ARCHIVE_BAD_MEMBER_NAME", "empty member name", "nom de membre vide")
-    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs")), None)
-    if bad is not None:
+    found = _CONTROL_OR_SURROGATE.search(name)
+    if found is not None:
+        bad = found.group()
         if bad == "\x00":
             raise refuse("ARCHIVE_BAD_MEMBER_NAME", "the name contains a NUL character",
                          "le nom contient un caractère NUL")
@@ -235,7 +240,8 @@ class _TarStream:
         self._limits = limits
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._tail = head  # compressed bytes read but not yet inflated
-        self._buf = bytearray()  # inflated bytes not yet handed out
+        self._buf = bytearray()  # inflated bytes; those before _off were already handed out
+        self._off = 0
         self._pos = 0
         self._done = False
         self.produced = 0
@@ -267,15 +273,15 @@ class _TarStream:
                     f"chaîne d'en-têtes tar de plus de {_HEADER_BUDGET} octets à l'octet "
                     f"{self._pos}")
         self._fill(n)
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
+        out = bytes(self._buf[self._off:self._off + n])
+        self._off += len(out)
         self._pos += len(out)
         return out
 
     def peek(self, n: int) -> bytes:
         """The next n bytes (fewer at the end) without consuming them."""
         self._fill(n)
-        return bytes(self._buf[:n])
+        return bytes(self._buf[self._off:self._off + n])
 
     def drain_end(self) -> None:
         """After the end-of-archive block: only NUL padding may follow, up to the gzip end."""
@@ -288,6 +294,10 @@ class _TarStream:
 
     # inflating
     def _fill(self, n: int) -> None:
+        if len(self._buf) - self._off >= n:
+            return
+        del self._buf[:self._off]  # compact once per refill, not once per read
+        self._off = 0
         while len(self._buf) < n:
             chunk = self._inflate_some()
             if not chunk:
