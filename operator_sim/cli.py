@@ -51,8 +51,6 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
 
     Exit status: 0 when every archive is valid, 1 when any is invalid, 2 on usage errors.
     """
-    from tqdm import tqdm
-
     from .protocol.classification import bundled_classifications
     from .validation.batch import RENDERERS, find_archives, validate_many
     from .validation.validator import ValidationPolicy
@@ -69,9 +67,13 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
                               current_classification=classification_date)
     if progress is None:
         progress = sys.stderr.isatty() and len(archives) >= 10
-    with tqdm(total=len(archives), unit="archive", disable=not progress,
-              file=sys.stderr) as bar:
-        reports = validate_many(archives, policy, jobs=jobs, on_done=lambda _: bar.update())
+    if progress:
+        from tqdm import tqdm
+
+        with tqdm(total=len(archives), unit="archive", file=sys.stderr) as bar:
+            reports = validate_many(archives, policy, jobs=jobs, on_done=lambda _: bar.update())
+    else:
+        reports = validate_many(archives, policy, jobs=jobs)
     rendered = RENDERERS[fmt](reports)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
