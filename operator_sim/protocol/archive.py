@@ -596,8 +596,11 @@ class EnvelopeArchive:
 
 def _spool_member(stream: _TarStream, info: tarfile.TarInfo,
                   spool_dir: str | os.PathLike[str] | None) -> ArchiveMember:
-    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - owned by the ArchiveMember
-        max_size=SPOOL_MEMORY_BYTES, mode="w+b", dir=spool_dir)
+    # The header gives the size up front: small members go straight to memory, large ones to disk.
+    if info.size <= SPOOL_MEMORY_BYTES:
+        spool: IO[bytes] = io.BytesIO()
+    else:
+        spool = tempfile.TemporaryFile(mode="w+b", dir=spool_dir)  # noqa: SIM115 - owned by the member
     try:
         digest = hashlib.sha256()
         stream.seek(info.offset_data)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+
+from lxml import etree
 
 from .registry import default_registry
 from .report import ValidationReport
@@ -39,6 +39,8 @@ def validate_many(archives: Sequence[Path], policy: ValidationPolicy, *, jobs: i
     """Validate archives in order; with jobs > 1 and a large batch, across processes."""
     reports: list[ValidationReport] = []
     if jobs > 1 and len(archives) >= PARALLEL_THRESHOLD:
+        from concurrent.futures import ProcessPoolExecutor  # 30 ms of imports: only when used
+
         default_registry()  # compiled once here, inherited by forked workers
         chunk = max(1, len(archives) // (jobs * 8))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -82,26 +84,24 @@ def render_json(reports: Sequence[ValidationReport]) -> str:
 def render_junit(reports: Sequence[ValidationReport]) -> str:
     """JUnit XML: one testcase per archive, one failure listing its errors when invalid."""
     invalid = sum(not r.valid for r in reports)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<testsuite name="operator-sim validate" tests="{len(reports)}" '
-           f'failures="{invalid}" errors="0">']
+    suite = etree.Element("testsuite", name="operator-sim validate", tests=str(len(reports)),
+                          failures=str(invalid), errors="0")
     for report in reports:
-        out.append(f'  <testcase classname="operator-sim.validate" name={quoteattr(report.source)}>')
+        case = etree.SubElement(suite, "testcase", classname="operator-sim.validate",
+                                name=report.source)
         if not report.valid:
             first = report.errors[0]
-            body = "\n".join(f"{f.code} ({f.location}): {f.message_en}" for f in report.errors)
-            out.append(f"    <failure type={quoteattr(first.code)} "
-                       f"message={quoteattr(first.message_en)}>{_text(body)}</failure>")
+            failure = etree.SubElement(case, "failure", type=first.code,
+                                       message=first.message_en)
+            failure.text = _lines(report.errors)
         if report.warnings:
-            body = "\n".join(f"{f.code} ({f.location}): {f.message_en}" for f in report.warnings)
-            out.append(f"    <system-out>{_text(body)}</system-out>")
-        out.append("  </testcase>")
-    out.append("</testsuite>")
-    return "\n".join(out) + "\n"
+            etree.SubElement(case, "system-out").text = _lines(report.warnings)
+    return etree.tostring(suite, xml_declaration=True, encoding="UTF-8",
+                          pretty_print=True).decode("utf-8")
 
 
-def _text(value: str) -> str:
-    return quoteattr(value)[1:-1]
+def _lines(findings: Sequence) -> str:
+    return "\n".join(f"{f.code} ({f.location}): {f.message_en}" for f in findings)
 
 
 RENDERERS: dict[str, Callable[[Sequence[ValidationReport]], str]] = {
