@@ -1,0 +1,54 @@
+"""Persistence: the `TransactionStore` interface, its SQLite implementation, the blob store.
+
+Owns durable state (rows in SQLite, bytes in a content-addressed folder). Knows nothing of
+HTTP or of the transaction state machine (that is `engine.lifecycle`), and never reads the clock.
+"""
+
+from .blobs import BlobNotFound, BlobStore
+from .database import AsyncStore, SqliteStore, Store
+from .interface import (
+    Agent,
+    Collectivite,
+    DocumentRow,
+    DuplicateActe,
+    JournalEvent,
+    MessageRow,
+    MissingBlob,
+    NewDocument,
+    NewMessage,
+    NewTransaction,
+    NotFound,
+    Page,
+    StatusConflict,
+    StoreError,
+    TransactionFilter,
+    TransactionRow,
+    TransactionStore,
+    TransitionStep,
+)
+
+__all__ = [
+    "Agent",
+    "AsyncStore",
+    "BlobNotFound",
+    "BlobStore",
+    "Collectivite",
+    "DocumentRow",
+    "DuplicateActe",
+    "JournalEvent",
+    "MessageRow",
+    "MissingBlob",
+    "NewDocument",
+    "NewMessage",
+    "NewTransaction",
+    "NotFound",
+    "Page",
+    "SqliteStore",
+    "StatusConflict",
+    "Store",
+    "StoreError",
+    "TransactionFilter",
+    "TransactionRow",
+    "TransactionStore",
+    "TransitionStep",
+]

@@ -1,0 +1,150 @@
+"""Content-addressed blob store: archives, documents, messages, signatures, tokens on disk.
+
+Owns the `<root>/ab/cd/<sha256>` tree and the guarantee that a returned digest names bytes
+that are complete and fsynced. Never deletes, never rewrites an existing blob, never keeps a
+whole upload in memory, and knows nothing of the database that refers to its blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK_SIZE = 256 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+BlobSource = bytes | bytearray | memoryview | BinaryIO | str | os.PathLike[str]
+
+
+class BlobNotFound(KeyError):
+    """No blob with this digest (or a malformed digest, which can name no blob)."""
+
+    code = "BLOB_NOT_FOUND"
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable (POSIX needs the directory fsynced)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Blobs named by their SHA-256, written once, atomically and durably."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        # Temporary files live under the root (same file system, so the final rename is
+        # atomic); a streamed upload's folder is only known once its digest is.
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob lives (whether or not it exists); refuses anything but a digest."""
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise BlobNotFound(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        try:
+            return self.path(sha256).is_file()
+        except BlobNotFound:
+            return False
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A binary read handle; callers stream large blobs instead of `read()`-ing them."""
+        try:
+            return self.path(sha256).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def read(self, sha256: str) -> bytes:
+        with self.open(sha256) as handle:
+            return handle.read()
+
+    def verify(self, sha256: str) -> bool:
+        """Re-hash the stored bytes: True if they still match their name."""
+        digest = hashlib.sha256()
+        with self.open(sha256) as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256
+
+    def put(self, source: BlobSource) -> str:
+        """Store bytes, a readable binary file object or a file path; return its SHA-256.
+
+        The content is hashed while it is copied to a temporary file, fsynced, renamed into
+        place and the folder fsynced, so once this returns the blob survives a crash.
+        Storing content that is already present is a no-op that returns the same digest.
+        """
+        if isinstance(source, bytes | bytearray | memoryview):
+            return self._put_stream(_BytesReader(memoryview(source)))
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as handle:
+                return self._put_stream(handle)
+        if hasattr(source, "read"):
+            return self._put_stream(source)
+        raise TypeError(f"cannot store a blob from {type(source).__name__}")
+
+    def _put_stream(self, source: BinaryIO | _BytesReader) -> str:
+        digest = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := source.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha256 = digest.hexdigest()
+            final = self.path(sha256)
+            if final.is_file():
+                tmp.unlink()
+                return sha256
+            self._make_parents(final.parent)
+            os.chmod(tmp, 0o444)
+            # Two writers of the same content may race here: both renames install
+            # identical bytes, so either outcome is correct.
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            return sha256
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _make_parents(self, folder: Path) -> None:
+        """Create `ab/cd/` and fsync each parent that gained an entry."""
+        for level in (folder.parent, folder):
+            if not level.is_dir():
+                try:
+                    level.mkdir()
+                except FileExistsError:
+                    continue
+                _fsync_dir(level.parent)
+
+    def copy_to(self, sha256: str, destination: BinaryIO) -> None:
+        """Stream a blob into another file object (e.g. an HTTP response body)."""
+        with self.open(sha256) as handle:
+            shutil.copyfileobj(handle, destination, CHUNK_SIZE)
+
+
+class _BytesReader:
+    """`read(n)` over an in-memory buffer without copying it whole."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size < 0 else min(len(self._view), self._pos + size)
+        chunk = self._view[self._pos:end].tobytes()
+        self._pos = end
+        return chunk

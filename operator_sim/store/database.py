@@ -1,0 +1,611 @@
+"""The SQLite implementation of `TransactionStore`, on sqlite-utils, plus its asyncio front.
+
+Owns connections, the durability pragmas and the threading rule: ONE writer thread owns the
+only write connection and runs every write as one `BEGIN IMMEDIATE` transaction; reads use one
+connection per calling thread. Never reads the wall clock (time is passed in), never shares a
+connection between threads, never commits a row that names a blob not already fsynced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import astuple
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlite_utils import Database
+
+from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
+from . import schema
+from .blobs import BlobStore
+from .interface import (
+    DOCUMENT_ROLES,
+    Agent,
+    Collectivite,
+    DocumentRow,
+    DuplicateActe,
+    JournalEvent,
+    MessageRow,
+    MissingBlob,
+    NewMessage,
+    NewTransaction,
+    NotFound,
+    Page,
+    StatusConflict,
+    StoreError,
+    TransactionFilter,
+    TransactionRow,
+    TransitionStep,
+)
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+DATABASE_NAME = "operator-sim.sqlite3"
+BLOBS_NAME = "blobs"
+MAX_PAGE = 500
+
+
+# --- conversions --------------------------------------------------------------------------------
+
+
+def _ts(at: datetime) -> str:
+    """UTC ISO-8601 with microseconds: sortable as text, and naive times refused."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("store times must be timezone-aware (take them from the clock)")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _transaction(row: dict[str, Any]) -> TransactionRow:
+    return TransactionRow(
+        id=row["id"],
+        type=TransactionType(row["type"]),
+        status=TransactionStatus(row["status"]),
+        siren=row["siren"],
+        related_transaction_id=row["related_transaction_id"],
+        id_acte=row["id_acte"],
+        numero_interne=row["numero_interne"],
+        nature=None if row["nature"] is None else NatureActe(row["nature"]),
+        matiere=row["matiere"],
+        objet=row["objet"],
+        decision_date=None if row["decision_date"] is None else date.fromisoformat(row["decision_date"]),
+        archive_name=row["archive_name"],
+        archive_sha256=row["archive_sha256"],
+        agent_id=row["agent_id"],
+        created_at=_dt(row["created_at"]),
+        updated_at=_dt(row["updated_at"]),
+    )
+
+
+def _message(row: dict[str, Any]) -> MessageRow:
+    return MessageRow(
+        id=row["id"], transaction_id=row["transaction_id"], code=row["code"],
+        direction=Sender[row["direction"]], file_name=row["file_name"],
+        xml_sha256=row["xml_sha256"], signature_sha256=row["signature_sha256"],
+        timestamp_token_sha256=row["timestamp_token_sha256"], created_at=_dt(row["created_at"]),
+    )
+
+
+def _document(row: dict[str, Any]) -> DocumentRow:
+    return DocumentRow(**row)
+
+
+def _event(row: dict[str, Any]) -> JournalEvent:
+    return JournalEvent(
+        id=row["id"], transaction_id=row["transaction_id"], at=_dt(row["at"]),
+        from_status=None if row["from_status"] is None else TransactionStatus(row["from_status"]),
+        to_status=TransactionStatus(row["to_status"]), actor=row["actor"],
+        message=row["message"], message_id=row["message_id"],
+    )
+
+
+def _rows(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Fetch everything now: a half-read cursor would pin an old WAL snapshot on its connection."""
+    return list(db.query(sql, params))
+
+
+def _one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+    rows = _rows(db, sql, params)
+    return rows[0] if rows else None
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+class SqliteStore:
+    """`TransactionStore` over one SQLite file (WAL, synchronous=FULL) and a `BlobStore`.
+
+    Concurrency rule: every write runs on the single writer thread, inside one
+    `BEGIN IMMEDIATE` transaction; call the write methods from any thread (they wait), or
+    from the event loop through `AsyncStore`. Reads run on the calling thread's own
+    connection and see the last committed state.
+    """
+
+    def __init__(self, path: str | Path, *, blobs: BlobStore | str | Path,
+                 busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self.blobs = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[Database] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._writer_ident: int | None = None
+        self._write_db: Database | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
+                                          initializer=self._start_writer)
+        # Migrations run on the writer too, under BEGIN IMMEDIATE, so two processes opening
+        # the same file cannot both apply the same migration.
+        self.run_write(schema.apply)
+
+    @classmethod
+    def open(cls, directory: str | Path, **kwargs: Any) -> SqliteStore:
+        """`<directory>/operator-sim.sqlite3` and `<directory>/blobs/`, created if missing."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory / DATABASE_NAME, blobs=directory / BLOBS_NAME, **kwargs)
+
+    # -- connections and the threading rule --
+
+    def _connect(self) -> Database:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=self._busy_timeout_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: in WAL mode every commit fsyncs the log, so an acknowledged submission
+        # survives power loss, not just a killed process.
+        conn.execute("PRAGMA synchronous = FULL")
+        db = Database(conn, execute_plugins=False)
+        db.enable_wal()
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
+    def _start_writer(self) -> None:
+        self._writer_ident = threading.get_ident()
+        self._write_db = self._connect()
+
+    def _on_writer(self) -> bool:
+        return threading.get_ident() == self._writer_ident
+
+    def _read_db(self) -> Database:
+        """The calling thread's connection (the write one on the writer: read your writes)."""
+        if self._closed:
+            raise StoreError("store is closed")
+        if self._on_writer():
+            assert self._write_db is not None
+            return self._write_db
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def _in_write_transaction(self, fn: Callable[[Database], T]) -> T:
+        db = self._write_db
+        assert db is not None and self._on_writer()
+        if db.conn.in_transaction:  # a write nested in a write: a savepoint of the outer one
+            with db.atomic():
+                return fn(db)
+        # IMMEDIATE takes the write lock up front: a reader-turned-writer can never hit
+        # SQLITE_BUSY_SNAPSHOT, and another process waits on busy_timeout instead of failing.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def submit_write(self, fn: Callable[[Database], T]) -> Future[T]:
+        """Queue `fn(db)` to run on the writer thread inside one transaction."""
+        if self._closed:
+            raise StoreError("store is closed")
+        return self._writer.submit(self._in_write_transaction, fn)
+
+    def run_write(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` atomically on the writer thread and return its result.
+
+        SQLite-specific escape hatch (not part of `TransactionStore`): everything `fn` does
+        commits together or not at all. Called on the writer thread, it nests as a savepoint.
+        """
+        if self._on_writer():
+            return self._in_write_transaction(fn)
+        return self.submit_write(fn).result()
+
+    def run_on_writer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Run any store method on the writer thread (used by `AsyncStore`)."""
+        if self._closed:
+            raise StoreError("store is closed")
+        return self._writer.submit(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection (checkpointing the WAL)."""
+        if self._closed:
+            return
+        self._writer.shutdown(wait=True)
+        self._closed = True
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- collectivités and agents --
+
+    def add_collectivite(self, collectivite: Collectivite) -> Collectivite:
+        """Insert or replace a collectivité (the admin API and fixtures seed these)."""
+        self.run_write(lambda db: db["collectivites"].upsert(
+            dict(zip(("siren", "departement", "arrondissement", "nature", "nom"),
+                     astuple(collectivite), strict=True)), pk="siren"))
+        return collectivite
+
+    def get_collectivite(self, siren: str) -> Collectivite | None:
+        row = _one(self._read_db(), "select * from collectivites where siren = ?", [siren])
+        return None if row is None else Collectivite(**row)
+
+    def add_agent(self, *, certificate_fingerprint: str, name: str, roles: Iterable[str],
+                  sirens: Iterable[str], login: str | None = None,
+                  password_hash: str | None = None) -> Agent:
+        """One account behind a certificate; login + hash only for a shared certificate."""
+        sirens = frozenset(sirens)
+        roles = frozenset(roles)
+
+        def write(db: Database) -> int:
+            agent_id = db["agents"].insert({
+                "certificate_fingerprint": certificate_fingerprint, "name": name,
+                "roles": json.dumps(sorted(roles)), "login": login, "password_hash": password_hash,
+            }).last_pk
+            db["agent_sirens"].insert_all({"agent_id": agent_id, "siren": s} for s in sorted(sirens))
+            return int(agent_id)
+
+        agent_id = self.run_write(write)
+        return Agent(agent_id, certificate_fingerprint, name, roles, sirens, login, password_hash)
+
+    def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
+        """Every account bound to a certificate (several when it is shared)."""
+        db = self._read_db()
+        rows = _rows(
+            db, "select a.*, (select json_group_array(siren) from agent_sirens s"
+            " where s.agent_id = a.id) as sirens"
+            " from agents a where certificate_fingerprint = ? order by id", [fingerprint])
+        return tuple(
+            Agent(r["id"], r["certificate_fingerprint"], r["name"], frozenset(json.loads(r["roles"])),
+                  frozenset(json.loads(r["sirens"])), r["login"], r["password_hash"])
+            for r in rows)
+
+    # -- transactions: writes --
+
+    def _require_blobs(self, digests: Iterable[str | None]) -> None:
+        missing = [d for d in digests if d is not None and not self.blobs.exists(d)]
+        if missing:
+            raise MissingBlob(f"put these blobs before recording them: {', '.join(missing)}")
+
+    @staticmethod
+    def _require_row(db: Database, table: str, key: str, value: Any, what: str) -> None:
+        if value is not None and _one(db, f"select 1 from {table} where {key} = ?", [value]) is None:
+            raise NotFound(f"unknown {what} {value!r}")
+
+    def _insert_message(self, db: Database, transaction_id: int, message: NewMessage,
+                        at: str) -> int:
+        self._require_blobs((message.xml_sha256, message.signature_sha256,
+                             message.timestamp_token_sha256))
+        return int(db["messages"].insert({
+            "transaction_id": transaction_id, "code": message.code,
+            "direction": message.direction.name, "file_name": message.file_name,
+            "xml_sha256": message.xml_sha256, "signature_sha256": message.signature_sha256,
+            "timestamp_token_sha256": message.timestamp_token_sha256, "created_at": at,
+        }).last_pk)
+
+    @staticmethod
+    def _append_journal(db: Database, transaction_id: int, at: str,
+                        from_status: TransactionStatus | None, to_status: TransactionStatus,
+                        actor: str, message: str, message_id: int | None) -> None:
+        db["journal"].insert({
+            "transaction_id": transaction_id, "at": at,
+            "from_status": None if from_status is None else int(from_status),
+            "to_status": int(to_status), "actor": actor, "message": message,
+            "message_id": message_id,
+        })
+
+    def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
+                           message: str = "") -> TransactionRow:
+        """Transaction row, its documents, messages and creation event: one commit.
+
+        Raises `DuplicateActe` if a live act already uses (siren, numero_interne),
+        `NotFound` for an unknown SIREN/related transaction/agent, `MissingBlob` if a
+        referenced blob was not put first.
+        """
+        when = _ts(at)
+        self._require_blobs([new.archive_sha256, *(d.sha256 for d in new.documents)])
+        for document in new.documents:
+            if document.role not in DOCUMENT_ROLES:
+                raise ValueError(f"document role must be one of {DOCUMENT_ROLES}")
+
+        def write(db: Database) -> TransactionRow:
+            self._require_row(db, "collectivites", "siren", new.siren, "SIREN")
+            self._require_row(db, "transactions", "id", new.related_transaction_id, "transaction")
+            self._require_row(db, "agents", "id", new.agent_id, "agent")
+            try:
+                transaction_id = int(db["transactions"].insert({
+                    "type": int(new.type), "status": int(new.status), "siren": new.siren,
+                    "related_transaction_id": new.related_transaction_id, "id_acte": new.id_acte,
+                    "numero_interne": new.numero_interne,
+                    "nature": None if new.nature is None else int(new.nature),
+                    "matiere": new.matiere, "objet": new.objet,
+                    "decision_date": None if new.decision_date is None else new.decision_date.isoformat(),
+                    "archive_name": new.archive_name, "archive_sha256": new.archive_sha256,
+                    "agent_id": new.agent_id, "created_at": when, "updated_at": when,
+                }).last_pk)
+            except sqlite3.IntegrityError as error:
+                raise _integrity(error, new) from error
+            message_ids = [self._insert_message(db, transaction_id, m, when) for m in new.messages]
+            db["documents"].insert_all(
+                {"transaction_id": transaction_id, "role": d.role, "position": d.position,
+                 "file_name": d.file_name, "sha256": d.sha256, "mimetype": d.mimetype,
+                 "size": d.size} for d in new.documents)
+            self._append_journal(db, transaction_id, when, None, new.status, actor, message,
+                                 message_ids[0] if message_ids else None)
+            return self._get(db, transaction_id)
+
+        return self.run_write(write)
+
+    def transition(self, transaction_id: int, to_status: TransactionStatus, *, at: datetime,
+                   actor: str, expected_from: TransactionStatus, message: str = "",
+                   attach: NewMessage | None = None, id_acte: str | None = None) -> TransactionRow:
+        """Compare-and-set the status; the caused message and the journal event go with it."""
+        step = TransitionStep(transaction_id, expected_from, to_status, message, attach, id_acte)
+        return self.transition_many([step], at=at, actor=actor)[0]
+
+    def transition_many(self, steps: Sequence[TransitionStep], *, at: datetime,
+                        actor: str) -> tuple[TransactionRow, ...]:
+        """Several compare-and-sets that win or lose together (6-2: act → 0, annulation → 4).
+
+        Raises `StatusConflict` when a transaction is not in its `expected_from` status
+        any more (another transition won), `NotFound` for an unknown id; then nothing changed.
+        """
+        when = _ts(at)
+        self._require_blobs(d for s in steps if s.attach
+                            for d in (s.attach.xml_sha256, s.attach.signature_sha256,
+                                      s.attach.timestamp_token_sha256))
+
+        def write(db: Database) -> tuple[TransactionRow, ...]:
+            rows = []
+            for step in steps:
+                try:
+                    cursor = db.execute(
+                        "update transactions set status = ?, updated_at = ?,"
+                        " id_acte = coalesce(?, id_acte) where id = ? and status = ?",
+                        [int(step.to_status), when, step.id_acte, step.transaction_id,
+                         int(step.expected_from)])
+                except sqlite3.IntegrityError as error:
+                    raise DuplicateActe(f"IDActe {step.id_acte} already names another act") from error
+                if cursor.rowcount != 1:
+                    current = _one(db, "select status from transactions where id = ?",
+                                   [step.transaction_id])
+                    if current is None:
+                        raise NotFound(f"unknown transaction {step.transaction_id}")
+                    raise StatusConflict(step.transaction_id, step.expected_from,
+                                         TransactionStatus(current["status"]))
+                message_id = (self._insert_message(db, step.transaction_id, step.attach, when)
+                              if step.attach else None)
+                self._append_journal(db, step.transaction_id, when, step.expected_from,
+                                     step.to_status, actor, step.message, message_id)
+                rows.append(self._get(db, step.transaction_id))
+            return tuple(rows)
+
+        return self.run_write(write)
+
+    def add_message(self, transaction_id: int, message: NewMessage, *, at: datetime) -> MessageRow:
+        """Record an exchanged XML that changes no status (e.g. a re-sent AR)."""
+        when = _ts(at)
+        self._require_blobs((message.xml_sha256, message.signature_sha256,
+                             message.timestamp_token_sha256))
+
+        def write(db: Database) -> MessageRow:
+            self._require_row(db, "transactions", "id", transaction_id, "transaction")
+            message_id = self._insert_message(db, transaction_id, message, when)
+            row = _one(db, "select * from messages where id = ?", [message_id])
+            assert row is not None
+            return _message(row)
+
+        return self.run_write(write)
+
+    def next_serial(self, name: str) -> int:
+        """1, 2, 3… per name, never repeated, even across restarts (TSA serials, _N suffixes)."""
+        def write(db: Database) -> int:
+            cursor = db.execute(
+                "insert into counters (name, value) values (?, 1) on conflict (name)"
+                " do update set value = value + 1 returning value", [name])
+            return int(cursor.fetchone()[0])
+
+        return self.run_write(write)
+
+    # -- transactions: reads --
+
+    @staticmethod
+    def _get(db: Database, transaction_id: int) -> TransactionRow:
+        row = _one(db, "select * from transactions where id = ?", [transaction_id])
+        if row is None:
+            raise NotFound(f"unknown transaction {transaction_id}")
+        return _transaction(row)
+
+    def get(self, transaction_id: int) -> TransactionRow:
+        return self._get(self._read_db(), transaction_id)
+
+    def find_by_id_acte(self, id_acte: str) -> TransactionRow | None:
+        """The type-1 transaction this IDActe was given to by its AR, if any."""
+        row = _one(self._read_db(), "select * from transactions where type = 1 and id_acte = ?",
+                   [id_acte])
+        return None if row is None else _transaction(row)
+
+    def find_live_acte(self, siren: str, numero_interne: str) -> TransactionRow | None:
+        """The act that currently holds (siren, numero_interne) — not in error, not cancelled."""
+        row = _one(self._read_db(),
+                   "select * from transactions where type = 1 and siren = ? and numero_interne = ?"
+                   " and status not in (-1, 0)", [siren, numero_interne])
+        return None if row is None else _transaction(row)
+
+    def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
+             offset: int = 0) -> Page:
+        """Newest first; `total` counts every match, in the same snapshot as the page."""
+        filters = filters or TransactionFilter()
+        limit = max(0, min(limit, MAX_PAGE))
+        offset = max(0, offset)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("siren", filters.siren), ("type", filters.type),
+                              ("status", filters.status), ("nature", filters.nature),
+                              ("related_transaction_id", filters.related_transaction_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(int(value) if isinstance(value, int) else value)
+        if filters.created_from is not None:
+            clauses.append("created_at >= ?")
+            params.append(_ts(filters.created_from))
+        if filters.created_to is not None:
+            clauses.append("created_at < ?")
+            params.append(_ts(filters.created_to))
+        if filters.sirens is not None:
+            clauses.append(f"siren in ({', '.join('?' * len(filters.sirens))})")
+            params.extend(sorted(filters.sirens))
+        where = f" where {' and '.join(clauses)}" if clauses else ""
+        db = self._read_db()
+        own_snapshot = not db.conn.in_transaction
+        if own_snapshot:
+            db.conn.execute("BEGIN")
+        try:
+            total = _rows(db, f"select count(*) as n from transactions{where}", params)[0]["n"]
+            rows = _rows(db, f"select * from transactions{where} order by id desc limit ? offset ?",
+                         [*params, limit, offset])
+            items = tuple(_transaction(r) for r in rows)
+        finally:
+            if own_snapshot:
+                db.conn.execute("COMMIT")
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    def messages(self, transaction_id: int) -> tuple[MessageRow, ...]:
+        rows = _rows(
+            self._read_db(), "select * from messages where transaction_id = ? order by id", [transaction_id])
+        return tuple(_message(r) for r in rows)
+
+    def documents(self, transaction_id: int) -> tuple[DocumentRow, ...]:
+        rows = _rows(
+            self._read_db(), "select * from documents where transaction_id = ? order by role = 'main' desc,"
+            " role, position", [transaction_id])
+        return tuple(_document(r) for r in rows)
+
+    def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]:
+        rows = _rows(
+            self._read_db(), "select * from journal where transaction_id = ? order by id", [transaction_id])
+        return tuple(_event(r) for r in rows)
+
+
+def _integrity(error: sqlite3.IntegrityError, new: NewTransaction) -> StoreError:
+    text = str(error)
+    if "transactions.siren, transactions.numero_interne" in text:
+        return DuplicateActe(f"SIREN {new.siren} already has a live act numbered {new.numero_interne}")
+    if "transactions.id_acte" in text:
+        return DuplicateActe(f"IDActe {new.id_acte} already names another act")
+    return StoreError(text)
+
+
+Store = SqliteStore
+
+
+class AsyncStore:
+    """The store for aiohttp handlers: writes await the writer thread, reads a small pool.
+
+    The event loop never blocks on SQLite or fsync. Same methods and errors as `SqliteStore`.
+    """
+
+    def __init__(self, store: SqliteStore, *, readers: int = 4) -> None:
+        self.store = store
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-reader")
+
+    async def _write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.wrap_future(self.store.run_on_writer(fn, *args, **kwargs))
+
+    async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, partial(fn, *args, **kwargs))
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a short engine step `fn(store, *args, **kwargs)` on the writer thread.
+
+        Its reads and its write then form one serial step (e.g. `lifecycle.transition`), and
+        the loop does not block. Keep `fn` quick and free of I/O other than the store: it
+        holds up every other write while it runs.
+        """
+        return await asyncio.wrap_future(self.store.run_on_writer(fn, self.store, *args, **kwargs))
+
+    async def put_blob(self, source: Any) -> str:
+        """Blob writes fsync: done on the reader pool, never on the loop or the writer."""
+        return await self._read(self.store.blobs.put, source)
+
+    async def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
+                                 message: str = "") -> TransactionRow:
+        return await self._write(self.store.create_transaction, new, at=at, actor=actor,
+                                 message=message)
+
+    async def transition(self, transaction_id: int, to_status: TransactionStatus, *,
+                         at: datetime, actor: str, expected_from: TransactionStatus,
+                         message: str = "", attach: NewMessage | None = None,
+                         id_acte: str | None = None) -> TransactionRow:
+        return await self._write(self.store.transition, transaction_id, to_status, at=at,
+                                 actor=actor, expected_from=expected_from, message=message,
+                                 attach=attach, id_acte=id_acte)
+
+    async def transition_many(self, steps: Sequence[TransitionStep], *, at: datetime,
+                              actor: str) -> tuple[TransactionRow, ...]:
+        return await self._write(self.store.transition_many, steps, at=at, actor=actor)
+
+    async def add_message(self, transaction_id: int, message: NewMessage, *,
+                          at: datetime) -> MessageRow:
+        return await self._write(self.store.add_message, transaction_id, message, at=at)
+
+    async def next_serial(self, name: str) -> int:
+        return await self._write(self.store.next_serial, name)
+
+    async def get(self, transaction_id: int) -> TransactionRow:
+        return await self._read(self.store.get, transaction_id)
+
+    async def find_by_id_acte(self, id_acte: str) -> TransactionRow | None:
+        return await self._read(self.store.find_by_id_acte, id_acte)
+
+    async def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
+                   offset: int = 0) -> Page:
+        return await self._read(self.store.list, filters, limit=limit, offset=offset)
+
+    async def messages(self, transaction_id: int) -> tuple[MessageRow, ...]:
+        return await self._read(self.store.messages, transaction_id)
+
+    async def documents(self, transaction_id: int) -> tuple[DocumentRow, ...]:
+        return await self._read(self.store.documents, transaction_id)
+
+    async def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]:
+        return await self._read(self.store.journal, transaction_id)
+
+    async def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
+        return await self._read(self.store.agents_for_certificate, fingerprint)
+
+    def close(self) -> None:
+        """Stop the reader pool; the wrapped store is closed by its owner."""
+        self._readers.shutdown(wait=True)

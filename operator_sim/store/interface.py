@@ -1,0 +1,247 @@
+"""What the engine may ask of storage: records, inputs, errors and the `TransactionStore` protocol.
+
+Owns the storage vocabulary shared by every backend (SQLite now, PostgreSQL later). Holds no
+SQL and does no I/O; records are frozen dataclasses so no caller ever touches a database row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """A storage refusal; `code` is stable and maps to an API error."""
+
+    code = "STORE"
+
+
+class NotFound(StoreError, LookupError):
+    code = "NOT_FOUND"
+
+
+class DuplicateActe(StoreError):
+    """A live type-1 transaction already uses this (SIREN, NumeroInterne)."""
+
+    code = "DUPLICATE_ACTE"
+
+
+class StatusConflict(StoreError):
+    """Compare-and-set lost: the transaction is no longer in the expected status."""
+
+    code = "STATUS_CONFLICT"
+
+    def __init__(self, transaction_id: int, expected: TransactionStatus,
+                 actual: TransactionStatus) -> None:
+        super().__init__(f"transaction {transaction_id} is {actual.name}, not {expected.name}")
+        self.transaction_id = transaction_id
+        self.expected = expected
+        self.actual = actual
+
+
+class MissingBlob(StoreError):
+    """A record refers to a blob that is not (durably) in the blob store."""
+
+    code = "MISSING_BLOB"
+
+
+# --- records (what reads return) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Collectivite:
+    siren: str
+    departement: str
+    arrondissement: str
+    nature: str  # IDCL/@Nature, two digits (protocol.codes.COLLECTIVITE_NATURES)
+    nom: str
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One account behind a certificate; `login` is set only when the certificate is shared."""
+
+    id: int
+    certificate_fingerprint: str
+    name: str
+    roles: frozenset[str]
+    sirens: frozenset[str]
+    login: str | None = None
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    id: int
+    type: TransactionType
+    status: TransactionStatus
+    siren: str
+    related_transaction_id: int | None
+    id_acte: str | None
+    numero_interne: str | None
+    nature: NatureActe | None
+    matiere: str | None
+    objet: str | None
+    decision_date: date | None
+    archive_name: str | None
+    archive_sha256: str | None
+    agent_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    transaction_id: int
+    code: str
+    direction: Sender
+    file_name: str
+    xml_sha256: str
+    signature_sha256: str | None
+    timestamp_token_sha256: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    transaction_id: int
+    role: str
+    position: int
+    file_name: str
+    sha256: str
+    mimetype: str
+    size: int
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    id: int
+    transaction_id: int
+    at: datetime
+    from_status: TransactionStatus | None  # None for the creation event
+    to_status: TransactionStatus
+    actor: str
+    message: str
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[TransactionRow, ...]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- inputs (what writes take) ------------------------------------------------------------------
+
+DOCUMENT_ROLES = ("main", "annexe", "piece")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """An exchanged XML whose blobs (xml, detached CMS, RFC 3161 token) are already stored."""
+
+    code: str
+    direction: Sender
+    file_name: str
+    xml_sha256: str
+    signature_sha256: str | None = None
+    timestamp_token_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    role: str  # "main" | "annexe" | "piece"
+    position: int
+    file_name: str
+    sha256: str
+    mimetype: str
+    size: int
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    type: TransactionType
+    status: TransactionStatus
+    siren: str
+    related_transaction_id: int | None = None
+    id_acte: str | None = None
+    numero_interne: str | None = None
+    nature: NatureActe | None = None
+    matiere: str | None = None
+    objet: str | None = None
+    decision_date: date | None = None
+    archive_name: str | None = None
+    archive_sha256: str | None = None
+    agent_id: int | None = None
+    messages: tuple[NewMessage, ...] = ()
+    documents: tuple[NewDocument, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransitionStep:
+    """One compare-and-set status change, optionally recording the message that caused it."""
+
+    transaction_id: int
+    expected_from: TransactionStatus
+    to_status: TransactionStatus
+    message: str = ""
+    attach: NewMessage | None = None
+    id_acte: str | None = None  # set with the AR (1-2): the IDActe becomes known then
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    siren: str | None = None
+    status: TransactionStatus | None = None
+    type: TransactionType | None = None
+    nature: NatureActe | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+    related_transaction_id: int | None = None
+    sirens: frozenset[str] | None = None  # restrict to an agent's SIRENs
+
+
+# --- the interface ------------------------------------------------------------------------------
+
+
+class TransactionStore(Protocol):
+    """Everything the engine needs from persistence. Every write is one atomic unit."""
+
+    def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
+                           message: str = "") -> TransactionRow: ...
+
+    def get(self, transaction_id: int) -> TransactionRow: ...
+
+    def find_by_id_acte(self, id_acte: str) -> TransactionRow | None: ...
+
+    def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
+             offset: int = 0) -> Page: ...
+
+    def transition(self, transaction_id: int, to_status: TransactionStatus, *, at: datetime,
+                   actor: str, expected_from: TransactionStatus, message: str = "",
+                   attach: NewMessage | None = None,
+                   id_acte: str | None = None) -> TransactionRow: ...
+
+    def transition_many(self, steps: Sequence[TransitionStep], *, at: datetime,
+                        actor: str) -> tuple[TransactionRow, ...]: ...
+
+    def add_message(self, transaction_id: int, message: NewMessage, *,
+                    at: datetime) -> MessageRow: ...
+
+    def messages(self, transaction_id: int) -> tuple[MessageRow, ...]: ...
+
+    def documents(self, transaction_id: int) -> tuple[DocumentRow, ...]: ...
+
+    def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]: ...
+
+    def next_serial(self, name: str) -> int: ...

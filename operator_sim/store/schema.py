@@ -1,0 +1,135 @@
+"""The SQLite schema, as named migrations (sqlite-utils `Migrations`), applied in order once each.
+
+Owns every table, index, constraint and trigger. Never edit an applied migration: add a new
+named one. DDL is written as SQL because STRICT tables, CHECKs, AUTOINCREMENT, partial unique
+indexes and triggers are what carry the invariants, and `Table.create()` cannot say them.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "operator_sim"
+migrations = Migrations(MIGRATION_SET)
+
+_INITIAL = """
+CREATE TABLE collectivites (
+    siren TEXT PRIMARY KEY CHECK (length(siren) = 9),
+    departement TEXT NOT NULL,
+    arrondissement TEXT NOT NULL,
+    nature TEXT NOT NULL,
+    nom TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE agents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    certificate_fingerprint TEXT NOT NULL,
+    name TEXT NOT NULL,
+    roles TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(roles)),
+    login TEXT,
+    password_hash TEXT,
+    CHECK ((login IS NULL) = (password_hash IS NULL))
+) STRICT;
+-- A certificate maps to one account, or to several told apart by login (shared certificate).
+CREATE UNIQUE INDEX agents_certificate_login ON agents (certificate_fingerprint, ifnull(login, ''));
+
+CREATE TABLE agent_sirens (
+    agent_id INTEGER NOT NULL REFERENCES agents (id),
+    siren TEXT NOT NULL REFERENCES collectivites (siren),
+    PRIMARY KEY (agent_id, siren)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX agent_sirens_siren ON agent_sirens (siren);
+
+CREATE TABLE transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type INTEGER NOT NULL CHECK (type BETWEEN 1 AND 7),
+    status INTEGER NOT NULL CHECK (status BETWEEN -1 AND 22),
+    siren TEXT NOT NULL REFERENCES collectivites (siren),
+    related_transaction_id INTEGER REFERENCES transactions (id),
+    id_acte TEXT,
+    numero_interne TEXT,
+    nature INTEGER CHECK (nature BETWEEN 1 AND 6),
+    matiere TEXT,
+    objet TEXT,
+    decision_date TEXT,
+    archive_name TEXT,
+    archive_sha256 TEXT CHECK (archive_sha256 IS NULL OR length(archive_sha256) = 64),
+    agent_id INTEGER REFERENCES agents (id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK (type <> 1 OR numero_interne IS NOT NULL)
+) STRICT;
+-- The duplicate rule, enforced by the database so that two racing submissions cannot both
+-- win: one live act per (SIREN, NumeroInterne); an act in error (-1) or cancelled (0) frees it.
+CREATE UNIQUE INDEX transactions_live_acte ON transactions (siren, numero_interne)
+    WHERE type = 1 AND status NOT IN (-1, 0);
+CREATE UNIQUE INDEX transactions_id_acte ON transactions (id_acte)
+    WHERE type = 1 AND id_acte IS NOT NULL;
+CREATE INDEX transactions_siren_created ON transactions (siren, created_at);
+CREATE INDEX transactions_status ON transactions (status);
+CREATE INDEX transactions_related ON transactions (related_transaction_id);
+
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    transaction_id INTEGER NOT NULL REFERENCES transactions (id),
+    code TEXT NOT NULL CHECK (code GLOB '[1-7]-[1-5]'),
+    direction TEXT NOT NULL CHECK (direction IN ('CL', 'PREF')),
+    file_name TEXT NOT NULL,
+    xml_sha256 TEXT NOT NULL CHECK (length(xml_sha256) = 64),
+    signature_sha256 TEXT CHECK (signature_sha256 IS NULL OR length(signature_sha256) = 64),
+    timestamp_token_sha256 TEXT
+        CHECK (timestamp_token_sha256 IS NULL OR length(timestamp_token_sha256) = 64),
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX messages_transaction ON messages (transaction_id);
+
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    transaction_id INTEGER NOT NULL REFERENCES transactions (id),
+    role TEXT NOT NULL CHECK (role IN ('main', 'annexe', 'piece')),
+    position INTEGER NOT NULL CHECK (position >= 0),
+    file_name TEXT NOT NULL,
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    mimetype TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    UNIQUE (transaction_id, role, position)
+) STRICT;
+
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    transaction_id INTEGER NOT NULL REFERENCES transactions (id),
+    at TEXT NOT NULL,
+    from_status INTEGER CHECK (from_status IS NULL OR from_status BETWEEN -1 AND 22),
+    to_status INTEGER NOT NULL CHECK (to_status BETWEEN -1 AND 22),
+    actor TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    message_id INTEGER REFERENCES messages (id)
+) STRICT;
+CREATE INDEX journal_transaction ON journal (transaction_id, id);
+CREATE TRIGGER journal_refuses_update BEFORE UPDATE ON journal
+BEGIN
+    SELECT RAISE(ABORT, 'journal is append-only: UPDATE refused');
+END;
+CREATE TRIGGER journal_refuses_delete BEFORE DELETE ON journal
+BEGIN
+    SELECT RAISE(ABORT, 'journal is append-only: DELETE refused');
+END;
+
+-- Monotonic named counters (TSA serial numbers, message _N suffixes...) that survive restarts.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+"""
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db: Database) -> None:
+    """Collectivités, agents, transactions, messages, documents, journal, counters."""
+    db.executescript(_INITIAL)
+
+
+def apply(db: Database) -> None:
+    """Bring `db` up to the latest schema; a no-op when nothing is pending."""
+    migrations.apply(db)
