@@ -1,0 +1,107 @@
+"""Service configuration: embedded defaults, then a TOML file, then OPERATOR_SIM_* variables.
+
+Every setting has a default that works on a fresh machine (data and PKI folders beside the
+current directory, loopback ports), so `operator-sim serve` needs no flags at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "OPERATOR_SIM_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, named precisely."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one simulator instance."""
+
+    data_dir: Path = Path("data")
+    pki_dir: Path = Path("certs")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8443
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8080
+    admin_token: str | None = None
+    """Bearer token for the admin port; generated and printed at start when unset."""
+    itc: str = "SLO"
+    """Operator trigram used when the simulator builds archives itself (operator door)."""
+    signatures: str = "verify-if-present"
+    """off, verify-if-present or required: what to do with signatures acts carry."""
+    clock: str = "real"
+    """real, or virtual (then set or advanced through the admin API)."""
+    clock_start: str | None = None
+    """ISO date-time a virtual clock starts at (default: now)."""
+    max_archive_bytes: int = 150 * 1024 * 1024
+    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    """Processes that validate archives beside the event loop."""
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "operator-sim.sqlite"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_config(path: str | os.PathLike | None = None,
+                environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Defaults ← TOML file (if given) ← environment ← explicit overrides (CLI flags)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                values.update(tomllib.load(fh))
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    for name in fields:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            values[name] = environ[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    return _validated(Config(**{k: _coerce(fields[k], k, v) for k, v in values.items()}))
+
+
+def _coerce(spec: dataclasses.Field, name: str, value: object) -> object:
+    kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
+    try:
+        if kind == "Path":
+            return Path(str(value))
+        if kind == "int":
+            return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+    return value if value is None else str(value)
+
+
+def _validated(config: Config) -> Config:
+    if config.signatures not in ("off", "verify-if-present", "required"):
+        raise ConfigError(f"signatures: {config.signatures!r} is not off, verify-if-present "
+                          "or required")
+    if config.clock not in ("real", "virtual"):
+        raise ConfigError(f"clock: {config.clock!r} is not real or virtual")
+    for name in ("api_port", "admin_port"):
+        port = getattr(config, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}: {port} is not a TCP port")
+    if len(config.itc) != 3 or not config.itc.isupper() or not config.itc.isalpha():
+        raise ConfigError(f"itc: {config.itc!r} is not a trigram of 3 capital letters")
+    if config.max_archive_bytes <= 0 or config.workers <= 0:
+        raise ConfigError("max_archive_bytes and workers must be positive")
+    return config
