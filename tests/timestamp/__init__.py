@@ -1,0 +1,1 @@
+"""Tests of the RFC 3161 TSA, its HTTP endpoint and token verification."""
