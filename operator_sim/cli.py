@@ -44,9 +44,15 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
               help="Date of the classification in force (default: the newest bundled one).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on standard error (default: on a terminal, for 10+ files).")
+@click.option("--pki-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Test PKI the signers must chain to (default: signatures are checked for "
+                   "form and integrity only, signers are not judged).")
+@click.option("--signatures", "signature_mode", default="verify-if-present", show_default=True,
+              type=click.Choice(["off", "verify-if-present", "required"]),
+              help="Signatures carried by acts (actes:Signature CMS, PAdES in PDFs).")
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
              today: dt.date | None, classification_date: dt.date | None,
-             progress: bool | None) -> None:
+             progress: bool | None, pki_dir: str | None, signature_mode: str) -> None:
     """Validate @ctes envelope archives (files, or folders searched for *.tar.gz).
 
     Exit status: 0 when every archive is valid, 1 when any is invalid, 2 on usage errors.
@@ -63,8 +69,20 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
         raise click.BadParameter(
             f"no bundled classification dated {classification_date} "
             f"(known: {', '.join(str(d) for d in sorted(known))})", param_hint="--classification")
+    from .signature import SignatureMode, SignaturePolicy
+
+    trust = None
+    if pki_dir is not None:
+        from .pki import PkiError, PkiStore
+
+        try:
+            trust = PkiStore(pki_dir).trust_store()
+        except (PkiError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--pki-dir") from None
     policy = ValidationPolicy(today=today or dt.date.today(),
-                              current_classification=classification_date)
+                              current_classification=classification_date,
+                              signatures=SignaturePolicy(mode=SignatureMode(signature_mode)),
+                              trust=trust, received_at=None if today else _now())
     if progress is None:
         progress = sys.stderr.isatty() and len(archives) >= 10
     if progress:
@@ -122,12 +140,22 @@ def _piece_option(value: str) -> tuple[str, str | None]:
 @click.option("--envelope-numero", type=click.IntRange(1, 9999), default=1, show_default=True)
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=".",
               show_default=True, help="Folder to write the archive into.")
+@click.option("--sign-cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Sign the document and annexes (detached CMS in actes:Signature) with this "
+                   "PEM certificate; needs --sign-key.")
+@click.option("--sign-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM private key of --sign-cert.")
+@click.option("--sign-chain", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM issuer certificates to embed in each signature.")
 def envelope_build(siren: str, departement: str, arrondissement: int, nature_collectivite: str,
                    date_: dt.date, numero: str, nature: str, matiere: str, objet: str,
                    classification_date: dt.date, document: str, annexes: tuple[str, ...],
                    emails: tuple[str, ...], itc: str, envelope_date: dt.date | None,
-                   envelope_numero: int, output: str) -> None:
-    """Build a protocol-exact 1-1 envelope archive from fields and files."""
+                   envelope_numero: int, output: str, sign_cert: str | None,
+                   sign_key: str | None, sign_chain: str | None) -> None:
+    """Build a protocol-exact 1-1 envelope archive from fields and files (optionally signed)."""
+    if (sign_cert is None) != (sign_key is None):
+        raise click.UsageError("--sign-cert and --sign-key go together")
     from .protocol.codes import NatureActe
     from .protocol.envelope import (
         ActeRequest,
@@ -166,8 +194,48 @@ def envelope_build(siren: str, departement: str, arrondissement: int, nature_col
                                     envelope_numero=envelope_numero, itc=itc)
     except ProtocolError as exc:
         raise click.UsageError(f"{exc.field or 'input'}: {exc.message_en}") from None
+    if sign_cert is not None and sign_key is not None:
+        from .signature import sign_envelope
+
+        signer = _signer(sign_cert, sign_key, sign_chain)
+        built = sign_envelope(built, signer.certificate, signer.key, signer.chain)
     os.makedirs(output, exist_ok=True)
     click.echo(built.write(output))
+
+
+def _signer(cert: str, key: str, chain: str | None):  # -> signature.Signer (lazy import)
+    from .signature import Signer
+
+    try:
+        return Signer.from_files(cert, key, chain)
+    except (ValueError, TypeError, OSError) as exc:
+        raise click.BadParameter(f"cannot load the signing certificate or key: {exc}") from None
+
+
+@envelope.command("sign")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cert", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="PEM signing certificate (may be followed by its chain).")
+@click.option("--key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key of --cert.")
+@click.option("--chain", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM issuer certificates to embed in each signature.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the signed archive here (default: rewrite ARCHIVE in place).")
+def envelope_sign(archive: str, cert: str, key: str, chain: str | None,
+                  output: str | None) -> None:
+    """Add detached CMS signatures of the document and annexes to ARCHIVE's 1-1 message."""
+    from .protocol.errors import ProtocolError
+    from .signature import sign_archive
+
+    signer = _signer(cert, key, chain)
+    try:
+        result = sign_archive(archive, signer.certificate, signer.key, signer.chain, out=output)
+    except ProtocolError as exc:
+        raise click.UsageError(f"{archive}: {exc.message_en}") from None
+    for name in result.signed:
+        click.echo(f"signed {name}")
+    click.echo(result.path)
 
 
 @envelope.command("corpus")
@@ -320,3 +388,62 @@ def pki_export_p12(directory: str, reference: str, out: str, password: str) -> N
     except PkiError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"wrote {path}")
+
+
+# -- timestamp: RFC 3161 tokens from the simulator's TSA (thin layer over operator_sim.timestamp)
+
+
+@main.command("timestamp")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--url", default=None, help="A running TSA, e.g. http://127.0.0.1:8080/tsa "
+              "(default: stamp locally with the PKI's TSA key).")
+@click.option("--pki-dir", type=click.Path(file_okay=False), default="certs", show_default=True,
+              help="Test PKI whose TSA stamps locally (not used with --url).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Where to save the reply (default: FILE.tsr).")
+def timestamp(file: str, url: str | None, pki_dir: str, output: str | None) -> None:
+    """Time-stamp FILE (SHA-256 imprint, fresh nonce) and save the RFC 3161 reply.
+
+    Check it with: openssl ts -verify -data FILE -in FILE.tsr -CAfile certs/roots.pem
+    -untrusted certs/intermediates.pem
+    """
+    import asyncio
+    import hashlib
+
+    import aiohttp
+
+    from .timestamp import (
+        TimestampError,
+        TsaConfigurationError,
+        authority_from_pki,
+        build_query,
+        new_nonce,
+        read_response,
+        verify_response,
+    )
+
+    with open(file, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").digest()
+    nonce = new_nonce()
+    query = build_query(digest, nonce=nonce)
+    try:
+        if url:
+            from .web.tsa import TsaHttpError, post_query
+
+            try:
+                response = asyncio.run(post_query(url, query))
+            except (TsaHttpError, aiohttp.ClientError, OSError) as exc:
+                raise click.ClickException(f"{url}: {exc}") from None
+            info = read_response(response, digest=digest, nonce=nonce)
+        else:
+            tsa = authority_from_pki(pki_dir, clock=lambda: dt.datetime.now(dt.UTC))
+            response = tsa.respond(query)
+            info = verify_response(response, tsa_certificate=tsa.certificate, digest=digest,
+                                   nonce=nonce)
+    except (TimestampError, TsaConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    target = output or f"{file}.tsr"
+    with open(target, "wb") as fh:
+        fh.write(response)
+    click.echo(f"{target}: genTime {info.gen_time.isoformat()} serial {info.serial_number:#x} "
+               f"policy {info.policy}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol.codes import NatureActe
+from ..signature.policy import SignatureMode
 
 
 def matiere_key(codes: Sequence[int]) -> str:
@@ -55,6 +56,9 @@ class MatiereProfile:
     typologie_matieres: tuple[str, ...]
     xml_main: XmlMainRule | None
     folder: Path
+    signatures: SignatureMode | None = None
+    """Optional `signatures = "off" | "verify-if-present" | "required"`: this matière's mode,
+    replacing the deployment's unless the deployment switched signature checks off."""
 
     @classmethod
     def load(cls, folder: Path) -> MatiereProfile:
@@ -83,6 +87,7 @@ class MatiereProfile:
             typologie_matieres=tuple(data.get("typologie_matieres", ())),
             xml_main=xml_main,
             folder=folder,
+            signatures=SignatureMode.parse(data["signatures"]) if "signatures" in data else None,
         )
 
     def specificity(self, codes: Sequence[int]) -> int:

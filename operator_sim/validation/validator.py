@@ -12,17 +12,20 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from ..pki.trust import TrustStore
 from ..protocol.archive import ArchiveLimits, ArchiveMember, EnvelopeArchive, read_archive
 from ..protocol.classification import Classification, bundled_classifications
 from ..protocol.codes import NS_ACTES, NS_INSEE, Sender
 from ..protocol.errors import InvalidName, ProtocolError, UnsafeArchive, UnsafeXML
-from ..protocol.messages import Acte, message_from_element
+from ..protocol.messages import Acte, FichierSigne, message_from_element
 from ..protocol.names import (
     ArchiveName,
     EnveloppeName,
@@ -30,6 +33,15 @@ from ..protocol.names import (
     is_strict_numero_interne,
 )
 from ..protocol.xmlsafe import parse_xml
+from ..signature import (
+    DEFAULT_SIGNATURE_POLICY,
+    Failure,
+    SignatureMode,
+    SignaturePolicy,
+    SignatureResult,
+    verify_detached,
+    verify_pdf_signatures,
+)
 from .documents import (
     compute_scellement,
     format_from_extension,
@@ -53,11 +65,53 @@ class ValidationPolicy:
         default_factory=bundled_classifications)
     current_classification: dt.date | None = None
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    signatures: SignaturePolicy = DEFAULT_SIGNATURE_POLICY
+    """How signatures carried by the act are checked (mode, signer rules, S²LOW exception)."""
+    trust: TrustStore | None = None
+    """The test PKI the signers must chain to; None: signatures are checked for form and
+    integrity only (signers not judged), and `required` still refuses unsigned acts."""
+    received_at: dt.datetime | None = None
+    """The instant signers are judged at (receipt time on the simulator clock); default:
+    the last second of `today`, UTC."""
 
     @property
     def current(self) -> Classification:
         key = self.current_classification or max(self.classifications)
         return self.classifications[key]
+
+    @property
+    def signature_time(self) -> dt.datetime:
+        if self.received_at is not None:
+            return self.received_at
+        return dt.datetime.combine(self.today, dt.time(23, 59, 59), dt.UTC)
+
+    def __reduce__(self) -> tuple:
+        # Worker processes receive the policy by pickling; X.509 objects do not pickle, so
+        # the trust store travels as DER/PEM bytes and is rebuilt on arrival.
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trust"}
+        return _rebuild_policy, (values, _trust_bytes(self.trust))
+
+
+_TrustBytes = tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]
+
+
+def _trust_bytes(trust: TrustStore | None) -> _TrustBytes | None:
+    if trust is None:
+        return None
+    der = serialization.Encoding.DER
+    return (tuple(c.public_bytes(der) for c in trust.anchors),
+            tuple(c.public_bytes(der) for c in trust.intermediates),
+            tuple(c.public_bytes(der) for c in trust.crls))
+
+
+def _rebuild_policy(values: dict, trust: _TrustBytes | None) -> ValidationPolicy:
+    store = None
+    if trust is not None:
+        anchors, intermediates, crls = trust
+        store = TrustStore(tuple(x509.load_der_x509_certificate(c) for c in anchors),
+                           tuple(x509.load_der_x509_certificate(c) for c in intermediates),
+                           tuple(x509.load_der_x509_crl(c) for c in crls))
+    return ValidationPolicy(**values, trust=store)
 
 
 def validate_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, *,
@@ -471,6 +525,7 @@ class _ActeCheck:
                                file=self.nom, element=doc_el)
                 else:
                     self.check_business_xml(main, xml_rule)
+        self.check_signatures(acte.document, main, main_format, doc_el, profile, is_main=True)
         annex_formats = profile.annex_formats
         if main_format == "xml" and xml_rule is not None:
             annex_formats = xml_rule.annex_formats
@@ -487,8 +542,73 @@ class _ActeCheck:
             el = annex_els[i] if i < len(annex_els) else None
             self.check_piece_name(annexe.nom_fichier, profile, el)
             member = self.c.reference(self.archive, annexe.nom_fichier, self.nom, el)
+            annex_format = None
             if member is not None:
-                self.c.check_content(member, annex_formats, by=self.nom, element=el)
+                annex_format = self.c.check_content(member, annex_formats, by=self.nom,
+                                                    element=el)
+            self.check_signatures(annexe, member, annex_format, el, profile, is_main=False)
+
+    def check_signatures(self, fichier: FichierSigne, member: ArchiveMember | None,
+                         fmt: str | None, element: etree._Element | None,
+                         profile: MatiereProfile, *, is_main: bool) -> None:
+        """Verify the file's detached CMS (actes:Signature) and, for a PDF, its PAdES ones."""
+        policy = self.c.policy
+        mode = policy.signatures.effective_mode(profile.signatures)
+        if mode is SignatureMode.OFF:
+            return
+        nom = fichier.nom_fichier
+        exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
+        options = dict(at=policy.signature_time, trust=policy.trust, policy=policy.signatures,
+                       judge_signer=not exempt)
+        data = member.read() if member is not None else None
+        results: list[SignatureResult] = []
+        if fichier.signature is not None:
+            if data is None:
+                self.report_signature(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
+                                                      detail=nom), nom, element)
+            else:
+                results.append(verify_detached(data, fichier.signature, **options))
+        if data is not None and fmt == "pdf" and policy.signatures.verify_pades:
+            results.extend(verify_pdf_signatures(data, **options))
+        for result in results:
+            self.report_signature(result, nom, element)
+        if is_main and mode is SignatureMode.REQUIRED and fichier.signature is None \
+                and not results:
+            self.c.add("SIGNATURE_MISSING",
+                       f"{nom} : l'acte doit être signé (signature détachée dans "
+                       "actes:Signature ou signature PAdES du PDF)",
+                       f"{nom}: the act must be signed (detached signature in actes:Signature "
+                       "or a PAdES signature in the PDF)", file=self.nom, element=element)
+
+    def report_signature(self, result: SignatureResult, nom: str,
+                         element: etree._Element | None) -> None:
+        """One finding per refused signature, its DSS indication/sub-indication in the text."""
+        where = nom + (f" [{result.field_name}]" if result.field_name else "")
+        excused = result.signer_exempt and result.verdict is not None \
+            and result.verdict.reason is not None
+        if excused and result.failure is None:
+            reason = result.verdict.reason
+            status = f"{reason.indication}/{reason.sub_indication}"
+            self.c.add("SIGNATURE_SIGNER_UNTRUSTED",
+                       f"{where} : certificat du signataire non jugé (exception S²LOW, contrat "
+                       f"en matière 1.1) ; il serait refusé ({status}) : {reason.message_fr}",
+                       f"{where}: signer certificate not judged (S²LOW exception, contract in "
+                       f"matière 1.1); it would be refused ({status}): {reason.message_en}",
+                       severity=Severity.WARNING, file=self.nom, element=element)
+            return
+        if result.ok:
+            return
+        if result.failure is None:
+            code = "SIGNATURE_SIGNER_UNTRUSTED"
+        elif result.failure.sub_indication == "FORMAT_FAILURE" and result.kind == "CMS":
+            code = "SIGNATURE_FORMAT"  # the actes:Signature content itself is unusable
+        else:
+            code = "SIGNATURE_INVALID"
+        status = f"{result.indication}/{result.sub_indication}"
+        self.c.add(code,
+                   f"{where} : signature {result.kind} refusée ({status}) : {result.message_fr}",
+                   f"{where}: {result.kind} signature refused ({status}): {result.message_en}",
+                   file=self.nom, element=element)
 
     def check_business_xml(self, member: ArchiveMember, rule) -> None:
         root = self.c.parse_member(member)

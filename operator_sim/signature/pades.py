@@ -1,0 +1,78 @@
+"""PAdES: the signatures embedded in a PDF, verified by pyHanko's PDF validation.
+
+Same pinned context and same signer judgement as detached CMS (`cms.py`). A signature that
+does not cover the whole file is refused when the revisions added after it change the
+document (pyHanko's difference analysis): the act a préfecture reads is not the one signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import datetime
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation import errors as pyhanko_errors
+
+from ..pki.trust import TrustStore
+from .cms import _check_time, _conclude, pinned_context, run_sync
+from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
+from .result import PADES, Failure, SignatureResult
+
+_ACCEPTED_CHANGES = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
+
+
+def looks_signed(pdf: bytes) -> bool:
+    """Cheap pre-check: every PDF signature dictionary has a /ByteRange."""
+    return b"/ByteRange" in pdf
+
+
+async def async_verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustStore | None,
+                                      policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
+                                      judge_signer: bool = True) -> list[SignatureResult]:
+    """Async form of `verify_pdf_signatures`."""
+    _check_time(at)
+    if not looks_signed(pdf):
+        return []
+    try:
+        embedded = list(PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        return [SignatureResult(PADES, Failure.PDF_UNREADABLE, detail=str(exc)[:200])]
+    results = []
+    for signature in embedded:
+        try:
+            covered = hashlib.sha256()
+            for start, length in zip(*[iter(signature.byte_range)] * 2, strict=True):
+                covered.update(pdf[start:start + length])
+            status = await async_validate_pdf_signature(
+                signature, signer_validation_context=pinned_context(trust, at, policy))
+        except pyhanko_errors.SignatureValidationError as exc:
+            sub = getattr(exc.ades_subindication, "name", None)
+            failure = (Failure.NO_SIGNING_CERTIFICATE if sub == "NO_SIGNING_CERTIFICATE_FOUND"
+                       else Failure.PDF_UNREADABLE)
+            results.append(SignatureResult(PADES, failure, detail=exc.failure_message[:200],
+                                           field_name=signature.field_name))
+            continue
+        except (PdfError, ValueError, KeyError, TypeError) as exc:
+            results.append(SignatureResult(PADES, Failure.PDF_UNREADABLE,
+                                           detail=str(exc)[:200], field_name=signature.field_name))
+            continue
+        modified = status.modification_level not in _ACCEPTED_CHANGES or not status.docmdp_ok
+        results.append(_conclude(
+            PADES, status, signature.signed_data, at=at, trust=trust, policy=policy,
+            judge_signer=judge_signer, signed_sha256=covered.hexdigest(),
+            field_name=signature.field_name,
+            failure=Failure.PDF_MODIFIED if modified else None,
+            detail=f"modification level {status.modification_level.name}" if modified else ""))
+    return results
+
+
+def verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustStore | None,
+                          policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
+                          judge_signer: bool = True) -> list[SignatureResult]:
+    """Every PAdES signature in `pdf`, each verified at `at`; an empty list when unsigned."""
+    return run_sync(async_verify_pdf_signatures(pdf, at=at, trust=trust, policy=policy,
+                                                judge_signer=judge_signer))
