@@ -304,26 +304,16 @@ def pki_issue_agent(directory: str, siren: str, name: str, collectivite: str | N
                     siret: str | None, email: str | None, level: str, signing: bool,
                     key_spec: str) -> None:
     """Issue an agent certificate and bind it to an account acting for SIREN."""
-    from .pki import (
-        Account,
-        AgentSubject,
-        CertificateBinding,
-        JsonIdentityDirectory,
-        KeySpec,
-        PkiStore,
-        RgsLevel,
-    )
+    from .pki import KeySpec, PkiStore, RgsLevel
+    from .pki.enrol import enrol_agent
 
     store = PkiStore(directory)
     try:
-        subject = AgentSubject(collectivite or f"Collectivité {siren}", siren, name, siret=siret,
-                               email=email)
-        record = store.issue_agent(subject, now=_now(), level=RgsLevel.parse(level),
-                                   signing=signing, key_spec=KeySpec.parse(key_spec))
+        record = enrol_agent(store, siren=siren, name=name, now=_now(), collectivite=collectivite,
+                             siret=siret, email=email, level=RgsLevel.parse(level),
+                             signing=signing, key_spec=KeySpec.parse(key_spec))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    JsonIdentityDirectory(store.identities_path).bind(CertificateBinding(
-        record.fingerprint, siren, (Account(name=name, sirens=frozenset({siren})),)))
     click.echo(f"serial {record.serial}\nsha256 {record.fingerprint}")
     click.echo(f"certificate {store.directory / record.certificate}")
     click.echo(f"key {store.directory / record.key}")

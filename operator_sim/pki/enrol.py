@@ -1,0 +1,27 @@
+"""Enrolment: issue an agent certificate and bind it to an account, in one call.
+
+What `pki issue-agent`, the service's first start and the pytest plugin all need; the account
+acts for the certificate's SIREN with the agent roles.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .identity import Account, CertificateBinding, JsonIdentityDirectory
+from .profiles import EC_P256, AgentSubject, KeySpec, RgsLevel
+from .store import CertRecord, PkiStore
+
+
+def enrol_agent(store: PkiStore, *, siren: str, name: str, now: datetime,
+                collectivite: str | None = None, siret: str | None = None,
+                email: str | None = None, level: RgsLevel = RgsLevel.TWO,
+                signing: bool = False, key_spec: KeySpec = EC_P256) -> CertRecord:
+    """Issue the certificate and record which SIREN its holder acts for. Raises ValueError."""
+    subject = AgentSubject(collectivite or f"Collectivité {siren}", siren, name, siret=siret,
+                           email=email)
+    record = store.issue_agent(subject, now=now, level=level, signing=signing,
+                               key_spec=key_spec)
+    JsonIdentityDirectory(store.identities_path).bind(CertificateBinding(
+        record.fingerprint, siren, (Account(name=name, sirens=frozenset({siren})),)))
+    return record
