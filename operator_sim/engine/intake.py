@@ -1,0 +1,402 @@
+"""The intake pipeline and the collectivité's requests: submit, cancel, ask for the classification.
+
+One submission: examine the archive in a worker process (safe unpacking, validation), check the
+agent may act for the SIREN, timestamp the receipt, then store blobs (fsynced) and rows in one
+SQLite transaction, and only then answer. The outcome (ARActe or AnomalieActe) is produced at
+once, signed by the ministère key, with the RFC 3161 token beside it. Knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from ..pki.identity import Identity, authorize
+from ..protocol.archive import read_archive
+from ..protocol.classification import Classification
+from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
+from ..protocol.errors import ProtocolError
+from ..protocol.messages import (
+    IDCL,
+    Acte,
+    Annulation,
+    DemandeClassification,
+    EnveloppeCLMISILL,
+    message_from_element,
+)
+from ..protocol.names import IDActe, MessageFileName
+from ..protocol.xmlsafe import parse_xml
+from ..store import AsyncStore, NewDocument, NewMessage, NewTransaction, TransitionStep
+from ..store.database import SqliteStore
+from ..store.interface import TransactionRow
+from ..validation.report import ValidationReport
+from ..validation.validator import ValidationPolicy, validate_archive
+from . import lifecycle, outcomes
+from .clock import Clock, paris_date
+
+S = TransactionStatus
+RETURN_SERIAL = "return-message"
+MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
+             "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+
+
+class IntakeRefused(Exception):
+    """A submission refused before any transaction exists: nothing was stored.
+
+    `status` is the HTTP status the web layer answers with; `report` the findings, if any.
+    """
+
+    def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
+                 report: ValidationReport | None = None, anomalie_xml: bytes | None = None) -> None:
+        super().__init__(message_en)
+        self.status = status
+        self.code = code
+        self.message_fr = message_fr
+        self.message_en = message_en
+        self.report = report
+        self.anomalie_xml = anomalie_xml
+
+
+class RequestRefused(IntakeRefused):
+    """A cancellation or request the transaction's state does not allow."""
+
+
+@dataclass(frozen=True)
+class Examination:
+    """What a worker learnt from an archive: the report and the parsed envelope and act."""
+
+    report: ValidationReport
+    enveloppe: EnveloppeCLMISILL | None
+    acte: Acte | None
+    acte_file: str | None
+    members: tuple[tuple[str, int, str], ...]  # (name, size, sha256)
+    archive_sha256: str | None
+
+
+def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Examination:
+    """Validate and parse one archive (runs in a worker process: pure CPU, no shared state)."""
+    report = validate_archive(Path(path), policy, name=name)
+    enveloppe = acte = acte_file = None
+    members: tuple[tuple[str, int, str], ...] = ()
+    sha = None
+    try:
+        with read_archive(path, policy.limits) as archive:
+            sha = archive.sha256
+            members = tuple((m.name, m.size, m.sha256) for m in archive)
+            for member in archive:
+                root = _try_parse(member.read()) if member.name.endswith(".xml") else None
+                if root is None:
+                    continue
+                try:
+                    parsed = message_from_element(root)
+                except ProtocolError:
+                    continue
+                if isinstance(parsed, EnveloppeCLMISILL) and enveloppe is None:
+                    enveloppe = parsed
+                elif isinstance(parsed, Acte) and acte is None:
+                    acte, acte_file = parsed, member.name
+    except ProtocolError:
+        pass  # the report already says why the archive cannot be read
+    return Examination(report, enveloppe, acte, acte_file, members, sha)
+
+
+def _try_parse(data: bytes) -> etree._Element | None:
+    try:
+        return parse_xml(data)
+    except ProtocolError:
+        return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A stored transaction and the message the préfecture answered with."""
+
+    transaction: TransactionRow
+    code: str  # "1-2", "1-3", "6-2", "7-2", "7-3"
+    id_acte: str | None = None
+    anomalie: tuple[str, str] | None = None  # (Nature, Detail)
+    report: ValidationReport | None = None
+
+
+@dataclass
+class Engine:
+    """The simulator's behaviour behind both doors; the web layer only translates HTTP."""
+
+    store: AsyncStore
+    clock: Clock
+    policy: Callable[[], ValidationPolicy]
+    stamp: Callable[[bytes], bytes]
+    """SHA-256 digest → RFC 3161 token (DER), genTime from the clock."""
+    sign: Callable[[bytes], bytes]
+    """Outgoing message XML → detached CMS signature (DER) by the ministère certificate."""
+    classification: Callable[[], Classification]
+    executor: Executor | None = None
+    itc: str = "SLO"
+    actor: str = "ministere"
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    @property
+    def sqlite(self) -> SqliteStore:
+        return self.store.store
+
+    # -- submissions ------------------------------------------------------------------------
+
+    async def submit_archive(self, identity: Identity, name: str, path: Path) -> Outcome:
+        """Take one envelope archive (already on disk, size-limited by the caller)."""
+        loop = asyncio.get_running_loop()
+        exam = await loop.run_in_executor(self.executor, examine, path, name, self.policy())
+        if exam.enveloppe is None or exam.acte is None:
+            first = exam.report.errors[0] if exam.report.errors else None
+            code = first.code if first else "MESSAGE_INVALID"
+            raise IntakeRefused(
+                422, code,
+                f"archive refusée : {first.message_fr if first else 'aucun acte lisible'}",
+                f"archive refused: {first.message_en if first else 'no readable act'}",
+                report=exam.report)
+        idcl = exam.enveloppe.emetteur
+        authorize(identity, idcl.siren, "submit")
+        # One submission at a time per SIREN: the duplicate check and the insert form one step.
+        lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
+        async with lock:
+            await self.register_sender(idcl)
+            return await self._record_acte(identity, name, path, exam, idcl)
+
+    async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
+                           idcl: IDCL) -> Outcome:
+        acte = exam.acte
+        assert acte is not None and exam.archive_sha256 is not None
+        received_at = self.clock.now()
+        received = paris_date(received_at)
+        token = self.stamp(bytes.fromhex(exam.archive_sha256))
+        id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
+        duplicate = await self._duplicate_of(idcl.siren, acte.numero_interne, str(id_acte))
+        classification = self.classification()
+        serial = await self.store.next_serial(RETURN_SERIAL)
+        anomalie = exam.report.anomalie()
+        if duplicate is not None:
+            anomalie = (AnomalieNature.DOUBLON,
+                        f"DOUBLON : l'acte {id_acte} a déjà été transmis "
+                        f"(transaction {duplicate.id})")
+        if anomalie is None:
+            bundle = outcomes.ar_acte(acte, idcl, received=received,
+                                      classification=classification.date, serial=serial,
+                                      itc=self.itc)
+        else:
+            bundle = outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
+                                            notified=received, classification=classification.date,
+                                            serial=serial, itc=self.itc)
+        signature = self.sign(bundle.xml)
+
+        # Blobs first, fsynced: the rows below may only point at durable bytes.
+        put = self.store.put_blob
+        archive_sha = await put(path)
+        token_sha = await put(token)
+        members: dict[str, str] = {}
+        with read_archive(path, self.policy().limits) as archive:
+            for member in archive:
+                with member.open() as stream:
+                    members[member.name] = await put(stream)
+        out_sha = await put(bundle.xml)
+        sig_sha = await put(signature)
+
+        incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
+                              timestamp_token_sha256=token_sha)
+        outgoing = NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
+                              signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
+        documents = _documents(acte, exam.members)
+        new = NewTransaction(
+            type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
+            numero_interne=acte.numero_interne, nature=acte.nature,
+            matiere=".".join(str(c) for c in acte.codes_matiere if c is not None),
+            objet=acte.objet, decision_date=acte.date, archive_name=name,
+            archive_sha256=archive_sha, messages=(incoming,), documents=documents)
+        actor = _actor(identity)
+        if duplicate is not None:
+            row = await self.store.call(_create_refused, new, outgoing, received_at, actor,
+                                        anomalie[1])
+        else:
+            row = await self.store.call(_create_and_answer, new, outgoing, received_at, actor,
+                                        self.actor, None if anomalie else str(id_acte),
+                                        anomalie[1] if anomalie else None)
+        return Outcome(row, bundle.code, None if anomalie else str(id_acte),
+                       None if anomalie is None else (str(anomalie[0]), anomalie[1]),
+                       exam.report)
+
+    async def _duplicate_of(self, siren: str, numero: str, id_acte: str) -> TransactionRow | None:
+        live = await self.store.call(lambda store: store.find_live_acte(siren, numero))
+        return live or await self.store.find_by_id_acte(id_acte)
+
+    # -- annulation (6-1 → 6-2) -------------------------------------------------------------
+
+    async def cancel(self, identity: Identity, transaction_id: int) -> Outcome:
+        """Cancel an acknowledged act: a 6-1 transaction answered at once by 6-2."""
+        acte = await self.store.get(transaction_id)
+        authorize(identity, acte.siren, "cancel")
+        if acte.type is not TransactionType.ACTE or acte.status is not S.ACQUITTEMENT_RECU \
+                or acte.id_acte is None:
+            raise RequestRefused(
+                409, "NOT_CANCELLABLE",
+                f"seul un acte acquitté peut être annulé (statut actuel : {acte.status.libelle})",
+                f"only an acknowledged act can be cancelled (current status: {acte.status.name})")
+        id_acte = IDActe.parse(acte.id_acte)
+        idcl = await self._idcl_of(acte)
+        now = self.clock.now()
+        serial = await self.store.next_serial(RETURN_SERIAL)
+        request = Annulation(id_acte=str(id_acte))
+        request_name = MessageFileName(departement=id_acte.departement, siren=id_acte.siren,
+                                       date=id_acte.date, numero_interne=id_acte.numero_interne,
+                                       nature=id_acte.nature, code="6-1", numero=0,
+                                       extension="xml")
+        bundle = outcomes.ar_annulation(id_acte, idcl, received=paris_date(now), serial=serial,
+                                        itc=self.itc)
+        req_sha = await self.store.put_blob(request.to_xml())
+        out_sha = await self.store.put_blob(bundle.xml)
+        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        new = NewTransaction(type=TransactionType.ANNULATION, status=S.POSTE, siren=acte.siren,
+                             related_transaction_id=acte.id, id_acte=None,
+                             numero_interne=acte.numero_interne, nature=acte.nature,
+                             messages=(NewMessage("6-1", Sender.CL, str(request_name), req_sha),))
+        outgoing = NewMessage("6-2", Sender.PREF, bundle.file_name, out_sha,
+                              signature_sha256=sig_sha)
+        row = await self.store.call(_cancel, new, acte.id, outgoing, now, _actor(identity),
+                                    self.actor)
+        return Outcome(row, "6-2", acte.id_acte)
+
+    # -- classification (7-1 → 7-2 | 7-3) ---------------------------------------------------
+
+    async def request_classification(self, identity: Identity, siren: str,
+                                     held: dt.date | None) -> Outcome:
+        """A 7-1 from the collectivité, answered at once by 7-2 (new tree) or 7-3 (up to date)."""
+        authorize(identity, siren, "read")
+        collectivite = self.sqlite.get_collectivite(siren)
+        if collectivite is None:
+            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN",
+                                 f"la collectivité {siren} n'a encore rien transmis",
+                                 f"collectivité {siren} has not transmitted anything yet")
+        idcl = IDCL(siren, collectivite.departement, int(collectivite.arrondissement),
+                    collectivite.nature)
+        now = self.clock.now()
+        serial = await self.store.next_serial(RETURN_SERIAL)
+        request = DemandeClassification(date_classification=held)
+        request_name = MessageFileName(departement=idcl.departement, siren=siren, date=None,
+                                       numero_interne=None, nature=None, code="7-1", numero=0,
+                                       extension="xml")
+        bundle = outcomes.classification_answer(held, self.classification(), idcl,
+                                                sent=paris_date(now), serial=serial, itc=self.itc)
+        req_sha = await self.store.put_blob(request.to_xml())
+        out_sha = await self.store.put_blob(bundle.xml)
+        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        new = NewTransaction(type=TransactionType.CLASSIFICATION, status=S.POSTE, siren=siren,
+                             messages=(NewMessage("7-1", Sender.CL, str(request_name), req_sha),))
+        outgoing = NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
+                              signature_sha256=sig_sha)
+        row = await self.store.call(_create_and_answer, new, outgoing, now, _actor(identity),
+                                    self.actor, None, None)
+        return Outcome(row, bundle.code)
+
+    async def _idcl_of(self, row: TransactionRow) -> IDCL:
+        collectivite = self.sqlite.get_collectivite(row.siren)
+        if collectivite is None:  # every act's sender is registered on intake
+            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
+                                 f"unknown collectivité {row.siren}")
+        return IDCL(row.siren, collectivite.departement, int(collectivite.arrondissement),
+                    collectivite.nature)
+
+    async def register_sender(self, idcl: IDCL) -> None:
+        """Remember the collectivité's IDCL, as the platform knows its registered senders."""
+        from ..store import Collectivite
+
+        if self.sqlite.get_collectivite(idcl.siren) is None:
+            await self.store.call(lambda store: store.add_collectivite(Collectivite(
+                idcl.siren, idcl.departement, str(idcl.arrondissement), idcl.nature,
+                idcl.siren)))
+
+
+# -- one serial step each, run on the store's writer thread -------------------------------------
+
+def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionStatus], *,
+             at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
+             message: str) -> TransactionRow:
+    """Walk `row` through `steps` as the chain does, the last step carrying the answer."""
+    moves: list[TransitionStep] = []
+    current = row.status
+    labels = {S.EN_ATTENTE_DE_TRANSMISSION: "Accepté par le TdT : validation OK",
+              S.TRANSMIS: "Transmis au MI"}
+    for i, to in enumerate(steps):
+        lifecycle.check_transition(row.type, current, to, transaction_id=row.id)
+        last = i == len(steps) - 1
+        moves.append(TransitionStep(row.id, current, to,
+                                    message=message if last else labels.get(to, ""),
+                                    attach=final if last else None,
+                                    id_acte=id_acte if last else None))
+        current = to
+    return store.transition_many(moves, at=at, actor=actor)[-1]
+
+
+def _create_and_answer(store: SqliteStore, new: NewTransaction, answer: NewMessage,
+                       at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
+                       anomalie: str | None) -> TransactionRow:
+    def write(_db: object) -> TransactionRow:
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
+        refused = anomalie is not None
+        message = (f"Refusé par le MI : {anomalie}" if refused
+                   else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
+        return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
+                                     S.ERREUR if refused else S.ACQUITTEMENT_RECU],
+                        at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
+
+    return store.run_write(write)
+
+
+def _create_refused(store: SqliteStore, new: NewTransaction, answer: NewMessage,
+                    at: dt.datetime, actor: str, detail: str) -> TransactionRow:
+    def write(_db: object) -> TransactionRow:
+        refused = NewTransaction(**{**new.__dict__, "status": S.ERREUR,
+                                    "messages": (*new.messages, answer)})
+        return lifecycle.create(store, refused, at=at, actor=actor, message=detail)
+
+    return store.run_write(write)
+
+
+def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMessage,
+            at: dt.datetime, actor: str, ministere: str) -> TransactionRow:
+    def write(_db: object) -> TransactionRow:
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
+        row = _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at,
+                       actor=ministere, final=None, id_acte=None, message="Transmis au MI")
+        store.transition_many([
+            TransitionStep(row.id, S.TRANSMIS, S.ACQUITTEMENT_RECU,
+                           message="Annulation reçue par le MI", attach=answer),
+            TransitionStep(acte_id, S.ACQUITTEMENT_RECU, S.ANNULE, message="Acte annulé")],
+            at=at, actor=ministere)
+        return store.get(row.id)
+
+    return store.run_write(write)
+
+
+def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[NewDocument, ...]:
+    by_name = {name: (size, sha) for name, size, sha in members}
+    docs = []
+    for role, position, ref in [("main", 0, acte.document),
+                                *[("annexe", i, a) for i, a in enumerate(acte.annexes, start=1)]]:
+        if ref.nom_fichier in by_name:
+            size, sha = by_name[ref.nom_fichier]
+            ext = ref.nom_fichier.rsplit(".", 1)[-1].lower()
+            docs.append(NewDocument(role, position, ref.nom_fichier, sha,
+                                    MIMETYPES.get(ext, "application/octet-stream"), size))
+    return tuple(docs)
+
+
+def _actor(identity: Identity) -> str:
+    who = identity.login or identity.name
+    return f"{who} ({identity.fingerprint[:16]})"
+
+
+__all__ = ["Engine", "Examination", "IntakeRefused", "Outcome", "RequestRefused", "examine"]

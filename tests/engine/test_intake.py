@@ -1,0 +1,162 @@
+"""The intake pipeline end to end below HTTP: real SQLite, blobs, PKI, TSA and signatures."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+
+from operator_sim.engine.clock import VirtualClock
+from operator_sim.engine.intake import Engine, IntakeRefused, RequestRefused
+from operator_sim.pki import Forbidden, Identity, PkiStore
+from operator_sim.pki.profiles import RSA_2048
+from operator_sim.protocol.classification import default_classification
+from operator_sim.protocol.codes import TransactionStatus as S
+from operator_sim.protocol.codes import TransactionType
+from operator_sim.protocol.messages import AnomalieActe, ARActe, parse_message
+from operator_sim.signature import sign_outgoing
+from operator_sim.store import AsyncStore, SqliteStore
+from operator_sim.timestamp import authority_from_pki
+from operator_sim.timestamp.verify import read_token
+from operator_sim.validation import corpus
+from operator_sim.validation.validator import ValidationPolicy
+
+NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
+SIREN = corpus.COMMUNE.siren
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> PkiStore:
+    store = PkiStore(tmp_path_factory.mktemp("intake-pki") / "certs")
+    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048, catalogue=False)
+    return store
+
+
+def identity(*sirens: str) -> Identity:
+    return Identity(fingerprint="ab" * 32, name="Alice", sirens=frozenset(sirens),
+                    roles=frozenset({"read", "submit", "cancel", "answer"}),
+                    certificate_siren=sirens[0] if sirens else "000000000")
+
+
+@pytest.fixture
+async def engine(tmp_path, pki):
+    store = SqliteStore.open(tmp_path / "data")
+    clock = VirtualClock(NOW)
+    tsa = authority_from_pki(pki.directory, clock=clock.now)
+    yield Engine(store=AsyncStore(store), clock=clock,
+                 policy=lambda: ValidationPolicy(today=clock.today()),
+                 stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
+                 classification=default_classification)
+    store.close()
+
+
+async def submit(engine: Engine, built, folder, who=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = built.write(folder)
+    return await engine.submit_archive(who or identity(SIREN), built.name, path)
+
+
+async def test_valid_act_gets_an_ar_with_idacte_timestamp_and_signature(engine, tmp_path, pki):
+    outcome = await submit(engine, corpus.build(), tmp_path)
+    assert outcome.code == "1-2"
+    assert outcome.id_acte == "034-491011698-20240312-DELIB2024_012-DE"
+    row = outcome.transaction
+    assert row.status is S.ACQUITTEMENT_RECU and row.id_acte == outcome.id_acte
+    journal = await engine.store.journal(row.id)
+    assert [e.to_status for e in journal] == [S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION,
+                                              S.TRANSMIS, S.ACQUITTEMENT_RECU]
+    messages = {m.code: m for m in await engine.store.messages(row.id)}
+    blobs = engine.sqlite.blobs
+    ar = parse_message(blobs.read(messages["1-2"].xml_sha256))
+    assert isinstance(ar, ARActe) and ar.id_acte == outcome.id_acte
+    assert ar.date_reception == dt.date(2024, 3, 14)
+    token = blobs.read(messages["1-2"].timestamp_token_sha256)
+    archive = blobs.path(row.archive_sha256)
+    xml, p7s = tmp_path / "ar.xml", tmp_path / "ar.p7s"
+    xml.write_bytes(blobs.read(messages["1-2"].xml_sha256))
+    p7s.write_bytes(blobs.read(messages["1-2"].signature_sha256))
+    verified = subprocess.run(["openssl", "cms", "-verify", "-binary", "-content", str(xml),
+                               "-inform", "DER", "-in", str(p7s), "-CAfile", str(pki.roots_path),
+                               "-out", "/dev/null"], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+    tsr = tmp_path / "archive.tst"
+    tsr.write_bytes(token)
+    stamped = subprocess.run(["openssl", "ts", "-verify", "-data", str(archive), "-in", str(tsr),
+                              "-token_in", "-CAfile", str(pki.roots_path),
+                              "-untrusted", str(pki.intermediates_path)],
+                             capture_output=True, text=True)
+    assert "Verification: OK" in stamped.stdout, stamped.stdout + stamped.stderr
+    assert read_token(token).gen_time == NOW
+    assert len(await engine.store.documents(row.id)) == 2
+
+
+async def test_invalid_act_is_stored_with_an_anomalie_acte(engine, tmp_path):
+    built = corpus.build(corpus.base_request(codes_matiere=(9, 9)))
+    outcome = await submit(engine, built, tmp_path)
+    assert outcome.code == "1-3" and outcome.id_acte is None
+    assert outcome.anomalie[0] == "005"
+    assert outcome.transaction.status is S.ERREUR
+    messages = {m.code: m for m in await engine.store.messages(outcome.transaction.id)}
+    anomalie = parse_message(engine.sqlite.blobs.read(messages["1-3"].xml_sha256))
+    assert isinstance(anomalie, AnomalieActe) and anomalie.detail.startswith("CLASSIFICATION")
+
+
+async def test_unreadable_archive_is_refused_and_nothing_is_stored(engine, tmp_path):
+    path = tmp_path / "SLO-EACT--491011698--20240314-1.tar.gz"
+    path.write_bytes(b"not an archive")
+    with pytest.raises(IntakeRefused) as refused:
+        await engine.submit_archive(identity(SIREN), path.name, path)
+    assert refused.value.status == 422 and refused.value.code == "ARCHIVE_NOT_GZIP"
+    assert (await engine.store.list()).total == 0
+
+
+async def test_agent_of_another_siren_may_not_submit(engine, tmp_path):
+    with pytest.raises(Forbidden):
+        await submit(engine, corpus.build(), tmp_path, who=identity("253400014"))
+    assert (await engine.store.list()).total == 0
+
+
+async def test_duplicate_act_gets_anomaly_doublon(engine, tmp_path):
+    first = await submit(engine, corpus.build(), tmp_path / "a")
+    again = await submit(engine, corpus.build(numero=2), tmp_path / "b")
+    assert first.code == "1-2"
+    assert again.code == "1-3" and again.anomalie[0] == "011"
+    assert again.transaction.status is S.ERREUR
+
+
+async def test_concurrent_duplicates_yield_one_ar(engine, tmp_path):
+    dirs = [tmp_path / str(i) for i in range(5)]
+    outcomes = await asyncio.gather(*(submit(engine, corpus.build(numero=i + 1), d)
+                                      for i, d in enumerate(dirs)))
+    assert sorted(o.code for o in outcomes) == ["1-2"] + ["1-3"] * 4
+
+
+async def test_cancelling_an_acknowledged_act(engine, tmp_path):
+    acte = await submit(engine, corpus.build(), tmp_path)
+    cancel = await engine.cancel(identity(SIREN), acte.transaction.id)
+    assert cancel.code == "6-2" and cancel.transaction.type is TransactionType.ANNULATION
+    assert cancel.transaction.status is S.ACQUITTEMENT_RECU
+    assert (await engine.store.get(acte.transaction.id)).status is S.ANNULE
+    with pytest.raises(RequestRefused):
+        await engine.cancel(identity(SIREN), acte.transaction.id)
+
+
+async def test_classification_request_answers_7_2_then_7_3(engine, tmp_path):
+    await engine.register_sender(_idcl())
+    fresh = await engine.request_classification(identity(SIREN), SIREN, None)
+    assert fresh.code == "7-2"
+    current = await engine.request_classification(identity(SIREN), SIREN, dt.date(2019, 3, 1))
+    assert current.code == "7-3"
+    old = await engine.request_classification(identity(SIREN), SIREN, dt.date(2004, 4, 1))
+    assert old.code == "7-2"
+
+
+def _idcl():
+    from operator_sim.protocol.messages import IDCL
+
+    c = corpus.COMMUNE
+    return IDCL(c.siren, c.departement, c.arrondissement, c.nature)
+
