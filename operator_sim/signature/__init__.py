@@ -10,22 +10,28 @@ Public surface (everything else is internal):
   `ministere_signer`; `Signer`, `sign_archive`, `sign_envelope` add signatures to a 1-1
 """
 
-from .archive import SignedArchive, Signer, sign_archive, sign_envelope
-from .cms import (
-    async_verify_detached,
-    ministere_signer,
-    sign_detached,
-    sign_outgoing,
-    verify_detached,
-)
-from .pades import async_verify_pdf_signatures, verify_pdf_signatures
-from .policy import DEFAULT_SIGNATURE_POLICY, SignatureMode, SignaturePolicy
-from .result import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Failure, SignatureResult
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_SIGNATURE_POLICY", "INDETERMINATE", "TOTAL_FAILED", "TOTAL_PASSED", "Failure",
-    "SignatureMode", "SignaturePolicy", "SignatureResult", "SignedArchive", "Signer",
-    "async_verify_detached", "async_verify_pdf_signatures", "ministere_signer",
-    "sign_archive", "sign_detached", "sign_envelope", "sign_outgoing", "verify_detached",
-    "verify_pdf_signatures",
-]
+# pyHanko takes half a second to import: the verifying and signing modules load on first use,
+# so policies and results (all the validator needs up front) stay cheap to import.
+_WHERE = {
+    "SignedArchive": "archive", "Signer": "archive", "sign_archive": "archive",
+    "sign_envelope": "archive",
+    "async_verify_detached": "cms", "ministere_signer": "cms", "sign_detached": "cms",
+    "sign_outgoing": "cms", "verify_detached": "cms",
+    "async_verify_pdf_signatures": "pades", "verify_pdf_signatures": "pades",
+    "DEFAULT_SIGNATURE_POLICY": "policy", "SignatureMode": "policy", "SignaturePolicy": "policy",
+    "INDETERMINATE": "result", "TOTAL_FAILED": "result", "TOTAL_PASSED": "result",
+    "Failure": "result", "SignatureResult": "result",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -19,15 +19,10 @@ from pyhanko.sign.validation import errors as pyhanko_errors
 
 from ..pki.trust import TrustStore
 from .cms import _check_time, _conclude, pinned_context, run_sync
-from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
+from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy, looks_signed
 from .result import PADES, Failure, SignatureResult
 
 _ACCEPTED_CHANGES = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
-
-
-def looks_signed(pdf: bytes) -> bool:
-    """Cheap pre-check: every PDF signature dictionary has a /ByteRange."""
-    return b"/ByteRange" in pdf
 
 
 async def async_verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustStore | None,

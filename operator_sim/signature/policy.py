@@ -66,3 +66,8 @@ class SignaturePolicy:
 
 
 DEFAULT_SIGNATURE_POLICY = SignaturePolicy()
+
+
+def looks_signed(pdf: bytes) -> bool:
+    """Cheap pre-check before opening a PDF: every signature dictionary has a /ByteRange."""
+    return b"/ByteRange" in pdf

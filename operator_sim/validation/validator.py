@@ -33,15 +33,13 @@ from ..protocol.names import (
     is_strict_numero_interne,
 )
 from ..protocol.xmlsafe import parse_xml
-from ..signature import (
+from ..signature.policy import (
     DEFAULT_SIGNATURE_POLICY,
-    Failure,
     SignatureMode,
     SignaturePolicy,
-    SignatureResult,
-    verify_detached,
-    verify_pdf_signatures,
+    looks_signed,
 )
+from ..signature.result import Failure, SignatureResult
 from .documents import (
     compute_scellement,
     format_from_extension,
@@ -567,8 +565,13 @@ class _ActeCheck:
                 self.report_signature(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
                                                       detail=nom), nom, element)
             else:
+                from ..signature.cms import verify_detached  # pyHanko: only when needed
+
                 results.append(verify_detached(data, fichier.signature, **options))
-        if data is not None and fmt == "pdf" and policy.signatures.verify_pades:
+        if data is not None and fmt == "pdf" and policy.signatures.verify_pades \
+                and looks_signed(data):
+            from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
+
             results.extend(verify_pdf_signatures(data, **options))
         for result in results:
             self.report_signature(result, nom, element)
