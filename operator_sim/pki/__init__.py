@@ -11,35 +11,53 @@ Public surface (everything else is internal):
   `Forbidden`, `MissingRole`)
 """
 
-from .catalogue import CatalogueEntry, build_catalogue, load_manifest
-from .identity import (
-    Account,
-    BadCredentials,
-    CertificateBinding,
-    CredentialsRequired,
-    Forbidden,
-    Identity,
-    IdentityDirectory,
-    IdentityError,
-    JsonIdentityDirectory,
-    MissingRole,
-    SirenMismatch,
-    UnknownCertificate,
-    authorize,
-    hash_password,
-    resolve,
-)
-from .issue import RevocationReason
-from .profiles import AgentSubject, KeySpec, RgsLevel
-from .store import CertRecord, InitReport, PkiError, PkiStore, ensure_pki, fingerprint
-from .trust import Reason, TrustPolicy, TrustStore, Verdict, judge
+import importlib
+from typing import Any
 
-__all__ = [
-    "Account", "AgentSubject", "BadCredentials", "CatalogueEntry", "CertRecord",
-    "CertificateBinding", "CredentialsRequired", "Forbidden", "Identity", "IdentityDirectory",
-    "IdentityError", "InitReport", "JsonIdentityDirectory", "KeySpec", "MissingRole",
-    "PkiError", "PkiStore", "Reason", "RevocationReason", "RgsLevel", "SirenMismatch",
-    "TrustPolicy", "TrustStore", "UnknownCertificate", "Verdict", "authorize",
-    "build_catalogue", "ensure_pki", "fingerprint", "hash_password", "judge",
-    "load_manifest", "resolve",
-]
+# Loaded on first use: most callers need one corner (the trust decision, an identity), and
+# issuance and the catalogue pull in more than they do.
+_WHERE = {
+    "Account": "identity",
+    "AgentSubject": "profiles",
+    "BadCredentials": "identity",
+    "CatalogueEntry": "catalogue",
+    "CertRecord": "store",
+    "CertificateBinding": "identity",
+    "CredentialsRequired": "identity",
+    "Forbidden": "identity",
+    "Identity": "identity",
+    "IdentityDirectory": "identity",
+    "IdentityError": "identity",
+    "InitReport": "store",
+    "JsonIdentityDirectory": "identity",
+    "KeySpec": "profiles",
+    "MissingRole": "identity",
+    "PkiError": "store",
+    "PkiStore": "store",
+    "Reason": "trust",
+    "RevocationReason": "issue",
+    "RgsLevel": "profiles",
+    "SirenMismatch": "identity",
+    "TrustPolicy": "trust",
+    "TrustStore": "trust",
+    "UnknownCertificate": "identity",
+    "Verdict": "trust",
+    "authorize": "identity",
+    "build_catalogue": "catalogue",
+    "ensure_pki": "store",
+    "fingerprint": "store",
+    "hash_password": "identity",
+    "judge": "trust",
+    "load_manifest": "catalogue",
+    "resolve": "identity",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
