@@ -11,8 +11,7 @@ Public surface (everything else is internal):
   `Forbidden`, `MissingRole`)
 """
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # Loaded on first use: most callers need one corner (the trust decision, an identity), and
 # issuance and the catalogue pull in more than they do.
@@ -54,10 +53,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -10,8 +10,7 @@ Public surface (everything else is internal):
   `ministere_signer`; `Signer`, `sign_archive`, `sign_envelope` add signatures to a 1-1
 """
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # pyHanko takes half a second to import: the verifying and signing modules load on first use,
 # so policies and results (all the validator needs up front) stay cheap to import.
@@ -28,10 +27,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
