@@ -437,3 +437,59 @@ def timestamp(file: str, url: str | None, pki_dir: str, output: str | None) -> N
         fh.write(response)
     click.echo(f"{target}: genTime {info.gen_time.isoformat()} serial {info.serial_number:#x} "
                f"policy {info.policy}")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="TOML settings file (environment OPERATOR_SIM_* and flags override it).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Database and blobs.")
+@click.option("--pki-dir", type=click.Path(file_okay=False), help="Test PKI folder.")
+@click.option("--api-port", type=int, help="Mutual-TLS API port (default 8443).")
+@click.option("--admin-port", type=int, help="Loopback port of the TSA (default 8080).")
+def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
+          api_port: int | None, admin_port: int | None) -> None:
+    """Run the simulator: mutual-TLS API, RFC 3161 TSA; creates PKI and data on first start."""
+    import asyncio
+
+    from aiohttp import web
+
+    from .config import ConfigError, load_config
+    from .pki.enrol import enrol_agent
+    from .web.app import build_simulator, create_app, create_public_app
+
+    try:
+        config = load_config(config_path, data_dir=data_dir, pki_dir=pki_dir,
+                             api_port=api_port, admin_port=admin_port)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    simulator = build_simulator(config)
+    demo = config.pki_dir / "demo-agent.p12"
+    if not demo.exists():
+        record = enrol_agent(simulator.pki, siren="491011698", name="Agent de démonstration",
+                             now=simulator.clock.now(), collectivite="Commune de démonstration")
+        simulator.pki.export_p12(record.fingerprint, demo)
+
+    async def run() -> None:
+        api = web.AppRunner(create_app(simulator))
+        public = web.AppRunner(create_public_app(simulator))
+        await api.setup()
+        await public.setup()
+        await web.TCPSite(api, config.api_host, config.api_port,
+                          ssl_context=simulator.server_ssl_context()).start()
+        await web.TCPSite(public, config.admin_host, config.admin_port).start()
+        click.echo(f"API (mutual TLS)  https://{config.api_host}:{config.api_port}/api/v1/")
+        click.echo(f"TSA (RFC 3161)    http://{config.admin_host}:{config.admin_port}/tsa")
+        click.echo(f"CA file           {simulator.pki.roots_path}")
+        click.echo(f"agent (SIREN 491011698, no password)  {demo}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await api.cleanup()
+            await public.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.close()
