@@ -34,7 +34,22 @@ INDETERMINATE = "INDETERMINATE"
 TOTAL_FAILED = "TOTAL_FAILED"
 
 
-class Reason(Enum):
+class Indicated(Enum):
+    """Members valued (indication, sub-indication, message_fr, message_en), DSS-style."""
+
+    def __init__(self, indication: str, sub_indication: str, message_fr: str,
+                 message_en: str) -> None:
+        self.indication = indication
+        self.sub_indication = sub_indication
+        self.message_fr = message_fr
+        self.message_en = message_en
+
+    @property
+    def code(self) -> str:
+        return self.name
+
+
+class Reason(Indicated):
     """Why a certificate is refused: stable code → DSS indication / sub-indication + messages."""
 
     NO_CERTIFICATE = (INDETERMINATE, "NO_SIGNING_CERTIFICATE_FOUND",
@@ -110,17 +125,6 @@ class Reason(Enum):
     CA_REVOKED = (INDETERMINATE, "REVOKED_CA_NO_POE",
                   "Un certificat d'autorité de la chaîne est révoqué.",
                   "A CA certificate in the chain is revoked.")
-
-    def __init__(self, indication: str, sub_indication: str, message_fr: str,
-                 message_en: str) -> None:
-        self.indication = indication
-        self.sub_indication = sub_indication
-        self.message_fr = message_fr
-        self.message_en = message_en
-
-    @property
-    def code(self) -> str:
-        return self.name
 
 
 @dataclass(frozen=True)

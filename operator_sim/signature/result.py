@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 
 from cryptography import x509
 
-from ..pki.trust import Reason, Verdict
+from ..pki.trust import Indicated, Reason, Verdict
 
 TOTAL_PASSED = "TOTAL_PASSED"
 TOTAL_FAILED = "TOTAL_FAILED"
 INDETERMINATE = "INDETERMINATE"
 
 
-class Failure(Enum):
+class Failure(Indicated):
     """Why a signature (not its signer) is refused: DSS indication, sub-indication, messages."""
 
     EMPTY = (TOTAL_FAILED, "FORMAT_FAILURE", "L'élément Signature est vide.",
@@ -65,13 +64,6 @@ class Failure(Enum):
     PDF_UNREADABLE = (TOTAL_FAILED, "FORMAT_FAILURE",
                       "Signature PAdES illisible dans le PDF.",
                       "Unreadable PAdES signature in the PDF.")
-
-    def __init__(self, indication: str, sub_indication: str, message_fr: str,
-                 message_en: str) -> None:
-        self.indication = indication
-        self.sub_indication = sub_indication
-        self.message_fr = message_fr
-        self.message_en = message_en
 
 
 CMS, PADES = "CMS", "PAdES"
