@@ -130,6 +130,11 @@ async def test_another_sirens_agent_can_neither_submit_nor_read_nor_cancel(servi
                              ("GET", f"/api/v1/transactions?siren={SIREN}")):
             async with http.request(method, url + path) as r:
                 assert r.status == 403, path
+        for kind in ("signature", "timestamp"):
+            async with http.get(f"{url}/api/v1/transactions/{tid}/messages/1-2/{kind}") as r:
+                assert r.status == 403, kind
+        async with http.post(f"{url}/api/v1/classification", json={"siren": SIREN}) as r:
+            assert r.status == 403
         async with http.get(f"{url}/api/v1/transactions") as r:
             assert (await r.json())["total"] == 0
 
