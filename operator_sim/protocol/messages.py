@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -853,6 +854,30 @@ class _CourrierAvecDocument(_MessageMetier):
         return cls(id_acte, date, document)
 
 
+class _CourrierAvecTexte(_MessageMetier):
+    """A préfecture letter with a text before its document (3-1 DescriptionPieces, 4-1 Motif).
+
+    Subclasses are dataclasses whose fields are (id_acte, date_courrier_pref, text, document).
+    """
+
+    TEXTE: ClassVar[str]
+
+    def _write(self, el: etree._Element) -> None:
+        id_acte, date, texte, document = (getattr(self, f.name) for f in dataclasses.fields(self))
+        _write_courrier(el, id_acte, date)
+        _sub(el, self.TEXTE, texte)
+        document._write(_sub(el, "Document"))
+
+    @classmethod
+    def _read(cls, el: etree._Element) -> Self:
+        id_acte, date = _read_courrier(el)
+        children = _Children(el)
+        texte = _text(children.required(cls.TEXTE))
+        document = FichierSigne._read(children.required("Document"))
+        children.end()
+        return cls(id_acte, date, texte, document)
+
+
 @dataclass(frozen=True)
 class _AccuseCourrier(_MessageMetier):
     id_acte: str
@@ -905,7 +930,7 @@ class ReponseCourrierSimple(_CourrierAvecDocument):
 
 
 @dataclass(frozen=True)
-class DemandePieceComplementaire(_MessageMetier):
+class DemandePieceComplementaire(_CourrierAvecTexte):
     """3-1: the préfecture asks for further documents (`DescriptionPieces`)."""
 
     id_acte: str
@@ -914,20 +939,7 @@ class DemandePieceComplementaire(_MessageMetier):
     document: FichierSigne
 
     ROOT = "DemandePieceComplementaire"
-
-    def _write(self, el: etree._Element) -> None:
-        _write_courrier(el, self.id_acte, self.date_courrier_pref)
-        _sub(el, "DescriptionPieces", self.description_pieces)
-        self.document._write(_sub(el, "Document"))
-
-    @classmethod
-    def _read(cls, el: etree._Element) -> Self:
-        id_acte, date = _read_courrier(el)
-        children = _Children(el)
-        description = _text(children.required("DescriptionPieces"))
-        document = FichierSigne._read(children.required("Document"))
-        children.end()
-        return cls(id_acte, date, description, document)
+    TEXTE = "DescriptionPieces"
 
 
 @dataclass(frozen=True)
@@ -980,7 +992,7 @@ class ARPieceComplementaire(_ARReponseCL):
 
 
 @dataclass(frozen=True)
-class LettreObservations(_MessageMetier):
+class LettreObservations(_CourrierAvecTexte):
     """4-1: letter of observations (`Motif`) from the préfecture."""
 
     id_acte: str
@@ -989,20 +1001,7 @@ class LettreObservations(_MessageMetier):
     document: FichierSigne
 
     ROOT = "LettreObservations"
-
-    def _write(self, el: etree._Element) -> None:
-        _write_courrier(el, self.id_acte, self.date_courrier_pref)
-        _sub(el, "Motif", self.motif)
-        self.document._write(_sub(el, "Document"))
-
-    @classmethod
-    def _read(cls, el: etree._Element) -> Self:
-        id_acte, date = _read_courrier(el)
-        children = _Children(el)
-        motif = _text(children.required("Motif"))
-        document = FichierSigne._read(children.required("Document"))
-        children.end()
-        return cls(id_acte, date, motif, document)
+    TEXTE = "Motif"
 
 
 @dataclass(frozen=True)
