@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..pki.identity import Identity, authorize
-from ..protocol.archive import read_archive
+from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.classification import Classification
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.errors import ProtocolError
@@ -33,7 +33,7 @@ from ..protocol.messages import (
 )
 from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
-from ..store import AsyncStore, NewDocument, NewMessage, NewTransaction, TransitionStep
+from ..store import AsyncStore, BlobStore, NewDocument, NewMessage, NewTransaction, TransitionStep
 from ..store.database import SqliteStore
 from ..store.interface import TransactionRow
 from ..validation.report import ValidationReport
@@ -198,11 +198,8 @@ class Engine:
         put = self.store.put_blob
         archive_sha = await put(path)
         token_sha = await put(token)
-        members: dict[str, str] = {}
-        with read_archive(path, self.policy().limits) as archive:
-            for member in archive:
-                with member.open() as stream:
-                    members[member.name] = await put(stream)
+        members = await asyncio.to_thread(_store_members, self.sqlite.blobs, path,
+                                          self.policy().limits)
         out_sha = await put(bundle.xml)
         sig_sha = await put(signature)
 
@@ -275,7 +272,7 @@ class Engine:
                                      held: dt.date | None) -> Outcome:
         """A 7-1 from the collectivité, answered at once by 7-2 (new tree) or 7-3 (up to date)."""
         authorize(identity, siren, "read")
-        collectivite = self.sqlite.get_collectivite(siren)
+        collectivite = await self.store.call(lambda store: store.get_collectivite(siren))
         if collectivite is None:
             raise RequestRefused(404, "COLLECTIVITE_UNKNOWN",
                                  f"la collectivité {siren} n'a encore rien transmis",
@@ -302,7 +299,7 @@ class Engine:
         return Outcome(row, bundle.code)
 
     async def _idcl_of(self, row: TransactionRow) -> IDCL:
-        collectivite = self.sqlite.get_collectivite(row.siren)
+        collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
         if collectivite is None:  # every act's sender is registered on intake
             raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
                                  f"unknown collectivité {row.siren}")
@@ -313,10 +310,13 @@ class Engine:
         """Remember the collectivité's IDCL, as the platform knows its registered senders."""
         from ..store import Collectivite
 
-        if self.sqlite.get_collectivite(idcl.siren) is None:
-            await self.store.call(lambda store: store.add_collectivite(Collectivite(
-                idcl.siren, idcl.departement, str(idcl.arrondissement), idcl.nature,
-                idcl.siren)))
+        def register(store: SqliteStore) -> None:
+            if store.get_collectivite(idcl.siren) is None:
+                store.add_collectivite(Collectivite(idcl.siren, idcl.departement,
+                                                    str(idcl.arrondissement), idcl.nature,
+                                                    idcl.siren))
+
+        await self.store.call(register)
 
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
@@ -379,6 +379,16 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
         return store.get(row.id)
 
     return store.run_write(write)
+
+
+def _store_members(blobs: BlobStore, path: Path, limits: ArchiveLimits) -> dict[str, str]:
+    """Each archive member into the blob store (off the event loop: reads, hashes, fsyncs)."""
+    stored: dict[str, str] = {}
+    with read_archive(path, limits) as archive:
+        for member in archive:
+            with member.open() as stream:
+                stored[member.name] = blobs.put(stream)
+    return stored
 
 
 def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[NewDocument, ...]:
