@@ -445,17 +445,17 @@ def timestamp(file: str, url: str | None, pki_dir: str, output: str | None) -> N
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Database and blobs.")
 @click.option("--pki-dir", type=click.Path(file_okay=False), help="Test PKI folder.")
 @click.option("--api-port", type=int, help="Mutual-TLS API port (default 8443).")
-@click.option("--admin-port", type=int, help="Loopback port of the TSA (default 8080).")
+@click.option("--admin-port", type=int,
+              help="Loopback port of the admin API and TSA (default 8080).")
 def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
           api_port: int | None, admin_port: int | None) -> None:
-    """Run the simulator: mutual-TLS API, RFC 3161 TSA; creates PKI and data on first start."""
+    """Run the simulator: mutual-TLS API, admin port with the TSA; creates PKI and data."""
     import asyncio
-
-    from aiohttp import web
 
     from .config import ConfigError, load_config
     from .pki.enrol import enrol_agent
-    from .web.app import build_simulator, create_app, create_public_app
+    from .web.app import build_simulator
+    from .web.server import running
 
     try:
         config = load_config(config_path, data_dir=data_dir, pki_dir=pki_dir,
@@ -470,22 +470,13 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         simulator.pki.export_p12(record.fingerprint, demo)
 
     async def run() -> None:
-        api = web.AppRunner(create_app(simulator))
-        public = web.AppRunner(create_public_app(simulator))
-        await api.setup()
-        await public.setup()
-        await web.TCPSite(api, config.api_host, config.api_port,
-                          ssl_context=simulator.server_ssl_context()).start()
-        await web.TCPSite(public, config.admin_host, config.admin_port).start()
-        click.echo(f"API (mutual TLS)  https://{config.api_host}:{config.api_port}/api/v1/")
-        click.echo(f"TSA (RFC 3161)    http://{config.admin_host}:{config.admin_port}/tsa")
-        click.echo(f"CA file           {simulator.pki.roots_path}")
-        click.echo(f"agent (SIREN 491011698, no password)  {demo}")
-        try:
+        async with running(simulator) as served:
+            click.echo(f"API (mutual TLS)  {served.api_url}/api/v1/")
+            click.echo(f"TSA (RFC 3161)    {served.admin_url}/tsa")
+            click.echo(f"admin (loopback)  {served.admin_url}/admin/  token {served.admin_token}")
+            click.echo(f"CA file           {simulator.pki.roots_path}")
+            click.echo(f"agent (SIREN 491011698, no password)  {demo}")
             await asyncio.Event().wait()
-        finally:
-            await api.cleanup()
-            await public.cleanup()
 
     try:
         asyncio.run(run())

@@ -8,6 +8,7 @@ tests and the pytest plugin all serve.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import ssl
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +24,11 @@ from ..protocol.classification import Classification, bundled_classifications
 from ..signature.cms import sign_outgoing
 from ..signature.policy import SignatureMode, SignaturePolicy
 from ..store import AsyncStore, SqliteStore
-from ..timestamp import authority_from_pki
+from ..timestamp import TimeStampAuthority, authority_from_pki
 from ..validation.validator import ValidationPolicy
 from . import api
 from .auth import setup_client_auth
 from .tls import server_ssl_context
-from .tsa import add_tsa_route
 
 
 @dataclass
@@ -41,6 +41,8 @@ class Simulator:
     clock: Clock
     engine: Engine
     executor: ProcessPoolExecutor | None
+    tsa: TimeStampAuthority
+    admin_token: str
 
     def server_ssl_context(self) -> ssl.SSLContext:
         return server_ssl_context(certificate_chain=self.pki.server_chain_path,
@@ -80,7 +82,8 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     engine = Engine(store=AsyncStore(store), clock=clock, policy=policy,
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
                     classification=classification, executor=executor, itc=config.itc)
-    return Simulator(config, pki, store, clock, engine, executor)
+    token = config.admin_token or secrets.token_urlsafe(24)
+    return Simulator(config, pki, store, clock, engine, executor, tsa, token)
 
 
 def create_app(simulator: Simulator) -> web.Application:
@@ -95,11 +98,4 @@ def create_app(simulator: Simulator) -> web.Application:
     app[api.UPLOAD_DIR] = upload_dir
     app[api.MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
     api.add_routes(app)
-    return app
-
-
-def create_public_app(simulator: Simulator) -> web.Application:
-    """The loopback port's public part: the RFC 3161 TSA (no client certificate needed)."""
-    app = web.Application()
-    add_tsa_route(app, authority_from_pki(simulator.config.pki_dir, clock=simulator.clock.now))
     return app

@@ -1,0 +1,87 @@
+"""Serving a simulator on real sockets: the mutual-TLS API port and the loopback admin port.
+
+`running(simulator, …)` is the one way the CLI, the pytest plugin and the integration tests put
+a simulator on the network (port 0 picks a free port), so they all exercise the same wiring.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from ..pki.enrol import enrol_agent
+from ..pki.store import CertRecord
+from .admin import create_admin_app
+from .app import Simulator, create_app
+from .tls import client_ssl_context
+
+
+@dataclass
+class RunningSimulator:
+    """A served simulator: its URLs, and helpers to talk to it as an agent or as admin."""
+
+    simulator: Simulator
+    api_url: str
+    admin_url: str
+
+    @property
+    def admin_token(self) -> str:
+        return self.simulator.admin_token
+
+    def enrol(self, siren: str, name: str = "Agent de test", **options: object) -> CertRecord:
+        """Issue and register an agent certificate for `siren` (see `pki.enrol.enrol_agent`)."""
+        return enrol_agent(self.simulator.pki, siren=siren, name=name,
+                           now=self.simulator.clock.now(), **options)  # type: ignore[arg-type]
+
+    def agent_ssl_context(self, agent: CertRecord) -> ssl.SSLContext:
+        pki = self.simulator.pki
+        return client_ssl_context(cafile=pki.roots_path, certificate=pki.directory / agent.certificate,
+                                  key=pki.directory / agent.key)
+
+    def agent_session(self, agent: CertRecord, **options: object) -> aiohttp.ClientSession:
+        """An HTTP session presenting `agent`'s certificate to the API port."""
+        connector = aiohttp.TCPConnector(ssl=self.agent_ssl_context(agent))
+        return aiohttp.ClientSession(self.api_url, connector=connector, **options)  # type: ignore[arg-type]
+
+    def admin_session(self, **options: object) -> aiohttp.ClientSession:
+        """An HTTP session on the admin port carrying the bearer token."""
+        return aiohttp.ClientSession(self.admin_url,
+                                     headers={"Authorization": f"Bearer {self.admin_token}"},
+                                     **options)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running(simulator: Simulator, *, api_host: str | None = None,
+                  api_port: int | None = None, admin_host: str | None = None,
+                  admin_port: int | None = None) -> AsyncIterator[RunningSimulator]:
+    """Serve both ports until the block ends (ports default to the config's; 0 = any free)."""
+    config = simulator.config
+    api_host = api_host or config.api_host
+    admin_host = admin_host or config.admin_host
+    api = web.AppRunner(create_app(simulator))
+    admin = web.AppRunner(create_admin_app(simulator))
+    await api.setup()
+    await admin.setup()
+    try:
+        api_site = web.TCPSite(api, api_host, config.api_port if api_port is None else api_port,
+                               ssl_context=simulator.server_ssl_context())
+        admin_site = web.TCPSite(admin, admin_host,
+                                 config.admin_port if admin_port is None else admin_port)
+        await api_site.start()
+        await admin_site.start()
+        yield RunningSimulator(simulator, f"https://{_authority(api_host, api)}",
+                               f"http://{_authority(admin_host, admin)}")
+    finally:
+        await api.cleanup()
+        await admin.cleanup()
+
+
+def _authority(host: str, runner: web.AppRunner) -> str:
+    """host:port of the runner's first socket; 127.0.0.1 is named localhost to match the cert."""
+    port = runner.addresses[0][1]
+    return f"{'localhost' if host == '127.0.0.1' else host}:{port}"
