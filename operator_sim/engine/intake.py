@@ -119,7 +119,7 @@ class Outcome:
     """A stored transaction and the message the préfecture answered with."""
 
     transaction: TransactionRow
-    code: str  # "1-2", "1-3", "6-2", "7-2", "7-3"
+    code: str | None  # "1-2", "1-3", "6-2", "7-2", "7-3"; None while the préfecture holds it
     id_acte: str | None = None
     anomalie: tuple[str, str] | None = None  # (Nature, Detail)
     report: ValidationReport | None = None
@@ -148,8 +148,14 @@ class Engine:
 
     # -- submissions ------------------------------------------------------------------------
 
-    async def submit_archive(self, identity: Identity, name: str, path: Path) -> Outcome:
-        """Take one envelope archive (already on disk, size-limited by the caller)."""
+    async def submit_archive(self, identity: Identity, name: str, path: Path, *,
+                             hold: bool = False) -> Outcome:
+        """Take one envelope archive (already on disk, size-limited by the caller).
+
+        A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
+        `answer_acte` (the préfecture's decision, a scenario's delay). Invalid acts and
+        duplicates are always refused at once, as the platform does.
+        """
         loop = asyncio.get_running_loop()
         exam = await loop.run_in_executor(self.executor, examine, path, name, self.policy())
         if exam.enveloppe is None or exam.acte is None:
@@ -166,10 +172,10 @@ class Engine:
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
             await self.register_sender(idcl)
-            return await self._record_acte(identity, name, path, exam, idcl)
+            return await self._record_acte(identity, name, path, exam, idcl, hold=hold)
 
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
-                           idcl: IDCL) -> Outcome:
+                           idcl: IDCL, *, hold: bool) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -177,22 +183,13 @@ class Engine:
         token = self.stamp(bytes.fromhex(exam.archive_sha256))
         id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
         duplicate = await self._duplicate_of(idcl.siren, acte.numero_interne, str(id_acte))
-        classification = self.classification()
-        serial = await self.store.next_serial(RETURN_SERIAL)
         anomalie = exam.report.anomalie()
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis "
                         f"(transaction {duplicate.id})")
-        if anomalie is None:
-            bundle = outcomes.ar_acte(acte, idcl, received=received,
-                                      classification=classification.date, serial=serial,
-                                      itc=self.itc)
-        else:
-            bundle = outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
-                                            notified=received, classification=classification.date,
-                                            serial=serial, itc=self.itc)
-        signature = self.sign(bundle.xml)
+        held = hold and anomalie is None
+        bundle = None if held else await self._answer_bundle(acte, idcl, received, anomalie)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         put = self.store.put_blob
@@ -200,13 +197,9 @@ class Engine:
         token_sha = await put(token)
         members = await asyncio.to_thread(_store_members, self.sqlite.blobs, path,
                                           self.policy().limits)
-        out_sha = await put(bundle.xml)
-        sig_sha = await put(signature)
-
+        outgoing = None if bundle is None else await self._stored_answer(bundle, token_sha)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
-        outgoing = NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
-                              signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
         documents = _documents(acte, exam.members)
         new = NewTransaction(
             type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
@@ -216,15 +209,69 @@ class Engine:
             archive_sha256=archive_sha, messages=(incoming,), documents=documents)
         actor = _actor(identity)
         if duplicate is not None:
+            assert outgoing is not None and anomalie is not None
             row = await self.store.call(_create_refused, new, outgoing, received_at, actor,
                                         anomalie[1])
+        elif held:
+            row = await self.store.call(_create_and_answer, new, None, received_at, actor,
+                                        self.actor, None, None)
+            return Outcome(row, None, None, None, exam.report)
         else:
+            assert outgoing is not None
             row = await self.store.call(_create_and_answer, new, outgoing, received_at, actor,
                                         self.actor, None if anomalie else str(id_acte),
                                         anomalie[1] if anomalie else None)
-        return Outcome(row, bundle.code, None if anomalie else str(id_acte),
+        return Outcome(row, bundle.code if bundle else None, None if anomalie else str(id_acte),
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]),
                        exam.report)
+
+    async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
+                             anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
+        """The 1-2 (no anomaly) or 1-3 for an act received on `received`."""
+        serial = await self.store.next_serial(RETURN_SERIAL)
+        classification = self.classification().date
+        if anomalie is None:
+            return outcomes.ar_acte(acte, idcl, received=received, classification=classification,
+                                    serial=serial, itc=self.itc)
+        return outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
+                                      notified=paris_date(self.clock.now()),
+                                      classification=classification, serial=serial, itc=self.itc)
+
+    async def _stored_answer(self, bundle: outcomes.ReturnBundle,
+                             token_sha: str | None = None) -> NewMessage:
+        """Sign the return message and store it, ready to attach to a transition."""
+        out_sha = await self.store.put_blob(bundle.xml)
+        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
+                          signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
+
+    async def answer_acte(self, transaction_id: int, *,
+                          anomalie: tuple[AnomalieNature, str] | None = None,
+                          actor: str = "prefecture") -> Outcome:
+        """The préfecture's decision on a held act ("transmis"): ARActe, or AnomalieActe.
+
+        DateReception stays the day the act was received, whenever the answer comes.
+        """
+        row = await self.store.get(transaction_id)
+        if row.type is not TransactionType.ACTE or row.status is not S.TRANSMIS:
+            raise RequestRefused(
+                409, "NOT_AWAITING_ANSWER",
+                f"seul un acte transmis attend une réponse (statut actuel : {row.status.libelle})",
+                f"only a transmitted act awaits an answer (current status: {row.status.name})")
+        incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
+        acte = message_from_element(parse_xml(self.sqlite.blobs.read(incoming.xml_sha256)))
+        assert isinstance(acte, Acte)
+        idcl = await self._idcl_of(row)
+        bundle = await self._answer_bundle(acte, idcl, paris_date(row.created_at), anomalie)
+        outgoing = await self._stored_answer(bundle, incoming.timestamp_token_sha256)
+        id_acte = None if anomalie else str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren))
+        message = (f"Refusé par la préfecture : {anomalie[1]}" if anomalie
+                   else f"Reçu par la préfecture le {paris_date(row.created_at):%d/%m/%Y}")
+        step = TransitionStep(row.id, S.TRANSMIS, S.ERREUR if anomalie else S.ACQUITTEMENT_RECU,
+                              message=message, attach=outgoing, id_acte=id_acte)
+        done = await self.store.transition_many([step], at=self.clock.now(), actor=actor)
+        return Outcome(done[-1], bundle.code, id_acte,
+                       None if anomalie is None else (str(anomalie[0]), anomalie[1]))
 
     async def _duplicate_of(self, siren: str, numero: str, id_acte: str) -> TransactionRow | None:
         live = await self.store.call(lambda store: store.find_live_acte(siren, numero))
@@ -254,14 +301,11 @@ class Engine:
         bundle = outcomes.ar_annulation(id_acte, idcl, received=paris_date(now), serial=serial,
                                         itc=self.itc)
         req_sha = await self.store.put_blob(request.to_xml())
-        out_sha = await self.store.put_blob(bundle.xml)
-        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        outgoing = await self._stored_answer(bundle)
         new = NewTransaction(type=TransactionType.ANNULATION, status=S.POSTE, siren=acte.siren,
                              related_transaction_id=acte.id, id_acte=None,
                              numero_interne=acte.numero_interne, nature=acte.nature,
                              messages=(NewMessage("6-1", Sender.CL, str(request_name), req_sha),))
-        outgoing = NewMessage("6-2", Sender.PREF, bundle.file_name, out_sha,
-                              signature_sha256=sig_sha)
         row = await self.store.call(_cancel, new, acte.id, outgoing, now, _actor(identity),
                                     self.actor)
         return Outcome(row, "6-2", acte.id_acte)
@@ -288,12 +332,9 @@ class Engine:
         bundle = outcomes.classification_answer(held, self.classification(), idcl,
                                                 sent=paris_date(now), serial=serial, itc=self.itc)
         req_sha = await self.store.put_blob(request.to_xml())
-        out_sha = await self.store.put_blob(bundle.xml)
-        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        outgoing = await self._stored_answer(bundle)
         new = NewTransaction(type=TransactionType.CLASSIFICATION, status=S.POSTE, siren=siren,
                              messages=(NewMessage("7-1", Sender.CL, str(request_name), req_sha),))
-        outgoing = NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
-                              signature_sha256=sig_sha)
         row = await self.store.call(_create_and_answer, new, outgoing, now, _actor(identity),
                                     self.actor, None, None)
         return Outcome(row, bundle.code)
@@ -340,11 +381,15 @@ def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionSta
     return store.transition_many(moves, at=at, actor=actor)[-1]
 
 
-def _create_and_answer(store: SqliteStore, new: NewTransaction, answer: NewMessage,
+def _create_and_answer(store: SqliteStore, new: NewTransaction, answer: NewMessage | None,
                        at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
                        anomalie: str | None) -> TransactionRow:
+    """Create the transaction and walk it to its answer; without one, stop at "transmis"."""
     def write(_db: object) -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
+        if answer is None:
+            return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at,
+                            actor=ministere, final=None, id_acte=None, message="Transmis au MI")
         refused = anomalie is not None
         message = (f"Refusé par le MI : {anomalie}" if refused
                    else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")

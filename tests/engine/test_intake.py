@@ -14,8 +14,8 @@ from operator_sim.engine.intake import Engine, IntakeRefused, RequestRefused
 from operator_sim.pki import Forbidden, Identity, PkiStore
 from operator_sim.pki.profiles import RSA_2048
 from operator_sim.protocol.classification import default_classification
+from operator_sim.protocol.codes import AnomalieNature, TransactionType
 from operator_sim.protocol.codes import TransactionStatus as S
-from operator_sim.protocol.codes import TransactionType
 from operator_sim.protocol.messages import AnomalieActe, ARActe, parse_message
 from operator_sim.signature import sign_outgoing
 from operator_sim.store import AsyncStore, SqliteStore
@@ -160,3 +160,48 @@ def _idcl():
     c = corpus.COMMUNE
     return IDCL(c.siren, c.departement, c.arrondissement, c.nature)
 
+
+
+async def test_held_act_waits_at_transmis_then_the_prefecture_acknowledges_it(engine, tmp_path):
+    folder = tmp_path / "held"
+    folder.mkdir()
+    built = corpus.build()
+    outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
+                                          hold=True)
+    assert outcome.code is None and outcome.transaction.status is S.TRANSMIS
+    assert outcome.transaction.id_acte is None
+    assert [m.code for m in await engine.store.messages(outcome.transaction.id)] == ["1-1"]
+    engine.clock.advance(dt.timedelta(days=2))
+    answered = await engine.answer_acte(outcome.transaction.id)
+    assert answered.code == "1-2" and answered.transaction.status is S.ACQUITTEMENT_RECU
+    assert answered.transaction.id_acte == "034-491011698-20240312-DELIB2024_012-DE"
+    messages = {m.code: m for m in await engine.store.messages(outcome.transaction.id)}
+    ar = parse_message(engine.sqlite.blobs.read(messages["1-2"].xml_sha256))
+    assert ar.date_reception == dt.date(2024, 3, 14)  # the day of receipt, not of the answer
+    assert messages["1-2"].signature_sha256 and messages["1-2"].timestamp_token_sha256
+    with pytest.raises(RequestRefused) as refused:  # answered once, never twice
+        await engine.answer_acte(outcome.transaction.id)
+    assert refused.value.code == "NOT_AWAITING_ANSWER"
+
+
+async def test_held_act_can_be_refused_with_an_anomaly(engine, tmp_path):
+    folder = tmp_path / "held"
+    folder.mkdir()
+    built = corpus.build()
+    outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
+                                          hold=True)
+    answered = await engine.answer_acte(outcome.transaction.id,
+                                        anomalie=(AnomalieNature("001"), "Pièce illisible"))
+    assert answered.code == "1-3" and answered.transaction.status is S.ERREUR
+    messages = {m.code: m for m in await engine.store.messages(outcome.transaction.id)}
+    anomaly = parse_message(engine.sqlite.blobs.read(messages["1-3"].xml_sha256))
+    assert isinstance(anomaly, AnomalieActe) and anomaly.detail == "Pièce illisible"
+
+
+async def test_hold_never_delays_the_refusal_of_an_invalid_act(engine, tmp_path):
+    folder = tmp_path / "held"
+    folder.mkdir()
+    built = corpus.build(corpus.base_request(date=dt.date(2099, 1, 1)))
+    outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
+                                          hold=True)
+    assert outcome.code == "1-3" and outcome.transaction.status is S.ERREUR
