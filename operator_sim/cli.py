@@ -454,6 +454,8 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
 
     from .config import ConfigError, load_config
     from .pki.enrol import enrol_agent
+    from .store import Collectivite
+    from .validation import corpus
     from .web.app import build_simulator
     from .web.server import running
 
@@ -464,18 +466,25 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         raise click.UsageError(str(exc)) from None
     simulator = build_simulator(config)
     demo = config.pki_dir / "demo-agent.p12"
+    commune = corpus.COMMUNE
     if not demo.exists():
-        record = enrol_agent(simulator.pki, siren="491011698", name="Agent de démonstration",
+        record = enrol_agent(simulator.pki, siren=commune.siren, name="Agent de démonstration",
                              now=simulator.clock.now(), collectivite="Commune de démonstration")
         simulator.pki.export_p12(record.fingerprint, demo)
+    if simulator.store.get_collectivite(commune.siren) is None:
+        # Known to the platform from the start, as a registered collectivité would be: the
+        # operator door and S²LOW's create need its département before any transmission.
+        simulator.store.add_collectivite(Collectivite(
+            commune.siren, commune.departement, str(commune.arrondissement), commune.nature,
+            "Commune de démonstration"))
 
     async def run() -> None:
         async with running(simulator) as served:
             click.echo(f"API (mutual TLS)  {served.api_url}/api/v1/")
             click.echo(f"TSA (RFC 3161)    {served.admin_url}/tsa")
-            click.echo(f"admin (loopback)  {served.admin_url}/admin/  token {served.admin_token}")
+            click.echo(f"admin (loopback)  {served.admin_url}/admin/?token={served.admin_token}")
             click.echo(f"CA file           {simulator.pki.roots_path}")
-            click.echo(f"agent (SIREN 491011698, no password)  {demo}")
+            click.echo(f"agent (SIREN {commune.siren}, no password)  {demo}")
             await asyncio.Event().wait()
 
     try:
@@ -484,3 +493,192 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         pass
     finally:
         simulator.close()
+
+
+# -- submit, status, cancel: a thin layer over operator_sim.client -----------------------------
+
+def _client_options(command):  # type: ignore[no-untyped-def]
+    """--url, the agent's certificate (--cert/--key or --p12) and --cacert, with serve's defaults."""
+    options = [
+        click.option("--url", envvar="OPERATOR_SIM_URL", default="https://localhost:8443",
+                     show_default=True, help="The simulator's API (env OPERATOR_SIM_URL)."),
+        click.option("--cert", type=click.Path(dir_okay=False), help="Agent certificate (PEM)."),
+        click.option("--key", type=click.Path(dir_okay=False), help="Private key of --cert (PEM)."),
+        click.option("--p12", type=click.Path(dir_okay=False), default=None,
+                     help="Agent certificate and key as PKCS#12 [default: certs/demo-agent.p12 "
+                          "unless --cert is given]."),
+        click.option("--p12-password", default="", help="Password of --p12 (empty: none)."),
+        click.option("--cacert", type=click.Path(dir_okay=False), default="certs/roots.pem",
+                     show_default=True, help="Roots the simulator's certificate chains to."),
+        click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _api_client(url: str, cert: str | None, key: str | None, p12: str | None,
+                p12_password: str, cacert: str):  # -> client.Client (lazy import)
+    from .client import Client
+
+    if cert is not None or key is not None:
+        if cert is None or key is None or p12 is not None:
+            raise click.UsageError("give --cert with --key, or --p12")
+    elif p12 is None:
+        p12 = "certs/demo-agent.p12"
+    for path, option in ((cert, "--cert"), (key, "--key"), (p12, "--p12"), (cacert, "--cacert")):
+        if path is not None and not os.path.isfile(path):
+            raise click.BadParameter(f"{path}: no such file (run `operator-sim serve` once, or "
+                                     "point to your own files)", param_hint=option)
+    try:
+        return Client(url, cert=cert, key=key, p12=p12, p12_password=p12_password.encode() or None,
+                      ca=cacert)
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(f"cannot load the client certificate: {exc}") from None
+
+
+def _run_api(client, call):  # type: ignore[no-untyped-def]
+    """Run `await call(client)` in an event loop; (answer, None) or (None, ApiError)."""
+    import asyncio
+
+    from .client import ApiError
+
+    async def run():  # type: ignore[no-untyped-def]
+        async with client:
+            return await call(client)
+
+    try:
+        return asyncio.run(run()), None
+    except ApiError as exc:
+        return None, exc
+
+
+def _refused_line(what: str, error) -> str:  # type: ignore[no-untyped-def]
+    field = f" [{error.field}]" if error.field else ""
+    return f"{what}: refused {error.status} {error.code}{field}: {error.message_en}"
+
+
+def _error_json(error) -> dict:  # type: ignore[no-untyped-def]
+    return {"status": error.status, **error.body} if error.body else {
+        "status": error.status, "code": error.code, "message_fr": error.message_fr,
+        "message_en": error.message_en}
+
+
+def _submitted_line(what: str, body: dict) -> str:
+    transaction = body["transaction"]
+    line = f"{what}: transaction {transaction['id']} {transaction['status_label']}"
+    if body.get("outcome") == "1-2":
+        return f"{line}, ARActe (1-2) IDActe {body['id_acte']}"
+    if body.get("anomalie"):
+        return f"{line}, AnomalieActe (1-3) {body['anomalie']['nature']}: {body['anomalie']['detail']}"
+    return line
+
+
+def _field_pair(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"{value!r} is not NAME=VALUE", param_hint="--field")
+    return name.strip(), text
+
+
+@main.command()
+@click.argument("archives", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--acte", "actes", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Operator door: the act's file (PDF; a budget's XML and PDF: twice).")
+@click.option("--annexe", "annexes", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Operator door: an annex, repeatable.")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="Operator door: a field (nature=DE, matiere=5.2, objet=…, date=YYYY-MM-DD, "
+                   "numero_interne=…, departement=034…), repeatable.")
+@_client_options
+def submit(archives: tuple[str, ...], actes: tuple[str, ...], annexes: tuple[str, ...],
+           fields: tuple[str, ...], url: str, cert: str | None, key: str | None,
+           p12: str | None, p12_password: str, cacert: str, as_json: bool) -> None:
+    """Send envelope ARCHIVES (platform door), or an act's fields and files (--acte, --field).
+
+    Exit status: 0 when every submission was acknowledged (1-2), 1 when any got an anomaly or
+    was refused, 2 on usage errors.
+    """
+    import json
+
+    if bool(archives) == bool(actes):
+        raise click.UsageError("give ARCHIVE files, or --acte with --field options (not both)")
+    if (annexes or fields) and not actes:
+        raise click.UsageError("--annexe and --field go with --acte")
+    form: dict[str, list[str]] = {}
+    for name, value in map(_field_pair, fields):
+        form.setdefault(name, []).append(value)
+    client = _api_client(url, cert, key, p12, p12_password, cacert)
+
+    async def each(client):  # type: ignore[no-untyped-def]
+        from .client import ApiError
+
+        results = []
+        jobs = [(path, lambda path=path: client.submit_archive(path)) for path in archives] or \
+            [(actes[0], lambda: client.submit_acte(form, {"acte": actes, "annexes": annexes}))]
+        for what, job in jobs:
+            try:
+                results.append((what, await job(), None))
+            except ApiError as exc:
+                if exc.status == 0:
+                    raise
+                results.append((what, None, exc))
+        return results
+
+    results, failure = _run_api(client, each)
+    if failure is not None:
+        raise click.ClickException(failure.message_en)
+    ok = True
+    for what, body, error in results:
+        ok &= body is not None and body.get("outcome") == "1-2"
+        if not as_json:
+            click.echo(_submitted_line(what, body) if body else _refused_line(what, error))
+    if as_json:
+        click.echo(json.dumps([body or _error_json(error) for _, body, error in results],
+                              indent=2, ensure_ascii=False))
+    sys.exit(0 if ok else 1)
+
+
+def _one_call(client, call, as_json: bool, what: str, line) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    body, error = _run_api(client, call)
+    if error is not None and error.status == 0:
+        raise click.ClickException(error.message_en)
+    if as_json:
+        click.echo(json.dumps(body if error is None else _error_json(error), indent=2,
+                              ensure_ascii=False))
+    else:
+        click.echo(line(body) if error is None else _refused_line(what, error))
+    sys.exit(0 if error is None else 1)
+
+
+@main.command()
+@click.argument("transaction_id", type=int)
+@_client_options
+def status(transaction_id: int, url: str, cert: str | None, key: str | None, p12: str | None,
+           p12_password: str, cacert: str, as_json: bool) -> None:
+    """Show a transaction's status, history and messages."""
+    def line(body: dict) -> str:
+        t = body["transaction"]
+        lines = [f"transaction {t['id']}: {t['status']} {t['status_label']} ({t['type_label']}, "
+                 f"SIREN {t['siren']}, IDActe {t['id_acte'] or '-'})"]
+        lines += [f"  {h['at']}  {h['to']:>3}  {h['message']}" for h in body["history"]]
+        lines += [f"  message {m['code']}  {m['file_name']}" for m in body["messages"]]
+        return "\n".join(lines)
+
+    _one_call(_api_client(url, cert, key, p12, p12_password, cacert),
+              lambda client: client.get(transaction_id), as_json, f"transaction {transaction_id}",
+              line)
+
+
+@main.command()
+@click.argument("transaction_id", type=int)
+@_client_options
+def cancel(transaction_id: int, url: str, cert: str | None, key: str | None, p12: str | None,
+           p12_password: str, cacert: str, as_json: bool) -> None:
+    """Cancel an acknowledged act (6-1); the answer is an ARAnnulation (6-2)."""
+    _one_call(_api_client(url, cert, key, p12, p12_password, cacert),
+              lambda client: client.cancel(transaction_id), as_json, f"transaction {transaction_id}",
+              lambda body: f"transaction {transaction_id}: annulation {body['transaction']['id']}"
+                           f" answered {body['outcome']} (ARAnnulation)")

@@ -41,16 +41,20 @@ class Config:
     clock_start: str | None = None
     """ISO date-time a virtual clock starts at (default: now)."""
     max_archive_bytes: int = 150 * 1024 * 1024
+    read_timeout: int = 60
+    """Seconds a client has to send a request's headers, and then its body (plus one second
+    per 64 KiB received): slower clients are cut off or get 408 (slowloris guard). Idle
+    keep-alive connections are closed after as long."""
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     """Processes that validate archives beside the event loop."""
-
-    @property
-    def database_path(self) -> Path:
-        return self.data_dir / "operator-sim.sqlite"
-
-    @property
-    def blobs_dir(self) -> Path:
-        return self.data_dir / "blobs"
+    scenarios: str | None = None
+    """TOML file of scenario rules (`[[rules]]`): seeds the rules on first start and on reset."""
+    callback_attempts: int = 6
+    """POSTs per callback delivery at most (the first one included)."""
+    callback_retry_ms: int = 1000
+    """Wait before the first retry of a delivery; each next retry waits twice as long."""
+    callback_timeout_ms: int = 10_000
+    """Time a callback receiver has to answer one POST."""
 
 
 def load_config(path: str | os.PathLike | None = None,
@@ -102,6 +106,9 @@ def _validated(config: Config) -> Config:
             raise ConfigError(f"{name}: {port} is not a TCP port")
     if len(config.itc) != 3 or not config.itc.isupper() or not config.itc.isalpha():
         raise ConfigError(f"itc: {config.itc!r} is not a trigram of 3 capital letters")
-    if config.max_archive_bytes <= 0 or config.workers <= 0:
-        raise ConfigError("max_archive_bytes and workers must be positive")
+    if config.max_archive_bytes <= 0 or config.workers <= 0 or config.read_timeout <= 0:
+        raise ConfigError("max_archive_bytes, workers and read_timeout must be positive")
+    if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:
+        raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "
+                          "callback_retry_ms not negative")
     return config

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -22,6 +24,7 @@ from ..pki.identity import Identity, authorize
 from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.classification import Classification
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
+from ..protocol.envelope import ActeRequest, Collectivite, build_acte_envelope
 from ..protocol.errors import ProtocolError
 from ..protocol.messages import (
     IDCL,
@@ -40,8 +43,13 @@ from ..validation.report import ValidationReport
 from ..validation.validator import ValidationPolicy, validate_archive
 from . import lifecycle, outcomes
 from .clock import Clock, paris_date
+from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
+
+if TYPE_CHECKING:
+    from ..signature.archive import Signer
 
 S = TransactionStatus
+AlsoWrite = Callable[[SqliteStore, TransactionRow], None]
 RETURN_SERIAL = "return-message"
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg", "jpeg": "image/jpeg"}
@@ -54,7 +62,8 @@ class IntakeRefused(Exception):
     """
 
     def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
-                 report: ValidationReport | None = None, anomalie_xml: bytes | None = None) -> None:
+                 report: ValidationReport | None = None, anomalie_xml: bytes | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message_en)
         self.status = status
         self.code = code
@@ -62,6 +71,7 @@ class IntakeRefused(Exception):
         self.message_en = message_en
         self.report = report
         self.anomalie_xml = anomalie_xml
+        self.field = field
 
 
 class RequestRefused(IntakeRefused):
@@ -123,6 +133,8 @@ class Outcome:
     id_acte: str | None = None
     anomalie: tuple[str, str] | None = None  # (Nature, Detail)
     report: ValidationReport | None = None
+    scenario: Decision | None = None
+    """The scenario decision for a submitted act (its faults are the web layer's to show)."""
 
 
 @dataclass
@@ -140,6 +152,10 @@ class Engine:
     executor: Executor | None = None
     itc: str = "SLO"
     actor: str = "ministere"
+    operator_signer: Signer | None = None
+    """Signs the document and annexes of acts built by the operator door (unsigned if None)."""
+    scenarios: ScenarioBook | None = None
+    """Decides each valid act's outcome and faults (None: an ARActe at once, no fault)."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @property
@@ -149,12 +165,17 @@ class Engine:
     # -- submissions ------------------------------------------------------------------------
 
     async def submit_archive(self, identity: Identity, name: str, path: Path, *,
-                             hold: bool = False) -> Outcome:
+                             hold: bool = False, await_posting: bool = False,
+                             headers: Mapping[str, str] | None = None) -> Outcome:
         """Take one envelope archive (already on disk, size-limited by the caller).
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
         `answer_acte` (the préfecture's decision, a scenario's delay). Invalid acts and
-        duplicates are always refused at once, as the platform does.
+        duplicates are always refused at once, as the platform does. With `await_posting` the
+        act is stored "en attente d'être postée" (17) and goes no further until `post_acte`.
+        A readable act the agent may submit is then put to the scenario book, which may refuse
+        it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
+        request's, which rules may match).
         """
         loop = asyncio.get_running_loop()
         exam = await loop.run_in_executor(self.executor, examine, path, name, self.policy())
@@ -168,14 +189,83 @@ class Engine:
                 report=exam.report)
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
+        # An act waiting to be posted (17) meets the scenarios when it is posted.
+        decision = (DEFAULT_DECISION if await_posting
+                    else await self._decide(exam.acte, idcl.siren, headers))
         # One submission at a time per SIREN: the duplicate check and the insert form one step.
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
             await self.register_sender(idcl)
-            return await self._record_acte(identity, name, path, exam, idcl, hold=hold)
+            return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
+                                           await_posting=await_posting, decision=decision)
+
+    async def _decide(self, acte: Acte, siren: str, headers: Mapping[str, str] | None) -> Decision:
+        """The scenario book's decision; a 503 fault refuses here, before anything is stored."""
+        if self.scenarios is None:
+            return DEFAULT_DECISION
+        decision = await self.scenarios.decide(Facts.of(acte, siren, headers))
+        if decision.faults.unavailable:
+            raise IntakeRefused(503, "SERVICE_UNAVAILABLE",
+                                f"service momentanément indisponible (scénario {decision.rule_id})",
+                                f"service temporarily unavailable (scenario {decision.rule_id})")
+        return decision
+
+    async def submit_acte(self, identity: Identity, request: ActeRequest,
+                          collectivite: Collectivite | None = None, *, hold: bool = False,
+                          await_posting: bool = False,
+                          headers: Mapping[str, str] | None = None) -> Outcome:
+        """Operator door: build the 1-1 archive from the act's fields and files as an operator
+        does (trigram `itc`, envelope dated today on the clock, numbered per SIREN and day), sign
+        its files with the operator certificate, then take it exactly like `submit_archive`.
+
+        `collectivite` is who transmits; None means the one collectivité `identity` acts for,
+        as already known to the platform. Raises `IntakeRefused` (422, `field` set) for fields
+        the protocol refuses, and whatever `submit_archive` raises.
+        """
+        if collectivite is None:
+            collectivite = await self.known_collectivite(identity)
+        authorize(identity, collectivite.siren, "submit")
+        today = paris_date(self.clock.now())
+        numero = await self.store.next_serial(f"operator-envelope-{collectivite.siren}-{today:%Y%m%d}")
+        signer = self.operator_signer
+
+        def build(folder: str) -> Path:
+            built = build_acte_envelope(request, collectivite, envelope_date=today,
+                                        envelope_numero=numero, itc=self.itc)
+            if signer is not None:
+                from ..signature.archive import sign_envelope
+
+                built = sign_envelope(built, signer.certificate, signer.key, signer.chain)
+            return built.write(folder)
+
+        with tempfile.TemporaryDirectory(prefix="operator-door-") as folder:
+            try:
+                path = await asyncio.to_thread(build, folder)
+            except ProtocolError as exc:
+                raise IntakeRefused(422, exc.code, f"acte refusé : {exc.message_fr}",
+                                    f"act refused: {exc.message_en}", field=exc.field) from None
+            return await self.submit_archive(identity, path.name, path, hold=hold,
+                                             await_posting=await_posting, headers=headers)
+
+    async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
+        """The registered collectivité `siren` (default: the identity's only SIREN) as the
+        envelope names it; refused (422, field named) when it must be described instead."""
+        if siren is None:
+            siren = only_siren(identity)
+        authorize(identity, siren, "submit")
+        known = await self.store.call(lambda store: store.get_collectivite(siren))
+        if known is None:
+            raise IntakeRefused(
+                422, "FIELD_REQUIRED",
+                f"departement requis : la collectivité {siren} n'a encore rien transmis",
+                f"departement required: collectivité {siren} has not transmitted anything yet",
+                field="departement")
+        return Collectivite(siren=siren, departement=known.departement,
+                            arrondissement=int(known.arrondissement), nature=known.nature)
 
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
-                           idcl: IDCL, *, hold: bool) -> Outcome:
+                           idcl: IDCL, *, hold: bool, await_posting: bool = False,
+                           decision: Decision = DEFAULT_DECISION) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -183,13 +273,17 @@ class Engine:
         token = self.stamp(bytes.fromhex(exam.archive_sha256))
         id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
         duplicate = await self._duplicate_of(idcl.siren, acte.numero_interne, str(id_acte))
-        anomalie = exam.report.anomalie()
+        anomalie = exam.report.anomalie() or decision.anomalie_now
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis "
                         f"(transaction {duplicate.id})")
-        held = hold and anomalie is None
-        bundle = None if held else await self._answer_bundle(acte, idcl, received, anomalie)
+        held = (hold or decision.holds) and anomalie is None
+        # Committed with the transaction: the rule that decided it and what follows later.
+        then = decision.recorder(received_at, followup=anomalie is None)
+        pending = await_posting and duplicate is None  # examined again when posted
+        bundle = None if held or pending else await self._answer_bundle(acte, idcl, received,
+                                                                         anomalie)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         put = self.store.put_blob
@@ -197,7 +291,7 @@ class Engine:
         token_sha = await put(token)
         members = await asyncio.to_thread(_store_members, self.sqlite.blobs, path,
                                           self.policy().limits)
-        outgoing = None if bundle is None else await self._stored_answer(bundle, token_sha)
+        outgoing = None if bundle is None else await self.store_answer(bundle, token_sha)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
         documents = _documents(acte, exam.members)
@@ -207,23 +301,26 @@ class Engine:
             matiere=".".join(str(c) for c in acte.codes_matiere if c is not None),
             objet=acte.objet, decision_date=acte.date, archive_name=name,
             archive_sha256=archive_sha, messages=(incoming,), documents=documents)
-        actor = _actor(identity)
+        actor = actor_label(identity)
         if duplicate is not None:
             assert outgoing is not None and anomalie is not None
             row = await self.store.call(_create_refused, new, outgoing, received_at, actor,
-                                        anomalie[1])
+                                        anomalie[1], then)
+        elif pending:
+            row = await self.store.call(_create_pending, new, received_at, actor)
+            return Outcome(row, None, None, None, exam.report)
         elif held:
             row = await self.store.call(_create_and_answer, new, None, received_at, actor,
-                                        self.actor, None, None)
-            return Outcome(row, None, None, None, exam.report)
+                                        self.actor, None, None, then)
+            return Outcome(row, None, None, None, exam.report, decision)
         else:
             assert outgoing is not None
             row = await self.store.call(_create_and_answer, new, outgoing, received_at, actor,
                                         self.actor, None if anomalie else str(id_acte),
-                                        anomalie[1] if anomalie else None)
+                                        anomalie[1] if anomalie else None, then)
         return Outcome(row, bundle.code if bundle else None, None if anomalie else str(id_acte),
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]),
-                       exam.report)
+                       exam.report, decision)
 
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
                              anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
@@ -237,7 +334,7 @@ class Engine:
                                       notified=paris_date(self.clock.now()),
                                       classification=classification, serial=serial, itc=self.itc)
 
-    async def _stored_answer(self, bundle: outcomes.ReturnBundle,
+    async def store_answer(self, bundle: outcomes.ReturnBundle,
                              token_sha: str | None = None) -> NewMessage:
         """Sign the return message and store it, ready to attach to a transition."""
         out_sha = await self.store.put_blob(bundle.xml)
@@ -261,17 +358,64 @@ class Engine:
         incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
         acte = message_from_element(parse_xml(self.sqlite.blobs.read(incoming.xml_sha256)))
         assert isinstance(acte, Acte)
-        idcl = await self._idcl_of(row)
+        idcl = await self.idcl_of(row)
         bundle = await self._answer_bundle(acte, idcl, paris_date(row.created_at), anomalie)
-        outgoing = await self._stored_answer(bundle, incoming.timestamp_token_sha256)
+        outgoing = await self.store_answer(bundle, incoming.timestamp_token_sha256)
         id_acte = None if anomalie else str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren))
         message = (f"Refusé par la préfecture : {anomalie[1]}" if anomalie
                    else f"Reçu par la préfecture le {paris_date(row.created_at):%d/%m/%Y}")
         step = TransitionStep(row.id, S.TRANSMIS, S.ERREUR if anomalie else S.ACQUITTEMENT_RECU,
                               message=message, attach=outgoing, id_acte=id_acte)
-        done = await self.store.transition_many([step], at=self.clock.now(), actor=actor)
+        done = await self.store.call(lifecycle.apply_steps, [step], at=self.clock.now(),
+                                     actor=actor)
         return Outcome(done[-1], bundle.code, id_acte,
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]))
+
+    # -- posting an act that waited for an RGS-authenticated confirmation (17 → 1) ----------
+
+    async def post_acte(self, identity: Identity, transaction_id: int, *,
+                        hold: bool = False) -> Outcome:
+        """Post an act stored "en attente d'être postée" (17): examined again now, it then goes
+        the way of any submission (1 → 2 → 3 → 4, or -1 with an AnomalieActe; `hold` stops it
+        at "transmis"). DateReception is the day it is posted."""
+        row = await self.store.get(transaction_id)
+        authorize(identity, row.siren, "submit")
+        if row.type is not TransactionType.ACTE or row.status is not S.EN_ATTENTE_D_ETRE_POSTEE \
+                or row.archive_sha256 is None:
+            raise RequestRefused(
+                409, "NOT_AWAITING_POSTING",
+                f"la transaction n'est pas en attente d'être postée (statut actuel : "
+                f"{row.status.libelle})",
+                f"the transaction is not waiting to be posted (current status: {row.status.name})")
+        loop = asyncio.get_running_loop()
+        exam = await loop.run_in_executor(self.executor, examine,
+                                          self.sqlite.blobs.path(row.archive_sha256),
+                                          row.archive_name or "", self.policy())
+        acte = exam.acte
+        if acte is None:  # it was readable when stored; only a damaged blob store gets here
+            raise RequestRefused(422, "ARCHIVE_UNREADABLE", "archive stockée illisible",
+                                 "stored archive unreadable", report=exam.report)
+        idcl = await self.idcl_of(row)
+        now = self.clock.now()
+        id_acte = str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren))
+        decision = await self._decide(acte, row.siren, None)
+        anomalie = exam.report.anomalie() or decision.anomalie_now
+        named = await self.store.find_by_id_acte(id_acte)
+        if named is not None and named.id != row.id:
+            anomalie = (AnomalieNature.DOUBLON,
+                        f"DOUBLON : l'acte {id_acte} a déjà été transmis (transaction {named.id})")
+        held = (hold or decision.holds) and anomalie is None
+        bundle = None if held else await self._answer_bundle(acte, idcl, paris_date(now), anomalie)
+        incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
+        outgoing = None if bundle is None else await self.store_answer(
+            bundle, incoming.timestamp_token_sha256)
+        done = await self.store.call(_post_pending, row.id, outgoing, now, actor_label(identity),
+                                     self.actor, None if anomalie else id_acte,
+                                     anomalie[1] if anomalie else None,
+                                     decision.recorder(now, followup=anomalie is None))
+        return Outcome(done, bundle.code if bundle else None, None if anomalie else id_acte,
+                       None if anomalie is None else (str(anomalie[0]), anomalie[1]), exam.report,
+                       decision)
 
     async def _duplicate_of(self, siren: str, numero: str, id_acte: str) -> TransactionRow | None:
         live = await self.store.call(lambda store: store.find_live_acte(siren, numero))
@@ -290,23 +434,20 @@ class Engine:
                 f"seul un acte acquitté peut être annulé (statut actuel : {acte.status.libelle})",
                 f"only an acknowledged act can be cancelled (current status: {acte.status.name})")
         id_acte = IDActe.parse(acte.id_acte)
-        idcl = await self._idcl_of(acte)
+        idcl = await self.idcl_of(acte)
         now = self.clock.now()
         serial = await self.store.next_serial(RETURN_SERIAL)
         request = Annulation(id_acte=str(id_acte))
-        request_name = MessageFileName(departement=id_acte.departement, siren=id_acte.siren,
-                                       date=id_acte.date, numero_interne=id_acte.numero_interne,
-                                       nature=id_acte.nature, code="6-1", numero=0,
-                                       extension="xml")
+        request_name = outcomes.name_for(id_acte, "6-1", 0)
         bundle = outcomes.ar_annulation(id_acte, idcl, received=paris_date(now), serial=serial,
                                         itc=self.itc)
         req_sha = await self.store.put_blob(request.to_xml())
-        outgoing = await self._stored_answer(bundle)
+        outgoing = await self.store_answer(bundle)
         new = NewTransaction(type=TransactionType.ANNULATION, status=S.POSTE, siren=acte.siren,
                              related_transaction_id=acte.id, id_acte=None,
                              numero_interne=acte.numero_interne, nature=acte.nature,
                              messages=(NewMessage("6-1", Sender.CL, str(request_name), req_sha),))
-        row = await self.store.call(_cancel, new, acte.id, outgoing, now, _actor(identity),
+        row = await self.store.call(_cancel, new, acte.id, outgoing, now, actor_label(identity),
                                     self.actor)
         return Outcome(row, "6-2", acte.id_acte)
 
@@ -332,14 +473,15 @@ class Engine:
         bundle = outcomes.classification_answer(held, self.classification(), idcl,
                                                 sent=paris_date(now), serial=serial, itc=self.itc)
         req_sha = await self.store.put_blob(request.to_xml())
-        outgoing = await self._stored_answer(bundle)
+        outgoing = await self.store_answer(bundle)
         new = NewTransaction(type=TransactionType.CLASSIFICATION, status=S.POSTE, siren=siren,
                              messages=(NewMessage("7-1", Sender.CL, str(request_name), req_sha),))
-        row = await self.store.call(_create_and_answer, new, outgoing, now, _actor(identity),
+        row = await self.store.call(_create_and_answer, new, outgoing, now, actor_label(identity),
                                     self.actor, None, None)
         return Outcome(row, bundle.code)
 
-    async def _idcl_of(self, row: TransactionRow) -> IDCL:
+    async def idcl_of(self, row: TransactionRow) -> IDCL:
+        """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
         collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
         if collectivite is None:  # every act's sender is registered on intake
             raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
@@ -383,29 +525,77 @@ def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionSta
 
 def _create_and_answer(store: SqliteStore, new: NewTransaction, answer: NewMessage | None,
                        at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
-                       anomalie: str | None) -> TransactionRow:
-    """Create the transaction and walk it to its answer; without one, stop at "transmis"."""
+                       anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
+    """Create the transaction and walk it to its answer; without one, stop at "transmis".
+    `then` writes more in the same commit (the scenario's record and follow-up)."""
     def write(_db: object) -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        if answer is None:
-            return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at,
-                            actor=ministere, final=None, id_acte=None, message="Transmis au MI")
+        return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
+                          anomalie=anomalie, then=then)
+
+    return store.run_write(write)
+
+
+def walk_to_transmis(store: SqliteStore, row: TransactionRow, *, at: dt.datetime,
+                     actor: str) -> TransactionRow:
+    """Posté → en attente de transmission → transmis, as the chain carries any request."""
+    return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at, actor=actor,
+                    final=None, id_acte=None, message="Transmis au MI")
+
+
+def _to_answer(store: SqliteStore, row: TransactionRow, answer: NewMessage | None, *,
+               at: dt.datetime, ministere: str, id_acte: str | None, anomalie: str | None,
+               then: AlsoWrite | None) -> TransactionRow:
+    """From "posté", walk to the answer (4, or -1 on an anomaly); without one, to "transmis".
+    `then` writes more in the same commit (the scenario's record and follow-up)."""
+    if answer is None:
+        row = walk_to_transmis(store, row, at=at, actor=ministere)
+    else:
         refused = anomalie is not None
         message = (f"Refusé par le MI : {anomalie}" if refused
                    else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
-        return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
-                                     S.ERREUR if refused else S.ACQUITTEMENT_RECU],
-                        at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
+        row = _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
+                                    S.ERREUR if refused else S.ACQUITTEMENT_RECU],
+                       at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
+    if then is not None:
+        then(store, row)
+    return row
+
+
+def _create_pending(store: SqliteStore, new: NewTransaction, at: dt.datetime,
+                    actor: str) -> TransactionRow:
+    """Store the act "en attente d'être postée" (17): it waits for `post_acte`."""
+    waiting = NewTransaction(**{**new.__dict__, "status": S.EN_ATTENTE_D_ETRE_POSTEE})
+    return lifecycle.create(store, waiting, at=at, actor=actor,
+                            message="Dépôt dans un état d'attente")
+
+
+def _post_pending(store: SqliteStore, transaction_id: int, answer: NewMessage | None,
+                  at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
+                  anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
+    """17 → 1 by the agent who confirms, then on to the answer as any submission (`then`:
+    the scenario's record and follow-up, in the same commit)."""
+    def write(_db: object) -> TransactionRow:
+        row = lifecycle.transition(store, transaction_id, S.POSTE, at=at, actor=actor,
+                                   expected_from=S.EN_ATTENTE_D_ETRE_POSTEE,
+                                   message="La transaction a été postée par l'agent "
+                                           f"télétransmetteur {actor}")
+        return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
+                          anomalie=anomalie, then=then)
 
     return store.run_write(write)
 
 
 def _create_refused(store: SqliteStore, new: NewTransaction, answer: NewMessage,
-                    at: dt.datetime, actor: str, detail: str) -> TransactionRow:
+                    at: dt.datetime, actor: str, detail: str,
+                    then: AlsoWrite | None = None) -> TransactionRow:
     def write(_db: object) -> TransactionRow:
         refused = NewTransaction(**{**new.__dict__, "status": S.ERREUR,
                                     "messages": (*new.messages, answer)})
-        return lifecycle.create(store, refused, at=at, actor=actor, message=detail)
+        row = lifecycle.create(store, refused, at=at, actor=actor, message=detail)
+        if then is not None:
+            then(store, row)
+        return row
 
     return store.run_write(write)
 
@@ -414,8 +604,7 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
             at: dt.datetime, actor: str, ministere: str) -> TransactionRow:
     def write(_db: object) -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        row = _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at,
-                       actor=ministere, final=None, id_acte=None, message="Transmis au MI")
+        row = walk_to_transmis(store, row, at=at, actor=ministere)
         store.transition_many([
             TransitionStep(row.id, S.TRANSMIS, S.ACQUITTEMENT_RECU,
                            message="Annulation reçue par le MI", attach=answer),
@@ -449,9 +638,22 @@ def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[N
     return tuple(docs)
 
 
-def _actor(identity: Identity) -> str:
+def only_siren(identity: Identity) -> str:
+    """The one SIREN `identity` acts for; refused (422, field "siren") when it acts for several."""
+    if len(identity.sirens) != 1:
+        raise RequestRefused(422, "FIELD_REQUIRED",
+                             "siren requis : ce compte agit pour plusieurs collectivités",
+                             "siren required: this account acts for several collectivités",
+                             field="siren")
+    (siren,) = identity.sirens
+    return siren
+
+
+def actor_label(identity: Identity) -> str:
+    """How the journal names an agent: login (or name) and its certificate's fingerprint."""
     who = identity.login or identity.name
     return f"{who} ({identity.fingerprint[:16]})"
 
 
-__all__ = ["Engine", "Examination", "IntakeRefused", "Outcome", "RequestRefused", "examine"]
+__all__ = ["Engine", "Examination", "IntakeRefused", "Outcome", "RequestRefused", "actor_label",
+           "examine", "only_siren", "walk_to_transmis"]

@@ -1,8 +1,10 @@
 """What the ministry sends back: the return message, its EnveloppeMISILLCL, and their names.
 
-Builds ARActe (1-2), AnomalieActe (1-3), ARAnnulation (6-2) and the classification answers
-(7-2, 7-3) exactly as the protocol shapes them, wrapped with the envelope that names the
-sending préfecture and the recipient SIREN. Pure: serials and dates are passed in.
+Builds ARActe (1-2), AnomalieActe (1-3), ARAnnulation (6-2), the classification answers
+(7-2, 7-3), the préfecture's letters (2-1, 3-1, 4-1, 5-1, with their PDF) and its receipts of
+the collectivité's answers (3-5, 4-5) exactly as the protocol shapes them, wrapped with the
+envelope that names the sending préfecture and the recipient SIREN. Pure: serials and dates
+are passed in.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ from ..protocol.messages import (
     AnomalieActe,
     ARActe,
     ARAnnulation,
+    ARPieceComplementaire,
+    ARReponseRejetLettreObservations,
+    CourrierSimple,
+    DefereTA,
+    DemandePieceComplementaire,
     EnveloppeMISILLCL,
     FichierSigne,
     IDPref,
     IDSousPref,
+    LettreObservations,
     ReponseClassificationSansChangement,
 )
 from ..protocol.messages import Acte as ActeMessage
@@ -31,7 +39,8 @@ from ..protocol.names import ArchiveName, EnveloppeName, IDActe, MessageFileName
 
 @dataclass(frozen=True)
 class ReturnBundle:
-    """One message from the préfecture: its code, file name and XML, with the envelope."""
+    """One message from the préfecture: its code, file name and XML, with the envelope, and
+    the files the message refers to (a letter's PDF) as (name, bytes)."""
 
     code: str
     file_name: str
@@ -39,11 +48,13 @@ class ReturnBundle:
     envelope_name: str
     envelope_xml: bytes
     archive_name: str
+    attachments: tuple[tuple[str, bytes], ...] = ()
 
     def archive(self) -> bytes:
-        """The bundle as an archive (envelope + message), like a tarred return e-mail."""
+        """The bundle as an archive (envelope, message, files), like a tarred return e-mail."""
         buf = io.BytesIO()
-        write_archive(buf, [(self.envelope_name, self.envelope_xml), (self.file_name, self.xml)])
+        write_archive(buf, [(self.envelope_name, self.envelope_xml), (self.file_name, self.xml),
+                            *self.attachments])
         return buf.getvalue()
 
 
@@ -66,7 +77,8 @@ def id_acte_for(acte: ActeMessage, departement: str, siren: str) -> IDActe:
 
 
 def _bundle(code: str, message_name: MessageFileName, xml: bytes, idcl: IDCL, *,
-            sent: dt.date, serial: int, itc: str) -> ReturnBundle:
+            sent: dt.date, serial: int, itc: str,
+            attachments: tuple[tuple[str, bytes], ...] = ()) -> ReturnBundle:
     emetteur = prefecture_of(idcl)
     envelope_name = EnveloppeName.from_service(service_id(emetteur), idcl.siren, sent, serial)
     envelope = EnveloppeMISILLCL(emetteur=emetteur,
@@ -74,13 +86,7 @@ def _bundle(code: str, message_name: MessageFileName, xml: bytes, idcl: IDCL, *,
                                  destinataire_siren=idcl.siren)
     return ReturnBundle(code=code, file_name=str(message_name), xml=xml,
                         envelope_name=str(envelope_name), envelope_xml=envelope.to_xml(),
-                        archive_name=str(ArchiveName(itc, envelope_name)))
-
-
-def _name_for_acte(acte: ActeMessage, idcl: IDCL, code: str, serial: int) -> MessageFileName:
-    return MessageFileName(departement=idcl.departement, siren=idcl.siren, date=acte.date,
-                           numero_interne=acte.numero_interne, nature=acte.nature, code=code,
-                           numero=serial, extension="xml")
+                        archive_name=str(ArchiveName(itc, envelope_name)), attachments=attachments)
 
 
 def ar_acte(acte: ActeMessage, idcl: IDCL, *, received: dt.date, classification: dt.date,
@@ -89,7 +95,7 @@ def ar_acte(acte: ActeMessage, idcl: IDCL, *, received: dt.date, classification:
     id_acte = id_acte_for(acte, idcl.departement, idcl.siren)
     message = ARActe(id_acte=str(id_acte), date_reception=received, acte_recu=acte,
                      classification_date_version_en_cours=classification)
-    return _bundle("1-2", _name_for_acte(acte, idcl, "1-2", serial), message.to_xml(), idcl,
+    return _bundle("1-2", name_for(id_acte, "1-2", serial), message.to_xml(), idcl,
                    sent=received, serial=serial, itc=itc)
 
 
@@ -109,10 +115,8 @@ def ar_annulation(id_acte: IDActe, idcl: IDCL, *, received: dt.date, serial: int
                   itc: str) -> ReturnBundle:
     """6-2: the cancellation is received."""
     message = ARAnnulation(id_acte=str(id_acte), date_reception=received)
-    name = MessageFileName(departement=idcl.departement, siren=idcl.siren, date=id_acte.date,
-                           numero_interne=id_acte.numero_interne, nature=id_acte.nature,
-                           code="6-2", numero=serial, extension="xml")
-    return _bundle("6-2", name, message.to_xml(), idcl, sent=received, serial=serial, itc=itc)
+    return _bundle("6-2", name_for(id_acte, "6-2", serial), message.to_xml(), idcl,
+                   sent=received, serial=serial, itc=itc)
 
 
 def classification_answer(held: dt.date | None, current: Classification, idcl: IDCL, *,
@@ -126,3 +130,46 @@ def classification_answer(held: dt.date | None, current: Classification, idcl: I
                        idcl, sent=sent, serial=serial, itc=itc)
     return _bundle("7-2", MessageFileName(code="7-2", **name_args), current.to_xml(), idcl,
                    sent=sent, serial=serial, itc=itc)
+
+
+def name_for(id_acte: IDActe, code: str, numero: int, extension: str = "xml") -> MessageFileName:
+    """`DPT-SIREN-DATE-NUM-NA-T-S_N.ext` of a message (or file) about the act `id_acte`."""
+    return MessageFileName(departement=id_acte.departement, siren=id_acte.siren,
+                           date=id_acte.date, numero_interne=id_acte.numero_interne,
+                           nature=id_acte.nature, code=code, numero=numero, extension=extension)
+
+
+def courrier(code: str, id_acte: IDActe, idcl: IDCL, *, sent: dt.date, text: str,
+             document: bytes, serial: int, itc: str) -> ReturnBundle:
+    """A préfecture letter about an acknowledged act, dated `sent`, with its PDF (`…_1.pdf`).
+
+    2-1 CourrierSimple, 3-1 DemandePieceComplementaire (`text` = DescriptionPieces), 4-1
+    LettreObservations (Motif), 5-1 DefereTA (NatureIllegalite, the PDF as PieceJointe).
+    """
+    document_name = str(name_for(id_acte, code, 1, "pdf"))
+    ref = FichierSigne(document_name)
+    message: CourrierSimple | DemandePieceComplementaire | LettreObservations | DefereTA
+    if code == "2-1":
+        message = CourrierSimple(str(id_acte), sent, ref)
+    elif code == "3-1":
+        message = DemandePieceComplementaire(str(id_acte), sent, text, ref)
+    elif code == "4-1":
+        message = LettreObservations(str(id_acte), sent, text, ref)
+    elif code == "5-1":
+        message = DefereTA(str(id_acte), sent, text, (ref,))
+    else:
+        raise ValueError(f"{code} is not a préfecture letter (2-1, 3-1, 4-1, 5-1)")
+    return _bundle(code, name_for(id_acte, code, serial), message.to_xml(), idcl, sent=sent,
+                   serial=serial, itc=itc, attachments=((document_name, document),))
+
+
+def ar_reponse(code: str, id_acte: IDActe, idcl: IDCL, *, date_courrier_pref: dt.date,
+               received: dt.date, serial: int, itc: str) -> ReturnBundle:
+    """3-5 ARPieceComplementaire or 4-5 ARReponseRejetLettreObservations: the préfecture
+    received the collectivité's answer to its letter of `date_courrier_pref`."""
+    kinds = {"3-5": ARPieceComplementaire, "4-5": ARReponseRejetLettreObservations}
+    if code not in kinds:
+        raise ValueError(f"{code} is not a receipt of an answer (3-5, 4-5)")
+    message = kinds[code](str(id_acte), date_courrier_pref, received)
+    return _bundle(code, name_for(id_acte, code, serial), message.to_xml(), idcl, sent=received,
+                   serial=serial, itc=itc)

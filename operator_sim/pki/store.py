@@ -43,6 +43,9 @@ ROOT, AGENTS_CA, SERVERS_CA = "root", "agents", "servers"
 PUBLISHED_INTERMEDIATES = (AGENTS_CA, SERVERS_CA)
 CRL_VALIDITY = {ROOT: timedelta(days=90), AGENTS_CA: timedelta(days=7),
                 SERVERS_CA: timedelta(days=7)}
+OPERATOR = AgentSubject("Opérateur de télétransmission de test operator-sim", "000000000",
+                        "Opérateur operator-sim - signature des actes")
+"""Who signs the acts the operator door builds (a fictitious SIREN, like the CAs')."""
 CA_NAMES = {ROOT: "AC Racine de test operator-sim",
             AGENTS_CA: "AC Agents RGS de test operator-sim",
             SERVERS_CA: "AC Organisations et Serveurs de test operator-sim"}
@@ -58,7 +61,7 @@ class CertRecord:
 
     serial: str  # upper-case hex
     issuer: str  # CA id ("root", "agents", "servers"), or "" for the root itself
-    kind: str  # root | intermediate | agent | server | tsa | ministere | catalogue
+    kind: str  # root | intermediate | agent | server | tsa | ministere | operator | catalogue
     subject: str
     fingerprint: str  # SHA-256 of the DER, lower-case hex
     not_before: str
@@ -190,6 +193,7 @@ class PkiStore:
             spec = make(key.public_key(), servers.key.public_key(), now=now, issuer_id=SERVERS_CA)
             created += self._save(index, issue(spec, key, servers), name, SERVERS_CA, name,
                                   Path(name))
+        created += self._issue_operator(index, now=now, key_spec=service_key)
         write_atomic(self.server_chain_path,
                      _pem(self._load_cert(Path("server/server.pem")))
                      + _pem(servers.certificate))
@@ -235,6 +239,29 @@ class PkiStore:
         name = f"{subject.siren}-{spec.serial_number:x}"[:28]
         return self.issue(spec, key, issuer=AGENTS_CA, kind="agent", folder=Path("agents"),
                           name=name)
+
+    def _issue_operator(self, index: _Index, *, now: datetime, key_spec: KeySpec) -> list[Path]:
+        """The operator's signing certificate: an agent-profile certificate (the signer of an
+        act is judged like a TLS client) with nonRepudiation, from the agents CA."""
+        key = key_spec.generate()
+        agents = self.ca(AGENTS_CA, index)
+        spec = agent_spec(OPERATOR, key.public_key(), agents.key.public_key(), now=now,
+                          issuer_id=AGENTS_CA, signing=True)
+        return self._save(index, issue(spec, key, agents), f"operator-{spec.serial_number:x}"[:24],
+                          AGENTS_CA, "operator", Path("operator"))
+
+    def ensure_operator(self, *, now: datetime, key_spec: KeySpec = EC_P256) -> CertRecord:
+        """The operator's current signing certificate; issued now if the folder predates it
+        or the last one is revoked or expired."""
+        index = self._read_index()
+        current = [r for r in index.certificates if r.kind == "operator" and not r.revoked
+                   and datetime.fromisoformat(r.not_before) <= now
+                   < datetime.fromisoformat(r.not_after)]
+        if current:
+            return current[-1]
+        self._issue_operator(index, now=now, key_spec=key_spec)
+        self._write_index(index)
+        return index.certificates[-1]
 
     def _record_external(self, certificate: x509.Certificate, issuer: str, cert_path: Path,
                          key_path: Path | None) -> CertRecord:
@@ -369,8 +396,12 @@ def _record(certificate: x509.Certificate, issuer: str, kind: str, cert_path: Pa
 
 
 def ensure_pki(directory: str | os.PathLike[str], *, now: datetime) -> InitReport:
-    """What the service calls on start: initialise the folder if it is missing or empty."""
+    """What the service calls on start: initialise the folder if it is missing or empty, and
+    give a folder made before the operator door its operator certificate."""
     store = PkiStore(directory)
     if store.directory.exists() and any(store.directory.iterdir()) and not store.initialised:
         raise PkiError(f"{store.directory} is not empty but holds no PKI index")
-    return store.initialise(now=now)
+    report = store.initialise(now=now)
+    if report.already_initialised:
+        store.ensure_operator(now=now)
+    return report

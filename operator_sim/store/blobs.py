@@ -108,6 +108,9 @@ class BlobStore:
             final = self.path(sha256)
             if final.is_file():
                 tmp.unlink()
+                # A concurrent writer may have renamed it in but not yet fsynced the folder:
+                # the caller is about to commit a row naming it, so make the entry durable.
+                _fsync_dir(final.parent)
                 return sha256
             self._make_parents(final.parent)
             os.chmod(tmp, 0o444)

@@ -51,19 +51,22 @@ P = ParamSpec("P")
 DATABASE_NAME = "operator-sim.sqlite3"
 BLOBS_NAME = "blobs"
 MAX_PAGE = 500
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""Largest SQLite INTEGER: a bigger id names no row (and sqlite3 would raise OverflowError)."""
 
 
 # --- conversions --------------------------------------------------------------------------------
 
 
-def _ts(at: datetime) -> str:
+def time_to_text(at: datetime) -> str:
     """UTC ISO-8601 with microseconds: sortable as text, and naive times refused."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("store times must be timezone-aware (take them from the clock)")
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _dt(text: str) -> datetime:
+def time_from_text(text: str) -> datetime:
+    """A time stored by `time_to_text`, back as an aware datetime."""
     return datetime.fromisoformat(text)
 
 
@@ -83,8 +86,8 @@ def _transaction(row: dict[str, Any]) -> TransactionRow:
         archive_name=row["archive_name"],
         archive_sha256=row["archive_sha256"],
         agent_id=row["agent_id"],
-        created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]),
+        created_at=time_from_text(row["created_at"]),
+        updated_at=time_from_text(row["updated_at"]),
     )
 
 
@@ -93,7 +96,7 @@ def _message(row: dict[str, Any]) -> MessageRow:
         id=row["id"], transaction_id=row["transaction_id"], code=row["code"],
         direction=Sender[row["direction"]], file_name=row["file_name"],
         xml_sha256=row["xml_sha256"], signature_sha256=row["signature_sha256"],
-        timestamp_token_sha256=row["timestamp_token_sha256"], created_at=_dt(row["created_at"]),
+        timestamp_token_sha256=row["timestamp_token_sha256"], created_at=time_from_text(row["created_at"]),
     )
 
 
@@ -103,20 +106,21 @@ def _document(row: dict[str, Any]) -> DocumentRow:
 
 def _event(row: dict[str, Any]) -> JournalEvent:
     return JournalEvent(
-        id=row["id"], transaction_id=row["transaction_id"], at=_dt(row["at"]),
+        id=row["id"], transaction_id=row["transaction_id"], at=time_from_text(row["at"]),
         from_status=None if row["from_status"] is None else TransactionStatus(row["from_status"]),
         to_status=TransactionStatus(row["to_status"]), actor=row["actor"],
         message=row["message"], message_id=row["message_id"],
     )
 
 
-def _rows(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+def fetch_all(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """Fetch everything now: a half-read cursor would pin an old WAL snapshot on its connection."""
     return list(db.query(sql, params))
 
 
-def _one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
-    rows = _rows(db, sql, params)
+def fetch_one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+    """The first row of a query, or None."""
+    rows = fetch_all(db, sql, params)
     return rows[0] if rows else None
 
 
@@ -225,6 +229,10 @@ class SqliteStore:
             return self._in_write_transaction(fn)
         return self.submit_write(fn).result()
 
+    def run_read(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` on the calling thread's read connection (the last committed state)."""
+        return fn(self._read_db())
+
     def run_on_writer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Run any store method on the writer thread (used by `AsyncStore`)."""
         if self._closed:
@@ -258,7 +266,7 @@ class SqliteStore:
         return collectivite
 
     def get_collectivite(self, siren: str) -> Collectivite | None:
-        row = _one(self._read_db(), "select * from collectivites where siren = ?", [siren])
+        row = fetch_one(self._read_db(), "select * from collectivites where siren = ?", [siren])
         return None if row is None else Collectivite(**row)
 
     def add_agent(self, *, certificate_fingerprint: str, name: str, roles: Iterable[str],
@@ -282,7 +290,7 @@ class SqliteStore:
     def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
         """Every account bound to a certificate (several when it is shared)."""
         db = self._read_db()
-        rows = _rows(
+        rows = fetch_all(
             db, "select a.*, (select json_group_array(siren) from agent_sirens s"
             " where s.agent_id = a.id) as sirens"
             " from agents a where certificate_fingerprint = ? order by id", [fingerprint])
@@ -300,7 +308,7 @@ class SqliteStore:
 
     @staticmethod
     def _require_row(db: Database, table: str, key: str, value: Any, what: str) -> None:
-        if value is not None and _one(db, f"select 1 from {table} where {key} = ?", [value]) is None:
+        if value is not None and fetch_one(db, f"select 1 from {table} where {key} = ?", [value]) is None:
             raise NotFound(f"unknown {what} {value!r}")
 
     def _insert_message(self, db: Database, transaction_id: int, message: NewMessage,
@@ -333,7 +341,7 @@ class SqliteStore:
         `NotFound` for an unknown SIREN/related transaction/agent, `MissingBlob` if a
         referenced blob was not put first.
         """
-        when = _ts(at)
+        when = time_to_text(at)
         self._require_blobs([new.archive_sha256, *(d.sha256 for d in new.documents)])
         for document in new.documents:
             if document.role not in DOCUMENT_ROLES:
@@ -381,7 +389,7 @@ class SqliteStore:
         Raises `StatusConflict` when a transaction is not in its `expected_from` status
         any more (another transition won), `NotFound` for an unknown id; then nothing changed.
         """
-        when = _ts(at)
+        when = time_to_text(at)
         self._require_blobs(d for s in steps if s.attach
                             for d in (s.attach.xml_sha256, s.attach.signature_sha256,
                                       s.attach.timestamp_token_sha256))
@@ -398,8 +406,8 @@ class SqliteStore:
                 except sqlite3.IntegrityError as error:
                     raise DuplicateActe(f"IDActe {step.id_acte} already names another act") from error
                 if cursor.rowcount != 1:
-                    current = _one(db, "select status from transactions where id = ?",
-                                   [step.transaction_id])
+                    current = fetch_one(db, "select status from transactions where id = ?",
+                                        [step.transaction_id])
                     if current is None:
                         raise NotFound(f"unknown transaction {step.transaction_id}")
                     raise StatusConflict(step.transaction_id, step.expected_from,
@@ -415,14 +423,14 @@ class SqliteStore:
 
     def add_message(self, transaction_id: int, message: NewMessage, *, at: datetime) -> MessageRow:
         """Record an exchanged XML that changes no status (e.g. a re-sent AR)."""
-        when = _ts(at)
+        when = time_to_text(at)
         self._require_blobs((message.xml_sha256, message.signature_sha256,
                              message.timestamp_token_sha256))
 
         def write(db: Database) -> MessageRow:
             self._require_row(db, "transactions", "id", transaction_id, "transaction")
             message_id = self._insert_message(db, transaction_id, message, when)
-            row = _one(db, "select * from messages where id = ?", [message_id])
+            row = fetch_one(db, "select * from messages where id = ?", [message_id])
             assert row is not None
             return _message(row)
 
@@ -438,11 +446,34 @@ class SqliteStore:
 
         return self.run_write(write)
 
+    def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime:
+        """Record that the collectivité's software read this transaction; the first time stays."""
+        when = time_to_text(at)
+
+        def write(db: Database) -> datetime:
+            self._require_row(db, "transactions", "id", transaction_id, "transaction")
+            db.execute("insert into transaction_reads (transaction_id, read_at, actor)"
+                       " values (?, ?, ?) on conflict (transaction_id) do nothing",
+                       [transaction_id, when, actor])
+            row = fetch_one(db, "select read_at from transaction_reads where transaction_id = ?",
+                            [transaction_id])
+            assert row is not None
+            return time_from_text(row["read_at"])
+
+        return self.run_write(write)
+
     # -- transactions: reads --
+
+    def read_at(self, transaction_id: int) -> datetime | None:
+        row = fetch_one(self._read_db(), "select read_at from transaction_reads where transaction_id = ?",
+                        [transaction_id])
+        return None if row is None else time_from_text(row["read_at"])
 
     @staticmethod
     def _get(db: Database, transaction_id: int) -> TransactionRow:
-        row = _one(db, "select * from transactions where id = ?", [transaction_id])
+        if abs(transaction_id) > SQLITE_MAX_INTEGER:
+            raise NotFound(f"unknown transaction {transaction_id}")
+        row = fetch_one(db, "select * from transactions where id = ?", [transaction_id])
         if row is None:
             raise NotFound(f"unknown transaction {transaction_id}")
         return _transaction(row)
@@ -452,15 +483,15 @@ class SqliteStore:
 
     def find_by_id_acte(self, id_acte: str) -> TransactionRow | None:
         """The type-1 transaction this IDActe was given to by its AR, if any."""
-        row = _one(self._read_db(), "select * from transactions where type = 1 and id_acte = ?",
-                   [id_acte])
+        row = fetch_one(self._read_db(), "select * from transactions where type = 1 and id_acte = ?",
+                        [id_acte])
         return None if row is None else _transaction(row)
 
     def find_live_acte(self, siren: str, numero_interne: str) -> TransactionRow | None:
         """The act that currently holds (siren, numero_interne) — not in error, not cancelled."""
-        row = _one(self._read_db(),
-                   "select * from transactions where type = 1 and siren = ? and numero_interne = ?"
-                   " and status not in (-1, 0)", [siren, numero_interne])
+        row = fetch_one(self._read_db(),
+                        "select * from transactions where type = 1 and siren = ? and numero_interne = ?"
+                        " and status not in (-1, 0)", [siren, numero_interne])
         return None if row is None else _transaction(row)
 
     def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
@@ -468,7 +499,7 @@ class SqliteStore:
         """Newest first; `total` counts every match, in the same snapshot as the page."""
         filters = filters or TransactionFilter()
         limit = max(0, min(limit, MAX_PAGE))
-        offset = max(0, offset)
+        offset = max(0, min(offset, SQLITE_MAX_INTEGER))
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (("siren", filters.siren), ("type", filters.type),
@@ -479,22 +510,32 @@ class SqliteStore:
                 params.append(int(value) if isinstance(value, int) else value)
         if filters.created_from is not None:
             clauses.append("created_at >= ?")
-            params.append(_ts(filters.created_from))
+            params.append(time_to_text(filters.created_from))
         if filters.created_to is not None:
             clauses.append("created_at < ?")
-            params.append(_ts(filters.created_to))
+            params.append(time_to_text(filters.created_to))
         if filters.sirens is not None:
             clauses.append(f"siren in ({', '.join('?' * len(filters.sirens))})")
             params.extend(sorted(filters.sirens))
+        for column, values in (("type", filters.types), ("status", filters.statuses)):
+            if values is not None:
+                clauses.append(f"{column} in ({', '.join('?' * len(values))})")
+                params.extend(sorted(int(v) for v in values))
+        if filters.unanswered:
+            clauses.append("not exists (select 1 from transactions r"
+                           " where r.related_transaction_id = transactions.id)")
+        if filters.unread:
+            clauses.append("not exists (select 1 from transaction_reads r"
+                           " where r.transaction_id = transactions.id)")
         where = f" where {' and '.join(clauses)}" if clauses else ""
         db = self._read_db()
         own_snapshot = not db.conn.in_transaction
         if own_snapshot:
             db.conn.execute("BEGIN")
         try:
-            total = _rows(db, f"select count(*) as n from transactions{where}", params)[0]["n"]
-            rows = _rows(db, f"select * from transactions{where} order by id desc limit ? offset ?",
-                         [*params, limit, offset])
+            total = fetch_all(db, f"select count(*) as n from transactions{where}", params)[0]["n"]
+            rows = fetch_all(db, f"select * from transactions{where} order by id desc limit ? offset ?",
+                             [*params, limit, offset])
             items = tuple(_transaction(r) for r in rows)
         finally:
             if own_snapshot:
@@ -502,18 +543,18 @@ class SqliteStore:
         return Page(items=items, total=total, limit=limit, offset=offset)
 
     def messages(self, transaction_id: int) -> tuple[MessageRow, ...]:
-        rows = _rows(
+        rows = fetch_all(
             self._read_db(), "select * from messages where transaction_id = ? order by id", [transaction_id])
         return tuple(_message(r) for r in rows)
 
     def documents(self, transaction_id: int) -> tuple[DocumentRow, ...]:
-        rows = _rows(
+        rows = fetch_all(
             self._read_db(), "select * from documents where transaction_id = ? order by role = 'main' desc,"
             " role, position", [transaction_id])
         return tuple(_document(r) for r in rows)
 
     def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]:
-        rows = _rows(
+        rows = fetch_all(
             self._read_db(), "select * from journal where transaction_id = ? order by id", [transaction_id])
         return tuple(_event(r) for r in rows)
 
@@ -556,6 +597,14 @@ class AsyncStore:
         """
         return await asyncio.wrap_future(self.store.run_on_writer(fn, self.store, *args, **kwargs))
 
+    async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`fn(db, *args, **kwargs)` as one write transaction on the writer thread."""
+        return await self._write(self.store.run_write, lambda db: fn(db, *args, **kwargs))
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`fn(db, *args, **kwargs)` on a reader thread's connection."""
+        return await self._read(self.store.run_read, lambda db: fn(db, *args, **kwargs))
+
     async def put_blob(self, source: Any) -> str:
         """Blob writes fsync: done on the reader pool, never on the loop or the writer."""
         return await self._read(self.store.blobs.put, source)
@@ -583,6 +632,12 @@ class AsyncStore:
 
     async def next_serial(self, name: str) -> int:
         return await self._write(self.store.next_serial, name)
+
+    async def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime:
+        return await self._write(self.store.mark_read, transaction_id, at=at, actor=actor)
+
+    async def read_at(self, transaction_id: int) -> datetime | None:
+        return await self._read(self.store.read_at, transaction_id)
 
     async def get(self, transaction_id: int) -> TransactionRow:
         return await self._read(self.store.get, transaction_id)

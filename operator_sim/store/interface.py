@@ -209,6 +209,10 @@ class TransactionFilter:
     created_to: datetime | None = None  # exclusive
     related_transaction_id: int | None = None
     sirens: frozenset[str] | None = None  # restrict to an agent's SIRENs
+    types: frozenset[TransactionType] | None = None  # any of these types
+    statuses: frozenset[TransactionStatus] | None = None  # any of these statuses
+    unanswered: bool = False  # no transaction is related to it (a letter with no answer yet)
+    unread: bool = False  # never marked as read (`mark_read`)
 
 
 # --- the interface ------------------------------------------------------------------------------
@@ -245,3 +249,7 @@ class TransactionStore(Protocol):
     def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]: ...
 
     def next_serial(self, name: str) -> int: ...
+
+    def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime: ...
+
+    def read_at(self, transaction_id: int) -> datetime | None: ...

@@ -130,6 +130,123 @@ def m0001_initial(db: Database) -> None:
     db.executescript(_INITIAL)
 
 
+@migrations(name="0002_transaction_reads")
+def m0002_transaction_reads(db: Database) -> None:
+    """When the collectivité's software first marked a préfecture message as read."""
+    db.execute("""
+CREATE TABLE transaction_reads (
+    transaction_id INTEGER PRIMARY KEY REFERENCES transactions (id),
+    read_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+) STRICT""")
+
+
+_SIMULATION = (
+    # Scenario rules in matching order (first match wins); hits count uses of limited rules.
+    """CREATE TABLE scenario_rules (
+    position INTEGER PRIMARY KEY CHECK (position >= 0),
+    id TEXT NOT NULL UNIQUE,
+    origin TEXT NOT NULL CHECK (origin IN ('config', 'admin')),
+    body TEXT NOT NULL CHECK (json_valid(body)),
+    hits INTEGER NOT NULL DEFAULT 0 CHECK (hits >= 0)
+) STRICT""",
+    # Which rule decided an act, and whether what the préfecture returns for it is corrupted.
+    """CREATE TABLE scenario_applications (
+    transaction_id INTEGER PRIMARY KEY REFERENCES transactions (id),
+    rule_id TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (json_valid(decision)),
+    corrupt_return INTEGER NOT NULL DEFAULT 0 CHECK (corrupt_return IN (0, 1))
+) STRICT""",
+    # Outcomes due later on the clock: fired in (due_at, id) order, fired_at set exactly once.
+    """CREATE TABLE scheduled_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    transaction_id INTEGER REFERENCES transactions (id),
+    payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
+    created_at TEXT NOT NULL,
+    fired_at TEXT,
+    outcome TEXT CHECK (outcome IS NULL OR outcome IN ('done', 'skipped', 'failed')),
+    result TEXT,
+    CHECK (outcome IS NULL OR fired_at IS NOT NULL)
+) STRICT""",
+    "CREATE INDEX scheduled_events_pending ON scheduled_events (due_at, id) WHERE fired_at IS NULL",
+    """CREATE TABLE callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    siren TEXT NOT NULL CHECK (length(siren) = 9),
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    owner_fingerprint TEXT NOT NULL,
+    owner_name TEXT NOT NULL,
+    since_event INTEGER NOT NULL DEFAULT 0,  -- only journal events after the registration
+    created_at TEXT NOT NULL,
+    deleted_at TEXT
+) STRICT""",
+    "CREATE INDEX callbacks_siren ON callbacks (siren) WHERE deleted_at IS NULL",
+    # One row per (registration, journal event); payload is the exact JSON text POSTed.
+    """CREATE TABLE callback_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    callback_id INTEGER NOT NULL REFERENCES callbacks (id),
+    event_id INTEGER NOT NULL,
+    transaction_id INTEGER NOT NULL,
+    payload TEXT NOT NULL CHECK (json_valid(payload)),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (callback_id, event_id)
+) STRICT""",
+    "CREATE INDEX callback_deliveries_due ON callback_deliveries (next_attempt_at) WHERE state = 'pending'",
+    """CREATE TABLE callback_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id INTEGER NOT NULL REFERENCES callback_deliveries (id),
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    at TEXT NOT NULL,
+    status INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0)
+) STRICT""",
+    "CREATE INDEX callback_attempts_delivery ON callback_attempts (delivery_id, id)",
+    # Every API request with the certificate it presented; status NULL when no answer was sent.
+    """CREATE TABLE requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    status INTEGER,
+    duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+    remote TEXT,
+    subject TEXT,
+    issuer TEXT,
+    serial TEXT,
+    fingerprint TEXT,
+    verdict TEXT NOT NULL,
+    indication TEXT,
+    sub_indication TEXT,
+    identity TEXT CHECK (identity IS NULL OR json_valid(identity)),
+    transaction_id INTEGER,
+    error_code TEXT,
+    scenario TEXT,
+    note TEXT
+) STRICT""",
+    "CREATE INDEX requests_fingerprint ON requests (fingerprint, id)",
+    "CREATE INDEX requests_at ON requests (at)",
+    # Small named values the machinery keeps across restarts (outbox cursor, seeding mark).
+    """CREATE TABLE simulator_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT""",
+)
+
+
+@migrations(name="0003_scenarios_schedule_callbacks_requests")
+def m0003_scenarios_schedule_callbacks_requests(db: Database) -> None:
+    """Scenario rules, scheduled events, callbacks and deliveries, the request journal."""
+    for statement in _SIMULATION:
+        db.execute(statement)
+
+
 def apply(db: Database) -> None:
     """Bring `db` up to the latest schema; a no-op when nothing is pending."""
     migrations.apply(db)

@@ -29,6 +29,11 @@ PUBLIC_PATHS = frozenset({"/tsa"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def simulator_of(request: web.Request) -> Simulator:
+    """The simulator an admin handler works on (its engine, préfecture, scheduler, book)."""
+    return request.app[SIMULATOR]  # type: ignore[return-value]
+
+
 def _presented_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -56,7 +61,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def health(request: web.Request) -> web.Response:
-    simulator: Simulator = request.app[SIMULATOR]  # type: ignore[assignment]
+    simulator = simulator_of(request)
     return web.json_response({"status": "ok", "clock": simulator.clock.now().isoformat(),
                               "clock_kind": simulator.config.clock})
 
@@ -68,4 +73,11 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     app[ADMIN_TOKEN] = simulator.admin_token
     add_tsa_route(app, simulator.tsa)
     app.router.add_get("/admin/health", health)
+    from . import callbacks, dashboard, journal, prefecture, scenarios  # they read this module's keys
+
+    dashboard.add_admin_routes(app)
+    prefecture.add_admin_routes(app)
+    scenarios.add_admin_routes(app)
+    callbacks.add_admin_routes(app)
+    journal.add_admin_routes(app)
     return app

@@ -7,24 +7,47 @@ limit, never read whole into memory.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import functools
+import json
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.helpers import content_disposition_header
 
-from ..engine.intake import Engine, IntakeRefused
+from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
+from ..engine.scenarios import Decision, corrupt
 from ..pki.identity import authorize
-from ..protocol.codes import TransactionStatus, TransactionType
+from ..protocol.codes import COLLECTIVITE_NATURES, NatureActe, Sender, TransactionStatus, TransactionType
+from ..protocol.envelope import (
+    PIECE_FORMATS,
+    ActeRequest,
+    Collectivite,
+    Piece,
+    format_of,
+    parse_codes_matiere,
+)
 from ..store import NotFound, TransactionFilter
+from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
 from .auth import IDENTITY, refusal
 
 ENGINE = web.AppKey("engine", Engine)
+SCENARIO = web.RequestKey("scenario_decision", Decision)
 UPLOAD_DIR = web.AppKey("upload_dir", Path)
 MAX_ARCHIVE_BYTES = web.AppKey("max_archive_bytes", int)
+READ_TIMEOUT = web.AppKey("read_timeout", float)
+MIN_UPLOAD_RATE = 64 * 1024
+"""Bytes of body that earn an upload one more second beyond `read_timeout` (like the MinRate of
+Apache's mod_reqtimeout): big uploads on slow links pass, a trickling client does not."""
+MAX_NAME_BYTES = 255
 ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/octet-stream",
                  "application/x-tar+gzip", "application/x-compressed-tar"}
 log = logging.getLogger(__name__)
@@ -32,9 +55,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, code: str, fr: str, en: str) -> None:
+    """A request the API refuses before the engine sees it; `field` names the faulty input."""
+
+    def __init__(self, status: int, code: str, fr: str, en: str, *, field: str | None = None) -> None:
         super().__init__(en)
-        self.status, self.code, self.fr, self.en = status, code, fr, en
+        self.status, self.code, self.fr, self.en, self.field = status, code, fr, en, field
+
+
+def _error(status: int, code: str, fr: str, en: str, **extra: Any) -> web.Response:
+    """`refusal`'s JSON shape, plus the members that apply (field, findings)."""
+    response = refusal(status, code, fr, en)
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra:
+        response = web.json_response({**json.loads(response.text or "{}"), **extra}, status=status)
+    return response
 
 
 @web.middleware
@@ -43,15 +77,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except IntakeRefused as exc:
-        response = refusal(exc.status, exc.code, exc.message_fr, exc.message_en)
-        if exc.report is not None:
-            body = exc.report.to_dict()
-            response = web.json_response(
-                {"code": exc.code, "message_fr": exc.message_fr, "message_en": exc.message_en,
-                 "findings": body["findings"]}, status=exc.status)
-        return response
+        findings = None if exc.report is None else exc.report.to_dict()["findings"]
+        return _error(exc.status, exc.code, exc.message_fr, exc.message_en, field=exc.field,
+                      findings=findings)
     except BadRequest as exc:
-        return refusal(exc.status, exc.code, exc.fr, exc.en)
+        return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)
     except NotFound:
         return refusal(404, "NOT_FOUND", "introuvable", "not found")
     except web.HTTPException as exc:
@@ -77,7 +107,36 @@ def transaction_json(row: TransactionRow) -> dict:
     }
 
 
-async def _stream_upload(request: web.Request) -> tuple[str, Path]:
+@contextlib.asynccontextmanager
+async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], None]]:
+    """Read a request's body under its deadline (slowloris guard): `read_timeout` seconds, plus
+    one per MIN_UPLOAD_RATE bytes received, reported through the yielded `received(total)`."""
+    timeout = request.app[READ_TIMEOUT]
+    start = asyncio.get_running_loop().time()
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            yield lambda total: deadline.reschedule(start + timeout + total / MIN_UPLOAD_RATE)
+    except TimeoutError:
+        raise BadRequest(408, "REQUEST_TIMEOUT",
+                         f"corps de la requête trop lent à arriver (plus de {timeout:g} s)",
+                         f"request body too slow to arrive (over {timeout:g} s)") from None
+
+
+def _archive_name(raw: str) -> str:
+    """The uploaded archive's file name: its last path segment (a client's folders are none of
+    our business), printable and at most 255 bytes, since it is stored and sent back."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name.strip(".") or not name.isprintable() \
+            or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise BadRequest(400, "ARCHIVE_NAME_INVALID",
+                         "nom d'archive inutilisable (vide, caractères de contrôle ou plus de "
+                         f"{MAX_NAME_BYTES} octets)",
+                         f"unusable archive name (empty, control characters or over "
+                         f"{MAX_NAME_BYTES} bytes)", field="name")
+    return name
+
+
+async def _stream_upload(request: web.Request, received: Callable[[int], None]) -> tuple[str, Path]:
     """The archive's name and a temporary copy of its bytes, under the size limit."""
     limit = request.app[MAX_ARCHIVE_BYTES]
     name: str | None
@@ -101,8 +160,19 @@ async def _stream_upload(request: web.Request) -> tuple[str, Path]:
             raise BadRequest(400, "ARCHIVE_NAME_MISSING",
                              "nom de l'archive absent (paramètre name ou en-tête X-Archive-Name)",
                              "archive name missing (name parameter or X-Archive-Name header)")
+    name = _archive_name(name)
+    path, _ = await _spool(request, source, suffix=".tar.gz", limit=limit, received=received)
+    return name, path
+
+
+async def _spool(request: web.Request, source: Any, *, suffix: str, limit: int,
+                 field: str | None = None, received: Callable[[int], None] = lambda total: None,
+                 already: int = 0) -> tuple[Path, int]:
+    """Copy a body or a multipart part to a temporary file; 413 past `limit` bytes.
+
+    `received` is told the running total (`already` bytes read before this part, plus these)."""
     handle = tempfile.NamedTemporaryFile(dir=request.app[UPLOAD_DIR], delete=False,  # noqa: SIM115
-                                         suffix=".tar.gz")
+                                         suffix=suffix)
     path = Path(handle.name)
     size = 0
     try:
@@ -110,38 +180,249 @@ async def _stream_upload(request: web.Request) -> tuple[str, Path]:
             while chunk := await (source.read_chunk() if hasattr(source, "read_chunk")
                                   else source.read(1 << 16)):
                 size += len(chunk)
+                received(already + size)
                 if size > limit:
                     raise BadRequest(413, "ARCHIVE_TOO_LARGE",
-                                     f"archive de plus de {limit} octets",
-                                     f"archive larger than {limit} bytes")
+                                     f"envoi de plus de {request.app[MAX_ARCHIVE_BYTES]} octets",
+                                     f"upload larger than {request.app[MAX_ARCHIVE_BYTES]} bytes",
+                                     field=field)
                 handle.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return name or "archive.tar.gz", path
+    return path, size
 
 
 async def post_archive(request: web.Request) -> web.Response:
     """Platform door: a ready @ctes envelope archive."""
-    name, path = await _stream_upload(request)
+    async with reading_body(request) as received:
+        name, path = await _stream_upload(request, received)
     try:
-        outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], Path(name).name, path)
+        outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], name, path,
+                                                           headers=request.headers)
     finally:
         path.unlink(missing_ok=True)
-    body = {"transaction": transaction_json(outcome.transaction), "outcome": outcome.code,
+    return _submitted_response(request, outcome)
+
+
+# -- operator door: the act's fields and files; the engine builds and signs the archive ---------
+
+ACTE_FIELDS = frozenset({"siren", "departement", "arrondissement", "nature_collectivite", "date",
+                         "numero_interne", "nature", "matiere", "objet", "classification_date",
+                         "typologie_acte", "typologie_annexe"})
+ACTE_FILES = frozenset({"acte", "annexes"})
+MAX_FIELD_BYTES = 4096
+
+
+def _field_error(name: str, fr: str, en: str, *, code: str = "FIELD_INVALID") -> BadRequest:
+    return BadRequest(422, code, f"{name} : {fr}", f"{name}: {en}", field=name)
+
+
+async def _read_form(request: web.Request, received: Callable[[int], None],
+                     ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, Path]]]]:
+    """Text fields (repeatable) and files spooled to disk, the total under the size limit."""
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+                         f"type {request.content_type} non accepté (multipart/form-data)",
+                         f"content type {request.content_type} not accepted (multipart/form-data)")
+    fields: dict[str, list[str]] = {}
+    files: dict[str, list[tuple[str, Path]]] = {}
+    room = request.app[MAX_ARCHIVE_BYTES]
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                raise BadRequest(422, "FORM_INVALID", "partie de formulaire sans nom",
+                                 "form part without a name")
+            if part.name in ACTE_FILES:
+                filename = Path(part.filename or "").name
+                if format_of(filename) not in PIECE_FORMATS:
+                    raise _field_error(part.name, f"{filename!r} n'est ni PDF, XML, PNG ni JPEG",
+                                       f"{filename!r} is not a PDF, XML, PNG or JPEG file")
+                path, size = await _spool(request, part, suffix=Path(filename).suffix,
+                                          limit=room, field=part.name, received=received,
+                                          already=request.app[MAX_ARCHIVE_BYTES] - room)
+                files.setdefault(part.name, []).append((filename, path))
+                room -= size
+            elif part.name in ACTE_FIELDS:
+                raw = await part.read_chunk(MAX_FIELD_BYTES + 1)
+                if len(raw) > MAX_FIELD_BYTES or await part.read_chunk():
+                    raise _field_error(part.name, f"plus de {MAX_FIELD_BYTES} octets",
+                                       f"longer than {MAX_FIELD_BYTES} bytes")
+                try:
+                    text = raw.decode(part.get_charset("utf-8"))
+                except (UnicodeDecodeError, LookupError):
+                    raise _field_error(part.name, "texte illisible (UTF-8 attendu)",
+                                       "unreadable text (UTF-8 expected)") from None
+                fields.setdefault(part.name, []).append(text.strip())
+            else:
+                raise _field_error(part.name, "champ inconnu", "unknown field",
+                                   code="FIELD_UNKNOWN")
+    except BaseException:
+        for spooled in files.values():
+            for _, path in spooled:
+                path.unlink(missing_ok=True)
+        raise
+    return fields, files
+
+
+def _acte_request(fields: dict[str, list[str]], files: dict[str, list[tuple[str, Path]]],
+                  default_classification: dt.date) -> ActeRequest:
+    """The ActeRequest the form describes; each refusal names its field."""
+    def one(name: str, *, required: bool = True) -> str | None:
+        values = [v for v in fields.get(name, []) if v]
+        if len(values) > 1:
+            raise _field_error(name, "donné plusieurs fois", "given more than once")
+        if not values and required:
+            raise _field_error(name, "champ obligatoire", "required field", code="FIELD_REQUIRED")
+        return values[0] if values else None
+
+    def date(name: str, default: dt.date | None = None) -> dt.date:
+        raw = one(name, required=default is None)
+        try:
+            return dt.date.fromisoformat(raw) if raw else default  # type: ignore[return-value]
+        except ValueError:
+            raise _field_error(name, f"{raw!r} n'est pas une date AAAA-MM-JJ",
+                               f"{raw!r} is not a YYYY-MM-DD date") from None
+
+    nature_text = one("nature")
+    try:
+        nature = NatureActe.from_abrege(str(nature_text).upper())
+    except ValueError:
+        raise _field_error("nature", f"{nature_text!r} n'est pas DE, AR, AI, CC, BF ou AU",
+                           f"{nature_text!r} is not DE, AR, AI, CC, BF or AU") from None
+    try:
+        codes = parse_codes_matiere(str(one("matiere")))
+    except ValueError as exc:
+        raise _field_error("matiere", "pas une matière comme 5.2 ou 7.1.1", str(exc)) from None
+    actes, annexes = files.get("acte", []), files.get("annexes", [])
+    if not actes:
+        raise _field_error("acte", "fichier de l'acte absent", "the act's file is missing",
+                           code="FIELD_REQUIRED")
+    pieces = []
+    for key, uploaded in (("typologie_acte", actes), ("typologie_annexe", annexes)):
+        typologies = fields.get(key, [])
+        if len(typologies) > len(uploaded):
+            raise _field_error(key, "plus de typologies que de fichiers",
+                               "more typologies than files")
+        pieces.append([Piece(path.read_bytes(), format_of(name),
+                             typologies[i] if i < len(typologies) and typologies[i] else None)
+                       for i, (name, path) in enumerate(uploaded)])
+    document_pieces, annex_pieces = pieces
+    if len(document_pieces) == 2 and {p.format for p in document_pieces} == {"pdf", "xml"}:
+        # A budget: the XML document is the act, its PDF délibération the first annex.
+        document_pieces.sort(key=lambda p: p.format != "xml")
+        annex_pieces.insert(0, document_pieces.pop())
+    if len(document_pieces) != 1:
+        raise _field_error("acte", "un seul fichier (ou XML + PDF pour un budget)",
+                           "one file (or XML + PDF for a budget)")
+    return ActeRequest(date=date("date"), numero_interne=str(one("numero_interne")),
+                       nature=nature, codes_matiere=codes, objet=str(one("objet")),
+                       classification_date_version=date("classification_date",
+                                                        default_classification),
+                       document=document_pieces[0], annexes=tuple(annex_pieces))
+
+
+async def _collectivite(engine: Engine, request: web.Request,
+                        fields: dict[str, list[str]]) -> Collectivite:
+    """Who transmits: described by the form, or the collectivité the platform already knows."""
+    identity = request[IDENTITY]
+    siren = (fields.get("siren") or [""])[0] or None
+    departement = (fields.get("departement") or [""])[0]
+    if not departement:
+        return await engine.known_collectivite(identity, siren)
+    siren = siren or only_siren(identity)
+    authorize(identity, siren, "submit")
+    arrondissement = (fields.get("arrondissement") or ["1"])[0] or "1"
+    if not (arrondissement.isdigit() and len(arrondissement) == 1):
+        raise _field_error("arrondissement", "un chiffre de 0 à 9", "one digit, 0 to 9")
+    nature = (fields.get("nature_collectivite") or ["31"])[0] or "31"
+    if nature not in COLLECTIVITE_NATURES:
+        raise _field_error("nature_collectivite", f"{nature!r} n'est pas une nature connue",
+                           f"{nature!r} is not a known nature (e.g. 31 = commune)")
+    return Collectivite(siren=siren, departement=departement.upper(),
+                        arrondissement=int(arrondissement), nature=nature)
+
+
+async def post_acte(request: web.Request) -> web.Response:
+    """Operator door: fields and files; the engine builds, signs and takes the archive."""
+    engine = request.app[ENGINE]
+    async with reading_body(request) as received:
+        fields, files = await _read_form(request, received)
+    try:
+        collectivite = await _collectivite(engine, request, fields)
+        # Reading the spooled files may take a while: off the event loop.
+        acte = await asyncio.to_thread(_acte_request, fields, files, engine.classification().date)
+    finally:
+        for spooled in files.values():
+            for _, path in spooled:
+                path.unlink(missing_ok=True)
+    outcome = await engine.submit_acte(request[IDENTITY], acte, collectivite, headers=request.headers)
+    return _submitted_response(request, outcome)
+
+
+def _submitted_response(request: web.Request, outcome: Outcome) -> web.Response:
+    """201 with the outcome; a scenario's faults are then shown by `scenarios.show_faults`."""
+    if outcome.scenario is not None:
+        request[SCENARIO] = outcome.scenario
+    return web.json_response(_submitted(outcome), status=201)
+
+
+def _submitted(outcome: Outcome) -> dict[str, Any]:
+    return {**outcome_json(outcome),
+            "warnings": [f.to_dict() for f in outcome.report.warnings] if outcome.report else []}
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """An act's outcome as both APIs show it: the transaction, the answer's code, the IDActe
+    and the anomaly (nature, detail), if any."""
+    return {"transaction": transaction_json(outcome.transaction), "outcome": outcome.code,
             "id_acte": outcome.id_acte,
             "anomalie": None if outcome.anomalie is None else
-            {"nature": outcome.anomalie[0], "detail": outcome.anomalie[1]},
-            "warnings": [f.to_dict() for f in outcome.report.warnings] if outcome.report else []}
-    return web.json_response(body, status=201)
+            {"nature": outcome.anomalie[0], "detail": outcome.anomalie[1]}}
+
+
+def row_id(raw: str) -> int | None:
+    """A row id read from a URL or a query: ASCII digits within SQLite's INTEGER range (what
+    `int()` also takes — signs, spaces, `_`, other scripts' digits, huge values — is None)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= SQLITE_MAX_INTEGER else None
+
+
+def path_id(request: web.Request, key: str = "id") -> int:
+    """The row id in the URL's `{key}` segment; 404 when it cannot name a row (see `row_id`)."""
+    found = row_id(request.match_info[key])
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def query_number(request: web.Request, name: str) -> int | None:
+    """A whole number ≥ 0 from the query string (None when absent); 400 BAD_PARAMETER otherwise."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    value = row_id(raw)
+    if value is None:
+        raise BadRequest(400, "BAD_PARAMETER", f"{name} doit être un entier positif",
+                         f"{name} must be a positive integer")
+    return value
+
+
+async def read_part(part: BodyPartReader, room: int, limit: int) -> bytes:
+    """A multipart part's bytes, at most `room` (what the form's `limit` leaves): past that,
+    413 UPLOAD_TOO_LARGE naming the part."""
+    chunks = []
+    while chunk := await part.read_chunk():
+        room -= len(chunk)
+        if room < 0:
+            raise BadRequest(413, "UPLOAD_TOO_LARGE", f"envoi de plus de {limit} octets",
+                             f"upload larger than {limit} bytes", field=part.name)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _owned(request: web.Request, role: str = "read") -> TransactionRow:
-    try:
-        transaction_id = int(request.match_info["id"])
-    except ValueError:
-        raise NotFound() from None
-    row = await request.app[ENGINE].store.get(transaction_id)
+    row = await request.app[ENGINE].store.get(path_id(request))
     authorize(request[IDENTITY], row.siren, role)
     return row
 
@@ -167,10 +448,13 @@ def _int(request: web.Request, key: str, default: int | None = None) -> int | No
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être un entier",
                          f"{key} must be an integer") from None
+    if abs(value) > SQLITE_MAX_INTEGER:
+        raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range")
+    return value
 
 
 def _date(request: web.Request, key: str) -> dt.datetime | None:
@@ -205,9 +489,11 @@ async def list_transactions(request: web.Request) -> web.Response:
                               "items": [transaction_json(r) for r in page.items]})
 
 
-_KINDS = {"xml": ("xml_sha256", "application/xml"),
-          "signature": ("signature_sha256", "application/pkcs7-signature"),
-          "timestamp": ("timestamp_token_sha256", "application/timestamp-token")}
+MESSAGE_FILES = {"xml": ("xml_sha256", "application/xml", ""),
+                 "signature": ("signature_sha256", "application/pkcs7-signature", ".p7s"),
+                 "timestamp": ("timestamp_token_sha256", "application/timestamp-token", ".tst")}
+"""What a stored message's download serves, by kind: (MessageRow field, media type, suffix) of
+the XML, its detached CMS signature, the RFC 3161 token beside it."""
 
 
 async def get_message(request: web.Request) -> web.StreamResponse:
@@ -218,14 +504,16 @@ async def get_message(request: web.Request) -> web.StreamResponse:
     kind = request.match_info.get("kind", "xml")
     for message in await engine.store.messages(row.id):
         if str(message.id) == wanted or message.code == wanted:
-            field, mimetype = _KINDS[kind]
+            field, mimetype, suffix = MESSAGE_FILES[kind]
             sha = getattr(message, field)
             if sha is None:
                 break
-            suffix = {"xml": "", "signature": ".p7s", "timestamp": ".tst"}[kind]
-            return web.FileResponse(engine.sqlite.blobs.path(sha), headers={
-                "Content-Type": mimetype,
-                "Content-Disposition": f'attachment; filename="{message.file_name}{suffix}"'})
+            headers = {"Content-Type": mimetype,
+                       "Content-Disposition": attachment(message.file_name + suffix)}
+            if kind == "xml" and message.direction is Sender.PREF and engine.scenarios is not None \
+                    and await engine.scenarios.corrupts(row):  # a scenario's damaged download
+                return web.Response(body=corrupt(engine.sqlite.blobs.read(sha)), headers=headers)
+            return web.FileResponse(engine.sqlite.blobs.path(sha), headers=headers)
     raise NotFound()
 
 
@@ -235,7 +523,12 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
         raise NotFound()
     return web.FileResponse(request.app[ENGINE].sqlite.blobs.path(row.archive_sha256), headers={
         "Content-Type": "application/gzip",
-        "Content-Disposition": f'attachment; filename="{row.archive_name}"'})
+        "Content-Disposition": attachment(row.archive_name or "archive.tar.gz")})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition whatever a stored name holds (quotes, CR/LF are %-escaped)."""
+    return content_disposition_header("attachment", filename=filename)
 
 
 async def post_annulation(request: web.Request) -> web.Response:
@@ -246,8 +539,15 @@ async def post_annulation(request: web.Request) -> web.Response:
 
 
 async def post_classification(request: web.Request) -> web.Response:
-    data = await request.post() if request.content_type != "application/json" \
-        else await request.json()
+    try:
+        async with reading_body(request):
+            data = await request.post() if request.content_type != "application/json" \
+                else await request.json()
+    except ValueError:  # JSON syntax, or bytes that are not UTF-8
+        data = None
+    if not isinstance(data, Mapping):
+        raise BadRequest(400, "JSON_INVALID", "corps illisible : objet JSON ou formulaire attendu",
+                         "unreadable body: a JSON object or a form is expected")
     siren = str(data.get("siren", ""))
     held = data.get("date_classification")
     try:
@@ -267,9 +567,20 @@ async def get_classification(request: web.Request) -> web.Response:
     return web.Response(body=xml, content_type="application/xml", charset="iso-8859-1")
 
 
+@functools.cache
+def openapi_document() -> bytes:
+    """The hand-written OpenAPI description of these routes (package data)."""
+    return resources.files(__package__).joinpath("openapi.json").read_bytes()
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/archives", post_archive)
+    r.add_post("/api/v1/actes", post_acte)
     r.add_get("/api/v1/transactions", list_transactions)
     r.add_get("/api/v1/transactions/{id}", get_transaction)
     r.add_get("/api/v1/transactions/{id}/archive", get_archive)
@@ -279,3 +590,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/transactions/{id}/annulation", post_annulation)
     r.add_post("/api/v1/classification", post_classification)
     r.add_get("/api/v1/classification", get_classification)
+    r.add_get("/api/v1/openapi.json", get_openapi)

@@ -11,22 +11,28 @@ import datetime as dt
 import secrets
 import ssl
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..config import Config
+from ..config import Config, ConfigError
+from ..engine.callbacks import Callbacks, RetryPolicy
 from ..engine.clock import Clock, SystemClock, VirtualClock
 from ..engine.intake import Engine
+from ..engine.prefecture import Prefecture
+from ..engine.scenarios import ScenarioBook, ScenarioError, load_rules_file
+from ..engine.scheduler import Scheduler
+from ..engine.simulation import scenario_handlers
 from ..pki.identity import JsonIdentityDirectory
 from ..pki.store import PkiStore, ensure_pki
 from ..protocol.classification import Classification, bundled_classifications
+from ..signature.archive import Signer
 from ..signature.cms import sign_outgoing
 from ..signature.policy import SignatureMode, SignaturePolicy
 from ..store import AsyncStore, SqliteStore
 from ..timestamp import TimeStampAuthority, authority_from_pki
 from ..validation.validator import ValidationPolicy
-from . import api
+from . import api, callbacks, courriers, journal, s2low, scenarios
 from .auth import setup_client_auth
 from .tls import server_ssl_context
 
@@ -43,6 +49,23 @@ class Simulator:
     executor: ProcessPoolExecutor | None
     tsa: TimeStampAuthority
     admin_token: str
+    prefecture: Prefecture = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    callbacks: Callbacks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prefecture = Prefecture(self.engine)
+        self.scheduler = Scheduler(self.engine.store, self.clock, scenario_handlers(self.prefecture))
+        self.callbacks = Callbacks(self.engine.store, self.clock, RetryPolicy(
+            attempts=self.config.callback_attempts,
+            first_delay=dt.timedelta(milliseconds=self.config.callback_retry_ms),
+            timeout_seconds=self.config.callback_timeout_ms / 1000))
+
+    @property
+    def scenarios(self) -> ScenarioBook:
+        """The scenario book (`build_simulator` always gives the engine one)."""
+        assert self.engine.scenarios is not None
+        return self.engine.scenarios
 
     def server_ssl_context(self) -> ssl.SSLContext:
         return server_ssl_context(certificate_chain=self.pki.server_chain_path,
@@ -62,6 +85,11 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
         start = (dt.datetime.fromisoformat(config.clock_start) if config.clock_start
                  else dt.datetime.now(dt.UTC))
         clock = VirtualClock(start)
+    if config.scenarios:  # a broken rules file is a start-up error, even once seeded
+        try:
+            load_rules_file(config.scenarios)
+        except ScenarioError as error:
+            raise ConfigError(f"scenarios: {error.en}") from None
     ensure_pki(config.pki_dir, now=clock.now())
     pki = PkiStore(config.pki_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,16 +107,22 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
         return current
 
     executor = ProcessPoolExecutor(max_workers=config.workers) if processes else None
+    operator = pki.ensure_operator(now=clock.now())
     engine = Engine(store=AsyncStore(store), clock=clock, policy=policy,
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
-                    classification=classification, executor=executor, itc=config.itc)
+                    classification=classification, executor=executor, itc=config.itc,
+                    operator_signer=Signer(pki.certificate(operator), pki.private_key(operator),
+                                           (pki.ca(operator.issuer).certificate,)))
+    engine.scenarios = ScenarioBook(engine.store, config.scenarios)
+    engine.scenarios.load()
     token = config.admin_token or secrets.token_urlsafe(24)
     return Simulator(config, pki, store, clock, engine, executor, tsa, token)
 
 
 def create_app(simulator: Simulator) -> web.Application:
     """The API application: JSON errors outermost, then client-certificate authentication."""
-    app = web.Application(middlewares=[api.json_errors])
+    app = web.Application(middlewares=[journal.record_requests, s2low.s2low_refusals,
+                                       api.json_errors, scenarios.show_faults])
     setup_client_auth(app, trust=simulator.pki.trust_store,
                       directory=JsonIdentityDirectory(simulator.pki.identities_path),
                       clock=simulator.clock.now)
@@ -97,5 +131,10 @@ def create_app(simulator: Simulator) -> web.Application:
     app[api.ENGINE] = simulator.engine
     app[api.UPLOAD_DIR] = upload_dir
     app[api.MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
+    app[api.READ_TIMEOUT] = simulator.config.read_timeout
     api.add_routes(app)
+    courriers.add_routes(app, simulator.prefecture)
+    s2low.add_routes(app, simulator.prefecture)
+    callbacks.add_routes(app, simulator.callbacks)
+    app.cleanup_ctx.append(scenarios.background(simulator))
     return app

@@ -102,12 +102,13 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
 @web.middleware
 async def client_certificate_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     leaf = peer_certificate(request)
-    if leaf is None:
-        return _trust_refusal(Verdict(None, Reason.NO_CERTIFICATE))
     app = request.app
-    verdict = judge([leaf], at=app[CLOCK](), store=app[TRUST_SOURCE](), policy=app[TRUST_POLICY])
+    verdict = (Verdict(None, Reason.NO_CERTIFICATE) if leaf is None else
+               judge([leaf], at=app[CLOCK](), store=app[TRUST_SOURCE](), policy=app[TRUST_POLICY]))
+    request[VERDICT] = verdict  # kept on refusals too: the request journal reads it
     if not verdict.accepted:
         return _trust_refusal(verdict)
+    assert leaf is not None
     try:
         credentials = _basic_credentials(request)
         resolve_args = (app[IDENTITY_DIRECTORY], leaf)
@@ -116,7 +117,6 @@ async def client_certificate_auth(request: web.Request, handler: Handler) -> web
             identity = resolve(*resolve_args, **resolve_kwargs)
         else:  # scrypt is deliberately slow: keep it off the event loop
             identity = await asyncio.to_thread(resolve, *resolve_args, **resolve_kwargs)
-        request[VERDICT] = verdict
         request[IDENTITY] = identity
         return await handler(request)
     except IdentityError as error:

@@ -63,8 +63,9 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     config = simulator.config
     api_host = api_host or config.api_host
     admin_host = admin_host or config.admin_host
-    api = web.AppRunner(create_app(simulator))
-    admin = web.AppRunner(create_admin_app(simulator))
+    # keepalive_timeout also bounds how long a connection may take to send a request's headers.
+    api = web.AppRunner(create_app(simulator), keepalive_timeout=config.read_timeout)
+    admin = web.AppRunner(create_admin_app(simulator), keepalive_timeout=config.read_timeout)
     await api.setup()
     await admin.setup()
     try:

@@ -162,12 +162,16 @@ def _idcl():
 
 
 
-async def test_held_act_waits_at_transmis_then_the_prefecture_acknowledges_it(engine, tmp_path):
+async def _submit_held(engine, tmp_path):
+    """A valid act held at "transmis" (the préfecture has not answered yet)."""
     folder = tmp_path / "held"
     folder.mkdir()
     built = corpus.build()
-    outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
-                                          hold=True)
+    return await engine.submit_archive(identity(SIREN), built.name, built.write(folder), hold=True)
+
+
+async def test_held_act_waits_at_transmis_then_the_prefecture_acknowledges_it(engine, tmp_path):
+    outcome = await _submit_held(engine, tmp_path)
     assert outcome.code is None and outcome.transaction.status is S.TRANSMIS
     assert outcome.transaction.id_acte is None
     assert [m.code for m in await engine.store.messages(outcome.transaction.id)] == ["1-1"]
@@ -185,11 +189,7 @@ async def test_held_act_waits_at_transmis_then_the_prefecture_acknowledges_it(en
 
 
 async def test_held_act_can_be_refused_with_an_anomaly(engine, tmp_path):
-    folder = tmp_path / "held"
-    folder.mkdir()
-    built = corpus.build()
-    outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
-                                          hold=True)
+    outcome = await _submit_held(engine, tmp_path)
     answered = await engine.answer_acte(outcome.transaction.id,
                                         anomalie=(AnomalieNature("001"), "Pièce illisible"))
     assert answered.code == "1-3" and answered.transaction.status is S.ERREUR

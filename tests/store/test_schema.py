@@ -22,23 +22,30 @@ def test_opening_twice_keeps_the_same_schema_and_applies_migrations_once(tmp_pat
     first = _schema(tmp_path / DATABASE_NAME)
     SqliteStore.open(tmp_path).close()
     assert _schema(tmp_path / DATABASE_NAME) == first
-    assert _applied(tmp_path / DATABASE_NAME) == [(schema.MIGRATION_SET, "0001_initial")]
+    applied = _applied(tmp_path / DATABASE_NAME)
+    assert applied[0] == (schema.MIGRATION_SET, "0001_initial")
+    assert len(applied) == len({name for _, name in applied})  # each applied once
+    assert [name for _, name in applied] == sorted(name for _, name in applied)
     names = {name for kind, name, _ in first if kind == "table"}
     assert {"collectivites", "agents", "agent_sirens", "transactions", "messages", "documents",
             "journal", "counters"} <= names
 
 
 def test_a_later_named_migration_applies_once_and_the_store_still_opens(tmp_path):
-    SqliteStore.open(tmp_path).close()
     path = tmp_path / DATABASE_NAME
+    first = Migrations(schema.MIGRATION_SET)
+    first(name="0001_initial")(schema.m0001_initial)
+    db = Database(path)
+    first.apply(db)  # a database made by an older version, with only the first migration
+    db.close()
     later = Migrations(schema.MIGRATION_SET)
     later(name="0001_initial")(schema.m0001_initial)
     calls = []
 
-    @later(name="0002_callbacks")
-    def add_callbacks(db):
+    @later(name="0002_probe")
+    def add_probe(db):
         calls.append(1)
-        db.execute("create table callbacks (id integer primary key, url text not null) strict")
+        db.execute("create table probe (id integer primary key, url text not null) strict")
 
     for _ in range(2):
         db = Database(path)
@@ -46,7 +53,7 @@ def test_a_later_named_migration_applies_once_and_the_store_still_opens(tmp_path
         db.close()
     assert calls == [1]
     assert _applied(path) == [(schema.MIGRATION_SET, "0001_initial"),
-                              (schema.MIGRATION_SET, "0002_callbacks")]
+                              (schema.MIGRATION_SET, "0002_probe")]
     with SqliteStore.open(tmp_path) as store:
         assert store.list().total == 0
 

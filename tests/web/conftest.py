@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from operator_sim.config import Config
-from operator_sim.web.app import build_simulator
-from operator_sim.web.server import running
+from .simkit import serve
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +16,5 @@ def shared_pki_dir(tmp_path_factory):
 @pytest.fixture
 async def served(tmp_path, shared_pki_dir):
     """A running simulator with a fresh database; `.enrol(siren)` issues agents."""
-    config = Config(data_dir=tmp_path / "data", pki_dir=shared_pki_dir, workers=1,
-                    api_port=0, admin_port=0)
-    simulator = build_simulator(config, processes=False)
-    try:
-        async with running(simulator) as served:
-            yield served
-    finally:
-        simulator.close()
+    async with serve(tmp_path / "data", shared_pki_dir) as served:
+        yield served

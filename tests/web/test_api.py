@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import subprocess
 
 import aiohttp
 import pytest
@@ -15,6 +14,8 @@ from operator_sim.pki.enrol import enrol_agent
 from operator_sim.validation import corpus
 from operator_sim.web.app import build_simulator, create_app
 from operator_sim.web.tls import client_ssl_context
+
+from .simkit import openssl_cms_verify
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
 NAME = "SLO-EACT--491011698--20240314-1.tar.gz"
@@ -73,12 +74,7 @@ async def test_valid_act_is_acknowledged_and_the_ar_downloads_with_its_signature
             xml = await r.read()
         async with http.get(f"{url}/api/v1/transactions/{tid}/messages/1-2/signature") as r:
             p7s = await r.read()
-    (tmp_path / "ar.xml").write_bytes(xml)
-    (tmp_path / "ar.p7s").write_bytes(p7s)
-    check = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-                            "-content", str(tmp_path / "ar.xml"), "-in", str(tmp_path / "ar.p7s"),
-                            "-CAfile", str(simulator.pki.roots_path), "-out", "/dev/null"],
-                           capture_output=True, text=True)
+    check = openssl_cms_verify(tmp_path, xml, p7s, simulator.pki.roots_path)
     assert check.returncode == 0, check.stderr
     assert b"actes:ARActe" in xml
 
@@ -122,14 +118,27 @@ async def test_another_sirens_agent_can_neither_submit_nor_read_nor_cancel(servi
     assert status == 403 and body["code"] == "FORBIDDEN_SIREN"
     status, body = await post_archive(url, agents[SIREN], corpus.build())
     tid = body["transaction"]["id"]
+    async with session(agents[SIREN]) as http, http.post(
+            f"{url}/api/v1/callbacks", json={"url": "http://127.0.0.1:9/hook"}) as r:
+        callback = (await r.json())["id"]
     async with session(agents[OTHER]) as http:
         for method, path in (("GET", f"/api/v1/transactions/{tid}"),
                              ("GET", f"/api/v1/transactions/{tid}/archive"),
                              ("GET", f"/api/v1/transactions/{tid}/messages/1-2"),
                              ("POST", f"/api/v1/transactions/{tid}/annulation"),
-                             ("GET", f"/api/v1/transactions?siren={SIREN}")):
+                             ("GET", f"/api/v1/transactions?siren={SIREN}"),
+                             ("GET", f"/api/v1/courriers?siren={SIREN}"),
+                             ("GET", f"/api/v1/courriers/{tid}/document"),
+                             ("POST", f"/api/v1/courriers/{tid}/reponse"),
+                             ("GET", f"/api/v1/callbacks?siren={SIREN}"),
+                             ("DELETE", f"/api/v1/callbacks/{callback}")):
             async with http.request(method, url + path) as r:
                 assert r.status == 403, path
+        async with http.post(f"{url}/api/v1/callbacks",
+                             json={"url": "http://127.0.0.1:9/hook", "siren": SIREN}) as r:
+            assert r.status == 403
+        async with http.get(f"{url}/api/v1/callbacks") as r:
+            assert (await r.json())["items"] == []
         for kind in ("signature", "timestamp"):
             async with http.get(f"{url}/api/v1/transactions/{tid}/messages/1-2/{kind}") as r:
                 assert r.status == 403, kind

@@ -1,0 +1,601 @@
+"""The préfecture's dashboard on the admin port: server-rendered pages over the store and engine.
+
+Pages read the store; forms call the engine's own functions — `Prefecture`, `Scheduler`,
+`ScenarioBook`, `simulation.reset`, the ones the admin API calls — then redirect back with a
+flash message (POST → redirect → GET). Every failure becomes a French page or message, never a
+traceback, and a POST must come from the dashboard's own origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import json
+import logging
+import re
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jinja2
+from aiohttp import web
+
+from ..engine import simulation
+from ..engine.clock import PARIS
+from ..engine.prefecture import LETTER_TYPES
+from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_rule
+from ..engine.scheduler import ClockNotVirtual
+from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, TransactionStatus, TransactionType
+from ..store import BlobNotFound, NotFound, StatusConflict, TransactionFilter
+from ..store import simulation as rows
+from ..store.interface import TransactionRow
+from .admin import simulator_of
+from .api import MESSAGE_FILES, path_id
+from .prefecture import letter_form
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)
+FLASH_COOKIE = "operator_sim_flash"
+PAGE_SIZE = 25
+ACTOR = "préfecture (tableau de bord)"
+SIREN = re.compile(r"[0-9]{9}")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Action = Callable[[web.Request], Awaitable[str]]
+
+# The letters a préfecture sends about an acknowledged act, as its buttons name them.
+LETTERS = {
+    "2-1": "Envoyer un courrier simple",
+    "3-1": "Demander des pièces complémentaires",
+    "4-1": "Lettre d'observations",
+    "5-1": "Déféré au tribunal administratif",
+}
+assert set(LETTERS) == set(LETTER_TYPES)
+LETTER_TEXTS = {"2-1": "Texte du courrier (écrit dans le PDF généré)",
+                "3-1": "Pièces demandées (DescriptionPieces)", "4-1": "Motif des observations",
+                "5-1": "Nature de l'illégalité (NatureIllegalite)"}
+CLOCK_UNITS = {"minutes": dt.timedelta(minutes=1), "heures": dt.timedelta(hours=1),
+               "jours": dt.timedelta(days=1)}
+OUTCOME_KINDS = {"ar": "Acquittement (1-2)", "anomalie": "Anomalie (1-3)",
+                 "hold": "Garder « transmis » (décision à la main)",
+                 "letter": "Courrier après l'acquittement", "defere": "Déféré après l'acquittement"}
+EVENT_KINDS = {"answer": "réponse à l'acte", "letter": "courrier"}
+EVENT_STATES = {"pending": "en attente", "running": "en cours", "done": "exécuté",
+                "skipped": "sans objet", "failed": "échec"}
+RULE_EXAMPLE = """id = "budgets-en-retard"
+description = "Les budgets sont acquittés deux jours après"
+match = { nature = "BF" }
+outcome = { kind = "ar", delay = "P2D" }
+"""
+
+
+class Refused(Exception):
+    """A request the dashboard turns down, with the French sentence the operator reads."""
+
+    def __init__(self, message_fr: str) -> None:
+        super().__init__(message_fr)
+        self.message_fr = message_fr
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _horodatage(at: dt.datetime | None) -> str:
+    return "" if at is None else at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _heure(at: dt.datetime) -> str:
+    return at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+
+
+def _date_fr(day: dt.date | None) -> str:
+    return "" if day is None else day.strftime("%d/%m/%Y")
+
+
+def _taille(size: int) -> str:
+    for unit, scale in (("Mo", 1 << 20), ("Ko", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}".replace(".", ",")
+    return f"{size} o"
+
+
+def _resume(data: Mapping[str, Any] | None) -> str:
+    """A rule's table in one line: `nature = BF, delay = P2D`."""
+    return ", ".join(f"{k} = {v}" for k, v in (data or {}).items()) or "—"
+
+
+def environment() -> jinja2.Environment:
+    """The dashboard's templates: autoescaped, and an undefined name is an error, not a blank."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=jinja2.select_autoescape(("html",)),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters.update(horodatage=_horodatage, heure=_heure, date_fr=_date_fr, taille=_taille,
+                       resume=_resume)
+    env.globals.update(LETTERS=LETTERS, LETTER_TEXTS=LETTER_TEXTS, MESSAGE_TYPES=MESSAGE_TYPES,
+                       TransactionStatus=TransactionStatus, TransactionType=TransactionType,
+                       NatureActe=NatureActe, AnomalieNature=AnomalieNature,
+                       CLOCK_UNITS=CLOCK_UNITS, OUTCOME_KINDS=OUTCOME_KINDS,
+                       EVENT_KINDS=EVENT_KINDS, EVENT_STATES=EVENT_STATES,
+                       RULE_EXAMPLE=RULE_EXAMPLE)
+    return env
+
+
+@dataclass(frozen=True)
+class ClockView:
+    now: dt.datetime
+    virtual: bool
+    pending: int
+    next_due: dt.datetime | None
+
+
+async def render(request: web.Request, template: str, *, status: int = 200,
+                 **context: Any) -> web.Response:
+    """A page in the shared frame: the clock panel and the flash message left by a POST."""
+    simulator = simulator_of(request)
+    pending, next_due = await simulator.engine.store.read(rows.pending_summary)
+    flash = _read_flash(request)
+    context.setdefault("section", "")
+    html = request.app[TEMPLATES].get_template(template).render(
+        clock=ClockView(simulator.clock.now(), simulator.scheduler.virtual, pending, next_due),
+        flash=flash, path=request.path_qs, **context)
+    response = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    if flash is not None:
+        response.del_cookie(FLASH_COOKIE, path="/admin/")
+    return response
+
+
+async def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
+    try:
+        return await render(request, "erreur.html", status=status, titre=title, message=message)
+    except Exception:  # the frame itself failed: still no traceback
+        log.exception("dashboard error page failed")
+        return web.Response(text=f"{title} : {message}", status=status, charset="utf-8")
+
+
+# --- flash messages (one cookie, read once) ----------------------------------------------------
+
+
+def _read_flash(request: web.Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        return {"kind": "erreur" if data["kind"] == "erreur" else "ok", "message": str(data["message"])}
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
+
+
+def _redirect(location: str, message: str, kind: str = "ok") -> web.Response:
+    """303 See Other to `location`, carrying a flash message for the page it lands on."""
+    response = web.Response(status=303, headers={"Location": location})
+    text = json.dumps({"kind": kind, "message": message[:600]}, ensure_ascii=False)  # < 4 KB cookie
+    value = base64.urlsafe_b64encode(text.encode())
+    response.set_cookie(FLASH_COOKIE, value.decode(), path="/admin/", httponly=True,
+                        samesite="Strict")
+    return response
+
+
+# --- guards -----------------------------------------------------------------------------------
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser POST must name this dashboard as its Origin (or Referer).
+
+    The admin cookie is SameSite=Strict already; this is the second lock. A client that sends
+    the bearer header and neither header is not a browser riding on a cookie, so it passes.
+    """
+    own = f"{request.scheme}://{request.host}"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin == own
+    referer = request.headers.get("Referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}" == own
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+def page(handler: Handler) -> Handler:
+    """A GET page: drops `?token=` from the address bar, and turns failures into French pages."""
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        if "token" in request.query:  # the guard sets the cookie on this very response
+            rest = {k: v for k, v in request.query.items() if k != "token"}
+            target = request.path + (f"?{urlencode(rest)}" if rest else "")
+            return web.Response(status=303, headers={"Location": target})
+        try:
+            return await handler(request)
+        except (NotFound, BlobNotFound):
+            return await _error_page(request, 404, "Introuvable",
+                                     "Aucune transaction ni aucun fichier ne porte ce numéro.")
+        except Exception:
+            log.exception("dashboard page %s failed", request.path)
+            return await _error_page(request, 500, "Erreur interne",
+                                     "Le simulateur n'a pas pu afficher cette page ; "
+                                     "le détail est dans son journal.")
+    return wrapped
+
+
+def action(back: Callable[[web.Request], str]) -> Callable[[Action], Handler]:
+    """A form handler: same-origin check, then redirect to `back` with the outcome.
+
+    The handler returns the success sentence; a refusal from it or from the engine becomes
+    the error sentence on the page it redirects to.
+    """
+    def decorate(handler: Action) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            if not _same_origin(request):
+                return await _error_page(request, 403, "Requête refusée",
+                                         "Ce formulaire ne vient pas du tableau de bord "
+                                         "(en-tête Origin absent ou différent).")
+            try:
+                return _redirect(back(request), await handler(request))
+            except NotFound:
+                return await _error_page(request, 404, "Introuvable",
+                                         "Aucune transaction ne porte ce numéro.")
+            except Exception as exc:
+                return _redirect(back(request), _explain(request, exc), "erreur")
+        return wrapped
+    return decorate
+
+
+def _explain(request: web.Request, exc: Exception) -> str:
+    """The French sentence for a refused action (the engine's refusals carry their own)."""
+    if isinstance(exc, StatusConflict):
+        return (f"La transaction {exc.transaction_id} a changé de statut entre-temps "
+                f"({exc.actual.libelle}) ; rien n'a été fait.")
+    if isinstance(exc, ClockNotVirtual):
+        return "L'horloge est réelle : démarrer le simulateur avec clock = \"virtual\" pour la déplacer."
+    if isinstance(exc, ScenarioError):
+        return f"{exc.field} : {exc.fr}" if exc.field else exc.fr
+    for attribute in ("message_fr", "fr"):  # Refused, RequestRefused; the API's BadRequest
+        message = getattr(exc, attribute, None)
+        if isinstance(message, str) and message:
+            return message[0].upper() + message[1:]
+    log.error("dashboard action %s failed", request.path, exc_info=exc)
+    return "Erreur interne du simulateur : l'action n'a pas abouti (détail dans son journal)."
+
+
+# --- reading requests -------------------------------------------------------------------------
+
+
+def _act_page(request: web.Request) -> str:
+    return f"/admin/actes/{path_id(request)}"
+
+
+def _scenarios_page(_request: web.Request) -> str:
+    return "/admin/tableau/scenarios"
+
+
+async def _form(request: web.Request) -> Mapping[str, str]:
+    """A small url-encoded form's text fields."""
+    data = await request.post()
+    return {k: v.strip() for k, v in data.items() if isinstance(v, str)}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The acts list's query, as typed in the form (kept to refill it) and as a store filter."""
+
+    form: dict[str, str]
+    store: TransactionFilter
+    page: int
+
+
+def _filters(query: Mapping[str, str]) -> tuple[Filters, list[str]]:
+    """Read the list's filters; each unusable field is dropped with a French reason."""
+    form = {k: query.get(k, "").strip() for k in ("siren", "statut", "nature", "type", "du", "au")}
+    if "type" not in query:
+        form["type"] = str(int(TransactionType.ACTE))
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    if form["siren"]:
+        if SIREN.fullmatch(form["siren"]):
+            values["siren"] = form["siren"]
+        else:
+            errors.append("SIREN : neuf chiffres attendus.")
+    for key, field, parse in (("statut", "status", lambda v: TransactionStatus(int(v))),
+                              ("type", "type", lambda v: TransactionType(int(v))),
+                              ("nature", "nature", NatureActe.from_abrege)):
+        if form[key]:
+            try:
+                values[field] = parse(form[key])
+            except ValueError:
+                errors.append(f"{key.capitalize()} inconnu : {form[key]}.")
+    for key, field, shift in (("du", "created_from", 0), ("au", "created_to", 1)):
+        if form[key]:
+            try:
+                day = dt.date.fromisoformat(form[key]) + dt.timedelta(days=shift)
+            except ValueError:
+                errors.append(f"Date « {form[key]} » : format AAAA-MM-JJ attendu.")
+            else:  # the days the préfecture lives in: Paris midnight to midnight
+                values[field] = dt.datetime.combine(day, dt.time(), PARIS)
+    try:
+        number = max(1, int(query.get("page", "1")))
+    except ValueError:
+        number = 1
+    return Filters(form, TransactionFilter(**values), number), errors
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@page
+async def actes(request: web.Request) -> web.Response:
+    """Actes reçus: the received transactions, newest first, filtered and paginated."""
+    filters, errors = _filters(request.query)
+    store = simulator_of(request).engine.store
+    result = await store.list(filters.store, limit=PAGE_SIZE, offset=(filters.page - 1) * PAGE_SIZE)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+
+    def link(number: int) -> str:
+        kept = {k: v for k, v in filters.form.items() if v or k == "type"}
+        return "/admin/?" + urlencode({**kept, "page": number})
+
+    return await render(request, "actes.html", section="actes", rows=result.items,
+                        total=result.total, form=filters.form, errors=errors, page=filters.page,
+                        pages=pages, link=link, status=400 if errors else 200)
+
+
+@page
+async def acte(request: web.Request) -> web.Response:
+    """One transaction: what was received, its history, messages and files, the actions."""
+    store = simulator_of(request).engine.store
+    row = await store.get(path_id(request))
+    related = (await store.list(TransactionFilter(related_transaction_id=row.id), limit=100)).items
+    return await render(
+        request, "acte.html", section="actes", row=row, title=_title(row),
+        journal=await store.journal(row.id), messages=await store.messages(row.id),
+        documents=await store.documents(row.id), related=related,
+        related_messages={r.id: await store.messages(r.id) for r in related},
+        collectivite=await store.call(lambda s: s.get_collectivite(row.siren)),
+        scenario=await store.read(rows.application, row.id),
+        events=await store.read(rows.events, transaction_id=row.id),
+        can_answer=row.type is TransactionType.ACTE and row.status is TransactionStatus.TRANSMIS,
+        can_write=row.type is TransactionType.ACTE and row.status is TransactionStatus.ACQUITTEMENT_RECU)
+
+
+def _title(row: TransactionRow) -> str:
+    if row.type is TransactionType.ACTE:
+        return f"Acte {row.id_acte or row.numero_interne or row.id}"
+    return f"{row.type.libelle} n° {row.id}"
+
+
+@page
+async def scenarios(request: web.Request) -> web.Response:
+    """Scénarios: the rules in matching order, the clock and what it will fire."""
+    simulator = simulator_of(request)
+    book = simulator.scenarios
+    listing = await book.listing()
+    pending = await simulator.engine.store.read(rows.events, state="pending", limit=200)
+    return await render(request, "scenarios.html", section="scenarios", rules=listing,
+                        source=book.source, events=pending)
+
+
+# --- the préfecture's decisions and letters ---------------------------------------------------
+
+
+@action(_act_page)
+async def acquitter(request: web.Request) -> str:
+    outcome = await simulator_of(request).prefecture.acknowledge(path_id(request), actor=ACTOR)
+    return f"Acte acquitté : ARActe (1-2) envoyé, IDActe {outcome.id_acte}."
+
+
+@action(_act_page)
+async def rejeter(request: web.Request) -> str:
+    form = await _form(request)
+    try:
+        nature = AnomalieNature(form.get("nature", ""))
+    except ValueError:
+        raise Refused("Choisissez la nature de l'anomalie dans la liste.") from None
+    await simulator_of(request).prefecture.reject(path_id(request), nature,
+                                                form.get("detail", ""), actor=ACTOR)
+    return f"Acte rejeté : AnomalieActe (1-3) envoyée, nature {nature.value} — {nature.libelle}."
+
+
+@action(_act_page)
+async def courrier(request: web.Request) -> str:
+    """A letter (2-1, 3-1, 4-1, 5-1): multipart `code`, `text` and an optional PDF `document`."""
+    acte_id = path_id(request)
+    code, text, document = await letter_form(request)
+    if code not in LETTERS:
+        raise Refused("Courrier inconnu : choisissez 2-1, 3-1, 4-1 ou 5-1.")
+    outcome = await simulator_of(request).prefecture.send_letter(acte_id, code, text=text,
+                                                               document=document, actor=ACTOR)
+    return (f"Envoyé à la collectivité : {LETTER_TYPES[code].libelle} ({code}), "
+            f"transaction {outcome.transaction.id}.")
+
+
+# --- clock and scenarios ----------------------------------------------------------------------
+
+
+def _back_to(request: web.Request) -> str:
+    """The dashboard page the clock form was on (only a path of ours, never another site)."""
+    target = request.query.get("retour", "")
+    return target if target.startswith("/admin/") and "//" not in target else "/admin/"
+
+
+def _fired(fired: list[rows.ScheduledEvent]) -> str:
+    if not fired:
+        return "aucun évènement programmé n'était dû."
+    done = sum(e.state == "done" for e in fired)
+    return (f"{len(fired)} évènement{'s' if len(fired) > 1 else ''} programmé"
+            f"{'s' if len(fired) > 1 else ''} déclenché{'s' if len(fired) > 1 else ''}"
+            f" ({done} exécuté{'s' if done > 1 else ''}).")
+
+
+@action(_back_to)
+async def avancer_horloge(request: web.Request) -> str:
+    form = await _form(request)
+    try:
+        quantity = int(form.get("quantite", ""))
+        unit = CLOCK_UNITS[form.get("unite", "")]
+    except (ValueError, KeyError):
+        raise Refused("Durée invalide : un nombre entier de minutes, d'heures ou de jours.") from None
+    if not 1 <= quantity <= 100_000:
+        raise Refused("Durée invalide : de 1 à 100 000.")
+    now, fired = await simulator_of(request).scheduler.advance(quantity * unit)
+    return f"Horloge avancée à {_horodatage(now)} ; {_fired(fired)}"
+
+
+@action(_scenarios_page)
+async def regler_horloge(request: web.Request) -> str:
+    form = await _form(request)
+    try:
+        local = dt.datetime.fromisoformat(form.get("instant", ""))
+    except ValueError:
+        raise Refused("Date et heure invalides (heure de Paris attendue).") from None
+    now, fired = await simulator_of(request).scheduler.set(local.replace(tzinfo=PARIS))
+    return f"Horloge réglée sur {_horodatage(now)} ; {_fired(fired)}"
+
+
+def _rule_from_form(form: Mapping[str, str], default_id: str) -> Any:
+    """The form's fields as the rule table the TOML file and the admin API use."""
+    match = {k: form[k] for k in ("siren", "nature", "matiere", "objet", "header") if form.get(k)}
+    kind = form.get("kind", "ar")
+    outcome: dict[str, Any] = {"kind": kind}
+    if kind != "hold" and form.get("delay"):
+        outcome["delay"] = form["delay"]
+    if kind == "anomalie":
+        outcome.update(nature=form.get("anomalie", ""), detail=form.get("detail") or None)
+    if kind == "letter":
+        outcome["code"] = form.get("code", "")
+    if kind in ("letter", "defere") and form.get("text"):
+        outcome["text"] = form["text"]
+    faults: dict[str, Any] = {k: True for k in ("unavailable", "drop_connection", "corrupt_return")
+                              if form.get(k)}
+    if form.get("slow_ms"):
+        try:
+            faults["slow_ms"] = int(form["slow_ms"])
+        except ValueError:
+            raise Refused("Réponse lente : un nombre entier de millisecondes.") from None
+    data = {"id": form.get("id") or default_id, "match": match,
+            "outcome": {k: v for k, v in outcome.items() if v is not None}, "faults": faults}
+    if form.get("description"):
+        data["description"] = form["description"]
+    return parse_rule(data)
+
+
+def _rules_from_toml(text: str, default_id: str) -> list[Any]:
+    """One rule's keys, or `[[rules]]` tables, as in the scenarios file."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Refused(f"TOML invalide : {exc}") from None
+    if isinstance(data.get("rules"), list):
+        return [parse_rule(item, default_id=f"{default_id}-{n}")
+                for n, item in enumerate(data["rules"], start=1)]
+    return [parse_rule(data, default_id=default_id)]
+
+
+@action(_scenarios_page)
+async def ajouter_regle(request: web.Request) -> str:
+    form = await _form(request)
+    book = simulator_of(request).scenarios
+    default_id = f"regle-{len(book.rules) + 1}"
+    toml = form.get("toml", "")
+    new = _rules_from_toml(toml, default_id) if toml else [_rule_from_form(form, default_id)]
+    for rule in new:
+        await book.add(rule)
+    return f"Règle{'s' if len(new) > 1 else ''} ajoutée{'s' if len(new) > 1 else ''} : " \
+           f"{', '.join(r.id for r in new)}."
+
+
+@action(_scenarios_page)
+async def supprimer_regle(request: web.Request) -> str:
+    rule_id = request.match_info["rule"]
+    try:
+        await simulator_of(request).scenarios.remove(rule_id)
+    except ScenarioUnknown:
+        raise Refused(f"Aucune règle « {rule_id} ».") from None
+    return f"Règle « {rule_id} » supprimée."
+
+
+@action(_scenarios_page)
+async def reinitialiser(request: web.Request) -> str:
+    form = await _form(request)
+    simulator = simulator_of(request)
+    report = await simulation.reset(simulator.scenarios, simulator.scheduler,
+                                    transactions=bool(form.get("transactions")),
+                                    callbacks=bool(form.get("callbacks")))
+    cleared = [what for what, done in (("transactions", report.transactions_cleared),
+                                       ("abonnements", report.callbacks_cleared)) if done]
+    return (f"Simulateur réinitialisé : {report.rules} règle(s) du fichier, "
+            f"{report.events_cleared} évènement(s) programmé(s) effacé(s)"
+            + (f", {' et '.join(cleared)} effacés." if cleared else "."))
+
+
+# --- downloads --------------------------------------------------------------------------------
+
+
+def _attachment(path: Path, name: str, mimetype: str) -> web.FileResponse:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "fichier"
+    return web.FileResponse(path, headers={"Content-Type": mimetype,
+                                           "Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+@page
+async def message_file(request: web.Request) -> web.StreamResponse:
+    simulator = simulator_of(request)
+    row = await simulator.engine.store.get(path_id(request))
+    field, mimetype, suffix = MESSAGE_FILES[request.match_info["kind"]]
+    for message in await simulator.engine.store.messages(row.id):
+        if str(message.id) == request.match_info["message"] and getattr(message, field):
+            return _attachment(simulator.store.blobs.path(getattr(message, field)),
+                               message.file_name + suffix, mimetype)
+    raise NotFound()
+
+
+@page
+async def document_file(request: web.Request) -> web.StreamResponse:
+    simulator = simulator_of(request)
+    row = await simulator.engine.store.get(path_id(request))
+    for document in await simulator.engine.store.documents(row.id):
+        if str(document.id) == request.match_info["document"]:
+            return _attachment(simulator.store.blobs.path(document.sha256), document.file_name,
+                               document.mimetype)
+    raise NotFound()
+
+
+@page
+async def archive_file(request: web.Request) -> web.StreamResponse:
+    simulator = simulator_of(request)
+    row = await simulator.engine.store.get(path_id(request))
+    if row.archive_sha256 is None:
+        raise NotFound()
+    return _attachment(simulator.store.blobs.path(row.archive_sha256),
+                       row.archive_name or f"transaction-{row.id}.tar.gz", "application/gzip")
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+def add_admin_routes(app: web.Application) -> None:
+    """Mount the dashboard on the admin app (which holds the simulator under `SIMULATOR`)."""
+    app[TEMPLATES] = environment()
+    r = app.router
+    r.add_get("/admin/", actes)
+    r.add_get("/admin/actes/{id}", acte)
+    r.add_get("/admin/actes/{id}/archive", archive_file)
+    r.add_get("/admin/actes/{id}/messages/{message}/{kind:xml|signature|timestamp}", message_file)
+    r.add_get("/admin/actes/{id}/documents/{document}", document_file)
+    r.add_post("/admin/actes/{id}/acquitter", acquitter)
+    r.add_post("/admin/actes/{id}/rejeter", rejeter)
+    r.add_post("/admin/actes/{id}/courriers", courrier)
+    r.add_get("/admin/tableau/scenarios", scenarios)
+    r.add_post("/admin/tableau/scenarios", ajouter_regle)
+    r.add_post("/admin/tableau/scenarios/{rule}/supprimer", supprimer_regle)
+    r.add_post("/admin/tableau/reinitialiser", reinitialiser)
+    r.add_post("/admin/tableau/horloge", avancer_horloge)
+    r.add_post("/admin/tableau/horloge/regler", regler_horloge)
+    r.add_static("/admin/static/", HERE / "static", name="dashboard-static")

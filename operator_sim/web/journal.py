@@ -1,0 +1,163 @@
+"""The request journal: every API request, its outcome and the client certificate it presented.
+
+`record_requests` is the API app's outermost middleware, so it also sees what the certificate
+check refused (the auth middleware leaves its verdict on the request either way). Handshakes
+the TLS layer refuses never reach HTTP and cannot be journaled. Queried on the admin port:
+
+    GET /admin/journal?fingerprint=&status=&path=(prefix)&verdict=&transaction=&since=&after=&limit=
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..pki.store import fingerprint
+from ..store import simulation as rows
+from .admin import simulator_of
+from .api import ENGINE, SCENARIO, BadRequest, query_number, row_id
+from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate
+from .scenarios import DROPPED
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_LIMIT = 1000
+
+
+@web.middleware
+async def record_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.monotonic()
+    at = request.app[CLOCK]()
+    response: web.StreamResponse | None = None
+    status: int | None = None
+    note: str | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        note = "client went away before the answer"
+        raise
+    except Exception:
+        status = 500
+        raise
+    finally:
+        if request.get(DROPPED):
+            status, note = None, "connection dropped by a scenario (the request was processed)"
+        entry = _entry(request, response, at=at, status=status, note=note,
+                       duration_ms=int((time.monotonic() - started) * 1000))
+        try:
+            await asyncio.shield(request.app[ENGINE].store.write(rows.record_request, entry))
+        except Exception:
+            log.exception("could not journal %s %s", request.method, request.path)
+
+
+def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.datetime,
+           status: int | None, note: str | None, duration_ms: int) -> dict[str, Any]:
+    leaf = peer_certificate(request)
+    verdict = request.get(VERDICT)  # set by the auth middleware, refusals included
+    identity = request.get(IDENTITY)
+    failed = status is not None and status >= 400
+    from_path = _path_transaction_id(request)
+    # The answer's JSON is read again only for what it alone tells: an error's code, or the
+    # transaction a request created (not on a GET: a listing is never parsed twice).
+    creates = from_path is None and request.method not in ("GET", "HEAD")
+    body = _json_body(response) if failed or creates else {}
+    decision = request.get(SCENARIO)
+    return {
+        "at": at, "method": request.method, "path": request.path, "query": request.query_string,
+        "status": status, "duration_ms": duration_ms, "remote": request.remote,
+        "subject": None if leaf is None else leaf.subject.rfc4514_string(),
+        "issuer": None if leaf is None else leaf.issuer.rfc4514_string(),
+        "serial": None if leaf is None else format(leaf.serial_number, "x"),
+        "fingerprint": None if leaf is None else fingerprint(leaf),
+        "verdict": None if verdict is None else verdict.code,
+        "indication": None if verdict is None else verdict.indication,
+        "sub_indication": None if verdict is None else verdict.sub_indication,
+        "identity": None if identity is None else {
+            "name": identity.name, "login": identity.login, "sirens": sorted(identity.sirens),
+            "roles": sorted(identity.roles), "certificate_siren": identity.certificate_siren,
+            "level": None if identity.level is None else str(identity.level.name)},
+        "transaction_id": from_path if from_path is not None else _body_transaction_id(body),
+        "error_code": body.get("code") if failed else None,
+        "scenario": None if decision is None else decision.rule_id,
+        "note": note,
+    }
+
+
+def _json_body(response: web.StreamResponse | None) -> dict[str, Any]:
+    if not isinstance(response, web.Response) or response.content_type != "application/json" \
+            or not isinstance(response.body, bytes) or len(response.body) > 1_000_000:
+        return {}
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _path_transaction_id(request: web.Request) -> int | None:
+    transaction_id = row_id(request.match_info.get("id", ""))
+    return transaction_id if request.path.startswith("/api/v1/transactions/") else None
+
+
+def _body_transaction_id(body: dict[str, Any]) -> int | None:
+    transaction = body.get("transaction")
+    if isinstance(transaction, dict) and isinstance(transaction.get("id"), int):
+        return transaction["id"]
+    return None
+
+
+# -- admin ----------------------------------------------------------------------------------------
+
+async def query(request: web.Request) -> web.Response:
+    """Journaled requests, newest first."""
+    q = request.query
+    since = None
+    if "since" in q:
+        try:
+            since = dt.datetime.fromisoformat(q["since"])
+        except ValueError:
+            since = None
+        if since is None or since.tzinfo is None:
+            raise BadRequest(400, "BAD_PARAMETER", "since : instant ISO 8601 avec fuseau",
+                             "since: ISO 8601 instant with an offset")
+    found = await simulator_of(request).engine.store.read(
+        rows.requests, fingerprint=(q.get("fingerprint") or "").lower() or None,
+        status=query_number(request, "status"), path=q.get("path") or None,
+        verdict=q.get("verdict") or None, since=since, after=query_number(request, "after"),
+        transaction_id=query_number(request, "transaction"),
+        limit=min(query_number(request, "limit") or 100, MAX_LIMIT))
+    return web.json_response({"items": [_item(r) for r in found]})
+
+
+def _item(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "at": row["at"], "method": row["method"], "path": row["path"],
+        "query": row["query"], "status": row["status"], "duration_ms": row["duration_ms"],
+        "remote": row["remote"],
+        "certificate": None if row["fingerprint"] is None else {
+            "subject": row["subject"], "issuer": row["issuer"], "serial": row["serial"],
+            "fingerprint": row["fingerprint"]},
+        "verdict": {"code": row["verdict"], "indication": row["indication"],
+                    "sub_indication": row["sub_indication"]},
+        "identity": row["identity"], "transaction_id": row["transaction_id"],
+        "error_code": row["error_code"], "scenario": row["scenario"], "note": row["note"],
+    }
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/journal", query)
+
+
+__all__ = ["add_admin_routes", "record_requests"]

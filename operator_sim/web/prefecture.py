@@ -1,0 +1,216 @@
+"""The préfecture's JSON API on the admin port (bearer token): what arrived, and its decisions.
+
+`GET /admin/actes` lists the acts received, `GET /admin/transactions/{id}` shows any transaction
+with its history, messages, documents and related transactions; POST routes acknowledge (1-2)
+or reject (1-3) a held act and send letters (2-1, 3-1, 4-1, 5-1). Handlers only translate
+HTTP ⇄ `Prefecture`; errors keep the API's one JSON shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import BodyPartReader, web
+
+from ..engine.prefecture import letter_code
+from ..protocol.codes import AnomalieNature, NatureActe, TransactionStatus, TransactionType
+from ..store import TransactionFilter
+from ..store.database import MAX_PAGE
+from .admin import simulator_of
+from .api import BadRequest, outcome_json, path_id, read_part, transaction_json
+from .courriers import letter_json
+
+if TYPE_CHECKING:
+    from ..engine.prefecture import Prefecture
+
+MAX_BODY = 20 * 1024 * 1024
+
+
+def _prefecture(request: web.Request) -> Prefecture:
+    return simulator_of(request).prefecture
+
+
+def _bad(key: str, fr: str, en: str) -> BadRequest:
+    return BadRequest(400, "BAD_PARAMETER", f"{key} : {fr}", f"{key}: {en}", field=key)
+
+
+def _query_int(request: web.Request, key: str, default: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise _bad(key, "entier attendu", "integer expected") from None
+
+
+def _query_day(request: web.Request, key: str) -> dt.datetime | None:
+    raw = request.query.get(key)
+    if not raw:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
+    except ValueError:
+        raise _bad(key, "date AAAA-MM-JJ attendue", "YYYY-MM-DD date expected") from None
+
+
+async def list_actes(request: web.Request) -> web.Response:
+    """Acts received, newest first: `siren`, `status`, `nature` (DE… or 1–6), `from`/`to`
+    (days, UTC, `to` exclusive), `limit` (≤ 500), `offset`."""
+    q = request.query
+    status = nature = None
+    if q.get("status"):
+        try:
+            status = TransactionStatus(_query_int(request, "status", 0))
+        except ValueError:
+            raise _bad("status", "statut inconnu (-1 à 22)", "unknown status (-1 to 22)") from None
+    if q.get("nature"):
+        raw = q["nature"].upper()
+        try:
+            nature = NatureActe(int(raw)) if raw.isdigit() else NatureActe.from_abrege(raw)
+        except ValueError:
+            raise _bad("nature", "DE, AR, AI, CC, BF, AU ou 1 à 6",
+                       "DE, AR, AI, CC, BF, AU or 1 to 6") from None
+    siren = q.get("siren") or None
+    if siren is not None and not (siren.isdigit() and len(siren) == 9):
+        raise _bad("siren", "9 chiffres attendus", "9 digits expected")
+    filters = TransactionFilter(type=TransactionType.ACTE, siren=siren, status=status,
+                                nature=nature, created_from=_query_day(request, "from"),
+                                created_to=_query_day(request, "to"))
+    limit = min(max(_query_int(request, "limit", 50), 1), MAX_PAGE)
+    offset = max(_query_int(request, "offset", 0), 0)
+    page = await simulator_of(request).engine.store.list(filters, limit=limit, offset=offset)
+    return web.json_response({"total": page.total, "limit": page.limit, "offset": page.offset,
+                              "items": [transaction_json(r) for r in page.items]})
+
+
+async def get_transaction(request: web.Request) -> web.Response:
+    """Any transaction: history, messages, documents, and the transactions related to it."""
+    prefecture = _prefecture(request)
+    store = prefecture.engine.store
+    row = await store.get(path_id(request))
+    related = await store.list(TransactionFilter(related_transaction_id=row.id), limit=MAX_PAGE)
+    body: dict[str, Any] = {
+        "transaction": transaction_json(row),
+        "history": [{"at": e.at.isoformat(),
+                     "from": None if e.from_status is None else int(e.from_status),
+                     "to": int(e.to_status), "actor": e.actor, "message": e.message,
+                     "message_id": e.message_id} for e in await store.journal(row.id)],
+        "messages": [{"id": m.id, "code": m.code, "direction": m.direction.name,
+                      "file_name": m.file_name, "at": m.created_at.isoformat(),
+                      "signed": m.signature_sha256 is not None,
+                      "timestamped": m.timestamp_token_sha256 is not None}
+                     for m in await store.messages(row.id)],
+        "documents": [{"id": d.id, "role": d.role, "position": d.position,
+                       "file_name": d.file_name, "mimetype": d.mimetype, "size": d.size,
+                       "sha256": d.sha256} for d in await store.documents(row.id)],
+        "related": [transaction_json(r) for r in reversed(related.items)],
+        "courrier": await letter_json(prefecture, row) if letter_code(row) else None,
+    }
+    return web.json_response(body)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    if request.content_type != "application/json":
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+                         f"type {request.content_type} non accepté (application/json)",
+                         f"content type {request.content_type} not accepted (application/json)")
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
+    return data
+
+
+def _string(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(422, "FIELD_INVALID", f"{key} : texte attendu", f"{key}: text expected",
+                         field=key)
+    return value
+
+
+async def post_acquittement(request: web.Request) -> web.Response:
+    """ARActe (1-2) for an act held at "transmis"."""
+    await _json(request)
+    outcome = await _prefecture(request).acknowledge(path_id(request))
+    return web.json_response(outcome_json(outcome), status=201)
+
+
+async def post_rejet(request: web.Request) -> web.Response:
+    """AnomalieActe (1-3): `nature` (three digits) and `detail`."""
+    data = await _json(request)
+    raw = _string(data, "nature")
+    try:
+        nature = AnomalieNature(raw)
+    except ValueError:
+        raise BadRequest(422, "FIELD_INVALID" if raw else "FIELD_REQUIRED",
+                         f"nature : {raw!r} n'est pas une nature d'anomalie (001 à 014)",
+                         f"nature: {raw!r} is not an anomaly nature (001 to 014)",
+                         field="nature") from None
+    outcome = await _prefecture(request).reject(path_id(request), nature, _string(data, "detail"))
+    return web.json_response(outcome_json(outcome), status=201)
+
+
+async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
+    """A préfecture letter's (code, text, PDF) from JSON (`document` in base64) or multipart
+    (`document` file), as the admin API and the dashboard's form send it."""
+    if not request.content_type.startswith("multipart/"):
+        data = await _json(request)
+        document = None
+        if data.get("document"):
+            try:
+                document = base64.b64decode(_string(data, "document"), validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest(422, "FIELD_INVALID", "document : base64 attendu",
+                                 "document: base64 expected", field="document") from None
+        return _string(data, "code"), _string(data, "text"), document
+    fields: dict[str, bytes] = {}
+    room = MAX_BODY
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name not in ("code", "text", "document") \
+                or part.name in fields:
+            raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu ou répété (code, text, document)",
+                             "unknown or repeated field (code, text, document)",
+                             field=getattr(part, "name", None))
+        fields[part.name] = await read_part(part, room, MAX_BODY)
+        room -= len(fields[part.name])
+    try:
+        code, text = (fields.get(k, b"").decode("utf-8") for k in ("code", "text"))
+    except UnicodeDecodeError:
+        raise BadRequest(422, "FIELD_INVALID", "texte illisible (UTF-8 attendu)",
+                         "unreadable text (UTF-8 expected)") from None
+    return code, text, fields.get("document") or None
+
+
+async def post_courrier(request: web.Request) -> web.Response:
+    """Send a letter about an acknowledged act: `code` (2-1, 3-1, 4-1, 5-1), `text`, and
+    optionally the letter's PDF (generated otherwise)."""
+    acte_id = path_id(request)
+    code, text, document = await letter_form(request)
+    if not code:
+        raise BadRequest(422, "FIELD_REQUIRED", "code : champ obligatoire (2-1, 3-1, 4-1, 5-1)",
+                         "code: required field (2-1, 3-1, 4-1, 5-1)", field="code")
+    outcome = await _prefecture(request).send_letter(acte_id, code.strip(), text=text,
+                                                     document=document)
+    return web.json_response(outcome_json(outcome), status=201)
+
+
+def add_admin_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/admin/actes", list_actes)
+    r.add_get("/admin/transactions/{id}", get_transaction)
+    r.add_post("/admin/transactions/{id}/acquittement", post_acquittement)
+    r.add_post("/admin/transactions/{id}/rejet", post_rejet)
+    r.add_post("/admin/transactions/{id}/courriers", post_courrier)

@@ -1,0 +1,424 @@
+"""S²LOW's act transactions: create, status, post-confirm, cancel, import, classification.
+
+`actes_transac_create.php` checks the fields as S²LOW does (number, decision date, duplicate
+number, typologies, file types, size) and answers its exact `KO` texts; the act itself is
+built, signed and taken by the engine's operator door (`Engine.submit_acte`), stored at 17
+("en attente d'être postée") when the connection is not RGS or the client asks `en_attente`,
+until `actes_transac_post_confirm_api.php` posts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ...engine.clock import paris_date
+from ...engine.intake import IntakeRefused, Outcome
+from ...protocol.classification import Classification
+from ...protocol.codes import NatureActe, TransactionStatus, TransactionType
+from ...protocol.envelope import ActeRequest, Piece
+from ...store import TransactionFilter
+from ...validation.documents import sniff_format
+from ..api import SCENARIO
+from ..auth import IDENTITY
+from .common import (
+    INVALID_TRANSACTION,
+    by_unique_id,
+    engine_of,
+    owned,
+    php_int,
+    read_blob,
+    returned_message,
+)
+from .form import Form, Upload, read_form
+from .replies import CHARSET, S2lowKO, authority, connexion, ok, s2low_handler, text
+
+S = TransactionStatus
+NUMBER = re.compile(r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$")  # S²LOW's NUMBER_REGEXP
+CODE_PJ = re.compile(r"^[A-Z0-9_]{5}$")
+MAX_SUBJECT = 499
+MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
+             "jpg": "image/jpeg"}
+RGS_REQUIRED = "La télétransmission nécessite un certificat RGS<br/>Erreur : {}"
+SAVE_FAILED = "Erreur lors de l'enregistrement de la transaction :\n"
+DUPLICATE = ("Un acte portant le même numéro interne existe déjà dans la base de données.\n"
+             "Il faut peut-être ajouter un suffixe au numéro.")
+
+
+# -- actes_transac_create.php --------------------------------------------------------------------
+
+
+def mimetype_of(content: bytes) -> str:
+    """What PHP's `mime_content_type` would say, for the formats that matter here."""
+    sniffed = sniff_format(content[:1024])
+    if sniffed in MIMETYPES:
+        return MIMETYPES[sniffed]
+    try:
+        content[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain" if content else "application/x-empty"
+
+
+def _piece(upload: Upload, typologie: str, signature: Upload | None) -> Piece:
+    content = upload.read()
+    return Piece(content, sniff_format(content[:1024]) or "pdf", typologie,
+                 signature.read().rstrip() if signature else None)
+
+
+def _check_acte_file(upload: Upload, content_format: str | None, nature: int,
+                     codes: tuple[int, ...]) -> str | None:
+    """S²LOW's `addFile` rules for the act's own file; the error text, or None."""
+    mimetype = mimetype_of(upload.read())
+    if content_format not in ("pdf", "xml"):
+        return (f'Le fichier de l\'acte " {upload.filename} " est de type " {mimetype} ". '
+                "Fichier PDF ou XML requis.")
+    if content_format == "xml":
+        if nature != NatureActe.BF:
+            return "Seuls les documents budgétaires et financiers peuvent être au format XML."
+        if codes[:2] != (7, 1):
+            return "Seule la classification 7.1 est autorisée pour la transmission au format XML"
+    return None
+
+
+def _check_annexe_file(upload: Upload, content_format: str | None, acte_xml: bool) -> str | None:
+    mimetype = mimetype_of(upload.read())
+    if content_format not in MIMETYPES:
+        return (f'Le fichier attaché " {upload.filename} " est de type " {mimetype} ". '
+                "Fichier PDF, XML, PNG ou JPEG requis.")
+    if acte_xml and content_format != "pdf":
+        return "Les pièces jointes doivent être au format PDF avec un acte au format XML"
+    return None
+
+
+def _present(uploads: list[Upload]) -> list[Upload]:
+    """PHP skips file inputs left empty."""
+    return [u for u in uploads if u.filename or u.size]
+
+
+def _decision_date(form: Form, today: dt.date) -> dt.date:
+    raw = (form.value("decision_date") or "").strip()
+    try:
+        date = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise S2lowKO(f"{SAVE_FAILED}Date de la décision : « {raw} » n'est pas une date "
+                      "AAAA-MM-JJ") from None
+    if date > today:
+        raise S2lowKO("La date de décision est une date dans le futur")
+    return date
+
+
+def _classification(form: Form) -> tuple[int, ...]:
+    codes: list[int] = []
+    for i in range(1, 6):
+        raw = (form.value(f"classif{i}") or "").strip()
+        if not raw.isdigit() or int(raw) == 0:
+            break
+        codes.append(int(raw))
+    if len(codes) < 2:
+        raise S2lowKO(f"{SAVE_FAILED}Les deux premiers niveaux de classification sont "
+                      "obligatoires.")
+    return tuple(codes)
+
+
+async def _number_taken(request: web.Request, siren: str, number: str) -> bool:
+    """S²LOW's `isUnique`: any act of the authority, whatever its status, holds its number."""
+    store = engine_of(request).store
+    offset = 0
+    while True:
+        page = await store.list(TransactionFilter(siren=siren, type=TransactionType.ACTE),
+                                limit=500, offset=offset)
+        if any(row.numero_interne == number for row in page.items):
+            return True
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return False
+
+
+async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeRequest:
+    """The act the form describes, refused with S²LOW's texts in S²LOW's order."""
+    engine = engine_of(request)
+    number = (form.value("number") or "").strip()
+    if not NUMBER.match(number):
+        raise S2lowKO("Le numéro n'est pas correct")
+    decision_date = _decision_date(form, paris_date(engine.clock.now()))
+    if await _number_taken(request, siren, number):
+        raise S2lowKO(DUPLICATE, status=409)
+    actes = _present(form.files.get("acte_pdf_file", []))
+    if not actes:
+        raise S2lowKO("Aucun fichier acte n'a été posté ")
+    try:
+        nature = NatureActe(php_int(form.value("nature_code")))
+    except ValueError:
+        raise S2lowKO(f"{SAVE_FAILED}Nature de l'acte : « {form.value('nature_code')} » n'est "
+                      "pas une nature (1 à 6)") from None
+    codes = _classification(form)
+    errors = ""
+    acte = actes[0]
+    type_acte = (form.value("type_acte") or "").strip()
+    if not type_acte:
+        raise S2lowKO(f"Erreur lors de la réception du fichier {acte.filename} : typologie absente")
+    acte_format = sniff_format(acte.read()[:1024])
+    problem = _check_acte_file(acte, acte_format, nature, codes)
+    if problem is None and not CODE_PJ.match(type_acte):
+        problem = "Le code de la PJ doit faire 5 caractères"
+    if problem:
+        errors += f"Erreur de validation du fichier de l'acte :\n{problem}\n"
+    annexes = _present(form.files.get("acte_attachments", []))
+    annex_signatures = form.files.get("acte_attachments_sign", [])
+    type_pj = form.values("type_pj")
+    pieces = []
+    for i, annexe in enumerate(annexes):
+        typologie = type_pj[i].strip() if i < len(type_pj) else ""
+        if not typologie:
+            raise S2lowKO(f"Erreur lors de la réception du fichier annexe {annexe.filename} : "
+                          "typologie absente")
+        content_format = sniff_format(annexe.read()[:1024])
+        problem = _check_annexe_file(annexe, content_format, acte_format == "xml")
+        if problem is None and not CODE_PJ.match(typologie):
+            problem = "Le code de la PJ doit faire 5 caractères"
+        if problem:
+            errors += f"Erreur de validation d'un fichier de pièce jointe :\n{problem}\n"
+            continue
+        signature = annex_signatures[i] if i < len(annex_signatures) else None
+        pieces.append(_piece(annexe, typologie, signature if signature and signature.size else None))
+    if errors:
+        raise S2lowKO(errors.rstrip("\n"))
+    subject = (form.value("subject") or "").strip()
+    if not subject or len(subject) > MAX_SUBJECT:
+        raise S2lowKO(f"{SAVE_FAILED}Objet de l'acte : obligatoire, {MAX_SUBJECT} caractères "
+                      "au plus")
+    signature = form.file("acte_pdf_file_sign")
+    papier = (form.value("document_papier") or "").strip() not in ("", "0")
+    return ActeRequest(
+        date=decision_date, numero_interne=number, nature=nature, codes_matiere=codes,
+        objet=subject, classification_date_version=engine.classification().date,
+        document=_piece(acte, type_acte, signature if signature and signature.size else None),
+        annexes=tuple(pieces), document_papier="O" if papier else "N")
+
+
+@s2low_handler
+async def create(request: web.Request) -> web.Response:
+    """Create an act: `OK\\n<transaction id>`; at 17 unless the connection is RGS (or if asked)."""
+    engine = engine_of(request)
+    identity = request[IDENTITY]
+    siren = authority(identity)
+    form = await read_form(request)
+    try:
+        acte = await _acte_request(request, form, siren)
+    finally:
+        form.cleanup()
+    collectivite = await engine.known_collectivite(identity, siren)
+    waiting = (form.value("en_attente") or "").strip() not in ("", "0") \
+        or not connexion(request).rgs
+    outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
+                                       headers=request.headers)
+    _show_faults(request, outcome)
+    return ok(f"{outcome.transaction.id}\n")
+
+
+def _show_faults(request: web.Request, outcome: Outcome) -> None:
+    """A scenario's faults (slow answer, dropped connection) apply here as on /api/v1."""
+    if outcome.scenario is not None:
+        request[SCENARIO] = outcome.scenario
+
+
+# -- actes_transac_get_status.php ----------------------------------------------------------------
+
+
+@s2low_handler
+async def get_status(request: web.Request) -> web.Response:
+    """`OK\\n<status>\\n` + the XML that brought it there (ARActe at 4) + the error at -1."""
+    engine = engine_of(request)
+    unique_id = request.query.get("unique_id")
+    if unique_id:
+        row = await by_unique_id(request, unique_id)
+    else:
+        row = await owned(request, php_int(request.query.get("transaction")))
+    body = f"OK\n{int(row.status)}\n".encode(CHARSET)
+    message = await returned_message(engine, row, row.status)
+    if message is not None:
+        body += await read_blob(engine, message.xml_sha256)
+    if row.status is S.ERREUR:
+        journal = await engine.store.journal(row.id)
+        body += journal[-1].message.encode(CHARSET, "replace")
+    return web.Response(body=body, content_type="text/plain", charset=CHARSET)
+
+
+# -- actes_transac_post_confirm_api.php (and _multi) ----------------------------------------------
+
+
+def _redirect(url_return: str, error: bool, message: str) -> web.StreamResponse:
+    location = url_return.replace("%%ERROR%%", "1" if error else "0").replace(
+        "%%MESSAGE%%", quote(message))
+    if not location:
+        return text(("KO\n" if error else "OK\n") + (f"{message}\n" if message else ""),
+                    status=400 if error else 200)
+    raise web.HTTPFound(location)
+
+
+async def _post(request: web.Request, transaction_id: int) -> None:
+    row = await owned(request, transaction_id, invalid="Erreur d'initialisation de la transaction.",
+                      escaped=True)
+    if row.status is not S.EN_ATTENTE_D_ETRE_POSTEE:
+        raise S2lowKO("La transaction n'est pas dans le statut « En attente d'être posté»",
+                      status=409)
+    try:
+        await engine_of(request).post_acte(request[IDENTITY], row.id)
+    except IntakeRefused as refused:
+        raise S2lowKO(refused.message_fr, status=refused.status) from None
+
+
+@s2low_handler
+async def post_confirm(request: web.Request) -> web.StreamResponse:
+    """17 → 1 by an RGS connection; answered by a redirection to `url_return`."""
+    url_return = request.query.get("url_return", "")
+    if not connexion(request).rgs:
+        return _redirect(url_return, True, RGS_REQUIRED.format(connexion(request).reason))
+    raw = request.query.get("id", "")
+    if not raw:
+        return _redirect(url_return, True, "Pas d'identifiant de transaction spécifié")
+    try:
+        await _post(request, php_int(raw))
+    except S2lowKO as refused:
+        return _redirect(url_return, True, refused.message)
+    return _redirect(url_return, False, "")
+
+
+@s2low_handler
+async def post_confirm_multi(request: web.Request) -> web.StreamResponse:
+    """The batch variant: `id[]=…&id[]=…`; transactions it may not post are skipped."""
+    url_return = request.query.get("url_return", "")
+    if not connexion(request).rgs:
+        return _redirect(url_return, True, RGS_REQUIRED.format(connexion(request).reason))
+    ids = request.query.getall("id[]", []) or request.query.getall("id", [])
+    if not ids:
+        return _redirect(url_return, True, "Pas d'identifiant de transaction spécifié")
+    for raw in ids:
+        try:
+            await _post(request, php_int(raw))
+        except S2lowKO:
+            continue
+    return _redirect(url_return, False, "")
+
+
+# -- actes_transac_cancel.php --------------------------------------------------------------------
+
+
+@s2low_handler
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel an acknowledged act: `OK\\n<id of the 6-1 transaction>`."""
+    form = await read_form(request)
+    form.cleanup()
+    raw = (form.value("id") or "").strip()
+    if not raw:
+        raise S2lowKO("Pas d'identifiant de transaction à annuler spécifié.")
+    row = await owned(request, php_int(raw), invalid="Erreur d'initialisation de la transaction.",
+                      escaped=True)
+    if row.type is not TransactionType.ACTE:
+        raise S2lowKO("Ce type de transaction ne peut pas être annulé.", status=409)
+    engine = engine_of(request)
+    pending = await engine.store.list(TransactionFilter(related_transaction_id=row.id,
+                                                        type=TransactionType.ANNULATION))
+    if any(S.POSTE <= t.status < S.ACQUITTEMENT_RECU for t in pending.items):
+        raise S2lowKO("Une demande d'annulation est déjà en cours pour cette transaction.",
+                      status=409)
+    if row.status is not S.ACQUITTEMENT_RECU:
+        raise S2lowKO("Impossible d'annuler une transaction qui n'est pas en état "
+                      "« Acquittement reçu ».", status=409)
+    outcome = await engine.cancel(request[IDENTITY], row.id)
+    return ok(f"{outcome.transaction.id}\n")
+
+
+# -- actes_transac_import.php / actes_transac_submit.php -----------------------------------------
+
+
+@s2low_handler
+async def import_archive(request: web.Request) -> web.Response:
+    """A complete envelope archive (`enveloppe`): `OK\\n<count>\\n<id>…`. RGS required."""
+    form = await read_form(request)
+    try:
+        archive = form.file("enveloppe")
+        if archive is None or not archive.size:
+            raise S2lowKO("Pas de fichier archive spécifié.")
+        state = connexion(request)
+        if not state.rgs:
+            raise S2lowKO(RGS_REQUIRED.format(state.reason), status=403)
+        if not re.match(r"^[A-Za-z]{3}-[A-Za-z]{4}-", archive.filename):
+            raise S2lowKO(f"L'archive n'a pas un nom valide : {archive.filename}")
+        try:
+            outcome = await engine_of(request).submit_archive(request[IDENTITY], archive.filename,
+                                                              archive.path, headers=request.headers)
+        except IntakeRefused as refused:
+            raise S2lowKO(f"Erreur d'importation de l'enveloppe :\n{refused.message_fr}",
+                          status=refused.status) from None
+    finally:
+        form.cleanup()
+    _show_faults(request, outcome)
+    return ok(f"1\n{outcome.transaction.id}\n")
+
+
+# -- classification ------------------------------------------------------------------------------
+
+
+async def _held_classification(request: web.Request, siren: str) -> bytes | None:
+    """The last RetourClassification (7-2) the authority received, raw."""
+    engine = engine_of(request)
+    page = await engine.store.list(TransactionFilter(siren=siren, type=TransactionType.CLASSIFICATION,
+                                                     status=S.ACQUITTEMENT_RECU), limit=500)
+    for row in page.items:  # newest first
+        message = await returned_message(engine, row, S.ACQUITTEMENT_RECU)
+        if message is not None and message.code == "7-2":
+            return await read_blob(engine, message.xml_sha256)
+    return None
+
+
+@s2low_handler
+async def classification_request(request: web.Request) -> web.Response:
+    """Ask the préfecture for the classification (7-1): `OK\\n<transaction id>`."""
+    siren = authority(request[IDENTITY])
+    held = await _held_classification(request, siren)
+    date = None if held is None else Classification.from_xml(held).date
+    outcome = await engine_of(request).request_classification(request[IDENTITY], siren, date)
+    return ok(str(outcome.transaction.id))
+
+
+@s2low_handler
+async def classification_fetch(request: web.Request) -> web.Response:
+    """The last classification received, raw; the platform's current one until a 7-2 came."""
+    siren = authority(request[IDENTITY])
+    xml = await _held_classification(request, siren) or engine_of(request).classification().to_xml()
+    return web.Response(body=xml, content_type="text/xml", charset=CHARSET)
+
+
+# -- actes_transac_get_document.php --------------------------------------------------------------
+
+
+@s2low_handler
+async def get_document(request: web.Request) -> web.StreamResponse:
+    """For an act: `<type>-<status>-<id>` per related message; else its envelope (redirect)."""
+    engine = engine_of(request)
+    unique_id = request.query.get("unique_id")
+    if unique_id:
+        row = await by_unique_id(request, unique_id)
+    else:
+        row = await owned(request, php_int(request.query.get("id")), invalid=INVALID_TRANSACTION)
+    if row.type is not TransactionType.ACTE:
+        raise web.HTTPFound(f"actes_download_file.php?env={row.id}")
+    lines = []
+    related = await engine.store.list(TransactionFilter(related_transaction_id=row.id), limit=500)
+    for message in reversed(related.items):  # oldest first, as S²LOW's query returns them
+        replies = await engine.store.list(TransactionFilter(related_transaction_id=message.id),
+                                          limit=500)
+        answers = [r for r in replies.items if r.type is not TransactionType.ANNULATION]
+        shown = answers[0] if answers else message
+        lines.append(f"{int(message.type)}-{int(shown.status)}-{shown.id}\n")
+    return text("".join(lines))
+
+
+__all__ = ["cancel", "classification_fetch", "classification_request", "create", "get_document",
+           "get_status", "import_archive", "post_confirm", "post_confirm_multi"]
+

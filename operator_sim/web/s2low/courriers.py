@@ -1,0 +1,98 @@
+"""S²LOW's préfecture messages: unread letters, marking them read, and the answers.
+
+Letters (2-1 courrier simple, 3-1 demande de pièces, 4-1 lettre d'observations, 5-1 déféré)
+and the collectivité's answers are the engine's `Prefecture`; this module only speaks S²LOW's
+parameters (`id`, `type_envoie` 3 = refus / 4 = envoi, `acte_pdf_file`, `acte_attachments[]`)
+and bodies.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ...engine.intake import IntakeRefused
+from ...engine.prefecture import Prefecture
+from ...protocol.codes import TransactionType
+from ..auth import IDENTITY
+from .common import owned, php_int
+from .form import read_form
+from .replies import S2lowKO, authority, ok, s2low_handler, text
+
+PREFECTURE = web.AppKey("s2low_prefecture", Prefecture)
+T = TransactionType
+
+
+@s2low_handler
+async def list_document_prefecture(request: web.Request) -> web.Response:
+    """The authority's préfecture letters not yet marked read, oldest first."""
+    siren = authority(request[IDENTITY])
+    letters = await request.app[PREFECTURE].letters({siren}, unread_only=True)
+    return web.json_response([
+        {"id": row.id, "type": str(int(row.type)), "related_transaction_id": row.related_transaction_id,
+         "number": row.numero_interne, "unique_id": row.id_acte, "last_status_id": int(row.status)}
+        for row in sorted(letters, key=lambda r: r.id)])
+
+
+@s2low_handler
+async def mark_as_read(request: web.Request) -> web.Response:
+    """`{"result":"ok"}`; an id that names nothing is ignored, as S²LOW's UPDATE does."""
+    transaction_id = php_int(request.query.get("transaction_id"))
+    try:
+        row = await owned(request, transaction_id)
+    except S2lowKO as refused:
+        if refused.status == 404:
+            return web.json_response({"result": "ok"})
+        raise
+    await request.app[PREFECTURE].mark_as_read(request[IDENTITY], row.id)
+    return web.json_response({"result": "ok"})
+
+
+def _answer_code(letter_type: TransactionType, type_envoie: str) -> str:
+    if letter_type is T.COURRIER_SIMPLE:
+        return "2-2"
+    if letter_type in (T.PIECES_COMPLEMENTAIRES, T.LETTRE_OBSERVATIONS) \
+            and type_envoie.strip() in ("3", "4"):
+        return f"{int(letter_type)}-{type_envoie.strip()}"
+    raise S2lowKO("Vous devez choisir un type de réponse")
+
+
+@s2low_handler
+async def reponse_create(request: web.Request) -> web.Response:
+    """Answer a letter: `OK\\n<id>` (POST `api=1`), or `OK : id généré : <id>` (GET `api`)."""
+    get_api = bool(request.query.get("api"))
+    try:
+        answer_id = await _answer(request)
+    except S2lowKO as refused:
+        if get_api:
+            return text(f"KO : {refused.message}", status=refused.status)
+        raise
+    if get_api:
+        return text(f"OK : id généré : {answer_id}\n")
+    return ok(f"{answer_id}\n")
+
+
+async def _answer(request: web.Request) -> int:
+    form = await read_form(request)
+    try:
+        if not (form.value("type_acte") or "").strip():
+            raise S2lowKO("Erreur lors de la réception du fichier : typologie absente")
+        main = form.file("acte_pdf_file")
+        if main is None or not main.size:
+            raise S2lowKO("Envoi de fichier illégal.")
+        letter = await owned(request, php_int(form.value("id")))
+        code = _answer_code(letter.type, form.value("type_envoie") or "")
+        documents = [(main.filename, main.read())]
+        if code == "3-4":
+            documents += [(u.filename, u.read()) for u in form.files.get("acte_attachments", [])
+                          if u.size]
+        try:
+            outcome = await request.app[PREFECTURE].answer(request[IDENTITY], letter.id, code,
+                                                           documents=documents)
+        except IntakeRefused as refused:
+            raise S2lowKO(refused.message_fr, status=refused.status) from None
+    finally:
+        form.cleanup()
+    return outcome.transaction.id
+
+
+__all__ = ["PREFECTURE", "list_document_prefecture", "mark_as_read", "reponse_create"]

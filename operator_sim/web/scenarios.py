@@ -1,0 +1,228 @@
+"""Admin routes of the simulation (scenario rules, reset, clock, scheduled events), the API
+middleware that shows a rule's faults, and the served app's background work.
+
+Handlers translate HTTP ⇄ `engine.scenarios` / `engine.scheduler` / `engine.simulation` calls;
+the dashboard calls those same functions.
+
+    GET    /admin/scenarios          the rules in matching order, with origin and hits
+    POST   /admin/scenarios          add one rule (JSON, `position` optional; default: last)
+    PUT    /admin/scenarios          replace them all ({"rules": [...]})
+    DELETE /admin/scenarios/{id}     remove one
+    POST   /admin/reset              clean state ({"transactions": true, "callbacks": true})
+    GET    /admin/clock              now, kind, pending events
+    POST   /admin/clock              {"set": iso} or {"advance": "P2D" | seconds}, virtual only
+    GET    /admin/schedule           scheduled events (?state=pending|fired&transaction=)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..engine import simulation
+from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
+from ..engine.scheduler import ClockNotVirtual
+from ..store import simulation as rows
+from .admin import simulator_of
+from .api import SCENARIO, BadRequest, query_number
+
+if TYPE_CHECKING:
+    from .app import Simulator
+
+DROPPED = web.RequestKey("connection_dropped", bool)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    if optional and not await request.read():
+        return {}
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
+    return data
+
+
+def _invalid(error: ScenarioError, status: int = 422) -> BadRequest:
+    return BadRequest(409 if error.code == "SCENARIO_EXISTS" else status, error.code, error.fr,
+                      error.en, field=error.field or None)
+
+
+# -- the API side: a matched rule's slow answer or dropped connection ---------------------------
+
+@web.middleware
+async def show_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """After a submission was stored: wait `slow_ms`, and/or drop the connection unanswered."""
+    response = await handler(request)
+    decision = request.get(SCENARIO)
+    if decision is None:
+        return response
+    if decision.faults.slow_ms:
+        await asyncio.sleep(decision.faults.slow_ms / 1000)
+    if decision.faults.drop_connection and request.transport is not None:
+        request[DROPPED] = True
+        request.transport.abort()  # as a network fault would: no answer, no TLS close_notify
+    return response
+
+
+def background(simulator: Simulator) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx running the scheduler (due events) and the callback outbox while served."""
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(simulator.scheduler.run(), name="scheduler"),
+                 asyncio.create_task(simulator.callbacks.run(), name="callbacks")]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    return run
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+async def list_scenarios(request: web.Request) -> web.Response:
+    book = simulator_of(request).scenarios
+    return web.json_response({"source": None if book.source is None else str(book.source),
+                              "rules": await book.listing()})
+
+
+async def add_scenario(request: web.Request) -> web.Response:
+    book = simulator_of(request).scenarios
+    data = await _json(request)
+    position = data.pop("position", None)
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        raise BadRequest(422, "SCENARIO_INVALID", "position : entier attendu",
+                         "position: whole number expected", field="position")
+    try:
+        rule = parse_rule(data, default_id=f"rule-{len(book.rules) + 1}")
+        await book.add(rule, position)
+    except ScenarioError as error:
+        raise _invalid(error) from None
+    return web.json_response(rule.to_dict(), status=201)
+
+
+async def replace_scenarios(request: web.Request) -> web.Response:
+    book = simulator_of(request).scenarios
+    data = await _json(request)
+    try:
+        rules = parse_rules(data.get("rules"))
+    except ScenarioError as error:
+        raise _invalid(error) from None
+    await book.replace_all(rules)
+    return web.json_response({"rules": await book.listing()})
+
+
+async def delete_scenario(request: web.Request) -> web.Response:
+    book = simulator_of(request).scenarios
+    rule_id = request.match_info["id"]
+    try:
+        await book.remove(rule_id)
+    except ScenarioUnknown:
+        raise BadRequest(404, "SCENARIO_UNKNOWN", f"aucune règle {rule_id!r}",
+                         f"no rule {rule_id!r}") from None
+    return web.Response(status=204)
+
+
+async def reset(request: web.Request) -> web.Response:
+    """Rules back to the file's, events cleared; transactions and callbacks too unless told."""
+    simulator = simulator_of(request)
+    data = await _json(request, optional=True)
+    options = {}
+    for name in ("transactions", "callbacks"):
+        value = data.pop(name, True)
+        if not isinstance(value, bool):
+            raise BadRequest(422, "RESET_INVALID", f"{name} : true ou false attendu",
+                             f"{name}: true or false expected", field=name)
+        options[name] = value
+    if data:
+        raise BadRequest(422, "RESET_INVALID", f"option inconnue {sorted(data)[0]!r}",
+                         f"unknown option {sorted(data)[0]!r}", field=sorted(data)[0])
+    try:
+        report = await simulation.reset(simulator.scenarios, simulator.scheduler, **options)
+    except ScenarioError as error:  # the file turned unreadable since the start
+        raise _invalid(error) from None
+    return web.json_response(report.to_dict())
+
+
+# -- the clock -----------------------------------------------------------------------------------
+
+async def _clock_json(simulator: Simulator) -> dict[str, Any]:
+    pending, next_due = await simulator.engine.store.read(rows.pending_summary)
+    return {"now": simulator.clock.now().isoformat(), "today": simulator.clock.today().isoformat(),
+            "kind": "virtual" if simulator.scheduler.virtual else "real",
+            "pending_events": pending, "next_due": None if next_due is None else next_due.isoformat()}
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    return web.json_response(await _clock_json(simulator_of(request)))
+
+
+async def move_clock(request: web.Request) -> web.Response:
+    """Set or advance a virtual clock; the events it passes fire, in order, before the answer."""
+    simulator = simulator_of(request)
+    data = await _json(request)
+    if set(data) not in ({"set"}, {"advance"}):
+        raise BadRequest(422, "CLOCK_REQUEST_INVALID",
+                         "un seul membre attendu : set (date ISO 8601) ou advance (durée)",
+                         "exactly one member expected: set (ISO 8601 instant) or advance (duration)")
+    try:
+        if "set" in data:
+            at = _instant(data["set"])
+            _, fired = await simulator.scheduler.set(at)
+        else:
+            try:
+                delta = parse_duration(data["advance"], "advance")
+            except ScenarioError as error:
+                raise _invalid(error) from None
+            _, fired = await simulator.scheduler.advance(delta)
+    except ClockNotVirtual:
+        raise BadRequest(409, "CLOCK_NOT_VIRTUAL",
+                         "l'horloge est réelle : démarrer avec clock = virtual pour la déplacer",
+                         "the clock is real: start with clock = virtual to move it") from None
+    return web.json_response({**await _clock_json(simulator),
+                              "fired": [e.to_dict() for e in fired]})
+
+
+def _instant(value: object) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise BadRequest(422, "CLOCK_REQUEST_INVALID",
+                         f"set : {value!r} n'est pas un instant ISO 8601 avec fuseau "
+                         "(2026-03-01T09:00:00+01:00 ou …Z)",
+                         f"set: {value!r} is not an ISO 8601 instant with an offset "
+                         "(2026-03-01T09:00:00+01:00 or …Z)", field="set")
+    return at
+
+
+async def list_schedule(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state not in (None, "pending", "fired"):
+        raise BadRequest(400, "BAD_PARAMETER", "state : pending ou fired", "state: pending or fired")
+    found = await simulator_of(request).engine.store.read(
+        rows.events, state=state, transaction_id=query_number(request, "transaction"), limit=1000)
+    return web.json_response({"items": [e.to_dict() for e in found]})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/admin/scenarios", list_scenarios)
+    r.add_post("/admin/scenarios", add_scenario)
+    r.add_put("/admin/scenarios", replace_scenarios)
+    r.add_delete("/admin/scenarios/{id}", delete_scenario)
+    r.add_post("/admin/reset", reset)
+    r.add_get("/admin/clock", get_clock)
+    r.add_post("/admin/clock", move_clock)
+    r.add_get("/admin/schedule", list_schedule)
+
+
+__all__ = ["DROPPED", "add_admin_routes", "background", "show_faults"]

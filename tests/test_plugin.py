@@ -1,0 +1,72 @@
+"""The pytest plugin as a user meets it: a test file that only asks for `operator_sim`.
+
+Run with pytester in-process (no subprocess), in pytest-asyncio's strict mode as a user's
+project without any asyncio configuration would be.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = '''
+import pytest
+
+from operator_sim.client import ApiError
+from operator_sim.validation.corpus import minimal_pdf
+
+ROOTS = []
+PDF = minimal_pdf("Deliberation")
+FIELDS = {"departement": "034", "date": "2024-03-12", "numero_interne": "D2024_7",
+          "nature": "DE", "matiere": "5.2", "objet": "Objet de test"}
+
+
+@pytest.mark.asyncio
+async def test_submit_read_cancel(operator_sim):
+    client = operator_sim.client
+    body = await client.submit_acte(FIELDS, {"acte": ("acte.pdf", PDF)})
+    assert body["outcome"] == "1-2", body
+    tid = body["transaction"]["id"]
+    assert (await client.wait_for_status(tid, 4))["transaction"]["id_acte"] == body["id_acte"]
+    assert (await client.cancel(tid))["outcome"] == "6-2"
+    for path in (operator_sim.cert, operator_sim.key, operator_sim.ca):
+        assert path.is_file()
+    assert operator_sim.api_url.startswith("https://localhost:")
+    assert operator_sim.admin_url.startswith("http://localhost:") and operator_sim.admin_token
+    ROOTS.append(operator_sim.ca.read_bytes())
+
+
+@pytest.mark.asyncio
+@pytest.mark.operator_sim(signatures="required", itc="ABC")
+async def test_other_agent_and_settings(operator_sim):
+    other = operator_sim.enrol("253400014")
+    with pytest.raises(ApiError) as refused:
+        await other.submit_acte({**FIELDS, "siren": "491011698"}, {"acte": ("acte.pdf", PDF)})
+    assert (refused.value.status, refused.value.code) == (403, "FORBIDDEN_SIREN")
+    assert (await operator_sim.client.list())["total"] == 0
+    body = await operator_sim.client.submit_acte(FIELDS, {"acte": ("acte.pdf", PDF)})
+    assert body["transaction"]["archive_name"].startswith("ABC-")
+    assert operator_sim.simulator.config.signatures == "required"
+    ROOTS.append(operator_sim.ca.read_bytes())
+    assert len(set(ROOTS)) == 1  # one PKI per session, copied for each test
+'''
+
+
+@pytest.fixture(autouse=True)
+def strict_asyncio_project(pytester):
+    """A user's project: pytest-asyncio in its default strict mode."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
+def test_a_user_test_file_gets_a_served_simulator_and_clients(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_fixture_and_marker_are_registered(pytester):
+    result = pytester.runpytest_inprocess("--fixtures", "-q")
+    result.stdout.fnmatch_lines(["operator_sim_pki [[]session scope[]] -- *", "operator_sim -- *"])
+    markers = pytester.runpytest_inprocess("--markers")
+    markers.stdout.fnmatch_lines(["@pytest.mark.operator_sim(**settings)*"])

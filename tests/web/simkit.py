@@ -1,0 +1,74 @@
+"""Small factories for the simulation tests: acts to submit, admin calls, a virtual clock start."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from operator_sim.config import Config
+from operator_sim.protocol.codes import NatureActe
+from operator_sim.protocol.envelope import Piece
+from operator_sim.validation import corpus
+from operator_sim.web.app import build_simulator
+from operator_sim.web.server import RunningSimulator, running
+
+SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
+TYPOLOGIES = {NatureActe.DE: "99_DE", NatureActe.AR: "99_AR", NatureActe.AI: "99_AI"}
+
+
+@asynccontextmanager
+async def serve(data_dir: Path, pki_dir: Path, **options: Any) -> AsyncIterator[RunningSimulator]:
+    """Like the `served` fixture, with config `options` (virtual clock, scenarios file…)."""
+    config = Config(**{"data_dir": data_dir, "pki_dir": pki_dir, "workers": 1, "api_port": 0,
+                       "admin_port": 0, **options})
+    simulator = build_simulator(config, processes=False)
+    try:
+        async with running(simulator) as served:
+            yield served
+    finally:
+        simulator.close()
+
+
+def openssl_cms_verify(folder: Path, content: bytes, signature: bytes,
+                       roots: Path) -> subprocess.CompletedProcess[str]:
+    """`openssl cms -verify` of a detached DER signature over `content`, trusting `roots`."""
+    (folder / "signed").write_bytes(content)
+    (folder / "signed.p7s").write_bytes(signature)
+    return subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                           "-content", str(folder / "signed"), "-in", str(folder / "signed.p7s"),
+                           "-CAfile", str(roots), "-out", "/dev/null"],
+                          capture_output=True, text=True)
+
+
+def virtual_start() -> str:
+    """Now, to the second: certificates issued by the shared PKI are valid then."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def act(numero: str, *, siren: str = SIREN, nature: NatureActe = NatureActe.DE,
+        matiere: tuple[int, ...] = (5, 2), objet: str = "Approbation du règlement intérieur",
+        envelope: int = 1) -> tuple[str, bytes]:
+    """A valid act archive (name, bytes) with these facts."""
+    request = corpus.base_request(numero_interne=numero, nature=nature, codes_matiere=matiere,
+                                  objet=objet, document=Piece(corpus.minimal_pdf(numero), "pdf",
+                                                              TYPOLOGIES[nature]), annexes=())
+    collectivite = dataclasses.replace(corpus.COMMUNE, siren=siren)
+    return corpus._pack(corpus.build(request, collectivite, numero=envelope))
+
+
+async def submit(session, archive: tuple[str, bytes],
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    name, data = archive
+    async with session.post("/api/v1/archives", params={"name": name}, data=data,
+                            headers={"Content-Type": "application/gzip", **(headers or {})}) as response:
+        return response.status, await response.json()
+
+
+async def admin(served, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with served.admin_session() as http, http.request(method, path, json=body) as response:
+        return response.status, (None if response.status == 204 else await response.json())

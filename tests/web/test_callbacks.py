@@ -1,0 +1,175 @@
+"""Callbacks against a real receiver on 127.0.0.1: signed JSON, retries with backoff, journal."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import json
+
+import pytest
+from aiohttp import web
+
+from .simkit import OTHER, SIREN, act, admin, serve, submit
+
+
+class Receiver:
+    """A local HTTP endpoint that refuses its first `failures` POSTs with a 500."""
+
+    def __init__(self, failures: int = 0, status: int = 200) -> None:
+        self.failures, self.status = failures, status
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.refused = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.refused < self.failures:
+            self.refused += 1
+            return web.Response(status=500, text="not now")
+        if self.status >= 300:
+            return web.Response(status=self.status)
+        self.received.append((dict(request.headers), body))
+        return web.Response(status=204)
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@pytest.fixture
+async def receiver():
+    made: list[web.AppRunner] = []
+
+    async def start(**options) -> tuple[Receiver, str]:
+        target = Receiver(**options)
+        app = web.Application()
+        app.router.add_post("/hook", target.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        made.append(runner)
+        return target, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+
+    yield start
+    for runner in made:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def served(tmp_path, shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, callback_retry_ms=100,
+                     callback_attempts=4) as running:
+        yield running
+
+
+async def until(condition, seconds: float = 15.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_status_changes_are_posted_signed_and_retried_until_delivered(served, receiver):
+    target, url = await receiver(failures=2)
+    agent = served.enrol(SIREN)
+    async with served.agent_session(agent) as http:
+        async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+            assert r.status == 201
+            registration = await r.json()
+        assert registration["siren"] == SIREN and len(registration["secret"]) >= 32
+        _, body = await submit(http, act("CB1"))
+    tid = body["transaction"]["id"]
+
+    async def four_received() -> bool:
+        return len(target.received) >= 4
+
+    await until(four_received)
+    for headers, raw in target.received:
+        expected = "sha256=" + hmac.new(registration["secret"].encode(), raw, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Operator-Sim-Signature"], expected)
+    payloads = sorted(target.payloads(), key=lambda p: p["event_id"])
+    assert [p["status"] for p in payloads] == [1, 2, 3, 4]
+    assert {p["transaction_id"] for p in payloads} == {tid}
+    last = payloads[-1]
+    assert last["event"] == "message" and last["message_code"] == "1-2"
+    assert last["label"] == "Acquittement reçu" and last["id_acte"] == body["id_acte"]
+    assert last["type"] == 1 and dt.datetime.fromisoformat(last["at"])
+
+    status, journal = await admin(served, "GET", f"/admin/callbacks/deliveries?transaction={tid}")
+    assert status == 200 and len(journal["items"]) == 4
+    assert all(d["state"] == "delivered" for d in journal["items"])
+    retried = [d for d in journal["items"] if d["attempts"] > 1]
+    assert sum(d["attempts"] - 1 for d in retried) == 2  # the receiver refused twice
+    for delivery in retried:
+        history = delivery["history"]
+        assert [h["status"] for h in history] == [500] * (len(history) - 1) + [204]
+        gaps = [dt.datetime.fromisoformat(b["at"]) - dt.datetime.fromisoformat(a["at"])
+                for a, b in itertools.pairwise(history)]
+        assert all(gap >= dt.timedelta(milliseconds=90) for gap in gaps)  # backoff waited
+
+
+async def test_a_prefecture_letter_is_notified_as_a_message(served, receiver):
+    target, url = await receiver()
+    async with served.agent_session(served.enrol(SIREN)) as http:
+        _, body = await submit(http, act("CB2"))
+        async with http.post("/api/v1/callbacks", json={"url": url, "siren": SIREN}) as r:
+            assert r.status == 201  # registered after the act: only what comes next is told
+    tid = body["transaction"]["id"]
+    letter = await served.simulator.prefecture.send_letter(tid, "4-1", text="Observations.")
+
+    async def letter_told() -> bool:
+        return any(p["message_code"] == "4-1" for p in target.payloads())
+
+    await until(letter_told)
+    told = {p["message_code"]: p for p in target.payloads()}
+    assert told["4-1"]["event"] == "message" and told["4-1"]["related_transaction_id"] == tid
+    assert told["4-1"]["transaction_id"] == letter.transaction.id
+    assert all(p["transaction_id"] != tid for p in target.payloads())
+
+
+async def test_retries_are_bounded_and_a_deleted_callback_gets_nothing_more(served, receiver):
+    _, dead_url = await receiver(status=503)
+    live, live_url = await receiver()
+    agent = served.enrol(SIREN)
+    async with served.agent_session(agent) as http:
+        async with http.post("/api/v1/callbacks", json={"url": dead_url}) as r:
+            dead = await r.json()
+        async with http.post("/api/v1/callbacks", json={"url": live_url}) as r:
+            gone = await r.json()
+        async with http.delete(f"/api/v1/callbacks/{gone['id']}") as r:
+            assert r.status == 204
+        async with http.get("/api/v1/callbacks") as r:
+            assert [c["id"] for c in (await r.json())["items"]] == [dead["id"]]
+        status, _ = await submit(http, act("CB3"))
+        assert status == 201
+
+    async def all_failed() -> bool:
+        _, journal = await admin(served, "GET", f"/admin/callbacks/deliveries?callback={dead['id']}")
+        return len(journal["items"]) == 4 and all(d["state"] == "failed" for d in journal["items"])
+
+    await until(all_failed)
+    _, journal = await admin(served, "GET", f"/admin/callbacks/deliveries?callback={dead['id']}")
+    assert all(d["attempts"] == 4 and [h["status"] for h in d["history"]] == [503] * 4
+               for d in journal["items"])
+    assert live.received == []
+    _, registrations = await admin(served, "GET", "/admin/callbacks")
+    assert {c["id"]: c["deleted_at"] is not None for c in registrations["items"]} == {
+        dead["id"]: False, gone["id"]: True}
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"url": "ftp://example.test/x"}, 422, "CALLBACK_URL_INVALID"),
+    ({"url": "/relative"}, 422, "CALLBACK_URL_INVALID"),
+    ({}, 422, "CALLBACK_URL_INVALID"),
+    ({"url": "http://127.0.0.1:9/x", "siren": OTHER}, 403, "FORBIDDEN_SIREN"),
+    (["url"], 400, "JSON_INVALID"),
+])
+async def test_bad_registrations_get_a_specific_error(served, body, status, code):
+    async with served.agent_session(served.enrol(SIREN)) as http, http.post(
+            "/api/v1/callbacks", json=body) as r:
+        answer = await r.json()
+        assert r.status == status, answer
+    assert answer["code"] == code and answer["message_fr"] and answer["message_en"]

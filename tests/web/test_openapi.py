@@ -1,0 +1,109 @@
+"""operator_sim/web/openapi.json: a valid OpenAPI 3 document that matches the served API.
+
+Every (method, path) the application registers under /api/v1 must be documented, and every
+documented one must exist, so a route added later without its documentation fails here.
+Real responses are checked against the documented schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+import aiohttp
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from operator_sim.validation import corpus
+from operator_sim.web.app import create_app
+
+SIREN = corpus.COMMUNE.siren
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+def document() -> dict:
+    return json.loads(resources.files("operator_sim.web").joinpath("openapi.json").read_text())
+
+
+def routed(app) -> set[tuple[str, str]]:
+    """(method, path) under /api/v1, with aiohttp's `{name:regex}` written `{name}`."""
+    found = set()
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if path.startswith("/api/v1/") and route.method in METHODS:
+            found.add((route.method, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)))
+    return found
+
+
+def documented(spec: dict) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in spec["paths"].items()
+            for method in item if method.upper() in METHODS}
+
+
+def test_the_document_is_a_valid_openapi_3_description():
+    spec = document()
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+
+
+def test_every_api_route_is_documented_and_every_documented_route_exists(served):
+    app = create_app(served.simulator)
+    registered, described = routed(app), documented(document())
+    assert ("POST", "/api/v1/actes") in registered
+    assert registered - described == set(), "routes missing from operator_sim/web/openapi.json"
+    assert described - registered == set(), "documented routes the application does not serve"
+
+
+def test_every_operation_documents_its_errors_in_the_one_error_shape():
+    spec = document()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method.upper() not in METHODS:
+                continue
+            codes = [c for c in operation["responses"] if c.startswith("4")]
+            assert "401" in codes, (method, path)
+            for code in codes:
+                ref = operation["responses"][code]["$ref"]
+                response = spec["components"]["responses"][ref.rsplit("/", 1)[-1]]
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+
+
+def checker(name: str) -> Draft202012Validator:
+    registry = Registry().with_resource(
+        "urn:openapi", Resource.from_contents(document(), default_specification=DRAFT202012))
+    return Draft202012Validator({"$ref": f"urn:openapi#/components/schemas/{name}"},
+                                registry=registry)
+
+
+async def test_the_served_document_and_real_answers_match_it(served):
+    async with served.agent_session(served.enrol(SIREN)) as http:
+        async with http.get("/api/v1/openapi.json") as r:
+            assert r.status == 200 and r.content_type == "application/json"
+            assert await r.json() == document()
+        async with http.post("/api/v1/archives", params={"name": corpus.build().name},
+                             data=corpus._pack(corpus.build())[1],
+                             headers={"Content-Type": "application/gzip"}) as r:
+            submitted = await r.json()
+        tid = submitted["transaction"]["id"]
+        async with http.get(f"/api/v1/transactions/{tid}") as r:
+            detail = await r.json()
+        async with http.get("/api/v1/transactions") as r:
+            page = await r.json()
+        async with http.post(f"/api/v1/transactions/{tid}/annulation") as r:
+            cancelled = await r.json()
+        form = aiohttp.FormData()
+        form.add_field("nature", "DE")
+        form.add_field("acte", b"%PDF-1.4", filename="acte.pdf")
+        async with http.post("/api/v1/actes", data=form) as r:
+            field_error = await r.json()
+        async with http.get("/api/v1/transactions/999") as r:
+            not_found = await r.json()
+    for name, body in (("Submitted", submitted), ("TransactionDetail", detail),
+                       ("TransactionPage", page), ("RequestOutcome", cancelled),
+                       ("Error", field_error), ("Error", not_found)):
+        checker(name).validate(body)
+    assert field_error["field"]
