@@ -39,7 +39,8 @@ class Config:
     clock: str = "real"
     """real, or virtual (then set or advanced through the admin API)."""
     clock_start: str | None = None
-    """ISO date-time a virtual clock starts at (default: now)."""
+    """ISO date-time a virtual clock starts at on a new database (default: now); once moved,
+    a restart resumes from where it was moved to."""
     max_archive_bytes: int = 150 * 1024 * 1024
     read_timeout: int = 60
     """Seconds a client has to send a request's headers, and then its body (plus one second

@@ -76,14 +76,19 @@ class Scheduler:
         async with self.paused():
             target = clock.now() + delta
             fired = await self._fire_until(target, step=True)
-            return clock.set(max(clock.now(), target)), fired
+            return await self._moved(clock.set(max(clock.now(), target))), fired
 
     async def set(self, at: dt.datetime) -> tuple[dt.datetime, list[ScheduledEvent]]:
         """Set a virtual clock (backwards too), firing what becomes due on the way."""
         clock = self._virtual_clock()
         async with self.paused():
             fired = await self._fire_until(at, step=True)
-            return clock.set(at), fired
+            return await self._moved(clock.set(at)), fired
+
+    async def _moved(self, now: dt.datetime) -> dt.datetime:
+        """Persist the virtual clock's new time: a restart resumes from it, not from the start."""
+        await self.store.write(rows.save_virtual_clock, now)
+        return now
 
     async def _fire_until(self, until: dt.datetime, *, step: bool) -> list[ScheduledEvent]:
         fired = []

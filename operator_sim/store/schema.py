@@ -250,3 +250,9 @@ def m0003_scenarios_schedule_callbacks_requests(db: Database) -> None:
 def apply(db: Database) -> None:
     """Bring `db` up to the latest schema; a no-op when nothing is pending."""
     migrations.apply(db)
+
+
+@migrations(name="0004_settings")
+def m0004_settings(db: Database) -> None:
+    """Named values a restart must find again (the virtual clock's time)."""
+    db.execute("CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")

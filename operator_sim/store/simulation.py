@@ -431,3 +431,17 @@ def clear_callbacks(db: Database) -> None:
     """Every registration and its deliveries (a reset for a test suite)."""
     for table in ("callback_attempts", "callback_deliveries", "callbacks"):
         db.execute(f"delete from {table}")
+
+
+VIRTUAL_CLOCK = "virtual_clock"
+
+
+def save_virtual_clock(db: Database, at: datetime) -> None:
+    """Remember where the virtual clock stands, so a restart resumes there."""
+    db.execute("insert into settings (name, value) values (?, ?) on conflict (name) "
+               "do update set value = excluded.value", [VIRTUAL_CLOCK, time_to_text(at)])
+
+
+def saved_virtual_clock(db: Database) -> datetime | None:
+    row = fetch_one(db, "select value from settings where name = ?", [VIRTUAL_CLOCK])
+    return None if row is None else time_from_text(row["value"])

@@ -30,6 +30,7 @@ from ..signature.archive import Signer
 from ..signature.cms import sign_outgoing
 from ..signature.policy import SignatureMode, SignaturePolicy
 from ..store import AsyncStore, SqliteStore
+from ..store.simulation import saved_virtual_clock
 from ..timestamp import TimeStampAuthority, authority_from_pki
 from ..validation.validator import ValidationPolicy
 from . import api, callbacks, courriers, journal, s2low, scenarios
@@ -94,6 +95,10 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     pki = PkiStore(config.pki_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore.open(config.data_dir)
+    if isinstance(clock, VirtualClock):  # a restart resumes where the clock was moved to
+        saved = store.run_read(saved_virtual_clock)
+        if saved is not None:
+            clock.set(saved)
     tsa = authority_from_pki(config.pki_dir, clock=clock.now)
     trust = pki.trust_store()
     signatures = SignaturePolicy(mode=SignatureMode(config.signatures))

@@ -59,8 +59,12 @@ async def test_an_ar_scheduled_at_two_days_fires_exactly_once(tmp_path, shared_p
         ar = served.simulator.store.blobs.read(served.simulator.store.messages(tid)[-1].xml_sha256)
         assert f"{paris_date(received):%Y-%m-%d}".encode() in ar
         assert (await advance(served, 3600))["fired"] == []
-    # a restart on the same database (the clock starts over, before the due time, then passes it)
+        moved_to = served.simulator.clock.now()
+    # a restart on the same database resumes the clock where it was moved to, and passing more
+    # time never fires the event again
     async with serve(tmp_path / "data", shared_pki_dir, clock="virtual", clock_start=start) as again:
+        assert again.simulator.clock.now() == moved_to
+        assert moved_to == dt.datetime.fromisoformat(start) + 2 * DAY + dt.timedelta(hours=1)
         assert (await advance(again, "P5D"))["fired"] == []
         assert answers(again.simulator, tid) == ["1-2"]
         _, schedule = await admin(again, "GET", "/admin/schedule")
