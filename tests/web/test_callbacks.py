@@ -98,9 +98,13 @@ async def test_status_changes_are_posted_signed_and_retried_until_delivered(serv
     assert last["label"] == "Acquittement reçu" and last["id_acte"] == body["id_acte"]
     assert last["type"] == 1 and dt.datetime.fromisoformat(last["at"])
 
+    async def all_recorded_delivered() -> bool:  # the 4th answer is recorded after it arrives
+        _, seen = await admin(served, "GET", f"/admin/callbacks/deliveries?transaction={tid}")
+        return len(seen["items"]) == 4 and all(d["state"] == "delivered" for d in seen["items"])
+
+    await until(all_recorded_delivered)
     status, journal = await admin(served, "GET", f"/admin/callbacks/deliveries?transaction={tid}")
     assert status == 200 and len(journal["items"]) == 4
-    assert all(d["state"] == "delivered" for d in journal["items"])
     retried = [d for d in journal["items"] if d["attempts"] > 1]
     assert sum(d["attempts"] - 1 for d in retried) == 2  # the receiver refused twice
     for delivery in retried:
