@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 S = TransactionStatus
 AlsoWrite = Callable[[SqliteStore, TransactionRow], None]
-RETURN_SERIAL = "return-message"
+MAX_DAILY_SERIAL = 9999  # envelope numbers and message _N suffixes have at most 4 digits
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg", "jpeg": "image/jpeg"}
 
@@ -226,7 +226,7 @@ class Engine:
             collectivite = await self.known_collectivite(identity)
         authorize(identity, collectivite.siren, "submit")
         today = paris_date(self.clock.now())
-        numero = await self.store.next_serial(f"operator-envelope-{collectivite.siren}-{today:%Y%m%d}")
+        numero = await self.daily_serial("operator-envelope", collectivite.siren)
         signer = self.operator_signer
 
         def build(folder: str) -> Path:
@@ -322,10 +322,26 @@ class Engine:
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]),
                        exam.report, decision)
 
+    async def daily_serial(self, kind: str, siren: str) -> int:
+        """The next number of the day (Paris) for `siren`: 1…9999, as envelope serials are kept
+        per authority and reset every day. Past 9999 the day is full: 429, nothing stored."""
+        today = paris_date(self.clock.now())
+        serial = await self.store.next_serial(f"{kind}-{siren}-{today:%Y%m%d}")
+        if serial > MAX_DAILY_SERIAL:
+            raise RequestRefused(
+                429, "DAILY_SERIALS_EXHAUSTED",
+                f"plus de {MAX_DAILY_SERIAL} envois pour {siren} aujourd'hui : numéros épuisés",
+                f"more than {MAX_DAILY_SERIAL} sendings for {siren} today: serials exhausted")
+        return serial
+
+    async def return_serial(self, siren: str) -> int:
+        """Serial of a message the ministry sends to `siren` (its envelope and `_N` suffix)."""
+        return await self.daily_serial("return-envelope", siren)
+
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
                              anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
         """The 1-2 (no anomaly) or 1-3 for an act received on `received`."""
-        serial = await self.store.next_serial(RETURN_SERIAL)
+        serial = await self.return_serial(idcl.siren)
         classification = self.classification().date
         if anomalie is None:
             return outcomes.ar_acte(acte, idcl, received=received, classification=classification,
@@ -436,7 +452,7 @@ class Engine:
         id_acte = IDActe.parse(acte.id_acte)
         idcl = await self.idcl_of(acte)
         now = self.clock.now()
-        serial = await self.store.next_serial(RETURN_SERIAL)
+        serial = await self.return_serial(acte.siren)
         request = Annulation(id_acte=str(id_acte))
         request_name = outcomes.name_for(id_acte, "6-1", 0)
         bundle = outcomes.ar_annulation(id_acte, idcl, received=paris_date(now), serial=serial,
@@ -465,7 +481,7 @@ class Engine:
         idcl = IDCL(siren, collectivite.departement, int(collectivite.arrondissement),
                     collectivite.nature)
         now = self.clock.now()
-        serial = await self.store.next_serial(RETURN_SERIAL)
+        serial = await self.return_serial(siren)
         request = DemandeClassification(date_classification=held)
         request_name = MessageFileName(departement=idcl.departement, siren=siren, date=None,
                                        numero_interne=None, nature=None, code="7-1", numero=0,

@@ -59,7 +59,6 @@ from . import lifecycle, outcomes
 from .clock import paris_date
 from .intake import (
     MIMETYPES,
-    RETURN_SERIAL,
     Engine,
     Outcome,
     RequestRefused,
@@ -196,7 +195,7 @@ class Prefecture:
         idcl = await engine.idcl_of(acte)
         now = engine.clock.now()
         sent = paris_date(now)
-        serial = await engine.store.next_serial(RETURN_SERIAL)
+        serial = await engine.return_serial(acte.siren)
         try:
             bundle = outcomes.courrier(code, id_acte, idcl, sent=sent, text=text,
                                        document=document, serial=serial, itc=engine.itc)
@@ -286,7 +285,7 @@ class Prefecture:
                                                                       strict=True), 1)]
         receipt = None
         if code in PREFECTURE_RECEIPTS:
-            serial = await engine.store.next_serial(RETURN_SERIAL)
+            serial = await engine.return_serial(letter.siren)
             bundle = outcomes.ar_reponse(PREFECTURE_RECEIPTS[code], id_acte,
                                          await engine.idcl_of(letter),
                                          date_courrier_pref=letter_date, received=paris_date(now),

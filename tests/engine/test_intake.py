@@ -205,3 +205,23 @@ async def test_hold_never_delays_the_refusal_of_an_invalid_act(engine, tmp_path)
     outcome = await engine.submit_archive(identity(SIREN), built.name, built.write(folder),
                                           hold=True)
     assert outcome.code == "1-3" and outcome.transaction.status is S.ERREUR
+
+
+async def test_return_serials_count_per_collectivite_and_day_and_a_full_day_is_a_429(engine, tmp_path):
+    first = await submit(engine, corpus.build(), tmp_path / "a")
+    ar = next(m for m in await engine.store.messages(first.transaction.id) if m.code == "1-2")
+    assert ar.file_name.endswith("-1-2_1.xml")  # the first message to this SIREN today
+    day = f"{engine.clock.today():%Y%m%d}"
+    engine.sqlite.run_write(lambda db: db.execute(
+        "update counters set value = 9999 where name = ?", [f"return-envelope-{SIREN}-{day}"]))
+    before = engine.sqlite.list().total
+    with pytest.raises(RequestRefused) as full:
+        await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_013")),
+                     tmp_path / "b")
+    assert full.value.status == 429 and full.value.code == "DAILY_SERIALS_EXHAUSTED"
+    assert engine.sqlite.list().total == before  # nothing stored
+    engine.clock.advance(dt.timedelta(days=1))  # a new day starts again at 1
+    again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_013")),
+                         tmp_path / "c")
+    ar = next(m for m in await engine.store.messages(again.transaction.id) if m.code == "1-2")
+    assert again.code == "1-2" and ar.file_name.endswith("-1-2_1.xml")
