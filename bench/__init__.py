@@ -1,0 +1,1 @@
+"""Benchmarks and load harnesses (run each as `python bench/<name>.py`; `bench/run.py` runs all)."""
