@@ -9,18 +9,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from operator_sim.config import Config
 from operator_sim.pki.profiles import RgsLevel
 from operator_sim.pki.store import CertRecord
 from operator_sim.store import Collectivite
 from operator_sim.validation import corpus
-from operator_sim.web.app import build_simulator
-from operator_sim.web.server import RunningSimulator, running
+from operator_sim.web.server import RunningSimulator
 from tests.web.conftest import served, shared_pki_dir  # noqa: F401
 
 SIREN = corpus.COMMUNE.siren
@@ -110,16 +107,3 @@ async def s2low_client(served: RunningSimulator) -> AsyncIterator[S2low]:  # noq
 async def s2low(served):  # noqa: F811
     async with s2low_client(served) as client:
         yield client
-
-
-@asynccontextmanager
-async def serving(tmp_path: Path, pki_dir: Path, **options: object) -> AsyncIterator[RunningSimulator]:
-    """A simulator with non-default settings, served like `served`."""
-    config = Config(**{"data_dir": tmp_path / "data", "pki_dir": pki_dir, "workers": 1,
-                       "api_port": 0, "admin_port": 0, **options})
-    simulator = build_simulator(config, processes=False)
-    try:
-        async with running(simulator) as served:
-            yield served
-    finally:
-        simulator.close()

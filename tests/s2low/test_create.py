@@ -12,6 +12,7 @@ from operator_sim.engine.clock import paris_date
 from operator_sim.pki.profiles import RgsLevel
 from operator_sim.store import Collectivite
 from operator_sim.validation import corpus
+from tests.web.simkit import serve
 
 from .conftest import (
     ACTES,
@@ -22,7 +23,6 @@ from .conftest import (
     create_form,
     latin1,
     s2low_client,
-    serving,
 )
 
 KO_CASES = {
@@ -100,7 +100,7 @@ async def test_subject_posted_in_latin1_as_pastell_does_is_read_right(s2low):
 
 
 async def test_too_large_post_is_refused_with_s2low_text(tmp_path, shared_pki_dir):
-    async with serving(tmp_path, shared_pki_dir, max_archive_bytes=40_000) as small, \
+    async with serve(tmp_path / "data", shared_pki_dir, max_archive_bytes=40_000) as small, \
             s2low_client(small) as s2low:
         big = PDF + b"%" + b"x" * 50_000 + b"\n"
         status, body = await s2low.create(create_form(files=[("acte_pdf_file", "gros.pdf", big)],
