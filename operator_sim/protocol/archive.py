@@ -4,6 +4,11 @@ Streams everything: compressed bytes are counted and hashed as they are read, in
 step at a time (ratio and size checked at every step), and each member is spooled to a temporary
 file while hashed. Never extracts to the file system, never follows a link, never trusts a header
 size, and never lets a tarfile/zlib exception escape: every refusal is an `UnsafeArchive`.
+
+Small archives (the usual envelope: a few KiB) first take a one-step path: read whole, inflated
+at most SMALL_ARCHIVE_BYTES, plain regular-file headers parsed directly. It only ever accepts
+what the streaming reader accepts, with the same members; anything else (a refusal, a PAX or
+GNU header, a link...) is handed back to the streaming reader, so errors are its errors.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ MiB = 1024 * 1024
 
 SPOOL_MEMORY_BYTES = 1 * MiB
 """A member stays in memory up to this size; larger members are spooled to a temporary file."""
+
+SPOOL_MEMORY_TOTAL_BYTES = 8 * MiB
+"""Members stay in memory while their sizes add up to this; the next ones go to temporary files
+(hundreds of 1 MiB members would otherwise pin the whole inflated archive in memory)."""
+
+SMALL_ARCHIVE_BYTES = SPOOL_MEMORY_BYTES
+"""Archives up to this size, compressed and inflated, may be read in one step (see module doc)."""
 
 MAX_MEMBER_NAME_BYTES = 255
 """Longest member name (UTF-8 bytes), the usual file-system NAME_MAX."""
@@ -97,6 +109,8 @@ def _show(name: str) -> str:
 
 # Unicode categories Cc (C0 and C1 controls) and Cs (surrogates: undecodable UTF-8 bytes).
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Names every rule below accepts (one ASCII segment, no colon, no backslash), checked at once.
+_PLAIN_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_MEMBER_NAME_BYTES}}}")
 
 
 def check_member_name(name: str) -> None:
@@ -104,6 +118,12 @@ def check_member_name(name: str) -> None:
 
     The one name rule, used by both `read_archive` and `write_archive`.
     """
+    if not _PLAIN_NAME.fullmatch(name) or name in (".", ".."):
+        _check_name_rules(name)
+
+
+def _check_name_rules(name: str) -> None:
+    """Each rule in turn, for the names _PLAIN_NAME does not accept at once: the precise refusal."""
     shown = _show(name)
 
     def refuse(code: str, en: str, fr: str) -> UnsafeArchive:
@@ -506,18 +526,27 @@ class _SpoolView(io.RawIOBase):
 class ArchiveMember:
     """One regular file of an archive, spooled: name, size, SHA-256, and its bytes on demand."""
 
-    __slots__ = ("_spool", "name", "sha256", "size")
+    __slots__ = ("_digest", "_spool", "name", "size")
 
-    def __init__(self, name: str, size: int, sha256: str, spool: IO[bytes]) -> None:
+    def __init__(self, name: str, size: int, sha256: str | bytes, spool: IO[bytes]) -> None:
+        """`sha256`: the hex digest, or the member's bytes, hashed when first asked."""
         self.name = name
         self.size = size
-        self.sha256 = sha256
+        self._digest = sha256
         self._spool = spool
 
     @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the member's bytes."""
+        if not isinstance(self._digest, str):
+            self._digest = hashlib.sha256(self._digest).hexdigest()
+        return self._digest
+
+    @property
     def on_disk(self) -> bool:
-        """True when the member was larger than SPOOL_MEMORY_BYTES and spooled to a file."""
-        return self.size > SPOOL_MEMORY_BYTES
+        """True when the member was spooled to a file (larger than SPOOL_MEMORY_BYTES, or past
+        SPOOL_MEMORY_TOTAL_BYTES of members in memory)."""
+        return not isinstance(self._spool, io.BytesIO)
 
     def read(self) -> bytes:
         """The whole member (mind its size: prefer `open()` for large documents)."""
@@ -533,6 +562,8 @@ class ArchiveMember:
         """A fresh read-only binary stream at offset 0; each call gives an independent cursor."""
         if self._spool.closed:
             raise ValueError(f"archive member {self.name!r} is closed")
+        if isinstance(self._spool, io.BytesIO):  # its bytes are shared, not copied
+            return io.BufferedReader(io.BytesIO(self._spool.getvalue()))  # type: ignore[arg-type]
         return io.BufferedReader(_SpoolView(self._spool, self.size))  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -548,12 +579,19 @@ class EnvelopeArchive:
     Iterating yields `ArchiveMember`s; `in` and `[]` take member names.
     """
 
-    def __init__(self, members: Iterable[ArchiveMember], *, sha256: str,
+    def __init__(self, members: Iterable[ArchiveMember], *, sha256: str | bytes,
                  compressed_size: int) -> None:
+        """`sha256`: the hex digest, or the compressed bytes, hashed when first asked."""
         self._members = {member.name: member for member in members}
-        self.sha256 = sha256
-        """SHA-256 (hex) of the compressed archive bytes, as read."""
+        self._digest = sha256
         self.compressed_size = compressed_size
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the compressed archive bytes, as read."""
+        if not isinstance(self._digest, str):
+            self._digest = hashlib.sha256(self._digest).hexdigest()
+        return self._digest
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -595,9 +633,9 @@ class EnvelopeArchive:
 
 
 def _spool_member(stream: _TarStream, info: tarfile.TarInfo,
-                  spool_dir: str | os.PathLike[str] | None) -> ArchiveMember:
+                  spool_dir: str | os.PathLike[str] | None, memory_left: int) -> ArchiveMember:
     # The header gives the size up front: small members go straight to memory, large ones to disk.
-    if info.size <= SPOOL_MEMORY_BYTES:
+    if info.size <= min(SPOOL_MEMORY_BYTES, memory_left):
         spool: IO[bytes] = io.BytesIO()
     else:
         spool = tempfile.TemporaryFile(mode="w+b", dir=spool_dir)  # noqa: SIM115 - owned by the member
@@ -630,6 +668,7 @@ def _read_members(stream: _TarStream, limits: ArchiveLimits,
     tar = _parse_header(stream, lambda: tarfile.TarFile(
         fileobj=stream, mode="r", tarinfo=_StrictTarInfo,  # type: ignore[arg-type]
         encoding="utf-8", errors="surrogateescape"))
+    in_memory = 0
     while (info := _parse_header(stream, tar.next)) is not None:
         if len(members) >= limits.max_members:
             raise _refusal(
@@ -637,7 +676,9 @@ def _read_members(stream: _TarStream, limits: ArchiveLimits,
                 f"more than {limits.max_members} members (at {_show(info.name)})",
                 f"plus de {limits.max_members} membres (à {_show(info.name)})", info.name)
         _check_entry(info, members, stream.tell(), limits)
-        members[info.name] = _spool_member(stream, info, spool_dir)
+        member = _spool_member(stream, info, spool_dir, SPOOL_MEMORY_TOTAL_BYTES - in_memory)
+        in_memory += 0 if member.on_disk else member.size
+        members[info.name] = member
     stream.drain_end()
     if not members:
         raise _refusal("ARCHIVE_EMPTY", "the archive holds no file",
@@ -654,13 +695,130 @@ def read_archive(source: str | os.PathLike[str] | BinaryIO,
     (stable `code`, bilingual message, `field` = member name when one is at fault).
     """
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as raw:
+        with open(source, "rb", buffering=0) as raw:  # every read is a 64 KiB step anyway
             return _read(raw, limits, spool_dir)
     return _read(source, limits, spool_dir)
 
 
 def _read(raw: IO[bytes], limits: ArchiveLimits,
           spool_dir: str | os.PathLike[str] | None) -> EnvelopeArchive:
+    start, data = _small_input(raw)
+    if data is not None:
+        archive = _read_small(data, limits)
+        if archive is not None:
+            return archive
+    if start is not None:
+        raw.seek(start)  # the streaming reader sees the source exactly as it was given
+    return _read_streaming(raw, limits, spool_dir)
+
+
+def _small_input(raw: IO[bytes]) -> tuple[int | None, bytes | None]:
+    """(start, all remaining bytes) of a seekable source of at most SMALL_ARCHIVE_BYTES.
+
+    start is None when nothing was read (not seekable); data is None when the source is larger.
+    """
+    try:
+        if not raw.seekable():
+            return None, None
+        start = raw.tell()
+    except (AttributeError, OSError, ValueError):
+        return None, None
+    chunks, size = [], 0
+    while size <= SMALL_ARCHIVE_BYTES and (chunk := raw.read(_CHUNK)):
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    return start, b"".join(chunks) if size <= SMALL_ARCHIVE_BYTES else None
+
+
+def _octal_field(width: int) -> bytes:
+    """A numeric field as tar writers put it: octal digits ended by one or two of NUL/space,
+    or all NULs. tarfile's `nti` values these as the digits read in base 8."""
+    return rb"(?:[0-7]{%d}[ \0]|[0-7]{%d}[ \0]{2}|\0{%d})" % (width - 1, width - 2, width)
+
+
+_NUL_BLOCK = bytes(tarfile.BLOCKSIZE)
+_PLAIN_FILE_HEADER = re.compile(
+    rb"([^\0].{99})"  # name (NUL-terminated unless 100 bytes long)
+    + _octal_field(8) * 3  # mode, uid, gid
+    + rb"(" + _octal_field(12) + rb")"  # size
+    + _octal_field(12)  # mtime
+    + rb"(" + _octal_field(8) + rb")"  # chksum
+    + rb"[0\0]"  # type: regular file
+    + rb".{172}"  # linkname, magic, version, uname, gname (tarfile never fails on them)
+    + _octal_field(8) * 2  # devmajor, devminor
+    + rb"\0.{166}", re.DOTALL)  # no ustar prefix (it would be prepended to the name), padding
+"""A tar header block tarfile reads as one plain regular file, numbers in plain octal.
+
+PAX and GNU extended headers, links, devices, base-256 or signed numbers do not match."""
+
+
+def _byte_sum(block: bytes) -> int:
+    """Sum of a 512-byte block's bytes, in C: Adler-32's first half is that sum modulo 65521,
+    exact for 256 bytes (at most 65280)."""
+    return (zlib.adler32(block[:256], 0) & 0xFFFF) + (zlib.adler32(block[256:], 0) & 0xFFFF)
+
+
+def _plain_file_header(block: bytes) -> tuple[str, int] | None:
+    """(name, size) of a header tarfile reads as one plain regular file; None for anything else.
+
+    Plain: matches _PLAIN_FILE_HEADER and has a right unsigned checksum (the signed variant
+    tarfile also accepts is left to it).
+    """
+    match = _PLAIN_FILE_HEADER.fullmatch(block)
+    if match is None:
+        return None
+    name, size, chksum = match.groups()
+    if int(chksum.rstrip(b" \0") or b"0", 8) != 256 + _byte_sum(block) - sum(chksum):
+        return None
+    return (name.partition(b"\0")[0].decode("utf-8", "surrogateescape"),
+            int(size.rstrip(b" \0") or b"0", 8))
+
+
+def _read_small(data: bytes, limits: ArchiveLimits) -> EnvelopeArchive | None:
+    """The one-step reader of a small archive held in `data`, or None to stream it instead.
+
+    Accepts only what `_read_streaming` accepts, with the same members and hashes: the inflated
+    size stays within SMALL_ARCHIVE_BYTES (below the ratio grace, so the bomb rule cannot fire)
+    and max_total_bytes, the gzip stream is one whole member, every header is plain and passes
+    the same entry checks, and only NUL blocks follow the end-of-archive marker.
+    """
+    if len(data) > limits.max_compressed_bytes or not data.startswith(_GZIP_MAGIC):
+        return None
+    cap = min(SMALL_ARCHIVE_BYTES, _RATIO_GRACE, limits.max_total_bytes)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        tar = inflater.decompress(data, cap + 1)
+    except zlib.error:
+        return None
+    if len(tar) > cap or not inflater.eof or inflater.unused_data:
+        return None
+    members: dict[str, ArchiveMember] = {}
+    pos = 0
+    while (block := tar[pos:pos + tarfile.BLOCKSIZE]) != _NUL_BLOCK:
+        if len(block) < tarfile.BLOCKSIZE or len(members) >= limits.max_members:
+            return None
+        plain = _plain_file_header(block)
+        if plain is None:
+            return None
+        name, size = plain
+        start = pos + tarfile.BLOCKSIZE
+        if (name in members or size > limits.max_member_bytes
+                or start + size > min(len(tar), limits.max_total_bytes)):
+            return None
+        try:
+            check_member_name(name)
+        except UnsafeArchive:
+            return None
+        body = tar[start:start + size]
+        members[name] = ArchiveMember(name, size, body, io.BytesIO(body))
+        pos = start + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    if not members or tar[pos:] != bytes(len(tar) - pos):
+        return None
+    return EnvelopeArchive(members.values(), sha256=data, compressed_size=len(data))
+
+
+def _read_streaming(raw: IO[bytes], limits: ArchiveLimits,
+                    spool_dir: str | os.PathLike[str] | None) -> EnvelopeArchive:
     src = _Source(raw, limits.max_compressed_bytes)
     head = b""
     while len(head) < len(_GZIP_MAGIC) and (more := src.read(len(_GZIP_MAGIC) - len(head))):
