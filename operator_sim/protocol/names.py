@@ -3,6 +3,10 @@
 The one place that knows the naming rules: each name is a frozen dataclass that parses and
 formats itself, and every refusal is an InvalidName naming the faulty field. Pure: no I/O.
 A name that parses always formats back to exactly the same text.
+
+Parsing first tries one regex for the whole name, built from the field regexes below; only a
+name it does not match (or whose date is not a real day) is parsed field by field, which
+either accepts it the same way or names the faulty field.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, NoReturn, Self
+from typing import Literal, NoReturn, Self, TypeVar
 
 from .codes import MESSAGE_TYPES, MessageType, NatureActe
 from .errors import InvalidName
@@ -173,6 +177,25 @@ def _require_str(text: object) -> str:
     return text
 
 
+def _real_date(text: str) -> date | None:
+    """The day a DATE-shaped text names, or None when there is no such day (20230230)."""
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+_T = TypeVar("_T")
+
+
+def _checked(cls: type[_T], *values: object) -> _T:
+    """An instance from values a whole-name regex already checked: __post_init__ would only
+    check them a second time."""
+    name = object.__new__(cls)
+    name.__dict__.update(zip(cls.__dataclass_fields__, values, strict=True))  # type: ignore[attr-defined]
+    return name
+
+
 # --- IDActe ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -256,8 +279,21 @@ class MessageFileName:
     @classmethod
     def parse(cls, text: str) -> Self:
         """`045-214502494-20170717-D201717-DE-1-1_0.xml` → MessageFileName, or InvalidName."""
+        match = _MESSAGE_FILE_NAME.fullmatch(_require_str(text))
+        if match is not None:
+            typologie, departement, siren, day, numero_interne, nature, code, numero, extension = \
+                match.groups()
+            parsed_date = _real_date(day) if day else None
+            if parsed_date is not None or not day:
+                return _checked(cls, departement, siren, parsed_date, numero_interne,
+                                nature and NatureActe[nature], code, int(numero), extension,
+                                typologie)
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> Self:
         shape = "[TYPO-]DPT-SIREN-YYYYMMDD-NUMACTE-NA-T-S_N.ext"
-        stem, dot, extension = _require_str(text).rpartition(".")
+        stem, dot, extension = text.rpartition(".")
         if not dot:
             _fail("extension", f"{_show(text)} has no extension",
                   f"{_show(text)} n'a pas d'extension")
@@ -382,8 +418,29 @@ class EnveloppeName:
     @classmethod
     def parse(cls, text: str) -> Self:
         """`EACT--491011698--20240115-1.xml` → EnveloppeName, or InvalidName."""
-        stem = _strip_extension(_require_str(text), ENVELOPPE_EXTENSION)
-        return cls._parse_stem(text, stem)
+        match = _ENVELOPPE_NAME.fullmatch(_require_str(text))
+        if match is not None:
+            name = cls._from_match(match, 2, anomalie=match.group(1) is not None)
+            if name is not None:
+                return name
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> Self:
+        return cls._parse_stem(text, _strip_extension(text, ENVELOPPE_EXTENSION))
+
+    @classmethod
+    def _from_match(cls, match: re.Match[str], first: int, *, anomalie: bool) -> Self | None:
+        """The name whose _ENVELOPPE_STEM groups start at `first`; None if its date is no day."""
+        appli, info_appli, siren, service, destinataire, day, numero = \
+            match.group(*range(first, first + 7))
+        parsed_date = _real_date(day)
+        if parsed_date is None:
+            return None
+        if siren is not None:
+            return _checked(cls, appli, info_appli, siren, "", parsed_date, int(numero), anomalie)
+        return _checked(cls, appli, info_appli, service, destinataire, parsed_date, int(numero),
+                        anomalie)
 
     @classmethod
     def _parse_stem(cls, text: str, stem: str) -> Self:
@@ -481,7 +538,16 @@ class ArchiveName:
     @classmethod
     def parse(cls, text: str) -> Self:
         """`SLO-EACT--214502494--20170717-5.tar.gz` → ArchiveName, or InvalidName."""
-        stem = _strip_extension(_require_str(text), ARCHIVE_EXTENSION)
+        match = _ARCHIVE_NAME.fullmatch(_require_str(text))
+        if match is not None:
+            enveloppe = EnveloppeName._from_match(match, 2, anomalie=False)
+            if enveloppe is not None:
+                return _checked(cls, match.group(1), enveloppe)
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> Self:
+        stem = _strip_extension(text, ARCHIVE_EXTENSION)
         itc, dash, rest = stem.partition("-")
         if not dash:
             _fail_structure(text, "ITC-APPLI-INFO_APPLI-EMETTEUR-DESTINATAIRE-YYYYMMDD-N.tar.gz")
@@ -495,7 +561,19 @@ class ArchiveName:
     def __str__(self) -> str:
         return f"{self.itc}-{self.enveloppe.stem}.{ARCHIVE_EXTENSION}"
 
-    @property
+    @functools.cached_property
     def enveloppe_file(self) -> str:
         """Name the enveloppe XML must have inside the archive (no ITC-, `.xml`)."""
         return str(self.enveloppe)
+
+
+# --- Whole-name regexes: the fast path of parse() ----------------------------------------------
+
+_MESSAGE_FILE_NAME = re.compile(
+    rf"(?:({TYPOLOGIE})-)?({DEPARTEMENT})-({SIREN})-(?:({DATE})-({NUMACTE})-({NATUREACTE})|--)-"
+    rf"({CODEMSG})_({NUMERO})\.({'|'.join(MESSAGE_EXTENSIONS)})")
+_ENVELOPPE_STEM = (rf"({APPLI})-({INFO_APPLI})-(?:({SIREN})-|({SERVICE})-({SIREN}))-({DATE})-"
+                   rf"({NUMERO})")
+_ENVELOPPE_NAME = re.compile(
+    rf"({re.escape(ANOMALIE_PREFIX)})?{_ENVELOPPE_STEM}\.{re.escape(ENVELOPPE_EXTENSION)}")
+_ARCHIVE_NAME = re.compile(rf"({ITC})-{_ENVELOPPE_STEM}\.{re.escape(ARCHIVE_EXTENSION)}")

@@ -7,6 +7,8 @@ and XXE variants all fail the same, explainable way.
 
 from __future__ import annotations
 
+import threading
+
 from lxml import etree
 
 from .errors import UnsafeXML
@@ -27,6 +29,17 @@ def make_parser() -> etree.XMLParser:
     )
 
 
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's safe parser, built once (an lxml parser may be reused, not shared by threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = make_parser()
+    return parser
+
+
 def parse_xml(data: bytes, *, name: str = "<xml>", max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse untrusted XML bytes into an element, or raise UnsafeXML with a precise reason."""
     if len(data) > max_bytes:
@@ -36,7 +49,7 @@ def parse_xml(data: bytes, *, name: str = "<xml>", max_bytes: int = MAX_XML_BYTE
             code="XML_TOO_LARGE",
         )
     try:
-        tree = etree.ElementTree(etree.fromstring(data, parser=make_parser()))
+        tree = etree.ElementTree(etree.fromstring(data, parser=_parser()))
     except etree.XMLSyntaxError as exc:
         if _declares_dtd(data):
             raise _dtd_forbidden(name) from None

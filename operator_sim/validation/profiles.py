@@ -92,9 +92,11 @@ class MatiereProfile:
 
     def specificity(self, codes: Sequence[int]) -> int:
         """How precisely this profile matches a matière path (0: not at all, default: 1)."""
+        return self._specificity(matiere_key(codes))
+
+    def _specificity(self, key: str) -> int:
         if not self.matieres:
             return 1
-        key = matiere_key(codes)
         best = 0
         for p in self.matieres:
             if key == p or key.startswith(p + "."):
@@ -118,4 +120,5 @@ def load_profiles(folder: Path) -> tuple[MatiereProfile, ...]:
 
 
 def select_profile(profiles: Sequence[MatiereProfile], codes: Sequence[int]) -> MatiereProfile:
-    return max(profiles, key=lambda p: p.specificity(codes))
+    key = matiere_key(codes)
+    return max(profiles, key=lambda p: p._specificity(key))

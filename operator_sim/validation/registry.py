@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from .profiles import MatiereProfile, load_profiles
+from .profiles import MatiereProfile, load_profiles, select_profile
 
 if TYPE_CHECKING:
     import xmlschema
@@ -84,12 +84,22 @@ class SchemaRegistry:
         self.actes = CompiledSchema(folder / "actes" / "actes.xsd")
         self.profiles: tuple[MatiereProfile, ...] = load_profiles(folder / "profiles")
         self._by_path: dict[Path, CompiledSchema] = {}
+        self._by_codes: dict[tuple[int, ...], MatiereProfile] = {}
         for profile in self.profiles:
             if profile.xml_main is not None:
                 self._by_path[profile.xml_main.schema] = CompiledSchema(profile.xml_main.schema)
 
     def schema_at(self, path: Path) -> CompiledSchema:
         return self._by_path[path]
+
+    def profile_for(self, codes: tuple[int, ...]) -> MatiereProfile:
+        """The profile of an act's matière path (select_profile), remembered for the next acts."""
+        profile = self._by_codes.get(codes)
+        if profile is None:
+            if len(self._by_codes) >= 1024:  # a bound against a batch of made-up code paths
+                self._by_codes.clear()
+            profile = self._by_codes[codes] = select_profile(self.profiles, codes)
+        return profile
 
 
 @cache

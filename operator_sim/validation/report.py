@@ -7,7 +7,7 @@ service returns, so the offline validator and the service never disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..protocol.codes import AnomalieNature
@@ -116,7 +116,7 @@ class Finding:
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = dict(self.__dict__)  # the fields, in order (asdict would deep-copy str and int)
         data["severity"] = self.severity.value
         data["anomalie_nature"] = self.anomalie_nature.value
         return data
@@ -156,9 +156,9 @@ class ValidationReport:
 
     def anomalie(self) -> tuple[AnomalieNature, str] | None:
         """The AnomalieActe (Nature, Detail) this report calls for: the first error wins."""
-        if not self.errors:
+        first = next((f for f in self.findings if f.severity is Severity.ERROR), None)
+        if first is None:
             return None
-        first = self.errors[0]
         detail = f"{first.code} : {first.message_fr}"
         if first.location:
             detail += f" ({first.location})"
@@ -168,7 +168,7 @@ class ValidationReport:
         anomalie = self.anomalie()
         return {
             "source": self.source,
-            "valid": self.valid,
+            "valid": anomalie is None,
             "profile": self.profile,
             "messages": self.messages,
             "anomalie": None if anomalie is None else {

@@ -46,11 +46,10 @@ from .documents import (
     pdf_structure_problem,
     sniff_format,
 )
-from .profiles import MatiereProfile, matiere_key, select_profile
+from .profiles import MatiereProfile, matiere_key
 from .registry import CompiledSchema, SchemaRegistry, default_registry
 from .report import ANOMALIE_BY_CODE, Severity, ValidationReport
 
-_NS = {"actes": NS_ACTES, "insee": NS_INSEE}
 _MAX_SCHEMA_FINDINGS = 10
 
 
@@ -144,8 +143,10 @@ class _ArchiveCheck:
     # -- plumbing ---------------------------------------------------------------------------
 
     def add(self, code: str, fr: str, en: str, *, severity: Severity = Severity.ERROR,
-            file: str | None = None, element: etree._Element | None = None,
+            file: str | None = None, element: _Where = None,
             xpath: str | None = None, line: int | None = None) -> None:
+        if isinstance(element, _At):
+            element = element.resolve()
         if element is not None:
             xpath = xpath or _xpath(element)
             line = line or element.sourceline
@@ -193,7 +194,7 @@ class _ArchiveCheck:
                 return
             self.referenced.add(envelope.name)
             self.envelope_file = envelope.name
-            formulaires = self.check_envelope(envelope)
+            formulaires = self.check_envelope(envelope, archive_name)
             for nom in formulaires:
                 self.check_message(archive, nom)
             if self.references_unknown:
@@ -245,13 +246,17 @@ class _ArchiveCheck:
 
     # -- the envelope -----------------------------------------------------------------------
 
-    def check_envelope(self, member: ArchiveMember) -> list[str]:
-        try:
-            env_name = EnveloppeName.parse(member.name)
-        except InvalidName as exc:
-            self.add("NAME_ENVELOPE", exc.message_fr, exc.message_en, file=member.name,
-                     xpath=exc.field)
-            env_name = None
+    def check_envelope(self, member: ArchiveMember,
+                       archive_name: ArchiveName | None) -> list[str]:
+        env_name: EnveloppeName | None = None
+        if archive_name is not None and member.name == archive_name.enveloppe_file:
+            env_name = archive_name.enveloppe  # already parsed with the archive name
+        else:
+            try:
+                env_name = EnveloppeName.parse(member.name)
+            except InvalidName as exc:
+                self.add("NAME_ENVELOPE", exc.message_fr, exc.message_en, file=member.name,
+                         xpath=exc.field)
         root = self.parse_member(member)
         if root is None:
             self.references_unknown = True
@@ -267,7 +272,7 @@ class _ArchiveCheck:
         if not self.schema_check(self.registry.actes, root, member.name):
             self.references_unknown = True
             return []
-        idcl = root.find("actes:Emetteur/actes:IDCL", _NS)
+        idcl = _find(root, "Emetteur/IDCL")
         self.siren = idcl.get(f"{{{NS_INSEE}}}SIREN")
         self.departement = idcl.get(f"{{{NS_ACTES}}}Departement")
         if env_name is not None:
@@ -287,14 +292,14 @@ class _ArchiveCheck:
                          f"the envelope is dated in the future ({env_name.date})",
                          file=member.name)
         noms = []
-        for nom in root.iterfind("actes:FormulairesEnvoyes/actes:Formulaire/actes:NomFichier", _NS):
+        for nom in _find_all(root, "FormulairesEnvoyes/Formulaire/NomFichier"):
             noms.append((nom.text or "").strip())
         return noms
 
     # -- messages ---------------------------------------------------------------------------
 
     def reference(self, archive: EnvelopeArchive, nom: str, by: str,
-                  element: etree._Element | None = None) -> ArchiveMember | None:
+                  element: _Where = None) -> ArchiveMember | None:
         if nom in self.referenced:
             self.add("FILE_REFERENCED_TWICE", f"le fichier {nom} est référencé deux fois",
                      f"file {nom} is referenced twice", file=by, element=element)
@@ -307,7 +312,7 @@ class _ArchiveCheck:
         return archive[nom]
 
     def check_file_name(self, nom: str, code: str, by: str,
-                        element: etree._Element | None) -> MessageFileName | None:
+                        element: _Where) -> MessageFileName | None:
         try:
             parsed = MessageFileName.parse(nom)
         except InvalidName as exc:
@@ -360,7 +365,7 @@ class _ArchiveCheck:
                     self.check_content(doc, {"pdf", "png", "jpg", "xml"}, by=nom, element=el)
 
     def check_content(self, doc: ArchiveMember, allowed: set[str] | frozenset[str], *, by: str,
-                      element: etree._Element | None) -> str | None:
+                      element: _Where) -> str | None:
         """Check a document's real format against its name and the allowed set; return it."""
         claimed = format_from_extension(doc.name)
         actual = sniff_format(doc.head(1024))
@@ -404,11 +409,11 @@ class _ActeCheck:
             itertools.takewhile(lambda c: c is not None, acte.codes_matiere))
         self.has_gap = len(self.codes) != len(acte.codes_matiere)
 
-    def el(self, path: str) -> etree._Element | None:
-        return self.root.find(path, _NS)
+    def el(self, path: str, index: int = 0) -> _At:
+        return _At(self.root, path, index)
 
     def run(self) -> None:
-        profile = select_profile(self.c.registry.profiles, self.codes)
+        profile = self.c.registry.profile_for(self.codes)
         self.c.report.profile = profile.name
         self.check_identity()
         self.check_classification()
@@ -454,7 +459,7 @@ class _ActeCheck:
         policy = self.c.policy
         version = self.acte.classification_date_version
         declared = policy.classifications.get(version)
-        where = self.el("actes:ClassificationDateVersion")
+        where = self.el("ClassificationDateVersion")
         if declared is None:
             known = ", ".join(str(d) for d in sorted(policy.classifications))
             self.c.add("CLASSIFICATION_VERSION_UNKNOWN",
@@ -479,11 +484,11 @@ class _ActeCheck:
                        f"matière {matiere_key(self.codes)} absente de la classification du "
                        f"{declared.date}",
                        f"matière {matiere_key(self.codes)} is not in the {declared.date} "
-                       "classification", file=self.nom, element=self.el("actes:CodeMatiere1"))
+                       "classification", file=self.nom, element=self.el("CodeMatiere1"))
         self.classification = declared
 
     def check_piece_name(self, nom: str, profile: MatiereProfile,
-                         element: etree._Element | None) -> None:
+                         element: _Where) -> None:
         parsed = self.c.check_file_name(nom, "NAME_DOCUMENT", self.nom, element)
         typologie = parsed.typologie if parsed is not None else None
         if typologie is None:
@@ -506,7 +511,7 @@ class _ActeCheck:
 
     def check_documents(self, profile: MatiereProfile) -> None:
         acte = self.acte
-        doc_el = self.el("actes:Document/actes:NomFichier")
+        doc_el = self.el("Document/NomFichier")
         main_format = None
         main = self.c.reference(self.archive, acte.document.nom_fichier, self.nom, doc_el)
         self.check_piece_name(acte.document.nom_fichier, profile, doc_el)
@@ -527,7 +532,8 @@ class _ActeCheck:
         annex_formats = profile.annex_formats
         if main_format == "xml" and xml_rule is not None:
             annex_formats = xml_rule.annex_formats
-        annexes_el = self.el("actes:Annexes")
+        # nombre_annexes is None when Annexes/@Nombre equals the count: nothing to look at then.
+        annexes_el = _find(self.root, "Annexes") if acte.nombre_annexes is not None else None
         declared = annexes_el.get(f"{{{NS_ACTES}}}Nombre") if annexes_el is not None else None
         if declared is not None and declared.isdigit() and int(declared) != len(acte.annexes):
             self.c.add("ANNEXES_COUNT",
@@ -535,9 +541,8 @@ class _ActeCheck:
                        "sont listées",
                        f"Annexes/@Nombre says {declared} but {len(acte.annexes)} annex(es) "
                        "are listed", file=self.nom, element=annexes_el)
-        annex_els = self.root.findall("actes:Annexes/actes:Annexe/actes:NomFichier", _NS)
         for i, annexe in enumerate(acte.annexes):
-            el = annex_els[i] if i < len(annex_els) else None
+            el = self.el("Annexes/Annexe/NomFichier", i)
             self.check_piece_name(annexe.nom_fichier, profile, el)
             member = self.c.reference(self.archive, annexe.nom_fichier, self.nom, el)
             annex_format = None
@@ -547,7 +552,7 @@ class _ActeCheck:
             self.check_signatures(annexe, member, annex_format, el, profile, is_main=False)
 
     def check_signatures(self, fichier: FichierSigne, member: ArchiveMember | None,
-                         fmt: str | None, element: etree._Element | None,
+                         fmt: str | None, element: _Where,
                          profile: MatiereProfile, *, is_main: bool) -> None:
         """Verify the file's detached CMS (actes:Signature) and, for a PDF, its PAdES ones."""
         policy = self.c.policy
@@ -555,24 +560,26 @@ class _ActeCheck:
         if mode is SignatureMode.OFF:
             return
         nom = fichier.nom_fichier
-        exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
-        options = dict(at=policy.signature_time, trust=policy.trust, policy=policy.signatures,
-                       judge_signer=not exempt)
         data = member.read() if member is not None else None
+        pades = data is not None and fmt == "pdf" and policy.signatures.verify_pades \
+            and looks_signed(data)
         results: list[SignatureResult] = []
-        if fichier.signature is not None:
-            if data is None:
-                self.report_signature(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
-                                                      detail=nom), nom, element)
-            else:
-                from ..signature.cms import verify_detached  # pyHanko: only when needed
+        if fichier.signature is not None or pades:  # most files carry no signature at all
+            exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
+            options = dict(at=policy.signature_time, trust=policy.trust,
+                           policy=policy.signatures, judge_signer=not exempt)
+            if fichier.signature is not None:
+                if data is None:
+                    self.report_signature(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
+                                                          detail=nom), nom, element)
+                else:
+                    from ..signature.cms import verify_detached  # pyHanko: only when needed
 
-                results.append(verify_detached(data, fichier.signature, **options))
-        if data is not None and fmt == "pdf" and policy.signatures.verify_pades \
-                and looks_signed(data):
-            from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
+                    results.append(verify_detached(data, fichier.signature, **options))
+            if pades:
+                from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
 
-            results.extend(verify_pdf_signatures(data, **options))
+                results.extend(verify_pdf_signatures(data, **options))
         for result in results:
             self.report_signature(result, nom, element)
         if is_main and mode is SignatureMode.REQUIRED and fichier.signature is None \
@@ -584,7 +591,7 @@ class _ActeCheck:
                        "or a PAdES signature in the PDF)", file=self.nom, element=element)
 
     def report_signature(self, result: SignatureResult, nom: str,
-                         element: etree._Element | None) -> None:
+                         element: _Where) -> None:
         """One finding per refused signature, its DSS indication/sub-indication in the text."""
         where = nom + (f" [{result.field_name}]" if result.field_name else "")
         excused = result.signer_exempt and result.verdict is not None \
@@ -647,6 +654,39 @@ class _ActeCheck:
                            "(document changed after sealing?)", file=member.name, element=seal)
 
 
+class _At:
+    """Where a finding points, looked up only when one is reported (a valid act needs none)."""
+
+    __slots__ = ("index", "path", "root")
+
+    def __init__(self, root: etree._Element, path: str, index: int = 0) -> None:
+        self.root = root
+        self.path = path
+        self.index = index
+
+    def resolve(self) -> etree._Element | None:
+        found = _find_all(self.root, self.path)
+        return found[self.index] if self.index < len(found) else None
+
+
+_Where = etree._Element | _At | None
+
+
+def _find_all(element: etree._Element, path: str) -> list[etree._Element]:
+    """The elements at `path` ("A/B": actes:B children of actes:A children) in document order:
+    ElementPath's `actes:A/actes:B`, without parsing the path on every call."""
+    found = [element]
+    for step in path.split("/"):
+        tag = f"{{{NS_ACTES}}}{step}"
+        found = [child for parent in found for child in parent.iterchildren(tag)]
+    return found
+
+
+def _find(element: etree._Element, path: str) -> etree._Element | None:
+    found = _find_all(element, path)
+    return found[0] if found else None
+
+
 def _xpath(element: etree._Element) -> str:
     """A readable XPath with the protocol's prefixes: /actes:Acte/actes:Annexes/actes:Annexe[2]."""
     prefixes = {NS_ACTES: "actes", NS_INSEE: "insee"}
@@ -668,4 +708,4 @@ def _xpath(element: etree._Element) -> str:
 
 def validate_file(path: str | os.PathLike, policy: ValidationPolicy) -> ValidationReport:
     """Module-level entry for worker processes: validate the archive at `path`."""
-    return validate_archive(Path(path), policy)
+    return validate_archive(path if isinstance(path, Path) else Path(path), policy)

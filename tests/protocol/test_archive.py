@@ -555,3 +555,192 @@ def test_reading_and_writing_a_sixty_mib_member_keeps_memory_flat(tmp_path: Path
         tracemalloc.stop()
     assert write_peak < 10 * MiB, write_peak
     assert read_peak < 10 * MiB, read_peak
+
+
+# --------------------------------------------------------------------------- the small-archive path
+# Small archives are read in one step (archive_module._read_small); anything that path does not
+# plainly accept goes to the streaming reader. It must accept only what the streaming reader
+# accepts, with the same members, and read_archive must always answer as the streaming reader.
+
+
+def outcome(read: object) -> tuple:
+    """What a read gives: the members and hashes, or the refusal, comparably."""
+    try:
+        archive = read() if callable(read) else read
+    except UnsafeArchive as error:
+        return ("refused", error.code, error.message_en, error.message_fr, error.field)
+    with archive:  # type: ignore[union-attr]
+        return ("read", tuple((m.name, m.size, m.sha256, m.read(), m.on_disk) for m in archive),
+                archive.sha256, archive.compressed_size)  # type: ignore[union-attr]
+
+
+def streaming(data: bytes, limits: ArchiveLimits | None = None) -> tuple:
+    return outcome(lambda: archive_module._read_streaming(io.BytesIO(data),
+                                                          limits or ArchiveLimits(), None))
+
+
+def test_small_archive_is_read_in_one_step_with_the_streaming_readers_members() -> None:
+    for data in (valid_archive(), archive_of(entry(ENVELOPE), fmt=tarfile.USTAR_FORMAT),
+                 archive_of(entry("x" * 100, b""), entry(DOCUMENT, os.urandom(600_000)))):
+        small = archive_module._read_small(data, ArchiveLimits())
+        assert small is not None
+        assert outcome(small) == streaming(data) == outcome(read_archive(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("data", [
+    archive_of(entry("p.xml", pax_headers={"comment": "pax"}), fmt=tarfile.PAX_FORMAT),
+    archive_of(entry("g" * 120 + ".xml")),  # GNU long name
+    archive_of(entry(ENVELOPE), entry("link.pdf", kind=tarfile.SYMTYPE, linkname="/")),
+    archive_of(entry(ENVELOPE, os.urandom(1100 * 1024))),  # inflates past the one-step limit
+    gz(tar_of(entry(ENVELOPE))[:1024]) + gz(tar_of(entry(ENVELOPE))[1024:]),  # two gzip members
+    valid_archive() + b"trailing",
+    valid_archive()[:-4],
+], ids=["pax", "gnu-long-name", "symlink", "large", "two-gzip-members", "trailing", "cut"])
+def test_anything_unusual_is_left_to_the_streaming_reader(data: bytes) -> None:
+    assert archive_module._read_small(data, ArchiveLimits()) is None
+    assert outcome(lambda: read_archive(io.BytesIO(data))) == streaming(data)
+
+
+def test_ustar_prefix_and_signed_only_checksum_are_left_to_the_streaming_reader() -> None:
+    info, data = entry(ENVELOPE, b"<e/>")
+    header = bytearray(info.tobuf(tarfile.USTAR_FORMAT))
+    header[345:352] = b"subdir\0"  # tarfile reads the name as subdir/EACT...
+    prefixed = gz(sealed(header) + data.ljust(512, b"\0") + bytes(1024))
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    header[265:270] = b"\xe9t\xe9\xe9\0"  # uname bytes above 127: the signed checksum differs
+    header[148:156] = b" " * 8
+    signed = sum(b - 256 if b > 127 else b for b in header)
+    header[148:156] = b"%06o\0 " % signed
+    signed_only = gz(bytes(header) + data.ljust(512, b"\0") + bytes(1024))
+    for archive in (prefixed, signed_only):
+        assert archive_module._read_small(archive, ArchiveLimits()) is None
+        assert outcome(lambda a=archive: read_archive(io.BytesIO(a))) == streaming(archive)
+    assert streaming(signed_only)[0] == "read"  # tarfile takes either checksum
+    assert streaming(prefixed)[1] == "ARCHIVE_NESTED_PATH"
+
+
+def test_members_of_a_small_archive_hash_lazily_and_open_read_only() -> None:
+    archive = read_archive(io.BytesIO(valid_archive()))
+    member = archive[DOCUMENT]
+    stream = member.open()
+    assert not stream.writable() and stream.read(5) == b"%PDF-"
+    expected = hashlib.sha256(member.read()).hexdigest()
+    archive.close()
+    assert member.sha256 == expected  # still known once the spools are closed
+    assert archive.sha256 == hashlib.sha256(valid_archive()).hexdigest()
+
+
+_NAMES = st.one_of(
+    st.sampled_from([ENVELOPE, MESSAGE, DOCUMENT, "a.pdf", "b.xml", "", ".", "..", "../up.xml",
+                     "a/b.xml", "/abs.xml", "C:x.xml", "back\\slash.xml", "bell\x07.xml",
+                     "nul\x00.xml", "é.pdf", "dir/", "g" * 101, "n" * 256]),
+    st.text(st.sampled_from("ab./\\:_-é\x01"), min_size=0, max_size=12))
+
+
+@st.composite
+def hostile_archives(draw: st.DrawFn) -> tuple[bytes, ArchiveLimits]:
+    """Mostly plain archives, each flaw (name, type, format, tar or gzip damage, a limit just
+    reached) drawn now and then, so that both readers meet both accepted and refused input."""
+
+    def sometimes(label: str) -> bool:  # one time in eight
+        return draw(st.sampled_from([False] * 7 + [True]), label=label)
+
+    fmt = draw(st.sampled_from([tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT]))
+    plain = st.lists(st.sampled_from([ENVELOPE, MESSAGE, DOCUMENT, "a.pdf", "b.xml", "c-1_2.PDF"]),
+                     min_size=0 if sometimes("empty") else 1, max_size=5, unique=True)
+    buf, largest = io.BytesIO(), 0
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for name in draw(plain):
+            kind = draw(st.sampled_from([tarfile.AREGTYPE, tarfile.SYMTYPE, tarfile.DIRTYPE,
+                                         tarfile.FIFOTYPE])) if sometimes("kind") \
+                else tarfile.REGTYPE
+            body = draw(st.binary(max_size=1500)) if kind in (tarfile.REGTYPE,
+                                                              tarfile.AREGTYPE) else b""
+            info = tarfile.TarInfo(draw(_NAMES) if sometimes("odd name") else name)
+            info.type, info.size = kind, len(body)
+            largest = max(largest, len(body))
+            with contextlib.suppress(ValueError, UnicodeError):  # a name the format cannot hold
+                tar.addfile(info, io.BytesIO(body))
+    data = bytearray(buf.getvalue())
+    if sometimes("flips"):
+        for _ in range(draw(st.integers(1, 3))):
+            index = draw(st.integers(0, len(data) - 1))
+            data[index] = draw(st.sampled_from(b"\x00 0179\xff/\n=xgL5\x80"))
+        if draw(st.booleans()):  # re-sealed: the damage reaches the fields behind the checksum
+            for offset in range(0, len(data) - 511, 512):
+                if data[offset + 257:offset + 262] == b"ustar":
+                    data[offset:offset + 512] = sealed(data[offset:offset + 512])
+    if sometimes("tar cut"):
+        del data[len(data) - draw(st.integers(1, len(data))):]
+    if sometimes("tar tail"):
+        data += draw(st.sampled_from([bytes(512), b"junk" * 128]))
+    if sometimes("two gzip members"):
+        split = draw(st.integers(0, len(data)))
+        packed = gz(bytes(data[:split])) + gz(bytes(data[split:]))
+    else:
+        packed = gz(bytes(data))
+    if sometimes("gzip cut"):
+        packed = packed[:len(packed) - draw(st.integers(1, len(packed)))]
+    if sometimes("gzip tail"):
+        packed += draw(st.sampled_from([b"\0", b"junk", gz(b"")]))
+    limits = ArchiveLimits()
+    if sometimes("limits"):  # each limit around what this archive needs
+        limits = ArchiveLimits(
+            max_compressed_bytes=len(packed) + draw(st.integers(-2, 2)),
+            max_members=draw(st.integers(0, 5)),
+            max_member_bytes=largest + draw(st.integers(-2, 2)),
+            max_total_bytes=len(data) - 1024 + draw(st.integers(-600, 600)))
+    return packed, limits
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_archives())
+def test_read_archive_answers_exactly_as_the_streaming_reader(case: tuple[bytes, ArchiveLimits]
+                                                              ) -> None:
+    data, limits = case
+    expected = streaming(data, limits)
+    small = archive_module._read_small(data, limits)
+    if small is not None:
+        assert expected[0] == "read"
+        assert outcome(small) == expected
+    assert outcome(lambda: read_archive(io.BytesIO(data), limits)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_plain_header_is_what_tarfile_reads(data: st.DataObject) -> None:
+    info = tarfile.TarInfo(data.draw(_NAMES.filter(bool), label="name"))
+    info.size = data.draw(st.integers(0, 8**11 - 1), label="size")
+    fmt = data.draw(st.sampled_from([tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT]), label="format")
+    try:
+        header = bytearray(info.tobuf(fmt, "utf-8", "surrogateescape")[-512:])
+    except ValueError:
+        return  # a name this format cannot hold
+    for _ in range(data.draw(st.integers(0, 4), label="edits")):
+        index = data.draw(st.integers(100, 511), label="index")  # numbers, type, prefix...
+        header[index] = data.draw(st.sampled_from(b"\x00 0179\xff\x80/x5g"), label="byte")
+    block = sealed(header) if data.draw(st.booleans(), label="seal") else bytes(header)
+    plain = archive_module._plain_file_header(block)
+    if plain is None:
+        return
+    read = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")  # must not raise
+    assert read.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE)
+    assert read.size == plain[1]
+    assert read.name == plain[0] or plain[0].endswith("/")  # a refused name either way
+
+
+@given(st.binary(min_size=512, max_size=512))
+def test_byte_sum_is_the_sum_of_the_bytes(block: bytes) -> None:
+    assert archive_module._byte_sum(block) == sum(block)
+
+
+@given(_NAMES)
+def test_names_accepted_at_once_pass_every_rule(name: str) -> None:
+    def verdict(check):  # type: ignore[no-untyped-def]
+        try:
+            check(name)
+        except UnsafeArchive as error:
+            return error.code, error.message_en, error.message_fr, error.field
+        return "accepted"
+
+    assert verdict(check_member_name) == verdict(archive_module._check_name_rules)

@@ -97,3 +97,16 @@ def test_every_report_serialises_to_json_types(policy):
     assert data["valid"] is False
     assert data["anomalie"]["nature"] == AnomalieNature.DATE.value
     assert data["findings"][0]["severity"] == "error"
+
+
+def test_profile_for_remembers_select_profile_within_a_bound():
+    from operator_sim.validation.profiles import select_profile
+    from operator_sim.validation.registry import SchemaRegistry
+
+    registry = SchemaRegistry()
+    for codes in [(5, 2), (7, 1), (7, 1, 2), (2, 1, 2), (1, 1), (4, 1), (9, 9), (7,)]:
+        assert registry.profile_for(codes) is select_profile(registry.profiles, codes)
+        assert registry.profile_for(codes) is registry.profile_for(codes)
+    for n in range(3000):  # made-up code paths do not grow the memory without end
+        registry.profile_for((9, n))
+    assert len(registry._by_codes) <= 1024
