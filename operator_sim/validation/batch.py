@@ -12,9 +12,7 @@ import json
 import os
 import pickle
 import selectors
-import signal
 import struct
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -136,6 +134,7 @@ def _validate_forked(archives: Sequence[Path], policy: ValidationPolicy, jobs: i
                 results[number] = payload
 
     gc.freeze()  # the collector would otherwise touch, so copy, every page the children share
+    finished = False
     try:
         for _ in range(min(jobs, len(chunks)) - 1):
             result_read, result_write = os.pipe()
@@ -161,14 +160,18 @@ def _validate_forked(archives: Sequence[Path], policy: ValidationPolicy, jobs: i
         if handed < len(results):
             raise RuntimeError(f"a validation worker stopped before sending its reports "
                                f"(chunk {handed} of {len(results)} missing)")
+        finished = True  # every child closed its pipe: they have all exited
     finally:
         gc.unfreeze()
         selector.close()
         os.close(work_read)
         for fd, pid in children.items():
             os.close(fd)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)  # already gone unless something failed
+            if not finished:
+                import signal
+
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
     return [report for done in results for report in done or ()]
 
@@ -187,6 +190,8 @@ def _child(work: int, out: int, chunks: list[Sequence[Path]], policy: Validation
     except KeyboardInterrupt:
         status = 1  # Ctrl-C reached the whole process group: the parent stops too
     except BaseException as exc:  # a bug: raised again in the parent, with this traceback
+        import traceback
+
         status = 1
         try:
             error = pickle.dumps(exc)
