@@ -62,15 +62,13 @@ class IntakeRefused(Exception):
     """
 
     def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
-                 report: ValidationReport | None = None, anomalie_xml: bytes | None = None,
-                 field: str | None = None) -> None:
+                 report: ValidationReport | None = None, field: str | None = None) -> None:
         super().__init__(message_en)
         self.status = status
         self.code = code
         self.message_fr = message_fr
         self.message_en = message_en
         self.report = report
-        self.anomalie_xml = anomalie_xml
         self.field = field
 
 

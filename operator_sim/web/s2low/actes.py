@@ -25,12 +25,11 @@ from ...validation.documents import sniff_format
 from ..api import SCENARIO
 from ..auth import IDENTITY
 from .common import (
-    INVALID_TRANSACTION,
-    by_unique_id,
     engine_of,
     owned,
     php_int,
     read_blob,
+    requested,
     returned_message,
 )
 from .form import Form, Upload, read_form
@@ -233,11 +232,7 @@ def _show_faults(request: web.Request, outcome: Outcome) -> None:
 async def get_status(request: web.Request) -> web.Response:
     """`OK\\n<status>\\n` + the XML that brought it there (ARActe at 4) + the error at -1."""
     engine = engine_of(request)
-    unique_id = request.query.get("unique_id")
-    if unique_id:
-        row = await by_unique_id(request, unique_id)
-    else:
-        row = await owned(request, php_int(request.query.get("transaction")))
+    row = await requested(request, "transaction")
     body = f"OK\n{int(row.status)}\n".encode(CHARSET)
     message = await returned_message(engine, row, row.status)
     if message is not None:
@@ -401,11 +396,7 @@ async def classification_fetch(request: web.Request) -> web.Response:
 async def get_document(request: web.Request) -> web.StreamResponse:
     """For an act: `<type>-<status>-<id>` per related message; else its envelope (redirect)."""
     engine = engine_of(request)
-    unique_id = request.query.get("unique_id")
-    if unique_id:
-        row = await by_unique_id(request, unique_id)
-    else:
-        row = await owned(request, php_int(request.query.get("id")), invalid=INVALID_TRANSACTION)
+    row = await requested(request, "id")
     if row.type is not TransactionType.ACTE:
         raise web.HTTPFound(f"actes_download_file.php?env={row.id}")
     lines = []

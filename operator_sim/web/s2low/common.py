@@ -58,6 +58,15 @@ async def by_unique_id(request: web.Request, id_acte: str, *,
     return await owned(request, row.id, invalid=invalid, escaped=escaped)
 
 
+async def requested(request: web.Request, id_parameter: str, *,
+                    invalid: str = INVALID_TRANSACTION) -> TransactionRow:
+    """The transaction named by `unique_id` (an IDActe) when given, else by `id_parameter`."""
+    unique_id = request.query.get("unique_id")
+    if unique_id:
+        return await by_unique_id(request, unique_id, invalid=invalid)
+    return await owned(request, php_int(request.query.get(id_parameter)), invalid=invalid)
+
+
 async def returned_message(engine: Engine, row: TransactionRow,
                            status: TransactionStatus) -> MessageRow | None:
     """The message that brought the transaction to `status` (S²LOW's `flux_retour`)."""
