@@ -30,6 +30,8 @@ from operator_sim.pki import PkiStore
 from operator_sim.pki.enrol import enrol_agent
 from operator_sim.pki.profiles import RSA_2048
 from operator_sim.protocol.envelope import Collectivite
+from operator_sim.store import SqliteStore
+from operator_sim.store.identities import StoreDirectory
 from operator_sim.validation import corpus
 from operator_sim.web.tls import client_ssl_context
 
@@ -77,9 +79,11 @@ def prepare(root: Path, *, agents: int = 4) -> Workspace:
     pki = PkiStore(pki_dir)
     pki.initialise(now=now, ca_key=RSA_2048, catalogue=False)
     enrolled = []
-    for i in range(agents):
-        record = enrol_agent(pki, siren=siren(i), name=f"Agent de charge {i}", now=now)
-        enrolled.append(Agent(siren(i), pki_dir / record.certificate, pki_dir / record.key))
+    with SqliteStore.open(root / "data") as store:  # the accounts live in the service's database
+        for i in range(agents):
+            record = enrol_agent(pki, StoreDirectory(store), siren=siren(i),
+                                 name=f"Agent de charge {i}", now=now)
+            enrolled.append(Agent(siren(i), pki_dir / record.certificate, pki_dir / record.key))
     return Workspace(root, pki_dir, root / "data", tuple(enrolled))
 
 

@@ -90,6 +90,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
     if progress:
         from tqdm import tqdm
 
+        tqdm.monitor_interval = 0  # no monitor thread: a one-thread process may fork its workers
         with tqdm(total=len(archives), unit="archive", file=sys.stderr) as bar:
             reports = validate_many(archives, policy, jobs=jobs, on_done=lambda _: bar.update())
     else:
@@ -306,19 +307,27 @@ def pki_init(directory: str, ca_key: str, catalogue: bool) -> None:
 @click.option("--signing", is_flag=True, help="Signing profile: adds nonRepudiation.")
 @click.option("--key", "key_spec", default="ec-p256", show_default=True,
               help="ec-p256 | rsa-2048 | rsa-3072 | rsa-4096.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True,
+              envvar="OPERATOR_SIM_DATA_DIR",
+              help="The service's data folder, whose database holds the accounts "
+                   "(env OPERATOR_SIM_DATA_DIR); a running service sees the agent at once.")
 def pki_issue_agent(directory: str, siren: str, name: str, collectivite: str | None,
                     siret: str | None, email: str | None, level: str, signing: bool,
-                    key_spec: str) -> None:
+                    key_spec: str, data_dir: str) -> None:
     """Issue an agent certificate and bind it to an account acting for SIREN."""
     from .pki import KeySpec, PkiStore, RgsLevel
     from .pki.enrol import enrol_agent
+    from .store import SqliteStore, StoreError
+    from .store.identities import StoreDirectory
 
     store = PkiStore(directory)
     try:
-        record = enrol_agent(store, siren=siren, name=name, now=_now(), collectivite=collectivite,
-                             siret=siret, email=email, level=RgsLevel.parse(level),
-                             signing=signing, key_spec=KeySpec.parse(key_spec))
-    except ValueError as exc:
+        level_, key = RgsLevel.parse(level), KeySpec.parse(key_spec)
+        with SqliteStore.open(data_dir) as database:
+            record = enrol_agent(store, StoreDirectory(database), siren=siren, name=name,
+                                 now=_now(), collectivite=collectivite, siret=siret, email=email,
+                                 level=level_, signing=signing, key_spec=key)
+    except (ValueError, StoreError) as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"serial {record.serial}\nsha256 {record.fingerprint}")
     click.echo(f"certificate {store.directory / record.certificate}")
@@ -459,7 +468,6 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
     import asyncio
 
     from .config import ConfigError, load_config
-    from .pki.enrol import enrol_agent
     from .store import Collectivite
     from .validation import corpus
     from .web.app import build_simulator
@@ -473,10 +481,7 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
     simulator = build_simulator(config)
     demo = config.pki_dir / "demo-agent.p12"
     commune = corpus.COMMUNE
-    if not demo.exists():
-        record = enrol_agent(simulator.pki, siren=commune.siren, name="Agent de démonstration",
-                             now=simulator.clock.now(), collectivite="Commune de démonstration")
-        simulator.pki.export_p12(record.fingerprint, demo)
+    _demo_agent(simulator, demo, commune.siren)
     if simulator.store.get_collectivite(commune.siren) is None:
         # Known to the platform from the start, as a registered collectivité would be: the
         # operator door and S²LOW's create need its département before any transmission.
@@ -499,6 +504,28 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         pass
     finally:
         simulator.close()
+
+
+def _demo_agent(simulator, demo, siren: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue `demo` (PKCS#12, kept with the PKI) once, and bind it in this data folder: again
+    when the data folder, which holds the accounts, was reset and the PKI kept."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from .pki.enrol import bind_record, enrol_agent
+    from .pki.identity import Account
+    from .pki.store import fingerprint
+
+    name, now = "Agent de démonstration", simulator.clock.now()
+    if not demo.exists():
+        record = enrol_agent(simulator.pki, simulator.identities, siren=siren, name=name, now=now,
+                             collectivite="Commune de démonstration")
+        simulator.pki.export_p12(record.fingerprint, demo)
+        return
+    certificate = pkcs12.load_key_and_certificates(demo.read_bytes(), None)[1]
+    if certificate is not None and simulator.identities.binding(fingerprint(certificate)) is None:
+        record = simulator.pki.find(fingerprint(certificate))
+        simulator.identities.bind(bind_record(record, siren, Account(
+            name=name, sirens=frozenset({siren}))), at=now)
 
 
 # -- submit, status, cancel: a thin layer over operator_sim.client -----------------------------

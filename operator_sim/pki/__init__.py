@@ -3,10 +3,11 @@
 Public surface (everything else is internal):
 - folder: `PkiStore`, `ensure_pki`, `CertRecord`, `InitReport`, `PkiError`, `fingerprint`
 - profiles: `AgentSubject`, `RgsLevel`, `KeySpec`, `RevocationReason`
-- catalogue: `build_catalogue`, `load_manifest`, `CatalogueEntry`
+- catalogue: `build_catalogue`, `load_manifest`, `catalogue_bindings`, `CatalogueEntry`
 - trust: `judge`, `TrustPolicy`, `TrustStore`, `Verdict`, `Reason`
-- identity: `Identity`, `Account`, `CertificateBinding`, `IdentityDirectory`,
-  `JsonIdentityDirectory`, `resolve`, `authorize`, `hash_password`, `IdentityError`
+- identity: `Identity`, `Account`, `CertificateBinding`, `IdentityDirectory` (implemented by
+  `store.identities.StoreDirectory`), `resolve`, `identify`, `authorize`, `hash_password`,
+  `read_identities_file` (older versions' JSON, imported on start), `IdentityError`
   (`UnknownCertificate`, `CredentialsRequired`, `BadCredentials`, `SirenMismatch`,
   `Forbidden`, `MissingRole`)
 """
@@ -28,7 +29,6 @@ _WHERE = {
     "IdentityDirectory": "identity",
     "IdentityError": "identity",
     "InitReport": "store",
-    "JsonIdentityDirectory": "identity",
     "KeySpec": "profiles",
     "MissingRole": "identity",
     "PkiError": "store",
@@ -43,11 +43,14 @@ _WHERE = {
     "Verdict": "trust",
     "authorize": "identity",
     "build_catalogue": "catalogue",
+    "catalogue_bindings": "catalogue",
     "ensure_pki": "store",
     "fingerprint": "store",
     "hash_password": "identity",
+    "identify": "identity",
     "judge": "trust",
     "load_manifest": "catalogue",
+    "read_identities_file": "identity",
     "resolve": "identity",
 }
 

@@ -2,8 +2,9 @@
 
 Each class is issued into `catalogue/<name>/` beside a manifest giving the time to judge it
 at, the expected verdict and reason code, the expected TLS outcome against the simulator
-and whether `openssl verify` can judge it. Every leaf is bound to an account so that only
-the intended fault shows. Signature tampering (one flipped byte) lives here and nowhere else.
+and whether `openssl verify` can judge it. Every leaf names the account it is bound to
+(`catalogue_bindings`, enrolled by the service on start) so that only the intended fault
+shows. Signature tampering (one flipped byte) lives here and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .identity import AGENT_ROLES, Account, CertificateBinding, JsonIdentityDirectory
+from .identity import Account, CertificateBinding
 from .issue import Issued, RevocationReason, issue, sign
 from .profiles import (
     EC_P256,
@@ -110,6 +111,21 @@ def load_manifest(path: str | Path) -> list[CatalogueEntry]:
     return [CatalogueEntry(**{**e, "chain": tuple(e["chain"])}) for e in raw["entries"]]
 
 
+def catalogue_bindings(store: PkiStore) -> list[CertificateBinding]:
+    """Each catalogue leaf bound to its class's account (none when there is no catalogue)."""
+    path = store.catalogue_dir / "manifest.json"
+    if not path.exists():
+        return []
+    bindings = []
+    for entry in load_manifest(path):
+        leaf = x509.load_pem_x509_certificate((store.directory / entry.chain[0]).read_bytes())
+        bindings.append(CertificateBinding(
+            fingerprint(leaf), entry.account_siren,
+            (Account(name=f"catalogue {entry.name}", sirens=frozenset({entry.account_siren})),),
+            f"{leaf.serial_number:X}", leaf.subject.rfc4514_string()))
+    return bindings
+
+
 def tamper_signature(certificate: x509.Certificate) -> x509.Certificate:
     """Flip the last byte of the DER — inside the signature value — leaving the TBS intact."""
     der = bytearray(certificate.public_bytes(serialization.Encoding.DER))
@@ -142,7 +158,7 @@ def resign_with_sha1(certificate: x509.Certificate, issuer_key: PrivateKey) -> x
 
 
 def build_catalogue(store: PkiStore, *, now: datetime) -> Path:
-    """Issue every class into `catalogue/`, bind them to accounts, write the manifest."""
+    """Issue every class into `catalogue/` and write the manifest."""
     return _Builder(store, now).build()
 
 
@@ -150,7 +166,6 @@ class _Builder:
     def __init__(self, store: PkiStore, now: datetime) -> None:
         self.store, self.now = store, now
         self.root, self.agents = store.ca(ROOT), store.ca(AGENTS_CA)
-        self.directory = JsonIdentityDirectory(store.identities_path)
         self.entries: list[CatalogueEntry] = []
 
     # -- helpers ------------------------------------------------------------------------
@@ -179,9 +194,6 @@ class _Builder:
         if recorded_by:
             self.store._record_external(leaf, recorded_by, folder / "cert.pem",
                                         folder / "key.pem")
-        self.directory.bind(CertificateBinding(fingerprint(leaf), case.account_siren, (
-            Account(name=f"catalogue {case.name}", sirens=frozenset({case.account_siren}),
-                    roles=AGENT_ROLES),)))
         from .trust import Reason  # the manifest names the reason's DSS mapping
 
         reason = Reason[case.code] if case.code in Reason.__members__ else None

@@ -1,20 +1,21 @@
 """Enrolment: issue an agent certificate and bind it to an account, in one call.
 
 What `pki issue-agent`, the service's first start and the pytest plugin all need; the account
-acts for the certificate's SIREN with the agent roles.
+acts for the certificate's SIREN with the agent roles, and its binding (one store transaction)
+goes to the identity directory given.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from .identity import Account, CertificateBinding, JsonIdentityDirectory
+from .identity import Account, CertificateBinding, IdentityDirectory
 from .profiles import EC_P256, AgentSubject, KeySpec, RgsLevel
 from .store import CertRecord, PkiStore
 
 
-def enrol_agent(store: PkiStore, *, siren: str, name: str, now: datetime,
-                collectivite: str | None = None, siret: str | None = None,
+def enrol_agent(store: PkiStore, directory: IdentityDirectory, *, siren: str, name: str,
+                now: datetime, collectivite: str | None = None, siret: str | None = None,
                 email: str | None = None, level: RgsLevel = RgsLevel.TWO,
                 signing: bool = False, key_spec: KeySpec = EC_P256) -> CertRecord:
     """Issue the certificate and record which SIREN its holder acts for. Raises ValueError."""
@@ -22,6 +23,11 @@ def enrol_agent(store: PkiStore, *, siren: str, name: str, now: datetime,
                            email=email)
     record = store.issue_agent(subject, now=now, level=level, signing=signing,
                                key_spec=key_spec)
-    JsonIdentityDirectory(store.identities_path).bind(CertificateBinding(
-        record.fingerprint, siren, (Account(name=name, sirens=frozenset({siren})),)))
+    directory.bind(bind_record(record, siren, Account(name=name, sirens=frozenset({siren}))),
+                   at=now)
     return record
+
+
+def bind_record(record: CertRecord, siren: str, *accounts: Account) -> CertificateBinding:
+    """The binding of an issued certificate (serial and subject as the PKI index has them)."""
+    return CertificateBinding(record.fingerprint, siren, accounts, record.serial, record.subject)

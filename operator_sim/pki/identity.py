@@ -2,8 +2,9 @@
 
 A certificate (SHA-256 fingerprint) maps to one account, or to several told apart by HTTP
 Basic login + password (scrypt, from hashlib), as real operators do. Authorisation is one
-rule: an identity acts only for its own SIRENs. Storage sits behind `IdentityDirectory` so a
-database can replace the JSON file; nothing here knows HTTP or reads the clock.
+rule: an identity acts only for its own SIRENs. Bindings live behind `IdentityDirectory` (the
+store's agents tables, `store.identities`); the JSON file older versions kept is only read, to
+import it. Nothing here knows HTTP or reads the clock.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import hashlib
 import hmac
 import json
 import os
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
 
 from .profiles import RgsLevel, siren_of
-from .store import fingerprint, write_atomic
+from .store import fingerprint
 
 ROLES = frozenset({"read", "submit", "cancel", "answer", "admin"})
 AGENT_ROLES = frozenset({"read", "submit", "cancel", "answer"})
@@ -99,6 +100,8 @@ class CertificateBinding:
     fingerprint: str
     siren: str
     accounts: tuple[Account, ...] = ()
+    serial: str | None = None  # upper-case hex, as the PKI index writes it
+    subject: str | None = None  # RFC 4514
 
     @property
     def shared(self) -> bool:
@@ -156,21 +159,36 @@ def check_password(password: str, stored: str) -> bool:
 
 
 class IdentityDirectory(Protocol):
-    """Where certificate bindings live (a JSON file now, a database table later)."""
+    """Where certificate bindings live (`store.identities.StoreDirectory`)."""
 
-    def binding(self, fingerprint: str) -> CertificateBinding | None: ...
+    def cached(self, fingerprint: str) -> CertificateBinding | None:
+        """The binding if it is already in memory: never blocks, None when unsure."""
+        ...
 
-    def bind(self, binding: CertificateBinding) -> None: ...
+    def binding(self, fingerprint: str) -> CertificateBinding | None:
+        """The binding, reading storage if needed (blocking: off the event loop)."""
+        ...
+
+    def bind(self, binding: CertificateBinding, *, at: datetime) -> CertificateBinding:
+        """Add `binding.accounts` behind its certificate (created with its SIREN if new)."""
+        ...
 
 
 def resolve(directory: IdentityDirectory, certificate: x509.Certificate, *,
             credentials: tuple[str, str] | None = None,
             level: RgsLevel | None = None) -> Identity:
     """Map a *trusted* certificate (+ Basic credentials when shared) to an `Identity`."""
-    print_ = fingerprint(certificate)
-    binding = directory.binding(print_)
+    return identify(directory.binding(fingerprint(certificate)), certificate,
+                    credentials=credentials, level=level)
+
+
+def identify(binding: CertificateBinding | None, certificate: x509.Certificate, *,
+             credentials: tuple[str, str] | None = None,
+             level: RgsLevel | None = None) -> Identity:
+    """`resolve` once the certificate's binding (None: unbound) has been looked up."""
     if binding is None or not binding.accounts:
-        raise UnknownCertificate(f"no account for certificate {print_}")
+        raise UnknownCertificate(f"no account for certificate {fingerprint(certificate)}")
+    print_ = binding.fingerprint
     dn_siren = siren_of(certificate.subject)
     if dn_siren != binding.siren:
         raise SirenMismatch(f"certificate names SIREN {dn_siren}, account expects {binding.siren}")
@@ -193,69 +211,17 @@ def resolve(directory: IdentityDirectory, certificate: x509.Certificate, *,
 _DUMMY_HASH = hash_password("operator-sim: no such login", salt=b"\0" * 16)
 
 
-class JsonIdentityDirectory:
-    """Bindings in one JSON file, rewritten atomically; re-read when the file changes."""
+def read_identities_file(path: str | os.PathLike[str]) -> list[CertificateBinding]:
+    """The bindings of an `identities.json` written by older versions (imported on start).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._cache: tuple[int, dict[str, CertificateBinding]] | None = None
-
-    def binding(self, fingerprint: str) -> CertificateBinding | None:
-        return self._load().get(fingerprint.lower())
-
-    def bindings(self) -> list[CertificateBinding]:
-        return list(self._load().values())
-
-    def bind(self, binding: CertificateBinding) -> None:
-        with self._lock:
-            bindings = dict(self._load())
-            bindings[binding.fingerprint.lower()] = binding
-            self._save(bindings)
-
-    def add_account(self, certificate_fingerprint: str, account: Account, *,
-                    siren: str | None = None) -> CertificateBinding:
-        """Add `account` behind a certificate (creating the binding when `siren` is given)."""
-        binding = self.binding(certificate_fingerprint)
-        if binding is None:
-            if siren is None:
-                raise KeyError(f"no binding for {certificate_fingerprint}; give its SIREN")
-            binding = CertificateBinding(certificate_fingerprint.lower(), siren)
-        logins = [a.login for a in (*binding.accounts, account)]
-        if len(logins) > 1 and not all(logins):
-            raise ValueError("a certificate with several accounts needs a login on each")
-        updated = replace(binding, accounts=(*binding.accounts, account))
-        self.bind(updated)
-        return updated
-
-    def _load(self) -> dict[str, CertificateBinding]:
-        try:
-            stamp = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return {}
-        if self._cache is None or self._cache[0] != stamp:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            self._cache = (stamp, {fp: _binding_from_json(fp, entry)
-                                   for fp, entry in raw["certificates"].items()})
-        return self._cache[1]
-
-    def _save(self, bindings: dict[str, CertificateBinding]) -> None:
-        payload = {"version": 1, "certificates": {
-            fp: {"siren": b.siren, "accounts": [_account_to_json(a) for a in b.accounts]}
-            for fp, b in sorted(bindings.items())}}
-        write_atomic(self.path, json.dumps(payload, indent=2, ensure_ascii=False).encode(),
-                     mode=0o600)
-
-
-def _account_to_json(account: Account) -> dict[str, object]:
-    return {"name": account.name, "sirens": sorted(account.sirens),
-            "roles": sorted(account.roles), "login": account.login,
-            "password_hash": account.password_hash}
-
-
-def _binding_from_json(print_: str, entry: dict) -> CertificateBinding:
-    accounts = tuple(
-        Account(name=a["name"], sirens=frozenset(a["sirens"]), roles=frozenset(a["roles"]),
-                login=a.get("login"), password_hash=a.get("password_hash"))
-        for a in entry["accounts"])
-    return CertificateBinding(print_, entry["siren"], accounts)
+    Raises ValueError, naming the file, when it is not one.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [CertificateBinding(print_.lower(), entry["siren"], tuple(
+            Account(name=a["name"], sirens=frozenset(a["sirens"]), roles=frozenset(a["roles"]),
+                    login=a.get("login"), password_hash=a.get("password_hash"))
+            for a in entry["accounts"])) for print_, entry in raw["certificates"].items()]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} is not an identities file operator-sim wrote "
+                         f"({type(error).__name__}: {error}); repair or remove it") from None

@@ -153,6 +153,7 @@ class PkiStore:
 
     @property
     def identities_path(self) -> Path:
+        """Where versions before the store kept agents' accounts (imported on start)."""
         return self.directory / "identities.json"
 
     @property

@@ -12,11 +12,14 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK_SIZE = 256 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+STARTED = time.time()
+"""When this module was loaded: every temporary file this process writes is newer."""
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO | str | os.PathLike[str]
 
@@ -25,6 +28,29 @@ class BlobNotFound(KeyError):
     """No blob with this digest (or a malformed digest, which can name no blob)."""
 
     code = "BLOB_NOT_FOUND"
+
+
+def remove_stale_files(folder: str | os.PathLike[str], *, before: float = STARTED) -> int:
+    """Delete the regular files directly in `folder` last modified before `before` (by default
+    this process's start); return how many went.
+
+    For the temporary files of a process killed mid-write (SIGKILL, power loss): one server
+    owns a data folder, so when it starts no live request can own an older one.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and \
+                    entry.stat(follow_symlinks=False).st_mtime < before:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -45,6 +71,11 @@ class BlobStore:
         # atomic); a streamed upload's folder is only known once its digest is.
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def temporary_dir(self) -> Path:
+        """Where blobs are written before their rename (see `remove_stale_files`)."""
+        return self._tmp
 
     def path(self, sha256: str) -> Path:
         """Where the blob lives (whether or not it exists); refuses anything but a digest."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -28,12 +29,16 @@ from .blobs import BlobStore
 from .interface import (
     DOCUMENT_ROLES,
     Agent,
+    AgentCertificate,
     Collectivite,
     DocumentRow,
     DuplicateActe,
+    IdentityConflict,
     JournalEvent,
     MessageRow,
     MissingBlob,
+    NewAgent,
+    NewCertificate,
     NewMessage,
     NewTransaction,
     NotFound,
@@ -47,10 +52,13 @@ from .interface import (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 DATABASE_NAME = "operator-sim.sqlite3"
 BLOBS_NAME = "blobs"
 MAX_PAGE = 500
+MERGED_SIRENS = 100
+"""Up to this many SIRENs, a list's page merges each SIREN's own newest rows (see `_page`)."""
 SQLITE_MAX_INTEGER = 2**63 - 1
 """Largest SQLite INTEGER: a bigger id names no row (and sqlite3 would raise OverflowError)."""
 
@@ -118,6 +126,14 @@ def fetch_all(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, A
     return list(db.query(sql, params))
 
 
+def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
+    """INSERT one row, return its id: plain SQL, as `Table.insert` re-reads the schema on
+    every call and costs more than the insert on the submission path."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return int(db.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values())).lastrowid)
+
+
 def fetch_one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
     """The first row of a query, or None."""
     rows = fetch_all(db, sql, params)
@@ -142,11 +158,14 @@ class SqliteStore:
         self.blobs = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        self._connections: list[Database] = []
+        self._connections: list[tuple[threading.Thread, Database]] = []  # with their thread
         self._connections_lock = threading.Lock()
         self._closed = False
         self._writer_ident: int | None = None
         self._write_db: Database | None = None
+        self._deferred: list[Callable[[Database], object]] = []
+        self._deferred_lock = threading.Lock()
+        self._reserved: dict[str, int] = {}  # writer thread only: see `reserve_serial`
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
                                           initializer=self._start_writer)
         # Migrations run on the writer too, under BEGIN IMMEDIATE, so two processes opening
@@ -173,7 +192,7 @@ class SqliteStore:
         db = Database(conn, execute_plugins=False)
         db.enable_wal()
         with self._connections_lock:
-            self._connections.append(db)
+            self._connections.append((threading.current_thread(), db))
         return db
 
     def _start_writer(self) -> None:
@@ -204,14 +223,54 @@ class SqliteStore:
         # IMMEDIATE takes the write lock up front: a reader-turned-writer can never hit
         # SQLITE_BUSY_SNAPSHOT, and another process waits on busy_timeout instead of failing.
         db.conn.execute("BEGIN IMMEDIATE")
+        deferred: list[Callable[[Database], object]] = []
         try:
+            deferred = self._run_deferred(db)  # older than `fn`: a reserved serial first
             result = fn(db)
             db.conn.execute("COMMIT")
         except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
+            if deferred:  # not committed after all: they join the next transaction
+                with self._deferred_lock:
+                    self._deferred[:0] = deferred
             raise
         return result
+
+    def _run_deferred(self, db: Database) -> list[Callable[[Database], object]]:
+        """Apply the queued `defer_write` writes inside the open transaction, each under its
+        own savepoint: a failing one is logged and dropped, never the caller's transaction."""
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
+        for fn in deferred:
+            db.conn.execute("SAVEPOINT deferred")
+            try:
+                fn(db)
+            except Exception:
+                db.conn.execute("ROLLBACK TO deferred")
+                log.exception("deferred write %r failed and was dropped", fn)
+            db.conn.execute("RELEASE deferred")
+        return deferred
+
+    def defer_write(self, fn: Callable[[Database], object]) -> None:
+        """Queue `fn(db)` to join the next write transaction, whoever runs it (applied before
+        that transaction's own writes): for rows that need not cost a commit (an fsync) of
+        their own. They are durable once that commit is (`flush_deferred` forces one; `close`
+        flushes); until then a crash loses them."""
+        if self._closed:
+            raise StoreError("store is closed")
+        with self._deferred_lock:
+            self._deferred.append(fn)
+
+    @property
+    def has_deferred(self) -> bool:
+        """Whether `defer_write` writes wait for a commit."""
+        return bool(self._deferred)
+
+    def flush_deferred(self) -> None:
+        """Commit every write deferred so far: once this returns they are durable and
+        visible, even those a transaction on the writer was committing at the time."""
+        self.run_write(lambda db: None)
 
     def submit_write(self, fn: Callable[[Database], T]) -> Future[T]:
         """Queue `fn(db)` to run on the writer thread inside one transaction."""
@@ -240,14 +299,23 @@ class SqliteStore:
         return self._writer.submit(fn, *args, **kwargs)
 
     def close(self) -> None:
-        """Finish queued writes, then close every connection (checkpointing the WAL)."""
+        """Finish queued writes, then close every connection no other thread may be using.
+
+        Closing a connection while another thread runs a query on it crashes the interpreter
+        (SIGSEGV in CPython's sqlite3), so the connection of a thread still alive — a reader
+        whose request was cancelled may be mid-query — is only let go: it closes when that
+        thread drops it. New reads fail from now on anyway.
+        """
         if self._closed:
             return
+        self.flush_deferred()
         self._writer.shutdown(wait=True)
         self._closed = True
+        here = threading.current_thread()
         with self._connections_lock:
-            for db in self._connections:
-                db.close()
+            for owner, db in self._connections:
+                if owner is here or not owner.is_alive():
+                    db.close()
             self._connections.clear()
 
     def __enter__(self) -> SqliteStore:
@@ -272,24 +340,31 @@ class SqliteStore:
     def add_agent(self, *, certificate_fingerprint: str, name: str, roles: Iterable[str],
                   sirens: Iterable[str], login: str | None = None,
                   password_hash: str | None = None) -> Agent:
-        """One account behind a certificate; login + hash only for a shared certificate."""
-        sirens = frozenset(sirens)
-        roles = frozenset(roles)
+        """One account behind a certificate; login + hash only for a shared certificate.
 
-        def write(db: Database) -> int:
-            agent_id = db["agents"].insert({
-                "certificate_fingerprint": certificate_fingerprint, "name": name,
-                "roles": json.dumps(sorted(roles)), "login": login, "password_hash": password_hash,
-            }).last_pk
-            db["agent_sirens"].insert_all({"agent_id": agent_id, "siren": s} for s in sorted(sirens))
-            return int(agent_id)
+        Low-level: the certificate's own binding (its SIREN) is `enrol`'s job.
+        """
+        agent = NewAgent(name, frozenset(roles), frozenset(sirens), login, password_hash)
+        agent_id = self.run_write(lambda db: self._insert_agent(db, certificate_fingerprint, agent))
+        return Agent(agent_id, certificate_fingerprint, name, agent.roles, agent.sirens, login,
+                     password_hash)
 
-        agent_id = self.run_write(write)
-        return Agent(agent_id, certificate_fingerprint, name, roles, sirens, login, password_hash)
+    @staticmethod
+    def _insert_agent(db: Database, fingerprint: str, agent: NewAgent) -> int:
+        agent_id = db["agents"].insert({
+            "certificate_fingerprint": fingerprint, "name": agent.name,
+            "roles": json.dumps(sorted(agent.roles)), "login": agent.login,
+            "password_hash": agent.password_hash,
+        }).last_pk
+        db["agent_sirens"].insert_all({"agent_id": agent_id, "siren": s} for s in sorted(agent.sirens))
+        return int(agent_id)
 
     def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
         """Every account bound to a certificate (several when it is shared)."""
-        db = self._read_db()
+        return self._agents(self._read_db(), fingerprint)
+
+    @staticmethod
+    def _agents(db: Database, fingerprint: str) -> tuple[Agent, ...]:
         rows = fetch_all(
             db, "select a.*, (select json_group_array(siren) from agent_sirens s"
             " where s.agent_id = a.id) as sirens"
@@ -298,6 +373,59 @@ class SqliteStore:
             Agent(r["id"], r["certificate_fingerprint"], r["name"], frozenset(json.loads(r["roles"])),
                   frozenset(json.loads(r["sirens"])), r["login"], r["password_hash"])
             for r in rows)
+
+    def enrol(self, certificates: Sequence[NewCertificate], *, at: datetime,
+              keep_existing: bool = False) -> tuple[AgentCertificate, ...]:
+        """Bind certificates to agent accounts, all in one commit.
+
+        A new certificate is recorded with its SIREN; a known one gets the agents added (the
+        SIRENs must agree) or, with `keep_existing` (imports), is left as it is. Raises
+        `IdentityConflict` (other SIREN, login taken, unnamed account beside others); then
+        nothing changed.
+        """
+        when = time_to_text(at)
+
+        def write(db: Database) -> tuple[AgentCertificate, ...]:
+            prints = []
+            for new in certificates:
+                print_ = new.fingerprint.lower()
+                prints.append(print_)
+                known = fetch_one(db, "select siren from agent_certificates where fingerprint = ?",
+                                  [print_])
+                if known is not None and keep_existing:
+                    continue
+                try:
+                    if known is None:
+                        db.execute("insert into agent_certificates (fingerprint, siren, serial,"
+                                   " subject, enrolled_at) values (?, ?, ?, ?, ?)",
+                                   [print_, new.siren, new.serial, new.subject, when])
+                    elif known["siren"] != new.siren:
+                        raise IdentityConflict(f"certificate {print_} is bound to SIREN "
+                                               f"{known['siren']}, not {new.siren}")
+                    for agent in new.agents:
+                        self._insert_agent(db, print_, agent)
+                except sqlite3.IntegrityError as error:
+                    raise IdentityConflict(f"certificate {print_}: {error} (a login is taken,"
+                                           " or the SIREN or credentials are malformed)") from error
+                logins = [r["login"] for r in fetch_all(
+                    db, "select login from agents where certificate_fingerprint = ?", [print_])]
+                if len(logins) > 1 and not all(logins):
+                    raise IdentityConflict(f"certificate {print_}: a certificate with several"
+                                           " accounts needs a login on each")
+            return tuple(filter(None, (self._agent_certificate(db, p) for p in prints)))
+
+        return self.run_write(write)
+
+    def agent_certificate(self, fingerprint: str) -> AgentCertificate | None:
+        """A certificate's binding and accounts, or None when it is bound to none."""
+        return self._agent_certificate(self._read_db(), fingerprint.lower())
+
+    def _agent_certificate(self, db: Database, fingerprint: str) -> AgentCertificate | None:
+        row = fetch_one(db, "select * from agent_certificates where fingerprint = ?", [fingerprint])
+        if row is None:
+            return None
+        return AgentCertificate(row["fingerprint"], row["siren"], row["serial"], row["subject"],
+                                time_from_text(row["enrolled_at"]), self._agents(db, fingerprint))
 
     # -- transactions: writes --
 
@@ -315,18 +443,18 @@ class SqliteStore:
                         at: str) -> int:
         self._require_blobs((message.xml_sha256, message.signature_sha256,
                              message.timestamp_token_sha256))
-        return int(db["messages"].insert({
+        return _insert(db, "messages", {
             "transaction_id": transaction_id, "code": message.code,
             "direction": message.direction.name, "file_name": message.file_name,
             "xml_sha256": message.xml_sha256, "signature_sha256": message.signature_sha256,
             "timestamp_token_sha256": message.timestamp_token_sha256, "created_at": at,
-        }).last_pk)
+        })
 
     @staticmethod
     def _append_journal(db: Database, transaction_id: int, at: str,
                         from_status: TransactionStatus | None, to_status: TransactionStatus,
                         actor: str, message: str, message_id: int | None) -> None:
-        db["journal"].insert({
+        _insert(db, "journal", {
             "transaction_id": transaction_id, "at": at,
             "from_status": None if from_status is None else int(from_status),
             "to_status": int(to_status), "actor": actor, "message": message,
@@ -352,7 +480,7 @@ class SqliteStore:
             self._require_row(db, "transactions", "id", new.related_transaction_id, "transaction")
             self._require_row(db, "agents", "id", new.agent_id, "agent")
             try:
-                transaction_id = int(db["transactions"].insert({
+                transaction_id = _insert(db, "transactions", {
                     "type": int(new.type), "status": int(new.status), "siren": new.siren,
                     "related_transaction_id": new.related_transaction_id, "id_acte": new.id_acte,
                     "numero_interne": new.numero_interne,
@@ -361,14 +489,15 @@ class SqliteStore:
                     "decision_date": None if new.decision_date is None else new.decision_date.isoformat(),
                     "archive_name": new.archive_name, "archive_sha256": new.archive_sha256,
                     "agent_id": new.agent_id, "created_at": when, "updated_at": when,
-                }).last_pk)
+                })
             except sqlite3.IntegrityError as error:
                 raise _integrity(error, new) from error
             message_ids = [self._insert_message(db, transaction_id, m, when) for m in new.messages]
-            db["documents"].insert_all(
-                {"transaction_id": transaction_id, "role": d.role, "position": d.position,
-                 "file_name": d.file_name, "sha256": d.sha256, "mimetype": d.mimetype,
-                 "size": d.size} for d in new.documents)
+            for d in new.documents:
+                _insert(db, "documents", {
+                    "transaction_id": transaction_id, "role": d.role, "position": d.position,
+                    "file_name": d.file_name, "sha256": d.sha256, "mimetype": d.mimetype,
+                    "size": d.size})
             self._append_journal(db, transaction_id, when, None, new.status, actor, message,
                                  message_ids[0] if message_ids else None)
             return self._get(db, transaction_id)
@@ -446,6 +575,19 @@ class SqliteStore:
 
         return self.run_write(write)
 
+    def reserve_serial(self, name: str) -> int:
+        """Like `next_serial`, without a commit of its own: the number is made durable by the
+        next write transaction (`defer_write`), so the commit that stores what carries it
+        also persists it. Never repeated while the process lives; after a crash only numbers
+        no commit ever carried can come again."""
+        if not self._on_writer():
+            return self._writer.submit(self.reserve_serial, name).result()
+        row = fetch_one(self._read_db(), "select value from counters where name = ?", [name])
+        value = max(0 if row is None else int(row["value"]), self._reserved.get(name, 0)) + 1
+        self._reserved[name] = value
+        self.defer_write(partial(_raise_counter, name=name, value=value))
+        return value
+
     def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime:
         """Record that the collectivité's software read this transaction; the first time stays."""
         when = time_to_text(at)
@@ -496,46 +638,30 @@ class SqliteStore:
 
     def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
              offset: int = 0) -> Page:
-        """Newest first; `total` counts every match, in the same snapshot as the page."""
+        """Newest first; `total` counts every match, in the same snapshot as the page.
+
+        A total filtered only by SIREN, type, status and nature is summed from the counter
+        tables (migration 0005), so it costs the same at 1 M rows as at 10 K; dates, relations,
+        answers and reads are counted over the matching rows.
+        """
         filters = filters or TransactionFilter()
         limit = max(0, min(limit, MAX_PAGE))
         offset = max(0, min(offset, SQLITE_MAX_INTEGER))
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("siren", filters.siren), ("type", filters.type),
-                              ("status", filters.status), ("nature", filters.nature),
-                              ("related_transaction_id", filters.related_transaction_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(int(value) if isinstance(value, int) else value)
-        if filters.created_from is not None:
-            clauses.append("created_at >= ?")
-            params.append(time_to_text(filters.created_from))
-        if filters.created_to is not None:
-            clauses.append("created_at < ?")
-            params.append(time_to_text(filters.created_to))
-        if filters.sirens is not None:
-            clauses.append(f"siren in ({', '.join('?' * len(filters.sirens))})")
-            params.extend(sorted(filters.sirens))
-        for column, values in (("type", filters.types), ("status", filters.statuses)):
-            if values is not None:
-                clauses.append(f"{column} in ({', '.join('?' * len(values))})")
-                params.extend(sorted(int(v) for v in values))
-        if filters.unanswered:
-            clauses.append("not exists (select 1 from transactions r"
-                           " where r.related_transaction_id = transactions.id)")
-        if filters.unread:
-            clauses.append("not exists (select 1 from transaction_reads r"
-                           " where r.transaction_id = transactions.id)")
-        where = f" where {' and '.join(clauses)}" if clauses else ""
+        where, params = _where(filters)
+        if (filters.created_from is None and filters.created_to is None and not filters.unanswered
+                and not filters.unread and filters.related_transaction_id is None):
+            counters = ("transaction_totals" if filters.siren is None and filters.sirens is None
+                        else "transaction_counts")
+            count = f"select ifnull(sum(n), 0) as n from {counters}{where}"
+        else:
+            count = f"select count(*) as n from transactions{where}"
         db = self._read_db()
         own_snapshot = not db.conn.in_transaction
         if own_snapshot:
             db.conn.execute("BEGIN")
         try:
-            total = fetch_all(db, f"select count(*) as n from transactions{where}", params)[0]["n"]
-            rows = fetch_all(db, f"select * from transactions{where} order by id desc limit ? offset ?",
-                             [*params, limit, offset])
+            total = fetch_all(db, count, params)[0]["n"]
+            rows = fetch_all(db, *_page(filters, where, params, limit, offset))
             items = tuple(_transaction(r) for r in rows)
         finally:
             if own_snapshot:
@@ -557,6 +683,65 @@ class SqliteStore:
         rows = fetch_all(
             self._read_db(), "select * from journal where transaction_id = ? order by id", [transaction_id])
         return tuple(_event(r) for r in rows)
+
+
+def _where(filters: TransactionFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause of a list and its parameters; the SIREN, type, status and nature tests
+    name columns the counter tables share with `transactions`."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("siren", filters.siren), ("type", filters.type),
+                          ("status", filters.status), ("nature", filters.nature),
+                          ("related_transaction_id", filters.related_transaction_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(int(value) if isinstance(value, int) else value)
+    if filters.created_from is not None:
+        clauses.append("created_at >= ?")
+        params.append(time_to_text(filters.created_from))
+    if filters.created_to is not None:
+        clauses.append("created_at < ?")
+        params.append(time_to_text(filters.created_to))
+    if filters.sirens is not None:
+        clauses.append(f"siren in ({', '.join('?' * len(filters.sirens))})")
+        params.extend(sorted(filters.sirens))
+    for column, values in (("type", filters.types), ("status", filters.statuses)):
+        if values is not None:
+            clauses.append(f"{column} in ({', '.join('?' * len(values))})")
+            params.extend(sorted(int(v) for v in values))
+    if filters.unanswered:
+        clauses.append("not exists (select 1 from transactions r"
+                       " where r.related_transaction_id = transactions.id)")
+    if filters.unread:
+        clauses.append("not exists (select 1 from transaction_reads r"
+                       " where r.transaction_id = transactions.id)")
+    return (f" where {' and '.join(clauses)}" if clauses else ""), params
+
+
+def _raise_counter(db: Database, *, name: str, value: int) -> None:
+    """Make counter `name` at least `value` (reservations may commit in any order)."""
+    db.execute("insert into counters (name, value) values (?, ?) on conflict (name)"
+               " do update set value = max(value, excluded.value)", [name, value])
+
+
+def _page(filters: TransactionFilter, where: str, params: list[Any], limit: int,
+          offset: int) -> tuple[str, list[Any]]:
+    """The page query. For a few SIRENs, each one's newest `offset + limit` rows are taken
+    from the (siren, …, id) indexes and merged: `siren IN (…) ORDER BY id` would sort every
+    row of those SIRENs, however many they have. Past `MERGED_SIRENS` (SQLite caps a
+    compound SELECT at 500 terms), the plain query."""
+    if (filters.siren is not None or filters.sirens is None
+            or not 2 <= len(filters.sirens) <= MERGED_SIRENS):
+        return (f"select * from transactions{where} order by id desc limit ? offset ?",
+                [*params, limit, offset])
+    parts: list[str] = []
+    merged: list[Any] = []
+    for siren in sorted(filters.sirens):
+        one_where, one_params = _where(replace(filters, sirens=frozenset({siren})))
+        parts.append(f"select * from (select id from transactions{one_where} order by id desc limit ?)")
+        merged.extend([*one_params, min(offset + limit, SQLITE_MAX_INTEGER)])
+    return (f"select * from transactions where id in ({' union all '.join(parts)})"
+            " order by id desc limit ? offset ?", [*merged, limit, offset])
 
 
 def _integrity(error: sqlite3.IntegrityError, new: NewTransaction) -> StoreError:
@@ -632,6 +817,9 @@ class AsyncStore:
 
     async def next_serial(self, name: str) -> int:
         return await self._write(self.store.next_serial, name)
+
+    async def reserve_serial(self, name: str) -> int:
+        return await self._write(self.store.reserve_serial, name)
 
     async def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime:
         return await self._write(self.store.mark_read, transaction_id, at=at, actor=actor)

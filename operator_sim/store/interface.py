@@ -45,6 +45,12 @@ class StatusConflict(StoreError):
         self.actual = actual
 
 
+class IdentityConflict(StoreError):
+    """An enrolment contradicting the bindings already stored (other SIREN, duplicate login)."""
+
+    code = "IDENTITY_CONFLICT"
+
+
 class MissingBlob(StoreError):
     """A record refers to a blob that is not (durably) in the blob store."""
 
@@ -74,6 +80,18 @@ class Agent:
     sirens: frozenset[str]
     login: str | None = None
     password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentCertificate:
+    """A certificate agents authenticate with: the SIREN its subject must name, its accounts."""
+
+    fingerprint: str  # SHA-256 of the DER, lower-case hex
+    siren: str
+    serial: str | None
+    subject: str | None
+    enrolled_at: datetime
+    agents: tuple[Agent, ...]
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,26 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
+class NewAgent:
+    name: str
+    roles: frozenset[str]
+    sirens: frozenset[str]
+    login: str | None = None  # with password_hash, on each account of a shared certificate
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class NewCertificate:
+    """A certificate binding to enrol: created if new, else its agents are added to it."""
+
+    fingerprint: str
+    siren: str
+    agents: tuple[NewAgent, ...]
+    serial: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
 class NewTransaction:
     type: TransactionType
     status: TransactionStatus
@@ -250,6 +288,17 @@ class TransactionStore(Protocol):
 
     def next_serial(self, name: str) -> int: ...
 
+    def reserve_serial(self, name: str) -> int: ...
+
     def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime: ...
 
     def read_at(self, transaction_id: int) -> datetime | None: ...
+
+
+class IdentityStore(Protocol):
+    """The identity directory: which certificate is which agent, acting for which SIRENs."""
+
+    def enrol(self, certificates: Sequence[NewCertificate], *, at: datetime,
+              keep_existing: bool = False) -> tuple[AgentCertificate, ...]: ...
+
+    def agent_certificate(self, fingerprint: str) -> AgentCertificate | None: ...

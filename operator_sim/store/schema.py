@@ -256,3 +256,108 @@ def apply(db: Database) -> None:
 def m0004_settings(db: Database) -> None:
     """Named values a restart must find again (the virtual clock's time)."""
     db.execute("CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+
+
+# How many transactions each (SIREN, type, status, nature) has, and the same without the SIREN,
+# kept by triggers in the writing transaction itself: a list's total is then a sum over a few
+# counter rows instead of a count over rows that grow with the table. Nature 0 stands for none.
+_TRANSACTION_COUNTS = (
+    """CREATE TABLE transaction_counts (
+    siren TEXT NOT NULL,
+    type INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    nature INTEGER NOT NULL,
+    n INTEGER NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (siren, type, status, nature)
+) STRICT, WITHOUT ROWID""",
+    """CREATE TABLE transaction_totals (
+    type INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    nature INTEGER NOT NULL,
+    n INTEGER NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (type, status, nature)
+) STRICT, WITHOUT ROWID""",
+    """CREATE TRIGGER transactions_counted_insert AFTER INSERT ON transactions
+BEGIN
+    INSERT INTO transaction_counts (siren, type, status, nature, n)
+        VALUES (NEW.siren, NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (siren, type, status, nature) DO UPDATE SET n = n + 1;
+    INSERT INTO transaction_totals (type, status, nature, n)
+        VALUES (NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (type, status, nature) DO UPDATE SET n = n + 1;
+END""",
+    """CREATE TRIGGER transactions_counted_delete AFTER DELETE ON transactions
+BEGIN
+    UPDATE transaction_counts SET n = n - 1 WHERE siren = OLD.siren AND type = OLD.type
+        AND status = OLD.status AND nature = ifnull(OLD.nature, 0);
+    UPDATE transaction_totals SET n = n - 1 WHERE type = OLD.type AND status = OLD.status
+        AND nature = ifnull(OLD.nature, 0);
+END""",
+    """CREATE TRIGGER transactions_counted_update AFTER UPDATE OF siren, type, status, nature
+    ON transactions
+    WHEN OLD.siren IS NOT NEW.siren OR OLD.type IS NOT NEW.type OR OLD.status IS NOT NEW.status
+        OR OLD.nature IS NOT NEW.nature
+BEGIN
+    UPDATE transaction_counts SET n = n - 1 WHERE siren = OLD.siren AND type = OLD.type
+        AND status = OLD.status AND nature = ifnull(OLD.nature, 0);
+    UPDATE transaction_totals SET n = n - 1 WHERE type = OLD.type AND status = OLD.status
+        AND nature = ifnull(OLD.nature, 0);
+    INSERT INTO transaction_counts (siren, type, status, nature, n)
+        VALUES (NEW.siren, NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (siren, type, status, nature) DO UPDATE SET n = n + 1;
+    INSERT INTO transaction_totals (type, status, nature, n)
+        VALUES (NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (type, status, nature) DO UPDATE SET n = n + 1;
+END""",
+    # Rows written before this migration (it runs inside the opening write transaction).
+    """INSERT INTO transaction_counts (siren, type, status, nature, n)
+    SELECT siren, type, status, ifnull(nature, 0), count(*) FROM transactions GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO transaction_totals (type, status, nature, n)
+    SELECT type, status, nature, sum(n) FROM transaction_counts GROUP BY 1, 2, 3""",
+    # A SIREN's page, and a SIREN's page in one status, newest first straight from an index
+    # (the index on (siren, created_at) sorts by date, the one on status walks every SIREN).
+    "CREATE INDEX transactions_siren_id ON transactions (siren, id)",
+    "CREATE INDEX transactions_siren_status ON transactions (siren, status, id)",
+    # The admin's days (dashboard "du"/"au"): the rows of that window, not a scan of them all.
+    "CREATE INDEX transactions_created ON transactions (created_at)",
+)
+
+
+@migrations(name="0005_transaction_counts")
+def m0005_transaction_counts(db: Database) -> None:
+    """Counter tables for flat list totals (backfilled from the existing rows), and indexes
+    for a SIREN's newest-first pages and for the admin's date windows."""
+    for statement in _TRANSACTION_COUNTS:
+        db.execute(statement)
+
+
+_CERTIFICATE_BINDINGS = (
+    # The certificate an agent account authenticates with (several accounts: a shared one) and
+    # the SIREN its subject must name; serial and subject as the PKI issued them, when known.
+    """CREATE TABLE agent_certificates (
+    fingerprint TEXT PRIMARY KEY CHECK (length(fingerprint) = 64 AND fingerprint = lower(fingerprint)),
+    siren TEXT NOT NULL CHECK (length(siren) = 9),
+    serial TEXT,
+    subject TEXT,
+    enrolled_at TEXT NOT NULL
+) STRICT""",
+    # An agent is enrolled for a SIREN before the platform knows that collectivité's IDCL
+    # (registered from its first envelope), so agent_sirens no longer references collectivites.
+    """CREATE TABLE agent_sirens_0006 (
+    agent_id INTEGER NOT NULL REFERENCES agents (id),
+    siren TEXT NOT NULL CHECK (length(siren) = 9),
+    PRIMARY KEY (agent_id, siren)
+) STRICT, WITHOUT ROWID""",
+    "INSERT INTO agent_sirens_0006 (agent_id, siren) SELECT agent_id, siren FROM agent_sirens",
+    "DROP TABLE agent_sirens",
+    "ALTER TABLE agent_sirens_0006 RENAME TO agent_sirens",
+    "CREATE INDEX agent_sirens_siren ON agent_sirens (siren)",
+)
+
+
+@migrations(name="0006_agent_certificates")
+def m0006_agent_certificates(db: Database) -> None:
+    """Certificate bindings (the identity directory) in the store; agents' SIRENs unhooked
+    from collectivites. Independent of 0005."""
+    for statement in _CERTIFICATE_BINDINGS:
+        db.execute(statement)

@@ -402,7 +402,8 @@ def wipe_transactions(db: Database) -> None:
     foreign keys are checked at commit. AUTOINCREMENT keeps ids growing, so no id is reused.
     """
     wiped = {"transactions", "requests", "scheduled_events", "scenario_applications",
-             "callback_deliveries", "callback_attempts"}
+             "callback_deliveries", "callback_attempts",
+             "transaction_counts", "transaction_totals"}  # their triggers are lifted below
     tables = [r["name"] for r in fetch_all(db, "select name from sqlite_master where type = 'table'"
                                                " and name not like 'sqlite_%'", [])]
     grown = True

@@ -35,7 +35,7 @@ class RunningSimulator:
 
     def enrol(self, siren: str, name: str = "Agent de test", **options: object) -> CertRecord:
         """Issue and register an agent certificate for `siren` (see `pki.enrol.enrol_agent`)."""
-        return enrol_agent(self.simulator.pki, siren=siren, name=name,
+        return enrol_agent(self.simulator.pki, self.simulator.identities, siren=siren, name=name,
                            now=self.simulator.clock.now(), **options)  # type: ignore[arg-type]
 
     def agent_ssl_context(self, agent: CertRecord) -> ssl.SSLContext:

@@ -69,6 +69,8 @@ class Target:
         return self.served.simulator.config.data_dir
 
     def snapshot(self) -> Snapshot:
+        # Journal rows wait for the next commit (web/journal.py): take them in first.
+        self.served.simulator.store.flush_deferred()
         return snapshot(self.data_dir, self.served.simulator.store.path)
 
 

@@ -42,8 +42,9 @@ from .corpus import (
 
 INTERNALS = re.compile(r"Traceback|File \"|\.py\b|\b[A-Z]\w*(?:Error|Exception)\b|object at 0x")
 LEAKED_FILE = b"root:x:0:0"
-# Tables whose rows carry running values (counters, AUTOINCREMENT high-water marks).
-COUNTER_TABLES = {"counters", "sqlite_sequence"}
+# Tables whose rows carry running values (counters, AUTOINCREMENT high-water marks, the
+# transaction counts the list totals are summed from).
+COUNTER_TABLES = {"counters", "sqlite_sequence", "transaction_counts", "transaction_totals"}
 JOURNAL = "requests"
 MACHINERY = "simulator_state"
 

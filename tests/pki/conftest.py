@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,13 +14,15 @@ from operator_sim.pki import (
     Account,
     AgentSubject,
     CatalogueEntry,
-    JsonIdentityDirectory,
     PkiStore,
     TrustStore,
     hash_password,
     load_manifest,
 )
+from operator_sim.pki.enrol import bind_record
 from operator_sim.pki.profiles import RSA_2048
+from operator_sim.store import SqliteStore
+from operator_sim.store.identities import StoreDirectory, adopt_pki_bindings
 
 
 def load_chain(store: PkiStore, entry: CatalogueEntry) -> list[x509.Certificate]:
@@ -38,6 +41,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory, reference_time: datetime) -> P
     store = PkiStore(tmp_path_factory.mktemp("pki") / "certs")
     store.initialise(now=reference_time, ca_key=RSA_2048)
     return store
+
+
+@pytest.fixture(scope="session")
+def directory(tmp_path_factory: pytest.TempPathFactory, pki: PkiStore,
+              reference_time: datetime) -> Iterator[StoreDirectory]:
+    """The identity directory over a real store, with the catalogue's accounts enrolled."""
+    with SqliteStore.open(tmp_path_factory.mktemp("data")) as store:
+        identities = StoreDirectory(store)
+        adopt_pki_bindings(identities, pki, at=reference_time)
+        yield identities
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +81,11 @@ class AgentFiles:
 SHARED_PASSWORDS = {"alice": "correct horse", "bob": "battery staple"}
 
 
-def _issue(pki: PkiStore, siren: str, name: str, now: datetime) -> AgentFiles:
+def _issue(pki: PkiStore, siren: str, name: str, now: datetime,
+           directory: StoreDirectory | None = None, *accounts: Account) -> AgentFiles:
     record = pki.issue_agent(AgentSubject("Centre de gestion de test", siren, name), now=now)
+    if directory is not None:
+        directory.bind(bind_record(record, siren, *accounts), at=now)
     return AgentFiles(pki.directory / record.certificate, pki.directory / record.key,
                       record.fingerprint)
 
@@ -81,12 +97,10 @@ def unbound_agent(pki: PkiStore, reference_time: datetime) -> AgentFiles:
 
 
 @pytest.fixture(scope="session")
-def shared_agent(pki: PkiStore, reference_time: datetime) -> AgentFiles:
+def shared_agent(pki: PkiStore, directory: StoreDirectory,
+                 reference_time: datetime) -> AgentFiles:
     """One certificate (SIREN 491011698) shared by alice (acts for it) and bob (253400014)."""
-    files = _issue(pki, "491011698", "Certificat partagé", reference_time)
-    directory = JsonIdentityDirectory(pki.identities_path)
-    for login, siren in (("alice", "491011698"), ("bob", "253400014")):
-        directory.add_account(files.fingerprint, Account(
-            name=login, sirens=frozenset({siren}), login=login,
-            password_hash=hash_password(SHARED_PASSWORDS[login])), siren="491011698")
-    return files
+    return _issue(pki, "491011698", "Certificat partagé", reference_time, directory, *(
+        Account(name=login, sirens=frozenset({siren}), login=login,
+                password_hash=hash_password(SHARED_PASSWORDS[login]))
+        for login, siren in (("alice", "491011698"), ("bob", "253400014"))))

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from operator_sim.cli import main
-from operator_sim.pki import JsonIdentityDirectory, PkiStore, Reason, judge
+from operator_sim.pki import PkiStore, Reason, judge
+from operator_sim.store import SqliteStore
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +38,21 @@ def test_init_twice_changes_nothing(folder):
 
 
 def issue(folder, name: str) -> tuple[str, str]:
-    output = run("issue-agent", "--dir", str(folder), "--siren", "213403017", "--name", name,
-                 "--level", "***")
+    output = run("issue-agent", "--dir", str(folder), "--data-dir", str(folder.parent / "data"),
+                 "--siren", "213403017", "--name", name, "--level", "***")
     lines = dict(line.split(" ", 1) for line in output.splitlines())
     return lines["serial"], lines["sha256"]
 
 
 def test_issue_agent_binds_the_certificate_to_its_siren(folder):
     serial, sha256 = issue(folder, "Jeanne Martin")
-    binding = JsonIdentityDirectory(folder / "identities.json").binding(sha256)
-    assert binding.siren == "213403017"
-    assert binding.accounts[0].sirens == frozenset({"213403017"})
+    with SqliteStore.open(folder.parent / "data") as store:
+        binding = store.agent_certificate(sha256)
+    assert (binding.siren, binding.serial) == ("213403017", serial)
+    assert binding.subject == PkiStore(folder).find(serial).subject
+    assert [(a.name, a.sirens) for a in binding.agents] == [("Jeanne Martin",
+                                                             frozenset({"213403017"}))]
+    assert not (folder / "identities.json").exists()
     listed = json.loads(run("list", "--dir", str(folder), "--json"))
     assert any(r["serial"] == serial and r["kind"] == "agent" for r in listed)
 

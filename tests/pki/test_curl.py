@@ -27,8 +27,9 @@ async def curl(port: int, pki, folder: str, path: str = "/whoami") -> tuple[int,
 
 
 @pytest.fixture
-async def port(aiohttp_server, pki, reference_time):
-    server = await aiohttp_server(make_app(pki, Clock(reference_time)), ssl=server_context(pki))
+async def port(aiohttp_server, pki, directory, reference_time):
+    server = await aiohttp_server(make_app(pki, directory, Clock(reference_time)),
+                                  ssl=server_context(pki))
     return server.port
 
 

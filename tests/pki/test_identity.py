@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
@@ -13,7 +14,6 @@ from operator_sim.pki import (
     CertificateBinding,
     CredentialsRequired,
     Forbidden,
-    JsonIdentityDirectory,
     MissingRole,
     UnknownCertificate,
     authorize,
@@ -21,6 +21,8 @@ from operator_sim.pki import (
     hash_password,
     resolve,
 )
+from operator_sim.store import IdentityConflict, SqliteStore
+from operator_sim.store.identities import StoreDirectory
 
 from .conftest import SHARED_PASSWORDS
 
@@ -29,14 +31,13 @@ def leaf(pki, name="valid_rgs2_ecdsa") -> x509.Certificate:
     return x509.load_pem_x509_certificate((pki.catalogue_dir / name / "cert.pem").read_bytes())
 
 
-def test_single_account_certificate_needs_no_password(pki):
-    identity = resolve(JsonIdentityDirectory(pki.identities_path), leaf(pki))
+def test_single_account_certificate_needs_no_password(pki, directory):
+    identity = resolve(directory, leaf(pki))
     assert identity.can_act_for("491011698") and not identity.can_act_for("253400014")
     assert identity.login is None
 
 
-def test_shared_certificate_resolves_each_login_to_its_own_sirens(pki, shared_agent):
-    directory = JsonIdentityDirectory(pki.identities_path)
+def test_shared_certificate_resolves_each_login_to_its_own_sirens(directory, shared_agent):
     certificate = x509.load_pem_x509_certificate(shared_agent.certificate.read_bytes())
     with pytest.raises(CredentialsRequired):
         resolve(directory, certificate)
@@ -46,8 +47,8 @@ def test_shared_certificate_resolves_each_login_to_its_own_sirens(pki, shared_ag
     assert bob.sirens == frozenset({"253400014"})
 
 
-def test_foreign_siren_and_missing_role_are_forbidden(pki):
-    identity = resolve(JsonIdentityDirectory(pki.identities_path), leaf(pki))
+def test_foreign_siren_and_missing_role_are_forbidden(pki, directory):
+    identity = resolve(directory, leaf(pki))
     authorize(identity, "491011698", "submit")
     with pytest.raises(Forbidden) as refused:
         authorize(identity, "253400014", "read")
@@ -56,21 +57,26 @@ def test_foreign_siren_and_missing_role_are_forbidden(pki):
         authorize(identity, "491011698", "admin")
 
 
-def test_unbound_certificate_is_unknown(tmp_path, pki):
+def test_unbound_certificate_is_unknown(pki, directory, unbound_agent):
+    certificate = x509.load_pem_x509_certificate(unbound_agent.certificate.read_bytes())
     with pytest.raises(UnknownCertificate):
-        resolve(JsonIdentityDirectory(tmp_path / "none.json"), leaf(pki))
+        resolve(directory, certificate)
+    assert directory.cached(unbound_agent.fingerprint) is None  # a miss is asked again next time
 
 
 def test_passwords_are_stored_as_salted_scrypt_never_in_clear(tmp_path, pki):
-    directory = JsonIdentityDirectory(tmp_path / "identities.json")
+    now = datetime.now(UTC)
     print_ = fingerprint(leaf(pki))
-    directory.bind(CertificateBinding(print_, "491011698"))
-    for login in ("a", "b"):
-        directory.add_account(print_, Account(name=login, sirens=frozenset({"491011698"}),
-                                              login=login, password_hash=hash_password("pw")))
-    raw = (tmp_path / "identities.json").read_text()
-    hashes = [a["password_hash"] for a in json.loads(raw)["certificates"][print_]["accounts"]]
+    with SqliteStore.open(tmp_path) as store:
+        directory = StoreDirectory(store)
+        for login in ("a", "b"):
+            directory.bind(CertificateBinding(print_, "491011698", (Account(
+                name=login, sirens=frozenset({"491011698"}), login=login,
+                password_hash=hash_password("pw")),)), at=now)
+        with pytest.raises(IdentityConflict, match="needs a login on each"):
+            directory.bind(CertificateBinding(print_, "491011698", (Account(
+                name="c", sirens=frozenset({"491011698"})),)), at=now)
+        assert [a.name for a in directory.binding(print_).accounts] == ["a", "b"]
+    with sqlite3.connect(tmp_path / "operator-sim.sqlite3") as db:
+        hashes = [h for (h,) in db.execute("select password_hash from agents order by id")]
     assert all(h.startswith("scrypt$") for h in hashes) and hashes[0] != hashes[1]
-    assert '"pw"' not in raw
-    with pytest.raises(ValueError):
-        directory.add_account(print_, Account(name="c", sirens=frozenset({"491011698"})))

@@ -16,9 +16,9 @@ from .tlskit import SIREN_A, SIREN_B, Clock, get, make_app, server_context
 
 
 @pytest.fixture
-async def served(aiohttp_server, pki, reference_time):
+async def served(aiohttp_server, pki, directory, reference_time):
     clock = Clock(reference_time)
-    server = await aiohttp_server(make_app(pki, clock), ssl=server_context(pki))
+    server = await aiohttp_server(make_app(pki, directory, clock), ssl=server_context(pki))
     return server, clock
 
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from operator_sim.pki import (
-    JsonIdentityDirectory,
     Reason,
     RgsLevel,
     SirenMismatch,
@@ -28,14 +27,14 @@ def test_catalogue_has_at_least_twenty_refusal_classes(manifest):
 
 
 @pytest.mark.parametrize("name", CLASSES)
-def test_trust_verdict_matches_the_manifest(name, pki, manifest, trust_store):
+def test_trust_verdict_matches_the_manifest(name, pki, directory, manifest, trust_store):
     entry = entry_named(manifest, name)
     verdict = judge(load_chain(pki, entry), at=datetime.fromisoformat(entry.at),
                     store=trust_store)
     if entry.stage == "identity":
         assert verdict.accepted, verdict.detail
         with pytest.raises(SirenMismatch):
-            resolve(JsonIdentityDirectory(pki.identities_path), verdict.leaf)
+            resolve(directory, verdict.leaf)
         return
     assert verdict.code == entry.expected_code, verdict.detail
     assert verdict.indication == entry.indication

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from operator_sim.pki import JsonIdentityDirectory, PkiStore, authorize
+from operator_sim.pki import IdentityDirectory, PkiStore, authorize
 from operator_sim.web.auth import IDENTITY, setup_client_auth
 from operator_sim.web.tls import server_ssl_context
 
@@ -29,10 +29,9 @@ class Clock:
         return self.now
 
 
-def make_app(pki: PkiStore, clock: Clock) -> web.Application:
+def make_app(pki: PkiStore, directory: IdentityDirectory, clock: Clock) -> web.Application:
     app = web.Application()
-    setup_client_auth(app, trust=pki.trust_store,
-                      directory=JsonIdentityDirectory(pki.identities_path), clock=clock)
+    setup_client_auth(app, trust=pki.trust_store, directory=directory, clock=clock)
 
     async def whoami(request: web.Request) -> web.Response:
         identity = request[IDENTITY]

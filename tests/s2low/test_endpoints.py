@@ -10,7 +10,8 @@ import tarfile
 import aiohttp
 import pytest
 
-from operator_sim.pki.identity import Account, JsonIdentityDirectory, hash_password
+from operator_sim.pki.enrol import bind_record
+from operator_sim.pki.identity import Account, hash_password
 from operator_sim.pki.profiles import AgentSubject, RgsLevel
 from operator_sim.store import Collectivite
 from operator_sim.validation import corpus
@@ -73,7 +74,7 @@ def _identity(s2low, agent=None):
 
     pki = s2low.served.simulator.pki
     agent = agent or s2low.agent
-    return resolve(JsonIdentityDirectory(pki.identities_path), pki.certificate(agent),
+    return resolve(s2low.served.simulator.identities, pki.certificate(agent),
                    level=RgsLevel.TWO)
 
 
@@ -297,12 +298,10 @@ def shared(s2low):
     pki = s2low.served.simulator.pki
     record = pki.issue_agent(AgentSubject("Mairie", SIREN, "Certificat partagé"),
                              now=s2low.served.simulator.clock.now(), level=RgsLevel.TWO)
-    directory = JsonIdentityDirectory(pki.identities_path)
-    for login in ("alice", "bob"):
-        directory.add_account(record.fingerprint,
-                              Account(name=login.title(), sirens=frozenset({SIREN}), login=login,
-                                      password_hash=hash_password(f"{login}-secret")),
-                              siren=SIREN)
+    s2low.served.simulator.identities.bind(bind_record(record, SIREN, *(
+        Account(name=login.title(), sirens=frozenset({SIREN}), login=login,
+                password_hash=hash_password(f"{login}-secret")) for login in ("alice", "bob"))),
+        at=s2low.served.simulator.clock.now())
     return record
 
 

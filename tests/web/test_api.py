@@ -37,7 +37,8 @@ async def service(tmp_path, pki_dir):
     port = site._server.sockets[0].getsockname()[1]
     agents = {}
     for siren, name in ((SIREN, "Alice"), (OTHER, "Bob")):
-        record = enrol_agent(simulator.pki, siren=siren, name=name, now=simulator.clock.now())
+        record = enrol_agent(simulator.pki, simulator.identities, siren=siren, name=name,
+                             now=simulator.clock.now())
         agents[siren] = client_ssl_context(cafile=simulator.pki.roots_path,
                                            certificate=pki_dir / record.certificate,
                                            key=pki_dir / record.key)
