@@ -43,6 +43,7 @@ from ..validation.report import ValidationReport
 from ..validation.validator import ValidationPolicy, validate_archive
 from . import lifecycle, outcomes
 from .clock import Clock, paris_date
+from .policies import PolicyRef, PolicyShipper, resolve
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
 
 if TYPE_CHECKING:
@@ -115,6 +116,14 @@ def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Exa
     return Examination(report, enveloppe, acte, acte_file, members, sha)
 
 
+def examine_shipped(path: str | os.PathLike, name: str, ref: PolicyRef,
+                    fixed: ValidationPolicy | None) -> Examination | None:
+    """`examine` with the policy `ref` names (see `policies`); None when this worker was never
+    sent its fixed part: call again with `fixed`."""
+    policy = resolve(ref, fixed)
+    return None if policy is None else examine(path, name, policy)
+
+
 def _try_parse(data: bytes) -> etree._Element | None:
     try:
         return parse_xml(data)
@@ -155,6 +164,7 @@ class Engine:
     scenarios: ScenarioBook | None = None
     """Decides each valid act's outcome and faults (None: an ARActe at once, no fault)."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _policies: PolicyShipper = field(default_factory=PolicyShipper)
 
     @property
     def sqlite(self) -> SqliteStore:
@@ -175,8 +185,7 @@ class Engine:
         it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match).
         """
-        loop = asyncio.get_running_loop()
-        exam = await loop.run_in_executor(self.executor, examine, path, name, self.policy())
+        exam = await self.examine(path, name)
         if exam.enveloppe is None or exam.acte is None:
             first = exam.report.errors[0] if exam.report.errors else None
             code = first.code if first else "MESSAGE_INVALID"
@@ -193,9 +202,19 @@ class Engine:
         # One submission at a time per SIREN: the duplicate check and the insert form one step.
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
-            await self.register_sender(idcl)
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
                                            await_posting=await_posting, decision=decision)
+
+    async def examine(self, path: Path, name: str) -> Examination:
+        """`examine` in a worker, under the current policy (its fixed part sent once each)."""
+        ref, fixed = self._policies.split(self.policy())
+        loop = asyncio.get_running_loop()
+        exam = await loop.run_in_executor(self.executor, examine_shipped, path, name, ref, None)
+        if exam is None:  # that worker had not been sent this policy yet
+            exam = await loop.run_in_executor(self.executor, examine_shipped, path, name, ref,
+                                              fixed)
+        assert exam is not None
+        return exam
 
     async def _decide(self, acte: Acte, siren: str, headers: Mapping[str, str] | None) -> Decision:
         """The scenario book's decision; a 503 fault refuses here, before anything is stored."""
@@ -268,9 +287,9 @@ class Engine:
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
         received = paris_date(received_at)
-        token = self.stamp(bytes.fromhex(exam.archive_sha256))
         id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
-        duplicate = await self._duplicate_of(idcl.siren, acte.numero_interne, str(id_acte))
+        duplicate = await self.store.call(_register_and_find, idcl, acte.numero_interne,
+                                          str(id_acte))
         anomalie = exam.report.anomalie() or decision.anomalie_now
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
@@ -284,11 +303,12 @@ class Engine:
                                                                          anomalie)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
-        put = self.store.put_blob
-        archive_sha = await put(path)
-        token_sha = await put(token)
-        members = await asyncio.to_thread(_store_members, self.sqlite.blobs, path,
-                                          self.policy().limits)
+        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
+
+        def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
+            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits)
+
+        archive_sha, token_sha, members = await asyncio.to_thread(receipt)
         outgoing = None if bundle is None else await self.store_answer(bundle, token_sha)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
@@ -322,9 +342,11 @@ class Engine:
 
     async def daily_serial(self, kind: str, siren: str) -> int:
         """The next number of the day (Paris) for `siren`: 1…9999, as envelope serials are kept
-        per authority and reset every day. Past 9999 the day is full: 429, nothing stored."""
+        per authority and reset every day. Past 9999 the day is full: 429, nothing stored.
+        Reserved without a commit of its own: the commit that stores the message carrying
+        it makes it durable (a number no commit carried may come again after a crash)."""
         today = paris_date(self.clock.now())
-        serial = await self.store.next_serial(f"{kind}-{siren}-{today:%Y%m%d}")
+        serial = await self.store.reserve_serial(f"{kind}-{siren}-{today:%Y%m%d}")
         if serial > MAX_DAILY_SERIAL:
             raise RequestRefused(
                 429, "DAILY_SERIALS_EXHAUSTED",
@@ -351,8 +373,10 @@ class Engine:
     async def store_answer(self, bundle: outcomes.ReturnBundle,
                              token_sha: str | None = None) -> NewMessage:
         """Sign the return message and store it, ready to attach to a transition."""
-        out_sha = await self.store.put_blob(bundle.xml)
-        sig_sha = await self.store.put_blob(self.sign(bundle.xml))
+        def sign_and_put() -> tuple[str, str]:  # off the loop: RSA signing, then fsyncs
+            return self.sqlite.blobs.put(bundle.xml), self.sqlite.blobs.put(self.sign(bundle.xml))
+
+        out_sha, sig_sha = await asyncio.to_thread(sign_and_put)
         return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
                           signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
 
@@ -388,10 +412,11 @@ class Engine:
     # -- posting an act that waited for an RGS-authenticated confirmation (17 → 1) ----------
 
     async def post_acte(self, identity: Identity, transaction_id: int, *,
-                        hold: bool = False) -> Outcome:
+                        hold: bool = False, headers: Mapping[str, str] | None = None) -> Outcome:
         """Post an act stored "en attente d'être postée" (17): examined again now, it then goes
         the way of any submission (1 → 2 → 3 → 4, or -1 with an AnomalieActe; `hold` stops it
-        at "transmis"). DateReception is the day it is posted."""
+        at "transmis"). DateReception is the day it is posted; the scenarios decide now, on the
+        posting request's `headers`."""
         row = await self.store.get(transaction_id)
         authorize(identity, row.siren, "submit")
         if row.type is not TransactionType.ACTE or row.status is not S.EN_ATTENTE_D_ETRE_POSTEE \
@@ -401,10 +426,8 @@ class Engine:
                 f"la transaction n'est pas en attente d'être postée (statut actuel : "
                 f"{row.status.libelle})",
                 f"the transaction is not waiting to be posted (current status: {row.status.name})")
-        loop = asyncio.get_running_loop()
-        exam = await loop.run_in_executor(self.executor, examine,
-                                          self.sqlite.blobs.path(row.archive_sha256),
-                                          row.archive_name or "", self.policy())
+        exam = await self.examine(self.sqlite.blobs.path(row.archive_sha256),
+                                  row.archive_name or "")
         acte = exam.acte
         if acte is None:  # it was readable when stored; only a damaged blob store gets here
             raise RequestRefused(422, "ARCHIVE_UNREADABLE", "archive stockée illisible",
@@ -412,7 +435,7 @@ class Engine:
         idcl = await self.idcl_of(row)
         now = self.clock.now()
         id_acte = str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren))
-        decision = await self._decide(acte, row.siren, None)
+        decision = await self._decide(acte, row.siren, headers)
         anomalie = exam.report.anomalie() or decision.anomalie_now
         named = await self.store.find_by_id_acte(id_acte)
         if named is not None and named.id != row.id:
@@ -430,10 +453,6 @@ class Engine:
         return Outcome(done, bundle.code if bundle else None, None if anomalie else id_acte,
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]), exam.report,
                        decision)
-
-    async def _duplicate_of(self, siren: str, numero: str, id_acte: str) -> TransactionRow | None:
-        live = await self.store.call(lambda store: store.find_live_acte(siren, numero))
-        return live or await self.store.find_by_id_acte(id_acte)
 
     # -- annulation (6-1 → 6-2) -------------------------------------------------------------
 
@@ -494,6 +513,10 @@ class Engine:
                                     self.actor, None, None)
         return Outcome(row, bundle.code)
 
+    async def register_sender(self, idcl: IDCL) -> None:
+        """Remember the collectivité's IDCL, as the platform knows its registered senders."""
+        await self.store.call(_register, idcl)
+
     async def idcl_of(self, row: TransactionRow) -> IDCL:
         """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
         collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
@@ -503,20 +526,25 @@ class Engine:
         return IDCL(row.siren, collectivite.departement, int(collectivite.arrondissement),
                     collectivite.nature)
 
-    async def register_sender(self, idcl: IDCL) -> None:
-        """Remember the collectivité's IDCL, as the platform knows its registered senders."""
-        from ..store import Collectivite
-
-        def register(store: SqliteStore) -> None:
-            if store.get_collectivite(idcl.siren) is None:
-                store.add_collectivite(Collectivite(idcl.siren, idcl.departement,
-                                                    str(idcl.arrondissement), idcl.nature,
-                                                    idcl.siren))
-
-        await self.store.call(register)
-
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
+
+def _register(store: SqliteStore, idcl: IDCL) -> None:
+    """Add the collectivité the first time it sends something."""
+    from ..store import Collectivite
+
+    if store.get_collectivite(idcl.siren) is None:
+        store.add_collectivite(Collectivite(idcl.siren, idcl.departement,
+                                            str(idcl.arrondissement), idcl.nature, idcl.siren))
+
+
+def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str,
+                       id_acte: str) -> TransactionRow | None:
+    """Remember the sender (`register_sender`), then find the act this one would duplicate:
+    a live one with its NumeroInterne, or one with its IDActe (one trip to the writer)."""
+    _register(store, idcl)
+    return store.find_live_acte(idcl.siren, numero) or store.find_by_id_acte(id_acte)
+
 
 def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionStatus], *,
              at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
@@ -629,14 +657,17 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
     return store.run_write(write)
 
 
-def _store_members(blobs: BlobStore, path: Path, limits: ArchiveLimits) -> dict[str, str]:
-    """Each archive member into the blob store (off the event loop: reads, hashes, fsyncs)."""
+def _store_receipt(blobs: BlobStore, path: Path, token: bytes,
+                   limits: ArchiveLimits) -> tuple[str, str, dict[str, str]]:
+    """The archive, its timestamp token and each member into the blob store (reads, hashes,
+    fsyncs: off the event loop); their digests, members by name."""
+    archive_sha, token_sha = blobs.put(path), blobs.put(token)
     stored: dict[str, str] = {}
     with read_archive(path, limits) as archive:
         for member in archive:
             with member.open() as stream:
                 stored[member.name] = blobs.put(stream)
-    return stored
+    return archive_sha, token_sha, stored
 
 
 def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[NewDocument, ...]:
@@ -670,4 +701,4 @@ def actor_label(identity: Identity) -> str:
 
 
 __all__ = ["Engine", "Examination", "IntakeRefused", "Outcome", "RequestRefused", "actor_label",
-           "examine", "only_siren", "walk_to_transmis"]
+           "examine", "examine_shipped", "only_siren", "walk_to_transmis"]

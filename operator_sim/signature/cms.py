@@ -15,7 +15,7 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from asn1crypto import cms, pem
 from asn1crypto import x509 as asn1_x509
@@ -131,19 +131,42 @@ def _signer_chain(signed: cms.SignedData, signer: asn1_x509.Certificate) -> list
     return [from_asn1(signer), *(from_asn1(c) for c in others)]
 
 
-async def async_verify_detached(data: bytes, signature: bytes, *, at: datetime,
+class _FromStart:
+    """Signed content read from a file for pyHanko, which digests it once per algorithm it
+    needs (the signer's, a content timestamp's): each pass starts again at the first byte."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        stream.seek(0)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        count = self._stream.readinto(buffer)
+        if not count:
+            self._stream.seek(0)
+        return count
+
+
+def _sha256(data: bytes | BinaryIO) -> str:
+    if isinstance(data, bytes | bytearray):
+        return hashlib.sha256(data).hexdigest()
+    data.seek(0)
+    return hashlib.file_digest(data, "sha256").hexdigest()
+
+
+async def async_verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
                                 trust: TrustStore | None,
                                 policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
                                 judge_signer: bool = True) -> SignatureResult:
     """Async form of `verify_detached`, for callers already inside an event loop."""
     _check_time(at)
-    signed_sha256 = hashlib.sha256(data).hexdigest()
+    signed_sha256 = _sha256(data)
     signed, failure, detail = parse_signed_data(signature)
     if signed is None:
         return SignatureResult(CMS, failure, detail=detail, signed_sha256=signed_sha256)
+    content = bytes(data) if isinstance(data, bytes | bytearray) else _FromStart(data)
     try:
         status = await async_validate_detached_cms(
-            data, signed, signer_validation_context=pinned_context(trust, at, policy))
+            content, signed, signer_validation_context=pinned_context(trust, at, policy))
     except pyhanko_errors.SignatureValidationError as exc:
         sub = getattr(exc.ades_subindication, "name", None)
         failure = (Failure.NO_SIGNING_CERTIFICATE if sub == "NO_SIGNING_CERTIFICATE_FOUND"
@@ -183,10 +206,14 @@ def _conclude(kind: str, status: Any, signed: cms.SignedData, *, at: datetime,
     return SignatureResult(kind, None, verdict, signer_exempt=not judge_signer, **common)
 
 
-def verify_detached(data: bytes, signature: bytes, *, at: datetime, trust: TrustStore | None,
+def verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
+                    trust: TrustStore | None,
                     policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
                     judge_signer: bool = True) -> SignatureResult:
     """Verify a detached CMS/PKCS#7 `signature` (DER or PEM) of `data`, at time `at`.
+
+    `data` is the signed bytes, or a seekable binary file of them, digested a chunk at a time
+    from its start (a 100 MB act is never held whole).
 
     With `trust` None only form and integrity are checked (the signer is not judged).
     `judge_signer=False` applies the S²LOW exception: the verdict is kept but does not count.
@@ -223,6 +250,25 @@ def sign_outgoing(xml: bytes, store: PkiStore) -> bytes:
     "ministère" test certificate; the XML itself is left untouched (it still validates
     against the @ctes schema). `openssl cms -verify -binary -inform DER -content MSG.xml
     -in MSG.p7s -CAfile roots.pem` verifies it with OpenSSL's default S/MIME purpose,
-    since the ministry certificate carries EKU emailProtection."""
-    certificate, key, chain = ministere_signer(store)
+    since the ministry certificate carries EKU emailProtection.
+
+    The certificate and key are loaded once per PKI folder, and again when its index changes
+    (a regenerated or re-issued PKI): reading them cost four times the signature."""
+    certificate, key, chain = _loaded_ministere(store)
     return sign_detached(xml, certificate, key, chain)
+
+
+_Ministere = tuple[x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]
+_ministere: dict[str, tuple[tuple[int, int], _Ministere]] = {}
+
+
+def _loaded_ministere(store: PkiStore) -> _Ministere:
+    index = store.index_path.stat()
+    version = (index.st_ino, index.st_mtime_ns)  # the index is replaced whole on every change
+    folder = str(store.directory)
+    cached = _ministere.get(folder)
+    if cached is None or cached[0] != version:
+        if len(_ministere) >= 16:  # tests make many PKIs; a service has one
+            _ministere.clear()
+        cached = _ministere[folder] = (version, ministere_signer(store))
+    return cached[1]

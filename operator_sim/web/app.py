@@ -8,10 +8,13 @@ tests and the pytest plugin all serve.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import multiprocessing
 import secrets
 import ssl
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,19 +26,23 @@ from ..engine.prefecture import Prefecture
 from ..engine.scenarios import ScenarioBook, ScenarioError, load_rules_file
 from ..engine.scheduler import Scheduler
 from ..engine.simulation import scenario_handlers
-from ..pki.identity import JsonIdentityDirectory
 from ..pki.store import PkiStore, ensure_pki
 from ..protocol.classification import Classification, bundled_classifications
 from ..signature.archive import Signer
 from ..signature.cms import sign_outgoing
 from ..signature.policy import SignatureMode, SignaturePolicy
 from ..store import AsyncStore, SqliteStore
+from ..store.blobs import remove_stale_files
+from ..store.identities import StoreDirectory, adopt_pki_bindings
 from ..store.simulation import saved_virtual_clock
 from ..timestamp import TimeStampAuthority, authority_from_pki
+from ..validation.registry import default_registry
 from ..validation.validator import ValidationPolicy
 from . import api, callbacks, courriers, journal, s2low, scenarios
 from .auth import setup_client_auth
 from .tls import server_ssl_context
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Simulator:
     executor: ProcessPoolExecutor | None
     tsa: TimeStampAuthority
     admin_token: str
+    identities: StoreDirectory
+    """Which certificate is which agent: the store's agents tables, cached in memory."""
     prefecture: Prefecture = field(init=False)
     scheduler: Scheduler = field(init=False)
     callbacks: Callbacks = field(init=False)
@@ -76,7 +85,26 @@ class Simulator:
     def close(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
+        self.engine.store.close()  # its reader threads first: their connections close with them
         self.store.close()
+
+
+def validation_workers(count: int) -> ProcessPoolExecutor:
+    """Worker processes started by a fork server, never forked from the server itself: its
+    other threads (store writer and readers, signing jobs) may hold a lock at that instant,
+    which the child would then wait for forever."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["operator_sim.engine.intake"])
+    return ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=default_registry)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Temporary files a killed run left behind (half an upload, half a blob): this server
+    owns the data folder, so any older than this process belongs to no live request."""
+    removed = remove_stale_files(folder)
+    if removed:
+        log.warning("removed %d leftover temporary file(s) from %s (a previous run was "
+                    "stopped abruptly)", removed, folder)
 
 
 def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
@@ -95,10 +123,17 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     pki = PkiStore(config.pki_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore.open(config.data_dir)
+    remove_leftovers(store.blobs.temporary_dir)
     if isinstance(clock, VirtualClock):  # a restart resumes where the clock was moved to
         saved = store.run_read(saved_virtual_clock)
         if saved is not None:
             clock.set(saved)
+    identities = StoreDirectory(store)
+    try:
+        adopt_pki_bindings(identities, pki, at=clock.now())
+    except ValueError as error:  # a damaged identities.json from an older version
+        store.close()
+        raise ConfigError(str(error)) from None
     tsa = authority_from_pki(config.pki_dir, clock=clock.now)
     trust = pki.trust_store()
     signatures = SignaturePolicy(mode=SignatureMode(config.signatures))
@@ -111,7 +146,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     def classification() -> Classification:
         return current
 
-    executor = ProcessPoolExecutor(max_workers=config.workers) if processes else None
+    executor = validation_workers(config.workers) if processes else None
     operator = pki.ensure_operator(now=clock.now())
     engine = Engine(store=AsyncStore(store), clock=clock, policy=policy,
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
@@ -121,22 +156,23 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     engine.scenarios = ScenarioBook(engine.store, config.scenarios)
     engine.scenarios.load()
     token = config.admin_token or secrets.token_urlsafe(24)
-    return Simulator(config, pki, store, clock, engine, executor, tsa, token)
+    return Simulator(config, pki, store, clock, engine, executor, tsa, token, identities)
 
 
 def create_app(simulator: Simulator) -> web.Application:
     """The API application: JSON errors outermost, then client-certificate authentication."""
     app = web.Application(middlewares=[journal.record_requests, s2low.s2low_refusals,
                                        api.json_errors, scenarios.show_faults])
-    setup_client_auth(app, trust=simulator.pki.trust_store,
-                      directory=JsonIdentityDirectory(simulator.pki.identities_path),
+    setup_client_auth(app, trust=simulator.pki.trust_store, directory=simulator.identities,
                       clock=simulator.clock.now)
     upload_dir = simulator.config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(upload_dir)
     app[api.ENGINE] = simulator.engine
     app[api.UPLOAD_DIR] = upload_dir
     app[api.MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
     app[api.READ_TIMEOUT] = simulator.config.read_timeout
+    journal.setup_journal(app, simulator.store)
     api.add_routes(app)
     courriers.add_routes(app, simulator.prefecture)
     s2low.add_routes(app, simulator.prefecture)

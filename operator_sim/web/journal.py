@@ -2,7 +2,14 @@
 
 `record_requests` is the API app's outermost middleware, so it also sees what the certificate
 check refused (the auth middleware leaves its verdict on the request either way). Handshakes
-the TLS layer refuses never reach HTTP and cannot be journaled. Queried on the admin port:
+the TLS layer refuses never reach HTTP and cannot be journaled.
+
+A row does not cost a commit (an fsync) of its own, nor hold up the answer: it joins the next
+write transaction of the store (`defer_write`), and a commit is forced `FLUSH_AFTER` seconds
+after it if none came; the admin query and a clean shutdown commit what waits. A SIGKILL or a
+power cut can lose the rows of the requests answered in the last `FLUSH_AFTER` seconds (never
+anything those requests stored: their own commits came before their answers). Queried on the
+admin port:
 
     GET /admin/journal?fingerprint=&status=&path=(prefix)&verdict=&transaction=&since=&after=&limit=
 """
@@ -10,25 +17,82 @@ the TLS layer refuses never reach HTTP and cannot be journaled. Queried on the a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from ..pki.store import fingerprint
+from ..store import StoreError
 from ..store import simulation as rows
+from ..store.database import SqliteStore
 from .admin import simulator_of
-from .api import ENGINE, SCENARIO, BadRequest, query_number, row_id
+from .api import SCENARIO, BadRequest, query_number, row_id
 from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate
 from .scenarios import DROPPED
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 1000
+FLUSH_AFTER = 0.05
+"""Seconds a journal row may wait for another commit to join before one is forced."""
+
+
+class JournalBuffer:
+    """Journal rows queued on the store's next commit, and the timer that forces one."""
+
+    def __init__(self, store: SqliteStore, *, delay: float | None = None) -> None:
+        self.store = store
+        self.delay = FLUSH_AFTER if delay is None else delay
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.store.defer_write(partial(rows.record_request, entry=entry))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self._commit_soon)
+
+    def _commit_soon(self) -> None:
+        self._timer = None
+        if self.store.has_deferred:  # often another request's commit took them already
+            with contextlib.suppress(StoreError):  # closed meanwhile: closing committed them
+                self.store.run_on_writer(self.store.flush_deferred).add_done_callback(_log_failure)
+
+    async def flush(self) -> None:
+        """Commit every waiting row now."""
+        await commit_waiting(self.store)
+
+    async def close(self, _app: web.Application | None = None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.flush()
+
+
+JOURNAL = web.AppKey("journal_buffer", JournalBuffer)
+
+
+def setup_journal(app: web.Application, store: SqliteStore) -> None:
+    """Journal `app`'s requests into `store` (`record_requests` must be its outermost
+    middleware); what waits is committed when the app is cleaned up."""
+    app[JOURNAL] = buffer = JournalBuffer(store)
+    app.on_cleanup.append(buffer.close)
+
+
+async def commit_waiting(store: SqliteStore) -> None:
+    """Commit the rows waiting for a commit (`defer_write`), from the event loop."""
+    await asyncio.wrap_future(store.run_on_writer(store.flush_deferred))
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("could not journal requests", exc_info=done.exception())
 
 
 @web.middleware
@@ -57,7 +121,7 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
         entry = _entry(request, response, at=at, status=status, note=note,
                        duration_ms=int((time.monotonic() - started) * 1000))
         try:
-            await asyncio.shield(request.app[ENGINE].store.write(rows.record_request, entry))
+            request.app[JOURNAL].add(entry)
         except Exception:
             log.exception("could not journal %s %s", request.method, request.path)
 
@@ -132,7 +196,9 @@ async def query(request: web.Request) -> web.Response:
         if since is None or since.tzinfo is None:
             raise BadRequest(400, "BAD_PARAMETER", "since : instant ISO 8601 avec fuseau",
                              "since: ISO 8601 instant with an offset")
-    found = await simulator_of(request).engine.store.read(
+    store = simulator_of(request).engine.store
+    await commit_waiting(store.store)  # rows still waiting for a commit are shown too
+    found = await store.read(
         rows.requests, fingerprint=(q.get("fingerprint") or "").lower() or None,
         status=query_number(request, "status"), path=q.get("path") or None,
         verdict=q.get("verdict") or None, since=since, after=query_number(request, "after"),
@@ -160,4 +226,5 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/journal", query)
 
 
-__all__ = ["add_admin_routes", "record_requests"]
+__all__ = ["FLUSH_AFTER", "JOURNAL", "JournalBuffer", "add_admin_routes", "commit_waiting",
+           "record_requests", "setup_journal"]
