@@ -112,7 +112,8 @@ def run(*, size: int = 100_000_000) -> list[_report.Row]:
               "rss_mib_peak": [round(sampler.peak_main / MiB, 1),
                                round(sampler.peak_workers / MiB, 1)],
               "rss_mib_after": [round(after_main / MiB, 1), round(after_workers / MiB, 1)],
-              "peak_growth_mib_main": round(growth_main / MiB, 1)}
+              "peak_growth_mib_main": round(growth_main / MiB, 1),
+              "peak_growth_mib_workers": round((sampler.peak_workers - before_workers) / MiB, 1)}
     return [
         _report.Row(f"{archive_size / 1e6:.0f} MB archive: server peak RSS growth (main + workers)",
                     growth_total / MiB, "MiB", baseline=archive_size / MiB,

@@ -11,45 +11,19 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-# 2.25.<UUID as integer> (ITU-T X.667): an arc nobody else can own; "test only" by design.
-TEST_ARC = "2.25.126446315594817105333266097449719227884"
+from .levels import TEST_ARC, RgsLevel
+
 CRL_BASE_URL = "http://pki.operator-sim.test/crl"  # .test is reserved (RFC 2606): never resolves
 MAX_AGENT_LIFETIME = timedelta(days=3 * 365)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-
-
-class RgsLevel(Enum):
-    """RGS assurance level of an agent certificate; each maps to one test policy OID."""
-
-    ONE = "*"
-    TWO = "**"
-    THREE = "***"
-
-    @property
-    def policy_oid(self) -> ObjectIdentifier:
-        return ObjectIdentifier(f"{TEST_ARC}.1.{len(self.value)}")
-
-    @classmethod
-    def parse(cls, text: str) -> RgsLevel:
-        for level in cls:
-            if text in (level.value, str(len(level.value)), level.name):
-                return level
-        raise ValueError(f"unknown RGS level {text!r} (use *, ** or ***)")
-
-    @classmethod
-    def from_policy_oid(cls, oid: ObjectIdentifier) -> RgsLevel | None:
-        return next((level for level in cls if level.policy_oid == oid), None)
-
-
 UNKNOWN_CRITICAL_EXTENSION_OID = ObjectIdentifier(f"{TEST_ARC}.9.1")
 
 

@@ -3,7 +3,10 @@
 `cryptography.x509.verification` alone decides whether a path to a test root exists; on top
 come the RGS profile rules (policy OID, key usage, EKU, key strength) and CRL revocation.
 When the library refuses, a diagnostic pass only *names* the reason; it never accepts.
-Never reads the wall clock: the time to judge at is an argument.
+Never reads the wall clock: the time to judge at is an argument. `cryptography` is imported
+by the functions that judge, not with the module: the validator's command line loads these
+types at every start (cryptography's X.509 modules take tens of ms to import) and only
+judges when an act carries a signature.
 """
 
 from __future__ import annotations
@@ -14,20 +17,13 @@ from datetime import datetime
 from enum import Enum
 from functools import cached_property
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    PolicyBuilder,
-    Store,
-    VerificationError,
-)
+from .levels import RgsLevel
 
-from .profiles import RgsLevel
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.x509.verification import ClientVerifier, Store
 
 PASSED = "PASSED"
 INDETERMINATE = "INDETERMINATE"
@@ -155,6 +151,8 @@ class TrustStore:
 
     @cached_property
     def _library_store(self) -> Store:
+        from cryptography.x509.verification import Store
+
         return Store(list(self.anchors))
 
 
@@ -188,6 +186,8 @@ class Verdict:
 def judge(chain: Sequence[x509.Certificate], *, at: datetime, store: TrustStore,
           policy: TrustPolicy = DEFAULT_POLICY) -> Verdict:
     """Judge `chain` (leaf first, then whatever intermediates the client sent) at `at`."""
+    from cryptography.x509.verification import VerificationError
+
     if not chain:
         return Verdict(None, Reason.NO_CERTIFICATE)
     leaf = chain[0]
@@ -206,7 +206,10 @@ def judge(chain: Sequence[x509.Certificate], *, at: datetime, store: TrustStore,
     return Verdict(leaf, None, "", path, _level_of(leaf))
 
 
-def _library_verifier(store: TrustStore, policy: TrustPolicy, at: datetime):
+def _library_verifier(store: TrustStore, policy: TrustPolicy, at: datetime) -> ClientVerifier:
+    from cryptography import x509
+    from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
+
     # RGS agent certificates need no SAN; everything else stays at the library's defaults.
     ee = ExtensionPolicy.webpki_defaults_ee().may_be_present(
         x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
@@ -226,6 +229,9 @@ Problem = tuple[Reason, str]
 def _diagnose(leaf: x509.Certificate, pool: list[x509.Certificate], at: datetime,
               store: TrustStore, policy: TrustPolicy) -> Problem:
     """Name why the library refused, checking in a fixed order; CHAIN_INVALID if unnamed."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
     path, anchored = _follow_issuers(leaf, pool, store.anchors, policy.max_chain_depth)
     if not anchored:
         if len(path) == 1 and leaf.issuer == leaf.subject:
@@ -284,6 +290,8 @@ def _follow_issuers(leaf: x509.Certificate, pool: list[x509.Certificate],
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         child.verify_directly_issued_by(parent)
     except (InvalidSignature, ValueError, TypeError):
@@ -298,6 +306,8 @@ def _validity_problem(cert: x509.Certificate, at: datetime) -> Problem:
 
 
 def _extension(cert: x509.Certificate, kind: type) -> x509.ExtensionType | None:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
@@ -305,6 +315,8 @@ def _extension(cert: x509.Certificate, kind: type) -> x509.ExtensionType | None:
 
 
 def _strength_problem(cert: x509.Certificate, policy: TrustPolicy) -> Problem | None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < policy.min_rsa_bits:
@@ -322,6 +334,9 @@ def _strength_problem(cert: x509.Certificate, policy: TrustPolicy) -> Problem | 
 
 def _profile_problem(leaf: x509.Certificate, policy: TrustPolicy) -> Problem | None:
     """The RGS agent profile, checked on the leaf whatever the path validator thought."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     constraints = _extension(leaf, x509.BasicConstraints)
     if constraints is not None and constraints.ca:
         return Reason.CA_CERT_AS_CLIENT, "basicConstraints cA=TRUE"
@@ -350,6 +365,8 @@ def _profile_problem(leaf: x509.Certificate, policy: TrustPolicy) -> Problem | N
 
 
 def _level_of(leaf: x509.Certificate) -> RgsLevel | None:
+    from cryptography import x509
+
     policies = _extension(leaf, x509.CertificatePolicies)
     levels = [RgsLevel.from_policy_oid(p.policy_identifier) for p in policies or ()]
     found = [level for level in levels if level is not None]
@@ -359,6 +376,8 @@ def _level_of(leaf: x509.Certificate) -> RgsLevel | None:
 def _revocation_problem(path: tuple[x509.Certificate, ...], at: datetime,
                         store: TrustStore) -> Problem | None:
     """Each non-anchor certificate needs a current CRL from its issuer that does not list it."""
+    from cryptography import x509
+
     for index, (cert, issuer) in enumerate(pairwise(path)):
         crls = [crl for crl in store.crls
                 if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())]

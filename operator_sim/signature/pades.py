@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import datetime
+from typing import BinaryIO
 
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -19,31 +20,31 @@ from pyhanko.sign.validation import errors as pyhanko_errors
 
 from ..pki.trust import TrustStore
 from .cms import _check_time, _conclude, pinned_context, run_sync
-from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy, looks_signed
+from .policy import DEFAULT_SIGNATURE_POLICY, SCAN_CHUNK, SignaturePolicy, looks_signed
 from .result import PADES, Failure, SignatureResult
 
 _ACCEPTED_CHANGES = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
 
 
-async def async_verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustStore | None,
+async def async_verify_pdf_signatures(pdf: bytes | BinaryIO, *, at: datetime,
+                                      trust: TrustStore | None,
                                       policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
                                       judge_signer: bool = True) -> list[SignatureResult]:
     """Async form of `verify_pdf_signatures`."""
     _check_time(at)
-    if not looks_signed(pdf):
+    stream = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
+    if not looks_signed(stream):
         return []
     try:
-        embedded = list(PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures)
+        embedded = list(PdfFileReader(stream, strict=False).embedded_signatures)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         return [SignatureResult(PADES, Failure.PDF_UNREADABLE, detail=str(exc)[:200])]
     results = []
     for signature in embedded:
         try:
-            covered = hashlib.sha256()
-            for start, length in zip(*[iter(signature.byte_range)] * 2, strict=True):
-                covered.update(pdf[start:start + length])
             status = await async_validate_pdf_signature(
                 signature, signer_validation_context=pinned_context(trust, at, policy))
+            covered = _covered_sha256(stream, signature.byte_range)
         except pyhanko_errors.SignatureValidationError as exc:
             sub = getattr(exc.ades_subindication, "name", None)
             failure = (Failure.NO_SIGNING_CERTIFICATE if sub == "NO_SIGNING_CERTIFICATE_FOUND"
@@ -58,16 +59,31 @@ async def async_verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustS
         modified = status.modification_level not in _ACCEPTED_CHANGES or not status.docmdp_ok
         results.append(_conclude(
             PADES, status, signature.signed_data, at=at, trust=trust, policy=policy,
-            judge_signer=judge_signer, signed_sha256=covered.hexdigest(),
+            judge_signer=judge_signer, signed_sha256=covered,
             field_name=signature.field_name,
             failure=Failure.PDF_MODIFIED if modified else None,
             detail=f"modification level {status.modification_level.name}" if modified else ""))
     return results
 
 
-def verify_pdf_signatures(pdf: bytes, *, at: datetime, trust: TrustStore | None,
+def _covered_sha256(stream: BinaryIO, byte_range: list[int]) -> str:
+    """SHA-256 of the bytes a signature covers, read a chunk at a time (the stream's position
+    is put back for pyHanko's reader, which shares it)."""
+    position = stream.tell()
+    covered = hashlib.sha256()
+    for start, length in zip(*[iter(byte_range)] * 2, strict=True):
+        stream.seek(start)
+        while length > 0 and (chunk := stream.read(min(length, SCAN_CHUNK))):
+            covered.update(chunk)
+            length -= len(chunk)
+    stream.seek(position)
+    return covered.hexdigest()
+
+
+def verify_pdf_signatures(pdf: bytes | BinaryIO, *, at: datetime, trust: TrustStore | None,
                           policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
                           judge_signer: bool = True) -> list[SignatureResult]:
-    """Every PAdES signature in `pdf`, each verified at `at`; an empty list when unsigned."""
+    """Every PAdES signature in `pdf` (bytes, or a seekable binary file read as needed, never
+    whole), each verified at `at`; an empty list when unsigned."""
     return run_sync(async_verify_pdf_signatures(pdf, at=at, trust=trust, policy=policy,
                                                 judge_signer=judge_signer))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import BinaryIO
 
 from ..pki.trust import DEFAULT_POLICY as DEFAULT_TRUST_POLICY
 from ..pki.trust import TrustPolicy
@@ -68,6 +69,24 @@ class SignaturePolicy:
 DEFAULT_SIGNATURE_POLICY = SignaturePolicy()
 
 
-def looks_signed(pdf: bytes) -> bool:
-    """Cheap pre-check before opening a PDF: every signature dictionary has a /ByteRange."""
-    return b"/ByteRange" in pdf
+SIGNATURE_MARKER = b"/ByteRange"
+SCAN_CHUNK = 256 * 1024
+
+
+def looks_signed(pdf: bytes | BinaryIO, *, chunk: int = SCAN_CHUNK) -> bool:
+    """Cheap pre-check before opening a PDF: every signature dictionary has a /ByteRange.
+
+    A file object is scanned from its start `chunk` bytes at a time (a 100 MB act is never
+    held whole); the bytes just before each chunk are searched with its first ones, so a
+    marker split across reads is still found.
+    """
+    if isinstance(pdf, bytes | bytearray):
+        return SIGNATURE_MARKER in pdf
+    keep = len(SIGNATURE_MARKER) - 1
+    pdf.seek(0)
+    tail = b""  # the last bytes read, where a marker may begin
+    while data := pdf.read(max(chunk, 1)):
+        if SIGNATURE_MARKER in tail + data[:keep] or SIGNATURE_MARKER in data:
+            return True
+        tail = (tail + data[-keep:])[-keep:]
+    return False

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from ..pki.trust import Indicated, Reason, Verdict
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 TOTAL_PASSED = "TOTAL_PASSED"
 TOTAL_FAILED = "TOTAL_FAILED"

@@ -1,7 +1,13 @@
 """Validate many archives: discovery, parallel workers, progress, and report renderings.
 
 Large batches are spread over processes (validation is CPU-bound and the GIL would serialise
-threads), forked once everything is imported and the schemas compiled.
+threads), forked once everything is imported and the schemas compiled — when this process runs
+one thread. Fork copies only the calling thread: a lock another thread held (in malloc,
+libxml2, SQLite, logging…) would stay locked for ever in the child, which could hang or crash.
+A multi-threaded caller (a server, a test run) has its batch validated in-process instead:
+spawned workers would each import the validator and compile the schemas (measured slower
+than the serial loop on 1,000 archives with 2 jobs), leave multiprocessing's resource tracker
+behind, and re-run a main script that lacks the `__main__` guard.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import pickle
 import selectors
 import struct
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -20,7 +27,7 @@ from typing import NoReturn
 from lxml import etree
 
 from .registry import default_registry
-from .report import ValidationReport
+from .report import ValidationReport, utf8_text, xml_text
 from .validator import ValidationPolicy, validate_file
 
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -64,10 +71,10 @@ def validate_many(archives: Sequence[Path], policy: ValidationPolicy, *, jobs: i
                   ) -> list[ValidationReport]:
     """Validate archives in order; with jobs > 1 and a large batch, across processes.
 
-    `on_done` sees every report in archive order. Parallel runs fork (POSIX); elsewhere the
-    batch runs in this process.
+    `on_done` sees every report in archive order. Workers are forked when that is safe (POSIX,
+    this process runs one thread); otherwise the batch runs in this process.
     """
-    if jobs > 1 and len(archives) >= PARALLEL_THRESHOLD and hasattr(os, "fork"):
+    if jobs > 1 and len(archives) >= PARALLEL_THRESHOLD and _fork_is_safe():
         return _validate_forked(archives, policy, jobs, on_done)
     reports: list[ValidationReport] = []
     for path in archives:
@@ -76,6 +83,17 @@ def validate_many(archives: Sequence[Path], policy: ValidationPolicy, *, jobs: i
         if on_done:
             on_done(report)
     return reports
+
+
+def _fork_is_safe() -> bool:
+    """True when this process can fork: POSIX, and no thread but this one (those of C
+    libraries included, which `threading` does not know of)."""
+    if not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc (macOS, BSD)
+        return threading.active_count() == 1
 
 
 _MAX_CHUNKS = 1024
@@ -233,7 +251,7 @@ def render_text(reports: Sequence[ValidationReport]) -> str:
             lines.append(f"    {f.severity.value.upper():7} {f.code}{where}: {f.message_fr}")
     invalid = sum(not r.valid for r in reports)
     lines.append(f"{len(reports)} archive(s), {len(reports) - invalid} valid, {invalid} invalid")
-    return "\n".join(lines) + "\n"
+    return utf8_text("\n".join(lines) + "\n")
 
 
 def render_json(reports: Sequence[ValidationReport]) -> str:
@@ -252,14 +270,14 @@ def render_junit(reports: Sequence[ValidationReport]) -> str:
                           failures=str(invalid), errors="0")
     for report in reports:
         case = etree.SubElement(suite, "testcase", classname="operator-sim.validate",
-                                name=report.source)
+                                name=xml_text(report.source))
         if not report.valid:
             first = report.errors[0]
             failure = etree.SubElement(case, "failure", type=first.code,
-                                       message=first.message_en)
-            failure.text = _lines(report.errors)
+                                       message=xml_text(first.message_en))
+            failure.text = xml_text(_lines(report.errors))
         if report.warnings:
-            etree.SubElement(case, "system-out").text = _lines(report.warnings)
+            etree.SubElement(case, "system-out").text = xml_text(_lines(report.warnings))
     return etree.tostring(suite, xml_declaration=True, encoding="UTF-8",
                           pretty_print=True).decode("utf-8")
 

@@ -3,10 +3,15 @@
 A finding's `code` is the stable contract with users (CLI output, JSON, JUnit, HTTP bodies);
 `ANOMALIE_BY_CODE` is the one table that turns a code into the AnomalieActe nature the
 service returns, so the offline validator and the service never disagree.
+
+Reports quote what archives hold, names undecodable as UTF-8 included (kept as lone
+surrogates by `surrogateescape`): their renderings go through `utf8_text` (JSON, text) or
+`xml_text` (JUnit), which spell such bytes `\\xNN`, so every output is valid UTF-8 (and XML).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -88,6 +93,29 @@ ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
 }
 
 
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte `surrogateescape` kept: the byte itself
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def utf8_text(text: str) -> str:
+    """`text` as strict UTF-8 carries it: an undecodable byte kept as a lone surrogate becomes
+    `\\xNN` (Python's spelling), any other lone surrogate `\\uNNNN`."""
+    return _UNENCODABLE.sub(_escaped, text)
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML 1.0 carries it: as `utf8_text`, and the control characters XML forbids
+    (all below U+0020 but tab, LF, CR) spelled `\\xNN` too."""
+    return _XML_ILLEGAL.sub(_escaped, text)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing wrong (or doubtful) with an envelope, located as precisely as we can."""
@@ -116,7 +144,8 @@ class Finding:
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
-        data = dict(self.__dict__)  # the fields, in order (asdict would deep-copy str and int)
+        """The fields, in order, as JSON can carry them (texts through `utf8_text`)."""
+        data = {k: utf8_text(v) if isinstance(v, str) else v for k, v in self.__dict__.items()}
         data["severity"] = self.severity.value
         data["anomalie_nature"] = self.anomalie_nature.value
         return data
@@ -167,11 +196,11 @@ class ValidationReport:
     def to_dict(self) -> dict:
         anomalie = self.anomalie()
         return {
-            "source": self.source,
+            "source": utf8_text(self.source),
             "valid": anomalie is None,
             "profile": self.profile,
-            "messages": self.messages,
+            "messages": [utf8_text(m) for m in self.messages],
             "anomalie": None if anomalie is None else {
-                "nature": anomalie[0].value, "detail": anomalie[1]},
+                "nature": anomalie[0].value, "detail": utf8_text(anomalie[1])},
             "findings": [f.to_dict() for f in self.findings],
         }

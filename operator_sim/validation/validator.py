@@ -8,6 +8,7 @@ It never raises for bad input: every problem becomes a Finding.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -16,8 +17,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from ..pki.trust import TrustStore
@@ -95,6 +94,8 @@ _TrustBytes = tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]
 def _trust_bytes(trust: TrustStore | None) -> _TrustBytes | None:
     if trust is None:
         return None
+    from cryptography.hazmat.primitives import serialization  # only with a trust store
+
     der = serialization.Encoding.DER
     return (tuple(c.public_bytes(der) for c in trust.anchors),
             tuple(c.public_bytes(der) for c in trust.intermediates),
@@ -104,6 +105,8 @@ def _trust_bytes(trust: TrustStore | None) -> _TrustBytes | None:
 def _rebuild_policy(values: dict, trust: _TrustBytes | None) -> ValidationPolicy:
     store = None
     if trust is not None:
+        from cryptography import x509
+
         anchors, intermediates, crls = trust
         store = TrustStore(tuple(x509.load_der_x509_certificate(c) for c in anchors),
                            tuple(x509.load_der_x509_certificate(c) for c in intermediates),
@@ -560,26 +563,9 @@ class _ActeCheck:
         if mode is SignatureMode.OFF:
             return
         nom = fichier.nom_fichier
-        data = member.read() if member is not None else None
-        pades = data is not None and fmt == "pdf" and policy.signatures.verify_pades \
-            and looks_signed(data)
-        results: list[SignatureResult] = []
-        if fichier.signature is not None or pades:  # most files carry no signature at all
-            exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
-            options = dict(at=policy.signature_time, trust=policy.trust,
-                           policy=policy.signatures, judge_signer=not exempt)
-            if fichier.signature is not None:
-                if data is None:
-                    self.report_signature(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
-                                                          detail=nom), nom, element)
-                else:
-                    from ..signature.cms import verify_detached  # pyHanko: only when needed
-
-                    results.append(verify_detached(data, fichier.signature, **options))
-            if pades:
-                from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
-
-                results.extend(verify_pdf_signatures(data, **options))
+        # Read through a file object, a chunk at a time, never whole: an act may be 100 MB.
+        with member.open() if member is not None else contextlib.nullcontext() as data:
+            results = self.verify_signatures(fichier, data, fmt)
         for result in results:
             self.report_signature(result, nom, element)
         if is_main and mode is SignatureMode.REQUIRED and fichier.signature is None \
@@ -589,6 +575,32 @@ class _ActeCheck:
                        "actes:Signature ou signature PAdES du PDF)",
                        f"{nom}: the act must be signed (detached signature in actes:Signature "
                        "or a PAdES signature in the PDF)", file=self.nom, element=element)
+
+    def verify_signatures(self, fichier: FichierSigne, data: BinaryIO | None,
+                          fmt: str | None) -> list[SignatureResult]:
+        """Every signature the file carries, verified (most files carry none)."""
+        policy = self.c.policy
+        pades = data is not None and fmt == "pdf" and policy.signatures.verify_pades \
+            and looks_signed(data)
+        if fichier.signature is None and not pades:
+            return []
+        exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
+        options = dict(at=policy.signature_time, trust=policy.trust,
+                       policy=policy.signatures, judge_signer=not exempt)
+        results: list[SignatureResult] = []
+        if fichier.signature is not None:
+            if data is None:
+                results.append(SignatureResult("CMS", Failure.SIGNED_DATA_NOT_FOUND,
+                                               detail=fichier.nom_fichier))
+            else:
+                from ..signature.cms import verify_detached  # pyHanko: only when needed
+
+                results.append(verify_detached(data, fichier.signature, **options))
+        if pades:
+            from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
+
+            results.extend(verify_pdf_signatures(data, **options))
+        return results
 
     def report_signature(self, result: SignatureResult, nom: str,
                          element: _Where) -> None:
