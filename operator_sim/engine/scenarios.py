@@ -24,6 +24,7 @@ refused as ever). The file (the admin API takes the same keys as JSON):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import re
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.codes import AnomalieNature, NatureActe
+from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
 from ..store import simulation as rows
 from ..store.database import AsyncStore, SqliteStore
 
@@ -220,7 +221,10 @@ class Faults:
 
     `unavailable`: 503 and nothing stored. `slow_ms`: the answer waits that long.
     `drop_connection`: the act is processed and stored, then the connection is closed without an
-    answer. `corrupt_return`: what the préfecture returns for it downloads corrupted.
+    answer. `corrupt_return`: what the préfecture returns for it (its messages — ARActe,
+    AnomalieActe, letters, their receipts — and the return archive of a letter about it)
+    downloads corrupted, by every route that serves it (`damaged`); what the collectivité sent,
+    the signatures and the tokens beside the messages come back intact, so a client can tell.
     """
 
     unavailable: bool = False
@@ -516,6 +520,22 @@ def corrupt(data: bytes) -> bytes:
     return data[:start] + middle + data[start + 64:]
 
 
+def archive_sender(row: TransactionRow) -> Sender:
+    """Who made a transaction's stored archive: the collectivité for an act, the préfecture
+    for a letter (2-1, 3-1, 4-1, 5-1: its return archive); other transactions keep none."""
+    return Sender.CL if row.type is TransactionType.ACTE else Sender.PREF
+
+
+async def damaged(book: ScenarioBook | None, row: TransactionRow, sender: Sender,
+                  read: Callable[[], bytes]) -> bytes | None:
+    """The corrupted bytes a client downloads instead of something stored about `row` (`read`
+    gives it), when `sender` is the préfecture and a rule asked (`Faults.corrupt_return`);
+    None: serve it as stored. The one check every door's download routes make."""
+    if book is None or sender is not Sender.PREF or not await book.corrupts(row):
+        return None
+    return corrupt(await asyncio.to_thread(read))
+
+
 class ScenarioUnknown(LookupError):
     """No rule has this id."""
 
@@ -615,5 +635,6 @@ def _replaced(db: Any, rules: Sequence[Rule], origin: str) -> list[rows.StoredRu
 
 
 __all__ = ["DEFAULT_DECISION", "Decision", "Delay", "Facts", "Faults", "Match", "Plan", "Rule",
-           "ScenarioBook", "ScenarioError", "ScenarioUnknown", "corrupt", "format_duration",
-           "load_rules_file", "parse_duration", "parse_rule", "parse_rules"]
+           "ScenarioBook", "ScenarioError", "ScenarioUnknown", "archive_sender", "corrupt",
+           "damaged", "format_duration", "load_rules_file", "parse_duration", "parse_rule",
+           "parse_rules"]

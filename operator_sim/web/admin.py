@@ -27,6 +27,9 @@ ADMIN_TOKEN = web.AppKey("admin_token", str)
 COOKIE = "operator_sim_admin"
 PUBLIC_PATHS = frozenset({"/tsa"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN_PAGE = web.AppKey("token_page", Callable[[web.Request], web.Response | None])
+"""Set by the dashboard: its page explaining the token to a browser refused here, or None
+when the request is not a browser's for one of its pages (then the JSON 401 answers)."""
 
 
 def simulator_of(request: web.Request) -> Simulator:
@@ -50,10 +53,14 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     presented = _presented_token(request)
     expected = request.app[ADMIN_TOKEN]
     if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        challenge = {"WWW-Authenticate": 'Bearer realm="operator-sim admin"'}
+        page = request.app[TOKEN_PAGE](request) if TOKEN_PAGE in request.app else None
+        if page is not None:
+            page.headers.update(challenge)
+            return page
         return refusal(401, "ADMIN_TOKEN_REQUIRED",
                        "jeton d'administration absent ou incorrect (Authorization: Bearer …)",
-                       "admin token missing or wrong (Authorization: Bearer …)",
-                       headers={"WWW-Authenticate": 'Bearer realm="operator-sim admin"'})
+                       "admin token missing or wrong (Authorization: Bearer …)", headers=challenge)
     response = await handler(request)
     if "token" in request.query and request.cookies.get(COOKIE) != presented:
         response.set_cookie(COOKIE, presented, httponly=True, samesite="Strict")
@@ -71,7 +78,7 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     app = web.Application(middlewares=[json_errors, require_token])
     app[SIMULATOR] = simulator
     app[ADMIN_TOKEN] = simulator.admin_token
-    add_tsa_route(app, simulator.tsa)
+    add_tsa_route(app, simulator.tsa, read_timeout=simulator.config.read_timeout)
     app.router.add_get("/admin/health", health)
     from . import callbacks, dashboard, journal, prefecture, scenarios  # they read this module's keys
 

@@ -23,9 +23,9 @@ from aiohttp import BodyPartReader, web
 from aiohttp.helpers import content_disposition_header
 
 from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
-from ..engine.scenarios import Decision, corrupt
+from ..engine.scenarios import Decision, archive_sender, damaged
 from ..pki.identity import authorize
-from ..protocol.codes import COLLECTIVITE_NATURES, NatureActe, Sender, TransactionStatus, TransactionType
+from ..protocol.codes import COLLECTIVITE_NATURES, NatureActe, TransactionStatus, TransactionType
 from ..protocol.envelope import (
     PIECE_FORMATS,
     ActeRequest,
@@ -362,10 +362,17 @@ async def post_acte(request: web.Request) -> web.Response:
 
 
 def _submitted_response(request: web.Request, outcome: Outcome) -> web.Response:
-    """201 with the outcome; a scenario's faults are then shown by `scenarios.show_faults`."""
+    """201 with the outcome, and the scenario's faults to show."""
+    show_scenario(request, outcome)
+    return web.json_response(_submitted(outcome), status=201)
+
+
+def show_scenario(request: web.Request, outcome: Outcome) -> None:
+    """Every door that submits or posts an act calls this: the decision's faults (slow answer,
+    dropped connection) are then shown by the `scenarios.show_faults` middleware and the rule
+    named in the journal. (A 503 was already raised by the engine, nothing stored.)"""
     if outcome.scenario is not None:
         request[SCENARIO] = outcome.scenario
-    return web.json_response(_submitted(outcome), status=201)
 
 
 def _submitted(outcome: Outcome) -> dict[str, Any]:
@@ -510,20 +517,29 @@ async def get_message(request: web.Request) -> web.StreamResponse:
                 break
             headers = {"Content-Type": mimetype,
                        "Content-Disposition": attachment(message.file_name + suffix)}
-            if kind == "xml" and message.direction is Sender.PREF and engine.scenarios is not None \
-                    and await engine.scenarios.corrupts(row):  # a scenario's damaged download
-                return web.Response(body=corrupt(engine.sqlite.blobs.read(sha)), headers=headers)
+            if kind == "xml":  # the message itself, maybe damaged by a scenario (not its proofs)
+                broken = await damaged(engine.scenarios, row, message.direction,
+                                       functools.partial(engine.sqlite.blobs.read, sha))
+                if broken is not None:
+                    return web.Response(body=broken, headers=headers)
             return web.FileResponse(engine.sqlite.blobs.path(sha), headers=headers)
     raise NotFound()
 
 
 async def get_archive(request: web.Request) -> web.StreamResponse:
+    """The archive sent (an act's), or the préfecture's return archive (a letter's)."""
     row = await _owned(request)
-    if row.archive_sha256 is None:
+    sha = row.archive_sha256
+    if sha is None:
         raise NotFound()
-    return web.FileResponse(request.app[ENGINE].sqlite.blobs.path(row.archive_sha256), headers={
-        "Content-Type": "application/gzip",
-        "Content-Disposition": attachment(row.archive_name or "archive.tar.gz")})
+    blobs = request.app[ENGINE].sqlite.blobs
+    headers = {"Content-Type": "application/gzip",
+               "Content-Disposition": attachment(row.archive_name or "archive.tar.gz")}
+    broken = await damaged(request.app[ENGINE].scenarios, row, archive_sender(row),
+                           lambda: blobs.read(sha))
+    if broken is not None:
+        return web.Response(body=broken, headers=headers)
+    return web.FileResponse(blobs.path(sha), headers=headers)
 
 
 def attachment(filename: str) -> str:

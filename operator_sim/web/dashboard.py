@@ -34,7 +34,7 @@ from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, Transact
 from ..store import BlobNotFound, NotFound, StatusConflict, TransactionFilter
 from ..store import simulation as rows
 from ..store.interface import TransactionRow
-from .admin import simulator_of
+from .admin import COOKIE, TOKEN_PAGE, simulator_of
 from .api import MESSAGE_FILES, path_id
 from .prefecture import letter_form
 
@@ -580,22 +580,63 @@ async def archive_file(request: web.Request) -> web.StreamResponse:
 # --- routes -----------------------------------------------------------------------------------
 
 
+# --- a browser without the token ---------------------------------------------------------------
+
+
+def _quality(accept: str, wanted: str) -> float:
+    """The q-value an Accept header gives exactly `wanted` (0 when not listed)."""
+    for item in accept.split(","):
+        media, *params = (p.strip() for p in item.split(";"))
+        if media.lower() == wanted:
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return 0.0
+            return 1.0
+    return 0.0
+
+
+def _token_page(pages: frozenset[Handler], request: web.Request) -> web.Response | None:
+    """For the admin guard (`TOKEN_PAGE`): a short French page (401) telling a browser how to
+    get in, when it asked for one of the dashboard's routes and prefers HTML to JSON. Static
+    HTML, not the frame: nothing of the simulator's state is shown before the token."""
+    if request.match_info.handler not in pages:
+        return None
+    accept = request.headers.get("Accept", "")
+    if _quality(accept, "text/html") <= _quality(accept, "application/json"):
+        return None
+    html = request.app[TEMPLATES].get_template("jeton.html").render(
+        mauvais="token" in request.query or COOKIE in request.cookies)
+    return web.Response(text=html, status=401, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
 def add_admin_routes(app: web.Application) -> None:
     """Mount the dashboard on the admin app (which holds the simulator under `SIMULATOR`)."""
     app[TEMPLATES] = environment()
-    r = app.router
-    r.add_get("/admin/", actes)
-    r.add_get("/admin/actes/{id}", acte)
-    r.add_get("/admin/actes/{id}/archive", archive_file)
-    r.add_get("/admin/actes/{id}/messages/{message}/{kind:xml|signature|timestamp}", message_file)
-    r.add_get("/admin/actes/{id}/documents/{document}", document_file)
-    r.add_post("/admin/actes/{id}/acquitter", acquitter)
-    r.add_post("/admin/actes/{id}/rejeter", rejeter)
-    r.add_post("/admin/actes/{id}/courriers", courrier)
-    r.add_get("/admin/tableau/scenarios", scenarios)
-    r.add_post("/admin/tableau/scenarios", ajouter_regle)
-    r.add_post("/admin/tableau/scenarios/{rule}/supprimer", supprimer_regle)
-    r.add_post("/admin/tableau/reinitialiser", reinitialiser)
-    r.add_post("/admin/tableau/horloge", avancer_horloge)
-    r.add_post("/admin/tableau/horloge/regler", regler_horloge)
-    r.add_static("/admin/static/", HERE / "static", name="dashboard-static")
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "/admin/", actes),
+        ("GET", "/admin/actes/{id}", acte),
+        ("GET", "/admin/actes/{id}/archive", archive_file),
+        ("GET", "/admin/actes/{id}/messages/{message}/{kind:xml|signature|timestamp}", message_file),
+        ("GET", "/admin/actes/{id}/documents/{document}", document_file),
+        ("POST", "/admin/actes/{id}/acquitter", acquitter),
+        ("POST", "/admin/actes/{id}/rejeter", rejeter),
+        ("POST", "/admin/actes/{id}/courriers", courrier),
+        ("GET", "/admin/tableau/scenarios", scenarios),
+        ("POST", "/admin/tableau/scenarios", ajouter_regle),
+        ("POST", "/admin/tableau/scenarios/{rule}/supprimer", supprimer_regle),
+        ("POST", "/admin/tableau/reinitialiser", reinitialiser),
+        ("POST", "/admin/tableau/horloge", avancer_horloge),
+        ("POST", "/admin/tableau/horloge/regler", regler_horloge),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    app.router.add_static("/admin/static/", HERE / "static", name="dashboard-static")
+    app[TOKEN_PAGE] = functools.partial(_token_page, frozenset(h for _, _, h in routes))

@@ -1,6 +1,7 @@
 """HTTP face of the TSA (RFC 3161 §3.4): `POST /tsa`, timestamp-query in, timestamp-reply out.
 
-Owns the HTTP checks only (method, content type → 415, body size → 413) and a small client.
+Owns the HTTP checks only (method, content type → 415, body size → 413, a body trickled past
+the API's `read_timeout` deadline → 408) and a small client.
 Every RFC 3161 decision is the `TimeStampAuthority`'s: RFC rejections are still HTTP 200.
 It never parses ASN.1 or signs anything itself.
 """
@@ -13,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from ..timestamp import TimeStampAuthority
+from .api import READ_TIMEOUT, json_errors, reading_body
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -29,15 +31,18 @@ def _error(status: int, error: str, reason: str) -> web.Response:
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (declared or actually sent)."""
+    """The body, or None as soon as it exceeds `limit` (declared or actually sent); under the
+    app's body deadline (`api.reading_body`: 408 for a trickling client)."""
     if request.content_length is not None and request.content_length > limit:
         return None
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(4096):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    async with reading_body(request) as received:
+        async for chunk in request.content.iter_chunked(4096):
+            size += len(chunk)
+            received(size)
+            if size > limit:
+                return None
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -57,17 +62,19 @@ def tsa_handler(tsa: TimeStampAuthority, *, max_body: int = MAX_QUERY_BYTES) -> 
 
 
 def add_tsa_route(app: web.Application, tsa: TimeStampAuthority, *, path: str = "/tsa",
-                  max_body: int = MAX_QUERY_BYTES) -> None:
-    """Mount the TSA on an existing application (and remember it under `TSA_KEY`)."""
+                  max_body: int = MAX_QUERY_BYTES, read_timeout: float = 60.0) -> None:
+    """Mount the TSA on an existing application (and remember it under `TSA_KEY`); the app
+    needs `api.json_errors` to answer the 408, and takes `read_timeout` as its body deadline."""
     app[TSA_KEY] = tsa
+    app[READ_TIMEOUT] = read_timeout
     app.router.add_post(path, tsa_handler(tsa, max_body=max_body))
 
 
-def create_tsa_app(tsa: TimeStampAuthority, *, path: str = "/tsa",
-                   max_body: int = MAX_QUERY_BYTES) -> web.Application:
+def create_tsa_app(tsa: TimeStampAuthority, *, path: str = "/tsa", max_body: int = MAX_QUERY_BYTES,
+                   read_timeout: float = 60.0) -> web.Application:
     """A standalone application serving only the TSA: for tests, the bench and `add_subapp`."""
-    app = web.Application()
-    add_tsa_route(app, tsa, path=path, max_body=max_body)
+    app = web.Application(middlewares=[json_errors])
+    add_tsa_route(app, tsa, path=path, max_body=max_body, read_timeout=read_timeout)
     return app
 
 

@@ -14,15 +14,17 @@ import re
 from urllib.parse import quote
 
 from aiohttp import web
+from yarl import URL
 
 from ...engine.clock import paris_date
-from ...engine.intake import IntakeRefused, Outcome
+from ...engine.intake import IntakeRefused
+from ...engine.scenarios import damaged
 from ...protocol.classification import Classification
 from ...protocol.codes import NatureActe, TransactionStatus, TransactionType
 from ...protocol.envelope import ActeRequest, Piece
 from ...store import TransactionFilter
 from ...validation.documents import sniff_format
-from ..api import SCENARIO
+from ..api import show_scenario
 from ..auth import IDENTITY
 from .common import (
     engine_of,
@@ -215,14 +217,8 @@ async def create(request: web.Request) -> web.Response:
         or not connexion(request).rgs
     outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
                                        headers=request.headers)
-    _show_faults(request, outcome)
+    show_scenario(request, outcome)
     return ok(f"{outcome.transaction.id}\n")
-
-
-def _show_faults(request: web.Request, outcome: Outcome) -> None:
-    """A scenario's faults (slow answer, dropped connection) apply here as on /api/v1."""
-    if outcome.scenario is not None:
-        request[SCENARIO] = outcome.scenario
 
 
 # -- actes_transac_get_status.php ----------------------------------------------------------------
@@ -230,13 +226,15 @@ def _show_faults(request: web.Request, outcome: Outcome) -> None:
 
 @s2low_handler
 async def get_status(request: web.Request) -> web.Response:
-    """`OK\\n<status>\\n` + the XML that brought it there (ARActe at 4) + the error at -1."""
+    """`OK\\n<status>\\n` + the XML that brought it there (ARActe at 4) + the error at -1;
+    the préfecture's XML damaged if a scenario says so (`corrupt_return`)."""
     engine = engine_of(request)
     row = await requested(request, "transaction")
     body = f"OK\n{int(row.status)}\n".encode(CHARSET)
     message = await returned_message(engine, row, row.status)
     if message is not None:
-        body += await read_blob(engine, message.xml_sha256)
+        stored = await read_blob(engine, message.xml_sha256)
+        body += await damaged(engine.scenarios, row, message.direction, lambda: stored) or stored
     if row.status is S.ERREUR:
         journal = await engine.store.journal(row.id)
         body += journal[-1].message.encode(CHARSET, "replace")
@@ -252,7 +250,9 @@ def _redirect(url_return: str, error: bool, message: str) -> web.StreamResponse:
     if not location:
         return text(("KO\n" if error else "OK\n") + (f"{message}\n" if message else ""),
                     status=400 if error else 200)
-    raise web.HTTPFound(location)
+    # Returned, not raised: the scenario's faults (`show_faults`) apply to answers only.
+    # URL() encodes what a header may not hold (CR, LF, spaces), as HTTPFound does.
+    return web.Response(status=302, headers={"Location": str(URL(location))})
 
 
 async def _post(request: web.Request, transaction_id: int) -> None:
@@ -262,9 +262,13 @@ async def _post(request: web.Request, transaction_id: int) -> None:
         raise S2lowKO("La transaction n'est pas dans le statut « En attente d'être posté»",
                       status=409)
     try:
-        await engine_of(request).post_acte(request[IDENTITY], row.id)
+        outcome = await engine_of(request).post_acte(request[IDENTITY], row.id,
+                                                     headers=request.headers)
     except IntakeRefused as refused:
+        if refused.status == 503:  # a scenario's outage: the whole answer is a 503, no redirect
+            raise
         raise S2lowKO(refused.message_fr, status=refused.status) from None
+    show_scenario(request, outcome)
 
 
 @s2low_handler
@@ -285,7 +289,8 @@ async def post_confirm(request: web.Request) -> web.StreamResponse:
 
 @s2low_handler
 async def post_confirm_multi(request: web.Request) -> web.StreamResponse:
-    """The batch variant: `id[]=…&id[]=…`; transactions it may not post are skipped."""
+    """The batch variant: `id[]=…&id[]=…`; transactions it may not post are skipped. A
+    scenario's 503 stops the batch there (those before it stay posted)."""
     url_return = request.query.get("url_return", "")
     if not connexion(request).rgs:
         return _redirect(url_return, True, RGS_REQUIRED.format(connexion(request).reason))
@@ -352,7 +357,7 @@ async def import_archive(request: web.Request) -> web.Response:
                           status=refused.status) from None
     finally:
         form.cleanup()
-    _show_faults(request, outcome)
+    show_scenario(request, outcome)
     return ok(f"1\n{outcome.transaction.id}\n")
 
 

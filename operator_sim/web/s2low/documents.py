@@ -20,6 +20,7 @@ from aiohttp import web
 from ...engine.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
 from ...engine.clock import paris_date
 from ...engine.intake import Engine
+from ...engine.scenarios import archive_sender, damaged
 from ...engine.tampon import Tampon, TamponError, stamp_pdf
 from ...protocol.archive import write_archive
 from ...protocol.codes import Sender, TransactionStatus, TransactionType
@@ -165,13 +166,22 @@ async def download_file(request: web.Request) -> web.StreamResponse:
 
 
 async def _envelope(engine: Engine, row: TransactionRow) -> web.StreamResponse:
-    """The transaction's envelope: the archive sent, or its messages and documents packed."""
-    if row.archive_sha256 is not None:
-        return web.FileResponse(engine.sqlite.blobs.path(row.archive_sha256), headers={
-            "Content-Type": "application/gzip",
-            "Content-Disposition": f'attachment; filename="{row.archive_name}"'})
-    members = [(m.file_name, await read_blob(engine, m.xml_sha256))
-               for m in await engine.store.messages(row.id)]
+    """The transaction's envelope: the archive sent (a letter's: the préfecture's return
+    archive), or its messages and documents packed; what the préfecture returned is damaged
+    if a scenario says so (`corrupt_return`)."""
+    blobs = engine.sqlite.blobs
+    if (sha := row.archive_sha256) is not None:
+        headers = {"Content-Type": "application/gzip",
+                   "Content-Disposition": f'attachment; filename="{row.archive_name}"'}
+        broken = await damaged(engine.scenarios, row, archive_sender(row), lambda: blobs.read(sha))
+        if broken is not None:
+            return web.Response(body=broken, headers=headers)
+        return web.FileResponse(blobs.path(sha), headers=headers)
+    members = []
+    for m in await engine.store.messages(row.id):
+        stored = await read_blob(engine, m.xml_sha256)
+        members.append((m.file_name, await damaged(engine.scenarios, row, m.direction,
+                                                   lambda stored=stored: stored) or stored))
     members += [(d.file_name, await read_blob(engine, d.sha256))
                 for d in await engine.store.documents(row.id)]
     buffer = io.BytesIO()
