@@ -261,6 +261,22 @@ def m0004_settings(db: Database) -> None:
 # How many transactions each (SIREN, type, status, nature) has, and the same without the SIREN,
 # kept by triggers in the writing transaction itself: a list's total is then a sum over a few
 # counter rows instead of a count over rows that grow with the table. Nature 0 stands for none.
+# Trigger steps: count the row as it now is; uncount it as it was.
+_COUNT_NEW = """\
+    INSERT INTO transaction_counts (siren, type, status, nature, n)
+        VALUES (NEW.siren, NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (siren, type, status, nature) DO UPDATE SET n = n + 1;
+    INSERT INTO transaction_totals (type, status, nature, n)
+        VALUES (NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
+        ON CONFLICT (type, status, nature) DO UPDATE SET n = n + 1;
+"""
+_UNCOUNT_OLD = """\
+    UPDATE transaction_counts SET n = n - 1 WHERE siren = OLD.siren AND type = OLD.type
+        AND status = OLD.status AND nature = ifnull(OLD.nature, 0);
+    UPDATE transaction_totals SET n = n - 1 WHERE type = OLD.type AND status = OLD.status
+        AND nature = ifnull(OLD.nature, 0);
+"""
+
 _TRANSACTION_COUNTS = (
     """CREATE TABLE transaction_counts (
     siren TEXT NOT NULL,
@@ -277,38 +293,18 @@ _TRANSACTION_COUNTS = (
     n INTEGER NOT NULL CHECK (n >= 0),
     PRIMARY KEY (type, status, nature)
 ) STRICT, WITHOUT ROWID""",
-    """CREATE TRIGGER transactions_counted_insert AFTER INSERT ON transactions
+    f"""CREATE TRIGGER transactions_counted_insert AFTER INSERT ON transactions
 BEGIN
-    INSERT INTO transaction_counts (siren, type, status, nature, n)
-        VALUES (NEW.siren, NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
-        ON CONFLICT (siren, type, status, nature) DO UPDATE SET n = n + 1;
-    INSERT INTO transaction_totals (type, status, nature, n)
-        VALUES (NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
-        ON CONFLICT (type, status, nature) DO UPDATE SET n = n + 1;
-END""",
-    """CREATE TRIGGER transactions_counted_delete AFTER DELETE ON transactions
+{_COUNT_NEW}END""",
+    f"""CREATE TRIGGER transactions_counted_delete AFTER DELETE ON transactions
 BEGIN
-    UPDATE transaction_counts SET n = n - 1 WHERE siren = OLD.siren AND type = OLD.type
-        AND status = OLD.status AND nature = ifnull(OLD.nature, 0);
-    UPDATE transaction_totals SET n = n - 1 WHERE type = OLD.type AND status = OLD.status
-        AND nature = ifnull(OLD.nature, 0);
-END""",
-    """CREATE TRIGGER transactions_counted_update AFTER UPDATE OF siren, type, status, nature
+{_UNCOUNT_OLD}END""",
+    f"""CREATE TRIGGER transactions_counted_update AFTER UPDATE OF siren, type, status, nature
     ON transactions
     WHEN OLD.siren IS NOT NEW.siren OR OLD.type IS NOT NEW.type OR OLD.status IS NOT NEW.status
         OR OLD.nature IS NOT NEW.nature
 BEGIN
-    UPDATE transaction_counts SET n = n - 1 WHERE siren = OLD.siren AND type = OLD.type
-        AND status = OLD.status AND nature = ifnull(OLD.nature, 0);
-    UPDATE transaction_totals SET n = n - 1 WHERE type = OLD.type AND status = OLD.status
-        AND nature = ifnull(OLD.nature, 0);
-    INSERT INTO transaction_counts (siren, type, status, nature, n)
-        VALUES (NEW.siren, NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
-        ON CONFLICT (siren, type, status, nature) DO UPDATE SET n = n + 1;
-    INSERT INTO transaction_totals (type, status, nature, n)
-        VALUES (NEW.type, NEW.status, ifnull(NEW.nature, 0), 1)
-        ON CONFLICT (type, status, nature) DO UPDATE SET n = n + 1;
-END""",
+{_UNCOUNT_OLD}{_COUNT_NEW}END""",
     # Rows written before this migration (it runs inside the opening write transaction).
     """INSERT INTO transaction_counts (siren, type, status, nature, n)
     SELECT siren, type, status, ifnull(nature, 0), count(*) FROM transactions GROUP BY 1, 2, 3, 4""",
