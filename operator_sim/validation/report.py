@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..protocol.codes import AnomalieNature
+from ..protocol.messages import NOT_XML_CHAR
 
 
 class Severity(StrEnum):
@@ -94,7 +95,6 @@ ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
 
 
 _UNENCODABLE = re.compile("[\ud800-\udfff]")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -113,7 +113,7 @@ def utf8_text(text: str) -> str:
 def xml_text(text: str) -> str:
     """`text` as XML 1.0 carries it: as `utf8_text`, and the control characters XML forbids
     (all below U+0020 but tab, LF, CR) spelled `\\xNN` too."""
-    return _XML_ILLEGAL.sub(_escaped, text)
+    return NOT_XML_CHAR.sub(_escaped, text)
 
 
 @dataclass(frozen=True)
