@@ -34,6 +34,7 @@ IDENTITY_DIRECTORY = web.AppKey("pki_identity_directory", IdentityDirectory)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 IDENTITY = web.RequestKey("identity", Identity)
 VERDICT = web.RequestKey("certificate_verdict", Verdict)
+_PEER = web.RequestKey("peer_certificate", tuple)
 
 _BASIC_CHALLENGE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="operator-sim", charset="UTF-8"'}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,13 +79,24 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
 
     Python 3.11 exposes only the leaf; the trust store's intermediates complete the chain.
     """
-    der = _peer_der(request)
-    return x509.load_der_x509_certificate(der) if der else None
+    return _peer(request)[0]
 
 
-def _peer_der(request: web.Request) -> bytes | None:
-    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+def peer_fingerprint(request: web.Request) -> str | None:
+    """`pki.fingerprint` of the client's leaf, hashed from the bytes the handshake gave
+    (re-encoding the certificate costs ten times more)."""
+    return _peer(request)[1]
+
+
+def _peer(request: web.Request) -> tuple[x509.Certificate | None, str | None]:
+    """Read once per request: the auth middleware and the request journal both need it."""
+    peer = request.get(_PEER)
+    if peer is None:
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        peer = request[_PEER] = ((x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest())
+                                 if der else (None, None))
+    return peer
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -107,19 +119,17 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 @web.middleware
 async def client_certificate_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    der = _peer_der(request)
-    leaf = x509.load_der_x509_certificate(der) if der else None
+    leaf, print_ = _peer(request)
     app = request.app
     verdict = (Verdict(None, Reason.NO_CERTIFICATE) if leaf is None else
                judge([leaf], at=app[CLOCK](), store=app[TRUST_SOURCE](), policy=app[TRUST_POLICY]))
     request[VERDICT] = verdict  # kept on refusals too: the request journal reads it
     if not verdict.accepted:
         return _trust_refusal(verdict)
-    assert leaf is not None and der is not None
+    assert leaf is not None and print_ is not None
     try:
         credentials = _basic_credentials(request)
-        # `pki.fingerprint(leaf)`, from the bytes the handshake gave (re-encoding costs 10x).
-        directory, print_ = app[IDENTITY_DIRECTORY], hashlib.sha256(der).hexdigest()
+        directory = app[IDENTITY_DIRECTORY]
         binding = directory.cached(print_)
         if binding is None:
             binding = await asyncio.to_thread(directory.binding, print_)

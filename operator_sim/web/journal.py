@@ -29,13 +29,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..pki.store import fingerprint
 from ..store import StoreError
 from ..store import simulation as rows
 from ..store.database import SqliteStore
 from .admin import simulator_of
 from .api import SCENARIO, BadRequest, query_number, row_id
-from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate
+from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate, peer_fingerprint
 from .scenarios import DROPPED
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
         "subject": None if leaf is None else leaf.subject.rfc4514_string(),
         "issuer": None if leaf is None else leaf.issuer.rfc4514_string(),
         "serial": None if leaf is None else format(leaf.serial_number, "x"),
-        "fingerprint": None if leaf is None else fingerprint(leaf),
+        "fingerprint": peer_fingerprint(request),
         "verdict": None if verdict is None else verdict.code,
         "indication": None if verdict is None else verdict.indication,
         "sub_indication": None if verdict is None else verdict.sub_indication,
