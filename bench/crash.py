@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import itertools
 import random
 import sqlite3
@@ -99,13 +100,19 @@ class CrashRun:
 async def _round(run: CrashRun, workspace: _service.Workspace, server: _service.Server,
                  pending: collections.deque[_service.Submission], *, concurrency: int,
                  kill_after: int | None, rng: random.Random, abandon: int = 0,
-                 settle: float | None = None) -> None:
+                 settle: float | None = None, floor: int = 0) -> None:
     """Post from `pending` until it is empty, or SIGKILL the server after `kill_after` answers.
 
-    Just before the kill, `abandon` clients give up on their answers; the kill then comes
-    `settle` seconds later (long enough for their commits), or at a random moment.
+    Just before the kill, `abandon` clients give up on their answers. With `settle`, the other
+    clients then pause that long (time for the quitters' commits); otherwise the kill comes at
+    a random moment. Clients park when only `floor` submissions are left (kept for the later
+    rounds, so that a fast server cannot drain the queue), which brings the kill forward; it
+    always lands while requests are in flight.
     """
     killed = asyncio.Event()
+    running = asyncio.Event()
+    running.set()
+    floor_reached = asyncio.Event()
     answered = 0
     in_flight: set[str] = set()
     abandoned: set[str] = set()
@@ -141,6 +148,12 @@ async def _round(run: CrashRun, workspace: _service.Workspace, server: _service.
 
     async def worker(pool: _service.Clients) -> None:
         while pending and not killed.is_set():
+            if kill_after is not None and len(pending) <= floor:
+                floor_reached.set()
+                running.clear()
+            await running.wait()
+            if killed.is_set() or not pending:
+                break
             sub = pending.popleft()
             if sub.numero_interne in run.in_doubt:
                 run.retried += 1
@@ -149,9 +162,24 @@ async def _round(run: CrashRun, workspace: _service.Workspace, server: _service.
             in_flight.discard(sub.numero_interne)
             handle(answer)
 
+    async def sleep_unless_floor(seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(floor_reached.wait(), seconds)
+
+    async def land_in_flight() -> None:
+        """Parked or drained clients are let go below the floor until one request is out."""
+        nonlocal floor
+        if in_flight or not pending:
+            return
+        floor = 0
+        running.set()
+        while not in_flight and pending:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(rng.uniform(0, 0.01))
+
     async def killer() -> None:
         assert kill_after is not None
-        while answered < kill_after and pending:
+        while answered < kill_after and pending and not floor_reached.is_set():
             await asyncio.sleep(0.005)
         quitters = [pending.popleft() for _ in range(min(abandon, len(pending)))]
         abandoned.update(s.numero_interne for s in quitters)
@@ -161,10 +189,16 @@ async def _round(run: CrashRun, workspace: _service.Workspace, server: _service.
             gave_up = await asyncio.gather(*(own.submit(s, timeout=0.15) for s in quitters))
         for answer in gave_up:
             handle(answer)
-        # Land anywhere: inside requests, and before or after the quitters' commits.
-        await asyncio.sleep(settle if settle is not None
-                            else rng.uniform(0, 0.6) if quitters else rng.uniform(0, 0.05))
+        if settle is not None:
+            running.clear()  # the quitters' commits land with nobody else listening
+            await asyncio.sleep(settle)
+            running.set()
+            await sleep_unless_floor(rng.uniform(0.01, 0.05))
+        else:  # anywhere: inside requests, before or after the quitters' commits
+            await sleep_unless_floor(rng.uniform(0, 0.6) if quitters else rng.uniform(0, 0.05))
+        await land_in_flight()
         killed.set()
+        running.set()  # parked clients wake up to see the kill and leave
         run.kill_points.append({"answers_this_round": answered, "in_flight": len(in_flight),
                                 "abandoned": len(quitters)})
         server.kill()
@@ -190,6 +224,7 @@ def run_crash(root: Path, *, count: int = 3000, kills: int = 6, concurrency: int
     run = CrashRun(submissions=count, numeros=[s.numero_interne for s in subs])
     pending = collections.deque(subs)
     share = count / (kills + 1)
+    abandon = max(2, concurrency // 4)
     log(f"crash: {count} submissions, {kills} kills, {concurrency} in flight, seed {seed}")
     for round_number in range(kills + 1):
         server = _service.Server(workspace)
@@ -198,8 +233,9 @@ def run_crash(root: Path, *, count: int = 3000, kills: int = 6, concurrency: int
         kill_after = None if last else rng.randint(max(1, int(share * 0.3)), max(2, int(share)))
         try:
             asyncio.run(_round(run, workspace, server, pending, concurrency=concurrency,
-                               kill_after=kill_after, rng=rng, abandon=max(2, concurrency // 4),
-                               settle=2.5 if round_number == 0 else None))
+                               kill_after=kill_after, rng=rng, abandon=abandon,
+                               settle=2.5 if round_number == 0 else None,
+                               floor=(kills - round_number) * (concurrency + abandon)))
         finally:
             server.kill()  # after the last round too: a crash at rest
         check_store(run, workspace.data_dir)
