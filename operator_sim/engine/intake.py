@@ -304,15 +304,16 @@ class Engine:
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
+        documents = _documents(acte, exam.members)
+        kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
-            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits)
+            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept)
 
         archive_sha, token_sha, members = await asyncio.to_thread(receipt)
         outgoing = None if bundle is None else await self.store_answer(bundle, token_sha)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
-        documents = _documents(acte, exam.members)
         new = NewTransaction(
             type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
             numero_interne=acte.numero_interne, nature=acte.nature,
@@ -657,16 +658,20 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
     return store.run_write(write)
 
 
-def _store_receipt(blobs: BlobStore, path: Path, token: bytes,
-                   limits: ArchiveLimits) -> tuple[str, str, dict[str, str]]:
-    """The archive, its timestamp token and each member into the blob store (reads, hashes,
-    fsyncs: off the event loop); their digests, members by name."""
+def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLimits,
+                   kept: set[str]) -> tuple[str, str, dict[str, str]]:
+    """The archive, its timestamp token and the `kept` members (those rows will name) into the
+    blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
+
+    The enveloppe and stray members stay inside the archive blob only: a copy no row names
+    would be an orphan nobody can read back or clean up."""
     archive_sha, token_sha = blobs.put(path), blobs.put(token)
     stored: dict[str, str] = {}
     with read_archive(path, limits) as archive:
         for member in archive:
-            with member.open() as stream:
-                stored[member.name] = blobs.put(stream)
+            if member.name in kept:
+                with member.open() as stream:
+                    stored[member.name] = blobs.put(stream)
     return archive_sha, token_sha, stored
 
 

@@ -93,6 +93,18 @@ async def test_valid_act_gets_an_ar_with_idacte_timestamp_and_signature(engine, 
     assert len(await engine.store.documents(row.id)) == 2
 
 
+async def test_every_stored_blob_is_named_by_a_row(engine, tmp_path):
+    """The enveloppe lives in the archive blob only: a separate copy would be an orphan."""
+    row = (await submit(engine, corpus.build(), tmp_path)).transaction
+    named = {row.archive_sha256}
+    for m in await engine.store.messages(row.id):
+        named |= {m.xml_sha256, m.signature_sha256, m.timestamp_token_sha256}
+    named |= {d.sha256 for d in await engine.store.documents(row.id)}
+    on_disk = {path.name for path in engine.sqlite.blobs.root.glob("??/??/*")}
+    assert on_disk == named - {None}
+    assert len(on_disk) == 1 + 1 + 3 + 2  # archive, 1-1 (+ token), 1-2 (+ signature), 2 PDFs
+
+
 async def test_invalid_act_is_stored_with_an_anomalie_acte(engine, tmp_path):
     built = corpus.build(corpus.base_request(codes_matiere=(9, 9)))
     outcome = await submit(engine, built, tmp_path)
