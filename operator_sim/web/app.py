@@ -135,13 +135,14 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
         store.close()
         raise ConfigError(str(error)) from None
     tsa = authority_from_pki(config.pki_dir, clock=clock.now)
-    trust = pki.trust_store()
     signatures = SignaturePolicy(mode=SignatureMode(config.signatures))
     current = max(bundled_classifications().values(), key=lambda c: c.date)
 
     def policy() -> ValidationPolicy:
-        return ValidationPolicy(today=clock.today(), signatures=signatures, trust=trust,
-                                received_at=clock.now())
+        # The trust store as of now: `pki revoke` beside a running service takes effect on the
+        # next act (the store is cached until the PKI index changes; one stat per call).
+        return ValidationPolicy(today=clock.today(), signatures=signatures,
+                                trust=pki.trust_store(), received_at=clock.now())
 
     def classification() -> Classification:
         return current

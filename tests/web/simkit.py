@@ -22,11 +22,13 @@ TYPOLOGIES = {NatureActe.DE: "99_DE", NatureActe.AR: "99_AR", NatureActe.AI: "99
 
 
 @asynccontextmanager
-async def serve(data_dir: Path, pki_dir: Path, **options: Any) -> AsyncIterator[RunningSimulator]:
-    """Like the `served` fixture, with config `options` (virtual clock, scenarios file…)."""
+async def serve(data_dir: Path, pki_dir: Path, *, processes: bool = False,
+                **options: Any) -> AsyncIterator[RunningSimulator]:
+    """Like the `served` fixture, with config `options` (virtual clock, scenarios file…);
+    `processes` validates in worker processes, as `operator-sim serve` does."""
     config = Config(**{"data_dir": data_dir, "pki_dir": pki_dir, "workers": 1, "api_port": 0,
                        "admin_port": 0, **options})
-    simulator = build_simulator(config, processes=False)
+    simulator = build_simulator(config, processes=processes)
     try:
         async with running(simulator) as served:
             yield served
