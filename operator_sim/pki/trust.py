@@ -155,6 +155,21 @@ class TrustStore:
 
         return Store(list(self.anchors))
 
+    @cached_property
+    def _crls_by_issuer(self) -> dict[x509.Certificate, tuple[x509.CertificateRevocationList, ...]]:
+        return {}
+
+    def crls_of(self, issuer: x509.Certificate) -> tuple[x509.CertificateRevocationList, ...]:
+        """The CRLs `issuer` signed. Worked out once per issuer: the TLS check asks at every
+        request, and comparing names and checking the signature cost more than the rest of
+        the judgement. Issuers come from validated paths, so the memo stays small."""
+        found = self._crls_by_issuer.get(issuer)
+        if found is None:
+            found = tuple(crl for crl in self.crls if crl.issuer == issuer.subject
+                          and crl.is_signature_valid(issuer.public_key()))
+            self._crls_by_issuer[issuer] = found
+        return found
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -379,8 +394,7 @@ def _revocation_problem(path: tuple[x509.Certificate, ...], at: datetime,
     from cryptography import x509
 
     for index, (cert, issuer) in enumerate(pairwise(path)):
-        crls = [crl for crl in store.crls
-                if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())]
+        crls = store.crls_of(issuer)
         if not crls:
             return Reason.CRL_UNAVAILABLE, f"no CRL from {issuer.subject.rfc4514_string()}"
         current = [crl for crl in crls if crl.last_update_utc <= at

@@ -80,6 +80,25 @@ def test_missing_crl_is_indeterminate_not_accepted(pki, manifest, trust_store):
     assert verdict.sub_indication == "TRY_LATER"
 
 
+def test_a_crl_under_the_issuer_name_but_signed_by_another_key_never_counts(pki, manifest,
+                                                                            trust_store):
+    """CRLs are matched to an issuer once and remembered: by its certificate, not its name."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    entry = entry_named(manifest, "valid_rgs2_ecdsa")
+    chain, at = load_chain(pki, entry), datetime.fromisoformat(entry.at)
+    forged = (x509.CertificateRevocationListBuilder().issuer_name(chain[0].issuer)
+              .last_update(at - timedelta(hours=1)).next_update(at + timedelta(days=1))
+              .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()))
+    swapped = dataclasses.replace(trust_store, crls=(
+        *(crl for crl in trust_store.crls if crl.issuer != chain[0].issuer), forged))
+    for _ in range(2):  # the second answer comes from the memo
+        assert judge(chain, at=at, store=swapped).reason is Reason.CRL_UNAVAILABLE
+        assert judge(chain, at=at, store=trust_store).accepted
+
+
 def test_revoked_certificate_passes_only_when_revocation_checking_is_off(pki, manifest,
                                                                         trust_store):
     entry = entry_named(manifest, "revoked")
