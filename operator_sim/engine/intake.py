@@ -37,6 +37,7 @@ from ..protocol.messages import (
 from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
 from ..store import AsyncStore, BlobStore, NewDocument, NewMessage, NewTransaction, TransitionStep
+from ..store import Collectivite as RegisteredCollectivite
 from ..store.database import SqliteStore
 from ..store.interface import TransactionRow
 from ..validation.report import ValidationReport
@@ -288,9 +289,9 @@ class Engine:
         received_at = self.clock.now()
         received = paris_date(received_at)
         id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
-        duplicate = await self.store.call(_register_and_find, idcl, acte.numero_interne,
-                                          str(id_acte))
-        anomalie = exam.report.anomalie() or decision.anomalie_now
+        duplicate, mismatch = await self.store.call(_register_and_find, idcl,
+                                                    acte.numero_interne, str(id_acte))
+        anomalie = exam.report.anomalie() or mismatch or decision.anomalie_now
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis "
@@ -514,10 +515,6 @@ class Engine:
                                     self.actor, None, None)
         return Outcome(row, bundle.code)
 
-    async def register_sender(self, idcl: IDCL) -> None:
-        """Remember the collectivité's IDCL, as the platform knows its registered senders."""
-        await self.store.call(_register, idcl)
-
     async def idcl_of(self, row: TransactionRow) -> IDCL:
         """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
         collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
@@ -530,21 +527,33 @@ class Engine:
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
 
-def _register(store: SqliteStore, idcl: IDCL) -> None:
-    """Add the collectivité the first time it sends something."""
-    from ..store import Collectivite
+def _register(store: SqliteStore, idcl: IDCL) -> tuple[AnomalieNature, str] | None:
+    """Add the collectivité the first time it sends something; afterwards its IDCL must say
+    what was registered (the platform checks département, arrondissement and nature against
+    the collectivité it knows): the anomaly when it does not."""
+    known = store.get_collectivite(idcl.siren)
+    if known is None:
+        store.add_collectivite(RegisteredCollectivite(
+            idcl.siren, idcl.departement, str(idcl.arrondissement), idcl.nature, idcl.siren))
+        return None
+    differences = [f"{label} {sent} au lieu de {registered}" for label, sent, registered in (
+        ("Departement", idcl.departement, known.departement),
+        ("Arrondissement", str(idcl.arrondissement), known.arrondissement),
+        ("Nature", idcl.nature, known.nature)) if sent != registered]
+    if not differences:
+        return None
+    return (AnomalieNature.EMETTEUR,
+            f"IDCL_MISMATCH : l'émetteur (IDCL) ne correspond pas à la collectivité "
+            f"{idcl.siren} enregistrée : {', '.join(differences)}")
 
-    if store.get_collectivite(idcl.siren) is None:
-        store.add_collectivite(Collectivite(idcl.siren, idcl.departement,
-                                            str(idcl.arrondissement), idcl.nature, idcl.siren))
 
-
-def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str,
-                       id_acte: str) -> TransactionRow | None:
-    """Remember the sender (`register_sender`), then find the act this one would duplicate:
-    a live one with its NumeroInterne, or one with its IDActe (one trip to the writer)."""
-    _register(store, idcl)
-    return store.find_live_acte(idcl.siren, numero) or store.find_by_id_acte(id_acte)
+def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str, id_acte: str
+                       ) -> tuple[TransactionRow | None, tuple[AnomalieNature, str] | None]:
+    """Remember the sender (`_register`), then find the act this one would duplicate: a live
+    one with its NumeroInterne, or one with its IDActe (one trip to the writer). Returns that
+    act and the IDCL anomaly, if any."""
+    mismatch = _register(store, idcl)
+    return store.find_live_acte(idcl.siren, numero) or store.find_by_id_acte(id_acte), mismatch
 
 
 def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionStatus], *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import subprocess
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from operator_sim.protocol.codes import AnomalieNature, TransactionType
 from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.protocol.messages import AnomalieActe, ARActe, parse_message
 from operator_sim.signature import sign_outgoing
-from operator_sim.store import AsyncStore, SqliteStore
+from operator_sim.store import AsyncStore, Collectivite, SqliteStore
 from operator_sim.timestamp import authority_from_pki
 from operator_sim.timestamp.verify import read_token
 from operator_sim.validation import corpus
@@ -116,6 +117,27 @@ async def test_invalid_act_is_stored_with_an_anomalie_acte(engine, tmp_path):
     assert isinstance(anomalie, AnomalieActe) and anomalie.detail.startswith("CLASSIFICATION")
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    ({"arrondissement": 2}, "Arrondissement 2 au lieu de 3"),
+    ({"nature": "32"}, "Nature 32 au lieu de 31"),
+    ({"departement": "030", "arrondissement": 1}, "Departement 030 au lieu de 034, "
+                                                 "Arrondissement 1 au lieu de 3")])
+async def test_an_idcl_that_contradicts_the_registered_collectivite_is_an_anomaly(
+        engine, tmp_path, change, said):
+    registered = await submit(engine, corpus.build(), tmp_path / "a")
+    assert registered.code == "1-2"
+    other = dataclasses.replace(corpus.COMMUNE, **change)
+    request = corpus.base_request(numero_interne="DELIB2024_013")
+    outcome = await submit(engine, corpus.build(request, other, numero=2), tmp_path / "b")
+    assert outcome.code == "1-3" and outcome.anomalie[0] == "014", outcome.anomalie
+    assert outcome.anomalie[1] == ("IDCL_MISMATCH : l'émetteur (IDCL) ne correspond pas à la "
+                                   f"collectivité {SIREN} enregistrée : {said}")
+    # What was registered first stays; a consistent act is still acknowledged.
+    again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_014"),
+                                              numero=3), tmp_path / "c")
+    assert again.code == "1-2"
+
+
 async def test_unreadable_archive_is_refused_and_nothing_is_stored(engine, tmp_path):
     path = tmp_path / "SLO-EACT--491011698--20240314-1.tar.gz"
     path.write_bytes(b"not an archive")
@@ -157,20 +179,15 @@ async def test_cancelling_an_acknowledged_act(engine, tmp_path):
 
 
 async def test_classification_request_answers_7_2_then_7_3(engine, tmp_path):
-    await engine.register_sender(_idcl())
+    c = corpus.COMMUNE  # registered as the platform knows it, before any transmission
+    engine.sqlite.add_collectivite(Collectivite(c.siren, c.departement, str(c.arrondissement),
+                                                c.nature, "Commune"))
     fresh = await engine.request_classification(identity(SIREN), SIREN, None)
     assert fresh.code == "7-2"
     current = await engine.request_classification(identity(SIREN), SIREN, dt.date(2019, 3, 1))
     assert current.code == "7-3"
     old = await engine.request_classification(identity(SIREN), SIREN, dt.date(2004, 4, 1))
     assert old.code == "7-2"
-
-
-def _idcl():
-    from operator_sim.protocol.messages import IDCL
-
-    c = corpus.COMMUNE
-    return IDCL(c.siren, c.departement, c.arrondissement, c.nature)
 
 
 
