@@ -333,10 +333,13 @@ async def _collectivite(engine: Engine, request: web.Request,
         return await engine.known_collectivite(identity, siren)
     siren = siren or only_siren(identity)
     authorize(identity, siren, "submit")
-    arrondissement = (fields.get("arrondissement") or ["1"])[0] or "1"
+    # What the form leaves out is what the platform knows, or a commune's defaults.
+    known = await engine.store.call(lambda store: store.get_collectivite(siren))
+    arrondissement = (fields.get("arrondissement") or [""])[0] or (
+        known.arrondissement if known else "1")
     if not (arrondissement.isdigit() and len(arrondissement) == 1):
         raise _field_error("arrondissement", "un chiffre de 0 à 9", "one digit, 0 to 9")
-    nature = (fields.get("nature_collectivite") or ["31"])[0] or "31"
+    nature = (fields.get("nature_collectivite") or [""])[0] or (known.nature if known else "31")
     if nature not in COLLECTIVITE_NATURES:
         raise _field_error("nature_collectivite", f"{nature!r} n'est pas une nature connue",
                            f"{nature!r} is not a known nature (e.g. 31 = commune)")

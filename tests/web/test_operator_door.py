@@ -125,6 +125,18 @@ async def test_a_known_collectivite_needs_no_departement_and_a_duplicate_is_an_a
     assert "DOUBLON" in body["anomalie"]["detail"]
 
 
+async def test_fields_left_out_come_from_the_registered_collectivite_and_a_contradiction_is_014(
+        served):
+    async with served.agent_session(served.enrol(SIREN)) as http:
+        assert (await post(http, form()))[0] == 201  # registers 034, arrondissement 3, nature 31
+        status, body = await post(http, form(numero_interne="DELIB2024_013", arrondissement=None,
+                                             nature_collectivite=None))
+        assert (status, body["outcome"]) == (201, "1-2"), body
+        status, body = await post(http, form(numero_interne="DELIB2024_014", arrondissement="2"))
+    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "1-3", "014"), body
+    assert body["anomalie"]["detail"].endswith("Arrondissement 2 au lieu de 3"), body
+
+
 @pytest.mark.parametrize(("changes", "field", "code"), [
     ({"objet": None}, "objet", "FIELD_REQUIRED"),
     ({"date": "12/03/2024"}, "date", "FIELD_INVALID"),
