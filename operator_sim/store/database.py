@@ -337,6 +337,11 @@ class SqliteStore:
         row = fetch_one(self._read_db(), "select * from collectivites where siren = ?", [siren])
         return None if row is None else Collectivite(**row)
 
+    def collectivites(self) -> list[Collectivite]:
+        """Every registered collectivité, by SIREN."""
+        return [Collectivite(**row) for row in
+                self._read_db().query("select * from collectivites order by siren")]
+
     def add_agent(self, *, certificate_fingerprint: str, name: str, roles: Iterable[str],
                   sirens: Iterable[str], login: str | None = None,
                   password_hash: str | None = None) -> Agent:

@@ -62,6 +62,31 @@ class BadRequest(Exception):
         self.status, self.code, self.fr, self.en, self.field = status, code, fr, en, field
 
 
+async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object body (`{}` when there is none and that is `optional`).
+
+    A body sent as another media type is a 415, so that a form posted by mistake is named
+    as such rather than reported as broken JSON. No Content-Type at all is taken as JSON.
+    """
+    body = await request.read() if request.can_read_body else b""
+    if not body:
+        if optional:
+            return {}
+        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu",
+                         "a JSON object is expected")
+    if "Content-Type" in request.headers and request.content_type != "application/json":
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+                         f"type {request.content_type} non accepté (application/json)",
+                         f"content type {request.content_type} not accepted (application/json)")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
+    return data
+
+
 def _error(status: int, code: str, fr: str, en: str, **extra: Any) -> web.Response:
     """`refusal`'s JSON shape, plus the members that apply (field, findings)."""
     response = refusal(status, code, fr, en)

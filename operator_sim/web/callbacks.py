@@ -19,7 +19,7 @@ from aiohttp import web
 from ..engine.callbacks import EVENT_HEADER, SIGNATURE_HEADER, Callbacks
 from ..store import simulation as rows
 from .admin import simulator_of
-from .api import BadRequest, query_number, row_id
+from .api import BadRequest, json_object, query_number, row_id
 from .auth import IDENTITY
 
 CALLBACKS = web.AppKey("callbacks", Callbacks)
@@ -27,13 +27,7 @@ STATES = ("pending", "delivered", "failed", "cancelled")
 
 
 async def register(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON {\"url\": …} est attendu",
-                         "a JSON object {\"url\": …} is expected")
+    data = await json_object(request)
     siren = data.get("siren")
     if siren is not None and not isinstance(siren, str):
         raise BadRequest(422, "FIELD_INVALID", "siren : texte attendu", "siren: text expected",

@@ -2,8 +2,9 @@
 
 `GET /admin/actes` lists the acts received, `GET /admin/transactions/{id}` shows any transaction
 with its history, messages, documents and related transactions; POST routes acknowledge (1-2)
-or reject (1-3) a held act and send letters (2-1, 3-1, 4-1, 5-1). Handlers only translate
-HTTP ⇄ `Prefecture`; errors keep the API's one JSON shape.
+or reject (1-3) a held act and send letters (2-1, 3-1, 4-1, 5-1); `/admin/collectivites`
+lists and registers (or corrects) the senders the platform knows. Handlers only translate
+HTTP ⇄ `Prefecture` and the store; errors keep the API's one JSON shape.
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
 from ..engine.prefecture import letter_code
-from ..protocol.codes import AnomalieNature, NatureActe, TransactionStatus, TransactionType
-from ..store import TransactionFilter
+from ..protocol.codes import (
+    COLLECTIVITE_NATURES,
+    AnomalieNature,
+    NatureActe,
+    TransactionStatus,
+    TransactionType,
+)
+from ..protocol.names import DEPARTEMENT, SIREN
+from ..store import Collectivite, TransactionFilter
 from ..store.database import MAX_PAGE
 from .admin import simulator_of
-from .api import BadRequest, outcome_json, path_id, read_part, transaction_json
+from .api import BadRequest, json_object, outcome_json, path_id, read_part, transaction_json
 from .courriers import letter_json
 
 if TYPE_CHECKING:
@@ -114,22 +122,6 @@ async def get_transaction(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    if request.content_type != "application/json":
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
-                         f"type {request.content_type} non accepté (application/json)",
-                         f"content type {request.content_type} not accepted (application/json)")
-    try:
-        data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
-    return data
-
-
 def _string(data: dict[str, Any], key: str) -> str:
     value = data.get(key, "")
     if value is None:
@@ -142,14 +134,14 @@ def _string(data: dict[str, Any], key: str) -> str:
 
 async def post_acquittement(request: web.Request) -> web.Response:
     """ARActe (1-2) for an act held at "transmis"."""
-    await _json(request)
+    await json_object(request, optional=True)
     outcome = await _prefecture(request).acknowledge(path_id(request))
     return web.json_response(outcome_json(outcome), status=201)
 
 
 async def post_rejet(request: web.Request) -> web.Response:
     """AnomalieActe (1-3): `nature` (three digits) and `detail`."""
-    data = await _json(request)
+    data = await json_object(request, optional=True)
     raw = _string(data, "nature")
     try:
         nature = AnomalieNature(raw)
@@ -166,7 +158,7 @@ async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
     """A préfecture letter's (code, text, PDF) from JSON (`document` in base64) or multipart
     (`document` file), as the admin API and the dashboard's form send it."""
     if not request.content_type.startswith("multipart/"):
-        data = await _json(request)
+        data = await json_object(request, optional=True)
         document = None
         if data.get("document"):
             try:
@@ -207,6 +199,56 @@ async def post_courrier(request: web.Request) -> web.Response:
     return web.json_response(outcome_json(outcome), status=201)
 
 
+# -- collectivités: the senders the platform knows ------------------------------------------
+
+def _collectivite_json(c: Collectivite) -> dict[str, str]:
+    return {"siren": c.siren, "departement": c.departement, "arrondissement": c.arrondissement,
+            "nature": c.nature, "nom": c.nom}
+
+
+async def list_collectivites(request: web.Request) -> web.Response:
+    found = await simulator_of(request).engine.store.call(lambda store: store.collectivites())
+    return web.json_response({"items": [_collectivite_json(c) for c in found]})
+
+
+def _idcl_field(data: dict[str, Any], key: str, pattern: str, fr: str, en: str,
+                default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise BadRequest(422, "FIELD_INVALID", f"{key} : {fr}", f"{key}: {en}", field=key)
+    return value
+
+
+async def put_collectivite(request: web.Request) -> web.Response:
+    """Register a collectivité, or correct what its first transmission registered: the IDCL
+    later envelopes must carry (`departement`, `arrondissement`, `nature`) and a `nom`."""
+    siren = request.match_info["siren"]
+    if not re.fullmatch(SIREN, siren):
+        raise BadRequest(404, "COLLECTIVITE_UNKNOWN", f"{siren!r} n'est pas un SIREN",
+                         f"{siren!r} is not a SIREN")
+    data = await json_object(request)
+    unknown = sorted(set(data) - {"departement", "arrondissement", "nature", "nom"})
+    if unknown:
+        raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
+                         f"unknown field {unknown[0]!r}", field=unknown[0])
+    departement = _idcl_field(data, "departement", DEPARTEMENT,
+                              "3 chiffres, ou 02A/02B", "3 digits, or 02A/02B")
+    arrondissement = _idcl_field(data, "arrondissement", "[0-9]", "un chiffre de 0 à 9",
+                                 "one digit, 0 to 9")
+    nature = _idcl_field(data, "nature", "|".join(COLLECTIVITE_NATURES),
+                         "une nature de collectivité connue (31 = commune)",
+                         "a known collectivité nature (31 = commune)")
+    store = simulator_of(request).engine.store
+    known = await store.call(lambda s: s.get_collectivite(siren))
+    nom = data.get("nom", known.nom if known else siren)
+    if not isinstance(nom, str) or not nom.strip():
+        raise BadRequest(422, "FIELD_INVALID", "nom : texte non vide attendu",
+                         "nom: non-empty text expected", field="nom")
+    saved = await store.call(lambda s: s.add_collectivite(
+        Collectivite(siren, departement, arrondissement, nature, nom.strip())))
+    return web.json_response(_collectivite_json(saved), status=200 if known else 201)
+
+
 def add_admin_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/actes", list_actes)
@@ -214,3 +256,5 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post("/admin/transactions/{id}/acquittement", post_acquittement)
     r.add_post("/admin/transactions/{id}/rejet", post_rejet)
     r.add_post("/admin/transactions/{id}/courriers", post_courrier)
+    r.add_get("/admin/collectivites", list_collectivites)
+    r.add_put("/admin/collectivites/{siren}", put_collectivite)

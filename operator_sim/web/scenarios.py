@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,25 +28,13 @@ from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, p
 from ..engine.scheduler import ClockNotVirtual
 from ..store import simulation as rows
 from .admin import simulator_of
-from .api import SCENARIO, BadRequest, query_number
+from .api import SCENARIO, BadRequest, json_object, query_number
 
 if TYPE_CHECKING:
     from .app import Simulator
 
 DROPPED = web.RequestKey("connection_dropped", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def _json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    if optional and not await request.read():
-        return {}
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
-    return data
 
 
 def _invalid(error: ScenarioError, status: int = 422) -> BadRequest:
@@ -95,7 +82,7 @@ async def list_scenarios(request: web.Request) -> web.Response:
 
 async def add_scenario(request: web.Request) -> web.Response:
     book = simulator_of(request).scenarios
-    data = await _json(request)
+    data = await json_object(request)
     position = data.pop("position", None)
     if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
         raise BadRequest(422, "SCENARIO_INVALID", "position : entier attendu",
@@ -110,7 +97,7 @@ async def add_scenario(request: web.Request) -> web.Response:
 
 async def replace_scenarios(request: web.Request) -> web.Response:
     book = simulator_of(request).scenarios
-    data = await _json(request)
+    data = await json_object(request)
     try:
         rules = parse_rules(data.get("rules"))
     except ScenarioError as error:
@@ -133,7 +120,7 @@ async def delete_scenario(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """Rules back to the file's, events cleared; transactions and callbacks too unless told."""
     simulator = simulator_of(request)
-    data = await _json(request, optional=True)
+    data = await json_object(request, optional=True)
     options = {}
     for name in ("transactions", "callbacks"):
         value = data.pop(name, True)
@@ -167,7 +154,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def move_clock(request: web.Request) -> web.Response:
     """Set or advance a virtual clock; the events it passes fire, in order, before the answer."""
     simulator = simulator_of(request)
-    data = await _json(request)
+    data = await json_object(request)
     if set(data) not in ({"set"}, {"advance"}):
         raise BadRequest(422, "CLOCK_REQUEST_INVALID",
                          "un seul membre attendu : set (date ISO 8601) ou advance (durée)",

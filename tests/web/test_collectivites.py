@@ -1,0 +1,73 @@
+"""The collectivités the platform knows: registered by the first transmission or by the admin
+API, and the IDCL every later envelope must agree with."""
+
+from __future__ import annotations
+
+import pytest
+
+from .simkit import OTHER, SIREN, act, admin, submit
+
+COMMUNE = {"departement": "034", "arrondissement": "3", "nature": "31"}
+
+
+async def test_the_first_transmission_registers_and_the_admin_api_corrects(served):
+    assert await admin(served, "GET", "/admin/collectivites") == (200, {"items": []})
+    async with served.agent_session(served.enrol(SIREN)) as http:
+        assert (await submit(http, act("DELIB1")))[1]["outcome"] == "1-2"
+        status, listed = await admin(served, "GET", "/admin/collectivites")
+        assert (status, listed["items"]) == (200, [{"siren": SIREN, **COMMUNE, "nom": SIREN}])
+
+        # The préfecture moves the commune to another arrondissement: the same envelope is now
+        # refused with the IDCL anomaly, and the name set earlier is kept.
+        status, body = await admin(served, "PUT", f"/admin/collectivites/{SIREN}",
+                                   {**COMMUNE, "arrondissement": "2", "nom": "Commune de test"})
+        assert (status, body["arrondissement"]) == (200, "2"), body
+        status, body = await admin(served, "PUT", f"/admin/collectivites/{SIREN}",
+                                   {**COMMUNE, "arrondissement": "2"})
+        assert body["nom"] == "Commune de test"
+        status, body = await submit(http, act("DELIB2"))
+    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "1-3", "014"), body
+    assert body["anomalie"]["detail"].endswith("Arrondissement 3 au lieu de 2")
+
+
+async def test_a_collectivite_registered_beforehand_is_held_to_its_idcl(served):
+    status, body = await admin(served, "PUT", f"/admin/collectivites/{OTHER}",
+                               {"departement": "034", "arrondissement": "1", "nature": "32",
+                                "nom": "Département de test"})
+    assert (status, body["nom"]) == (201, "Département de test"), body
+    async with served.agent_session(served.enrol(OTHER)) as http:
+        status, body = await submit(http, act("DELIB1", siren=OTHER))  # IDCL 034 / 3 / 31
+    assert body["anomalie"]["detail"].endswith(
+        "Arrondissement 3 au lieu de 1, Nature 31 au lieu de 32"), body
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code", "field"), [
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "departement": "34"}, 422, "FIELD_INVALID",
+     "departement"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "arrondissement": 3}, 422, "FIELD_INVALID",
+     "arrondissement"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "nature": "99"}, 422, "FIELD_INVALID", "nature"),
+    (f"/admin/collectivites/{SIREN}", {"arrondissement": "3", "nature": "31"}, 422,
+     "FIELD_INVALID", "departement"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "nom": "  "}, 422, "FIELD_INVALID", "nom"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "couleur": "bleu"}, 422, "FIELD_UNKNOWN",
+     "couleur"),
+    (f"/admin/collectivites/{SIREN}", None, 400, "JSON_INVALID", None),
+    ("/admin/collectivites/12345", COMMUNE, 404, "COLLECTIVITE_UNKNOWN", None),
+])
+async def test_a_wrong_registration_is_refused_and_changes_nothing(served, path, body, status,
+                                                                   code, field):
+    got, answer = await admin(served, "PUT", path, body)
+    assert (got, answer["code"], answer.get("field")) == (status, code, field), answer
+    assert await admin(served, "GET", "/admin/collectivites") == (200, {"items": []})
+
+
+async def test_a_form_is_a_415_and_a_body_without_content_type_is_read_as_json(served):
+    async with served.admin_session() as http:
+        async with http.put(f"/admin/collectivites/{SIREN}", data=COMMUNE) as response:
+            assert response.status == 415
+            assert (await response.json())["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        raw = b'{"departement": "034", "arrondissement": "3", "nature": "31"}'
+        async with http.put(f"/admin/collectivites/{SIREN}", data=raw,
+                            skip_auto_headers=["Content-Type"]) as response:
+            assert response.status == 201, await response.text()
