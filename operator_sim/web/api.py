@@ -80,7 +80,7 @@ async def json_object(request: web.Request, *, optional: bool = False) -> dict[s
                          f"content type {request.content_type} not accepted (application/json)")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # syntax, not UTF-8, or nested beyond the parser
         raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
     if not isinstance(data, dict):
         raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
@@ -587,7 +587,7 @@ async def post_classification(request: web.Request) -> web.Response:
         async with reading_body(request):
             data = await request.post() if request.content_type != "application/json" \
                 else await request.json()
-    except ValueError:  # JSON syntax, or bytes that are not UTF-8
+    except (ValueError, RecursionError):  # JSON syntax, not UTF-8, or nested beyond the parser
         data = None
     if not isinstance(data, Mapping):
         raise BadRequest(400, "JSON_INVALID", "corps illisible : objet JSON ou formulaire attendu",

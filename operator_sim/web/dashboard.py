@@ -170,7 +170,7 @@ def _read_flash(request: web.Request) -> dict[str, str] | None:
     try:
         data = json.loads(base64.urlsafe_b64decode(raw.encode()))
         return {"kind": "erreur" if data["kind"] == "erreur" else "ok", "message": str(data["message"])}
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import re
@@ -77,6 +78,16 @@ async def test_token_link_sets_the_cookie_and_drops_the_token_from_the_address(s
             assert r.headers["Location"] == f"/admin/?siren={SIREN}"
         page = await text(http, "/admin/")  # the cookie alone opens the page now
     assert "Actes reçus" in page
+
+
+@pytest.mark.parametrize("cookie", [b"[" * 3000, b"{}", b"\xff", b'{"kind": 1}'],
+                         ids=["nested", "no-members", "not-utf8", "no-message"])
+async def test_a_forged_flash_cookie_is_ignored(served, cookie):
+    async with browser(served) as http:
+        await login(http, served)
+        http.cookie_jar.update_cookies({"operator_sim_flash": base64.urlsafe_b64encode(cookie).decode()})
+        page = await text(http, "/admin/")
+    assert "Actes reçus" in page and 'class="flash' not in page
 
 
 async def test_dashboard_needs_the_token(served):
