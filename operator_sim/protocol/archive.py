@@ -784,7 +784,7 @@ def _read_small(data: bytes, limits: ArchiveLimits) -> EnvelopeArchive | None:
     """
     if len(data) > limits.max_compressed_bytes or not data.startswith(_GZIP_MAGIC):
         return None
-    cap = min(SMALL_ARCHIVE_BYTES, _RATIO_GRACE, limits.max_total_bytes)
+    cap = max(0, min(SMALL_ARCHIVE_BYTES, _RATIO_GRACE, limits.max_total_bytes))
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         tar = inflater.decompress(data, cap + 1)
