@@ -174,7 +174,9 @@ class Callbacks:
                                     allow_redirects=False) as response:
                 status = response.status
                 await response.content.read(64 * 1024)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            # ValueError: a URL registered before `_checked_url` refused its kind still counts
+            # as a failed attempt, rather than a task dying and the delivery retried at once.
             error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
         duration_ms = int((time.monotonic() - started) * 1000)
         attempt = delivery.attempts + 1
@@ -210,8 +212,12 @@ class Callbacks:
 def _checked_url(url: object) -> str:
     text = url.strip() if isinstance(url, str) else ""
     try:
-        parsed = URL(text)
-    except ValueError:
+        parsed: URL | None = URL(text)
+        # A host must decode and encode as IDNA (`xn--`, `a..b`, labels over 63 characters
+        # fail), or no delivery could ever be attempted.
+        if parsed.host is not None:
+            parsed.host.encode("idna")
+    except ValueError:  # UnicodeError included
         parsed = None
     if not text or len(text) > MAX_URL or parsed is None or parsed.scheme not in ("http", "https") \
             or not parsed.host:

@@ -36,7 +36,15 @@ from ..protocol.messages import (
 )
 from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
-from ..store import AsyncStore, BlobStore, NewDocument, NewMessage, NewTransaction, TransitionStep
+from ..store import (
+    AsyncStore,
+    BlobStore,
+    NewDocument,
+    NewMessage,
+    NewTransaction,
+    StatusConflict,
+    TransitionStep,
+)
 from ..store import Collectivite as RegisteredCollectivite
 from ..store.database import SqliteStore
 from ..store.interface import TransactionRow
@@ -76,6 +84,14 @@ class IntakeRefused(Exception):
 
 class RequestRefused(IntakeRefused):
     """A cancellation or request the transaction's state does not allow."""
+
+
+def transition_conflict(transaction_id: int) -> RequestRefused:
+    """Another request moved the transaction first (two cancellations at once): 409, and the
+    loser's transaction rows are not written."""
+    return RequestRefused(409, "TRANSITION_CONFLICT",
+                          f"la transaction {transaction_id} a changé d'état entre-temps",
+                          f"transaction {transaction_id} changed status meanwhile")
 
 
 @dataclass(frozen=True)
@@ -175,7 +191,8 @@ class Engine:
 
     async def submit_archive(self, identity: Identity, name: str, path: Path, *,
                              hold: bool = False, await_posting: bool = False,
-                             headers: Mapping[str, str] | None = None) -> Outcome:
+                             headers: Mapping[str, str] | None = None,
+                             owned: bool = False) -> Outcome:
         """Take one envelope archive (already on disk, size-limited by the caller).
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
@@ -184,7 +201,8 @@ class Engine:
         act is stored "en attente d'être postée" (17) and goes no further until `post_acte`.
         A readable act the agent may submit is then put to the scenario book, which may refuse
         it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
-        request's, which rules may match).
+        request's, which rules may match). `owned`: the file is the engine's once the act is
+        stored, moved into the blob store rather than copied (an upload's temporary file).
         """
         exam = await self.examine(path, name)
         if exam.enveloppe is None or exam.acte is None:
@@ -204,7 +222,8 @@ class Engine:
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
-                                           await_posting=await_posting, decision=decision)
+                                           await_posting=await_posting, decision=decision,
+                                           owned=owned)
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -263,7 +282,8 @@ class Engine:
                 raise IntakeRefused(422, exc.code, f"acte refusé : {exc.message_fr}",
                                     f"act refused: {exc.message_en}", field=exc.field) from None
             return await self.submit_archive(identity, path.name, path, hold=hold,
-                                             await_posting=await_posting, headers=headers)
+                                             await_posting=await_posting, headers=headers,
+                                             owned=True)
 
     async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
         """The registered collectivité `siren` (default: the identity's only SIREN) as the
@@ -283,7 +303,7 @@ class Engine:
 
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
                            idcl: IDCL, *, hold: bool, await_posting: bool = False,
-                           decision: Decision = DEFAULT_DECISION) -> Outcome:
+                           decision: Decision = DEFAULT_DECISION, owned: bool = False) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -309,7 +329,8 @@ class Engine:
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
-            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept)
+            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
+                                  owned)
 
         archive_sha, token_sha, members = await asyncio.to_thread(receipt)
         outgoing = None if bundle is None else await self.store_answer(bundle, token_sha)
@@ -448,10 +469,13 @@ class Engine:
         incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
         outgoing = None if bundle is None else await self.store_answer(
             bundle, incoming.timestamp_token_sha256)
-        done = await self.store.call(_post_pending, row.id, outgoing, now, actor_label(identity),
-                                     self.actor, None if anomalie else id_acte,
-                                     anomalie[1] if anomalie else None,
-                                     decision.recorder(now, followup=anomalie is None))
+        try:
+            done = await self.store.call(_post_pending, row.id, outgoing, now, actor_label(identity),
+                                         self.actor, None if anomalie else id_acte,
+                                         anomalie[1] if anomalie else None,
+                                         decision.recorder(now, followup=anomalie is None))
+        except (lifecycle.IllegalTransition, StatusConflict) as lost:
+            raise transition_conflict(row.id) from lost
         return Outcome(done, bundle.code if bundle else None, None if anomalie else id_acte,
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]), exam.report,
                        decision)
@@ -482,8 +506,11 @@ class Engine:
                              related_transaction_id=acte.id, id_acte=None,
                              numero_interne=acte.numero_interne, nature=acte.nature,
                              messages=(NewMessage("6-1", Sender.CL, str(request_name), req_sha),))
-        row = await self.store.call(_cancel, new, acte.id, outgoing, now, actor_label(identity),
-                                    self.actor)
+        try:
+            row = await self.store.call(_cancel, new, acte.id, outgoing, now, actor_label(identity),
+                                        self.actor)
+        except (lifecycle.IllegalTransition, StatusConflict) as lost:
+            raise transition_conflict(acte.id) from lost
         return Outcome(row, "6-2", acte.id_acte)
 
     # -- classification (7-1 → 7-2 | 7-3) ---------------------------------------------------
@@ -668,20 +695,26 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
 
 
 def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLimits,
-                   kept: set[str]) -> tuple[str, str, dict[str, str]]:
+                   kept: set[str], owned: bool) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
     blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
+    An `owned` archive file is moved into the store (`BlobStore.adopt`), not copied.
 
     The enveloppe and stray members stay inside the archive blob only: a copy no row names
     would be an orphan nobody can read back or clean up."""
-    archive_sha, token_sha = blobs.put(path), blobs.put(token)
     stored: dict[str, str] = {}
     with read_archive(path, limits) as archive:
         for member in archive:
-            if member.name in kept:
+            if member.name not in kept:
+                continue
+            if member.on_disk:  # large: streamed, never whole in memory
                 with member.open() as stream:
                     stored[member.name] = blobs.put(stream)
-    return archive_sha, token_sha, stored
+            else:  # as bytes: a document already stored costs no temporary file
+                stored[member.name] = blobs.put(member.read())
+    # The archive last: an owned file is gone once adopted.
+    archive_sha = blobs.adopt(path) if owned else blobs.put(path)
+    return archive_sha, blobs.put(token), stored
 
 
 def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[NewDocument, ...]:

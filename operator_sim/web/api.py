@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.helpers import content_disposition_header
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
 from ..engine.scenarios import Decision, archive_sender, damaged
@@ -135,7 +136,11 @@ def transaction_json(row: TransactionRow) -> dict:
 @contextlib.asynccontextmanager
 async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], None]]:
     """Read a request's body under its deadline (slowloris guard): `read_timeout` seconds, plus
-    one per MIN_UPLOAD_RATE bytes received, reported through the yielded `received(total)`."""
+    one per MIN_UPLOAD_RATE bytes received, reported through the yielded `received(total)`.
+
+    What aiohttp raises on a malformed body (no boundary, cut short, a part header with a
+    NUL, an unknown charset, bytes not in it, a Content-Encoding the bytes do not follow) is a
+    400 BODY_MALFORMED: only body reading belongs inside this block."""
     timeout = request.app[READ_TIMEOUT]
     start = asyncio.get_running_loop().time()
     try:
@@ -145,6 +150,10 @@ async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], No
         raise BadRequest(408, "REQUEST_TIMEOUT",
                          f"corps de la requête trop lent à arriver (plus de {timeout:g} s)",
                          f"request body too slow to arrive (over {timeout:g} s)") from None
+    except (ValueError, LookupError, HttpProcessingError, web.RequestPayloadError):
+        raise BadRequest(400, "BODY_MALFORMED",
+                         "corps de la requête mal formé (formulaire ou multipart illisible)",
+                         "malformed request body (unreadable form or multipart)") from None
 
 
 def _archive_name(raw: str) -> str:
@@ -224,9 +233,9 @@ async def post_archive(request: web.Request) -> web.Response:
         name, path = await _stream_upload(request, received)
     try:
         outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], name, path,
-                                                           headers=request.headers)
+                                                           headers=request.headers, owned=True)
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # still there when refused: nothing was stored
     return _submitted_response(request, outcome)
 
 
@@ -509,14 +518,15 @@ async def list_transactions(request: web.Request) -> web.Response:
     if siren is not None:
         authorize(identity, siren, "read")
     status, type_ = _int(request, "status"), _int(request, "type")
-    try:
-        filters = TransactionFilter(
-            siren=siren, sirens=frozenset(identity.sirens),
-            status=None if status is None else TransactionStatus(status),
-            type=None if type_ is None else TransactionType(type_),
-            created_from=_date(request, "from"), created_to=_date(request, "to"))
-    except ValueError as exc:
-        raise BadRequest(400, "BAD_PARAMETER", str(exc), str(exc)) from None
+    for key, value, known in (("status", status, TransactionStatus), ("type", type_, TransactionType)):
+        if value is not None and value not in {int(member) for member in known}:
+            raise BadRequest(400, "BAD_PARAMETER", f"{key} : valeur {value} inconnue",
+                             f"{key}: unknown value {value}", field=key)
+    filters = TransactionFilter(
+        siren=siren, sirens=frozenset(identity.sirens),
+        status=None if status is None else TransactionStatus(status),
+        type=None if type_ is None else TransactionType(type_),
+        created_from=_date(request, "from"), created_to=_date(request, "to"))
     limit = min(max(_int(request, "limit", 50) or 50, 1), 500)
     offset = max(_int(request, "offset", 0) or 0, 0)
     page = await request.app[ENGINE].store.list(filters, limit=limit, offset=offset)
@@ -583,16 +593,21 @@ async def post_annulation(request: web.Request) -> web.Response:
 
 
 async def post_classification(request: web.Request) -> web.Response:
-    try:
-        async with reading_body(request):
-            data = await request.post() if request.content_type != "application/json" \
-                else await request.json()
-    except (ValueError, RecursionError):  # JSON syntax, not UTF-8, or nested beyond the parser
-        data = None
+    async with reading_body(request):
+        data: Any = await request.post() if request.content_type != "application/json" \
+            else await request.read()
+    if isinstance(data, bytes):
+        try:
+            data = json.loads(data)
+        except (ValueError, RecursionError):  # JSON syntax, not UTF-8, or nested beyond the parser
+            data = None
     if not isinstance(data, Mapping):
         raise BadRequest(400, "JSON_INVALID", "corps illisible : objet JSON ou formulaire attendu",
                          "unreadable body: a JSON object or a form is expected")
-    siren = str(data.get("siren", ""))
+    siren = data.get("siren", "")
+    if not isinstance(siren, str):
+        raise BadRequest(422, "FIELD_INVALID", "siren : texte attendu", "siren: text expected",
+                         field="siren")
     held = data.get("date_classification")
     try:
         held_date = dt.date.fromisoformat(str(held)) if held else None

@@ -21,6 +21,7 @@ from .api import (
     attachment,
     path_id,
     read_part,
+    reading_body,
     transaction_json,
 )
 from .auth import IDENTITY
@@ -80,21 +81,23 @@ async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes
     limit = room = request.app[MAX_ARCHIVE_BYTES]
     code: str | None = None
     documents: list[tuple[str, bytes]] = []
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name not in ("code", "documents"):
-            raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu (code, documents)",
-                             "unknown field (code, documents)",
-                             field=getattr(part, "name", None))
-        content = await read_part(part, room, limit)
-        room -= len(content)
-        if part.name == "documents":
-            documents.append((part.filename or "document", content))
-        elif code is not None or len(content) > MAX_CODE_BYTES:
-            raise BadRequest(422, "FIELD_INVALID", "code : un seul code, comme 3-4",
-                             "code: one code, like 3-4", field="code")
-        else:
-            code = content.decode("ascii", "replace").strip()
+    async with reading_body(request) as received:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name not in ("code", "documents"):
+                raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu (code, documents)",
+                                 "unknown field (code, documents)",
+                                 field=getattr(part, "name", None))
+            content = await read_part(part, room, limit)
+            room -= len(content)
+            received(limit - room)
+            if part.name == "documents":
+                documents.append((part.filename or "document", content))
+            elif code is not None or len(content) > MAX_CODE_BYTES:
+                raise BadRequest(422, "FIELD_INVALID", "code : un seul code, comme 3-4",
+                                 "code: one code, like 3-4", field="code")
+            else:
+                code = content.decode("ascii", "replace").strip()
     if not code:
         raise BadRequest(422, "FIELD_REQUIRED", "code : champ obligatoire (2-2, 3-3, 3-4, 4-3, 4-4)",
                          "code: required field (2-2, 3-3, 3-4, 4-3, 4-4)", field="code")

@@ -194,6 +194,17 @@ def with_prolog(prolog: bytes) -> Callable[[bytes], bytes]:
     return lambda data: prolog + data.split(b"?>", 1)[1]
 
 
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=x"}
+"""A hand-made form's Content-Type: `form_part` writes its parts."""
+
+
+def form_part(name: str, content: bytes, filename: bytes | None = None) -> bytes:
+    """One part of a multipart body with boundary `x` (the closing `--x--` is the caller's)."""
+    disposition = b'form-data; name="' + name.encode() + b'"' + (
+        b'; filename="' + filename + b'"' if filename is not None else b"")
+    return b"--x\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + content + b"\r\n"
+
+
 def tar_blocks(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     """Header and data blocks of hand-made entries (links, devices, lies...), no end marker."""
     return b"".join(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape") + (data or b"")
@@ -397,6 +408,12 @@ def slow_form(m: Material, pause: float) -> Trickle:
                          "multipart/form-data; boundary=hostile", len(body)), body, pause)
 
 
+def slow_json(pause: float) -> Trickle:
+    """A callback registration whose JSON body is trickled."""
+    body = b'{"url": "http://127.0.0.1:9/' + b"a" * 200 + b'"}'
+    return Trickle(_head("/api/v1/callbacks", "application/json", len(body)), body, pause)
+
+
 def slow_headers(pause: float) -> Trickle:
     return Trickle(b"POST /api/v1/archives HTTP/1.1\r\nHost: localhost\r\n",
                    b"X-Slow: " + b"a" * 4000 + b"\r\n\r\n", pause)
@@ -425,6 +442,8 @@ def _cases() -> list[HostileCase]:
              lambda m: slow_body(m, 0.2), bad(408, "REQUEST_TIMEOUT"), read_timeout=1),
         case("slowloris-s2low-form", "S²LOW import form sent one byte every 0.2 s",
              lambda m: slow_form(m, 0.2), S2lowKO(408), read_timeout=1),
+        case("slowloris-json", "a callback's JSON body sent one byte every 0.2 s",
+             lambda m: slow_json(0.2), bad(408, "REQUEST_TIMEOUT"), read_timeout=1),
         case("slowloris-headers", "headers never finished, one byte every 0.2 s",
              lambda m: slow_headers(0.2), Dropped(within=5), read_timeout=1),
         case("empty-body", "no byte at all", lambda m: Upload(b"", name),
@@ -516,6 +535,71 @@ def _cases() -> list[HostileCase]:
              S2lowKO(422)),
         case("s2low-import-bomb", "S²LOW door: import of a gzip bomb",
              lambda m: replace(gzip_bomb(m), via="s2low"), S2lowKO(422)),
+
+        # -- malformed bodies: what aiohttp's form and multipart readers choke on ------------
+        case("multipart-without-boundary", "multipart/form-data with no boundary parameter",
+             lambda m: Call("POST", "/api/v1/archives", body=b"--x\r\n",
+                            headers={"Content-Type": "multipart/form-data"}),
+             bad(400, "BODY_MALFORMED")),
+        case("multipart-truncated", "operator door: the form stops inside a part, no end",
+             lambda m: Call("POST", "/api/v1/actes", body=form_part("objet", b"Budget"),
+                            headers=MULTIPART), bad(400, "BODY_MALFORMED")),
+        case("multipart-no-opening-boundary", "a multipart body that never opens its boundary",
+             lambda m: Call("POST", "/api/v1/actes", body=b"bonjour", headers=MULTIPART),
+             bad(400, "BODY_MALFORMED")),
+        case("multipart-nul-in-filename", "a NUL byte in a part's Content-Disposition",
+             lambda m: Call("POST", "/api/v1/archives", headers=MULTIPART,
+                            body=form_part("archive", good(m), b"a\x00.tar.gz") + b"--x--\r\n"),
+             bad(400, "BODY_MALFORMED")),
+        case("content-encoding-lie", "Content-Encoding: gzip over bytes that are not gzip",
+             lambda m: Call("POST", "/api/v1/archives", {"name": NAME}, body=b"pas du gzip",
+                            headers={"Content-Type": GZIP, "Content-Encoding": "gzip"}),
+             bad(400, "BODY_MALFORMED")),
+        case("classification-form-unknown-charset", "a form declared in charset=nope",
+             lambda m: Call("POST", "/api/v1/classification", body=f"siren={SIREN}".encode(),
+                            headers={"Content-Type": "application/x-www-form-urlencoded; charset=nope"}),
+             bad(400, "BODY_MALFORMED")),
+        case("classification-siren-not-text", "JSON siren given as a number",
+             lambda m: Call("POST", "/api/v1/classification", body=f'{{"siren": {SIREN}}}'.encode(),
+                            headers={"Content-Type": "application/json"}),
+             bad(422, "FIELD_INVALID")),
+        case("callback-url-bad-idna", "a callback host no IDNA codec decodes (xn--)",
+             lambda m: Call("POST", "/api/v1/callbacks", body=b'{"url": "http://xn--/"}',
+                            headers={"Content-Type": "application/json"}),
+             bad(422, "CALLBACK_URL_INVALID")),
+        case("callback-url-empty-label", "a callback host with an empty label, never deliverable",
+             lambda m: Call("POST", "/api/v1/callbacks", body=b'{"url": "http://a..b/"}',
+                            headers={"Content-Type": "application/json"}),
+             bad(422, "CALLBACK_URL_INVALID")),
+        case("s2low-form-not-utf8", "S²LOW door: raw non-ASCII bytes in a URL-encoded form",
+             lambda m: Call("POST", S2LOW + "/actes_transac_cancel.php", body=b"id=\xff\xfe",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"}),
+             S2lowKO(404)),
+        case("s2low-form-unknown-charset", "S²LOW door: a form declared in charset=nope",
+             lambda m: Call("POST", S2LOW + "/actes_transac_cancel.php", body=b"commentaire=1",
+                            headers={"Content-Type": "application/x-www-form-urlencoded; charset=nope"}),
+             S2lowKO(400)),
+        case("s2low-form-over-client-max-size", "S²LOW door: a 2 MiB URL-encoded form",
+             lambda m: Call("POST", S2LOW + "/actes_transac_cancel.php", body=b"id=" + b"1" * (2 << 20),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"}),
+             S2lowKO(413)),
+        case("s2low-content-encoding-lie", "S²LOW door: Content-Encoding: gzip over plain text",
+             lambda m: Call("POST", S2LOW + "/actes_transac_cancel.php", body=b"id=1",
+                            headers={"Content-Type": "application/x-www-form-urlencoded",
+                                     "Content-Encoding": "gzip"}),
+             S2lowKO(400)),
+        case("s2low-multipart-without-boundary", "S²LOW door: create.php, multipart, no boundary",
+             lambda m: Call("POST", S2LOW + "/actes_transac_create.php", body=b"--x\r\n",
+                            headers={"Content-Type": "multipart/form-data"}),
+             S2lowKO(400)),
+        case("s2low-multipart-truncated", "S²LOW door: import.php, the form cut inside the file",
+             lambda m: Call("POST", S2LOW + "/actes_transac_import.php", headers=MULTIPART,
+                            body=form_part("enveloppe", good(m)[:500], NAME.encode())),
+             S2lowKO(400)),
+        case("s2low-url-return-unparsable", "S²LOW door: post-confirm redirecting to http://[::1",
+             lambda m: Call("GET", S2LOW + "/actes_transac_post_confirm_api.php",
+                            {"id": "0", "url_return": "http://[::1"}),
+             S2lowKO(400)),
         case("siren-not-represented", "a valid act of a collectivité the agent does not act for",
              lambda m: upload(envelope(m, collectivite=replace(corpus.COMMUNE, siren="213401722"))),
              bad(403, "FORBIDDEN_SIREN")),

@@ -245,14 +245,20 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 def _redirect(url_return: str, error: bool, message: str) -> web.StreamResponse:
+    """To `url_return`; without one, or when no URL can be made of it (`http://[::1`), the
+    outcome as text — the transaction may already be posted, so it is told either way."""
     location = url_return.replace("%%ERROR%%", "1" if error else "0").replace(
         "%%MESSAGE%%", quote(message))
-    if not location:
+    try:
+        # URL() encodes what a header may not hold (CR, LF, spaces), as HTTPFound does.
+        target = str(URL(location)) if location else None
+    except ValueError:
+        target = None
+    if target is None:
         return text(("KO\n" if error else "OK\n") + (f"{message}\n" if message else ""),
                     status=400 if error else 200)
     # Returned, not raised: the scenario's faults (`show_faults`) apply to answers only.
-    # URL() encodes what a header may not hold (CR, LF, spaces), as HTTPFound does.
-    return web.Response(status=302, headers={"Location": str(URL(location))})
+    return web.Response(status=302, headers={"Location": target})
 
 
 async def _post(request: web.Request, transaction_id: int) -> None:

@@ -1,8 +1,9 @@
 """S²LOW's form posts read the way PHP reads them: `name[]` arrays, files spooled to disk.
 
-Text fields are taken as UTF-8, or as ISO-8859-1 when they are not UTF-8 (Pastell converts
-`subject` to ISO-8859-1 before posting). Files are streamed to temporary files under the
-service's size limit, all files of one post counted together, as S²LOW's `post_max_size`.
+Text fields (multipart or URL-encoded) are taken as UTF-8, or as ISO-8859-1 when they are not
+UTF-8 (Pastell converts `subject` to ISO-8859-1 before posting). Files are streamed to temporary
+files under the service's size limit, all files of one post counted together, as S²LOW's
+`post_max_size`. A malformed body is refused by `reading_body` (400).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 
@@ -78,10 +80,13 @@ async def read_form(request: web.Request) -> Form:
 async def _read_form(request: web.Request, received: Callable[[int], None]) -> Form:
     form = Form()
     if not request.content_type.startswith("multipart/"):
-        posted = await request.post() if request.body_exists else {}
-        for name, value in posted.items():
-            if isinstance(value, str):
-                form.fields.setdefault(php_name(name), []).append(value)
+        if request.content_type == "application/x-www-form-urlencoded" and request.body_exists:
+            # Bytes, as PHP takes them whatever the charset says (ISO-8859-1 maps each byte to
+            # one character and back), then read as UTF-8 or ISO-8859-1 by `decode`.
+            body = (await request.read()).decode("iso-8859-1")
+            for name, value in parse_qsl(body, keep_blank_values=True, encoding="iso-8859-1"):
+                form.fields.setdefault(php_name(decode(name.encode("iso-8859-1"))), []).append(
+                    decode(value.encode("iso-8859-1")))
         return form
     limit = request.app[MAX_ARCHIVE_BYTES]
     room = limit

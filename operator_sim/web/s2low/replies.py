@@ -101,6 +101,10 @@ def s2low_handler(handler: Handler) -> Handler:
                                        escaped=False))
         except BadRequest as error:
             return ko_response(S2lowKO(error.fr, status=error.status))
+        except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
+            if error.status < 400:
+                raise
+            return ko_response(S2lowKO(error.reason, status=error.status))
 
     return wrapped
 
