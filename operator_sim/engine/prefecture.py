@@ -38,6 +38,7 @@ from ..pki.identity import Identity, authorize
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.errors import ProtocolError
 from ..protocol.messages import (
+    NOT_XML_CHAR,
     ARDemandePieceComplementaire,
     ARLettreObservations,
     FichierSigne,
@@ -65,6 +66,7 @@ from .intake import (
     actor_label,
     walk_to_transmis,
 )
+from .intake import transition_conflict as _conflict
 
 S = TransactionStatus
 T = TransactionType
@@ -369,13 +371,10 @@ def _text(value: str, field: str) -> str:
     if len(value) > MAX_TEXT:
         raise RequestRefused(422, "FIELD_TOO_LONG", f"{field} : plus de {MAX_TEXT} caractères",
                              f"{field}: longer than {MAX_TEXT} characters", field=field)
+    if NOT_XML_CHAR.search(value):  # it is written into a signed message
+        raise RequestRefused(422, "FIELD_INVALID", f"{field} : caractère de contrôle interdit",
+                             f"{field}: control characters are not allowed", field=field)
     return value
-
-
-def _conflict(transaction_id: int) -> RequestRefused:
-    return RequestRefused(409, "TRANSITION_CONFLICT",
-                          f"la transaction {transaction_id} a changé d'état entre-temps",
-                          f"transaction {transaction_id} changed status meanwhile")
 
 
 def _require_acknowledged(acte: TransactionRow) -> None:

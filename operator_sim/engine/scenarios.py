@@ -12,7 +12,7 @@ refused as ever). The file (the admin API takes the same keys as JSON):
     id = "slow-ar"                                  # default: rule-<position>
     match = { header = "X-Scenario: slow-ar" }      # also siren, nature (DE or 1), matiere
                                                     # (prefix: "5" matches 5.2), objet
-                                                    # (substring), objet_regex (re.search)
+                                                    # (substring), objet_regex (RE2 search)
     outcome = { kind = "ar", delay = "P2D" }        # ar | anomalie (nature, detail) | hold |
                                                     # letter (code 2-1/3-1/4-1, text) | defere;
                                                     # delay: seconds, ISO 8601, or
@@ -34,7 +34,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import re2
+
 from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
+from ..protocol.messages import NOT_XML_CHAR
 from ..store import simulation as rows
 from ..store.database import AsyncStore, SqliteStore
 
@@ -72,8 +75,8 @@ def parse_duration(value: object, field: str = "delay") -> dt.timedelta:
     text = value.strip().upper() if isinstance(value, str) else ""
     found = DURATION.fullmatch(text)
     if isinstance(value, int | float):
-        seconds = float(value)
-    elif text.isdigit():
+        seconds = float(value) if abs(value) < 1e300 else float("inf")  # float(10**400) overflows
+    elif text.isascii() and text.isdigit():
         seconds = float(text)
     elif found and any(found.groupdict().values()) and not text.endswith("T"):
         parts = {k: float(v) if v else 0.0 for k, v in found.groupdict().items()}
@@ -128,7 +131,7 @@ class Match:
     nature: NatureActe | None = None
     matiere: tuple[int, ...] | None = None  # a prefix: (5,) matches 5, 5.2 and 5.2.1
     objet: str | None = None  # substring, case-insensitive
-    objet_regex: re.Pattern[str] | None = None  # re.search
+    objet_regex: re2._Regexp | None = None  # RE2: linear time, see `_objet_regex`
     header: tuple[str, str | None] | None = None  # (lower-case name, exact value or None = present)
 
     def matches(self, facts: Facts) -> bool:
@@ -280,7 +283,25 @@ def _text(value: object, name: str, *, required: bool = False, limit: int = 1000
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
         raise ScenarioError(name, f"texte de 1 à {limit} caractères attendu",
                             f"text of 1 to {limit} characters expected")
+    if NOT_XML_CHAR.search(value):  # details and texts end up in signed messages
+        raise ScenarioError(name, "caractère de contrôle interdit",
+                            "control characters are not allowed")
     return value
+
+
+def _objet_regex(pattern: str) -> re2._Regexp:
+    """`pattern` compiled by RE2, whose search time is linear in the objet: with `re`, a
+    pattern like `(a+)+$` backtracks for hours on the event loop on a 40-letter objet. RE2
+    refuses what needs backtracking (backreferences, lookarounds) as invalid."""
+    options = re2.Options()
+    options.log_errors = False  # the refusal says it; nothing on stderr
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) \
+            else str(exc)
+        raise ScenarioError("match.objet_regex", f"expression régulière invalide : {reason}",
+                            f"invalid regular expression: {reason}") from None
 
 
 def _flag(value: object, name: str) -> bool:
@@ -320,11 +341,7 @@ def _match(data: object) -> Match:
         matiere = tuple(int(p) for p in given.split("."))
     regex = None
     if (pattern := _text(raw.get("objet_regex"), "match.objet_regex")) is not None:
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise ScenarioError("match.objet_regex", f"expression régulière invalide : {exc}",
-                                f"invalid regular expression: {exc}") from None
+        regex = _objet_regex(pattern)
     header = None
     if (spec := _text(raw.get("header"), "match.header", limit=300)) is not None:
         name, colon, value = spec.partition(":")
@@ -581,20 +598,23 @@ class ScenarioBook:
             return Decision(rule.id, rule.plan, rule.faults, rule.plan.delay.pick(key))
         return DEFAULT_DECISION
 
-    async def add(self, rule: Rule, position: int | None = None) -> Rule:
-        """Insert at `position` (0 = first to match; default: last); ids are unique."""
+    async def add(self, *rules: Rule, position: int | None = None) -> None:
+        """Insert `rules` at `position` (0 = first to match; default: last), all of them or,
+        when an id is taken (ids are unique), none."""
         def write(db: Any) -> list[rows.StoredRule]:
             stored = rows.rules(db)
-            if any(s.id == rule.id for s in stored):
-                raise ScenarioError("id", f"une règle {rule.id!r} existe déjà",
-                                    f"a rule {rule.id!r} already exists", code="SCENARIO_EXISTS")
+            taken = {s.id for s in stored}
+            for rule in rules:
+                if rule.id in taken:
+                    raise ScenarioError("id", f"une règle {rule.id!r} existe déjà",
+                                        f"a rule {rule.id!r} already exists", code="SCENARIO_EXISTS")
+                taken.add(rule.id)
             at = len(stored) if position is None else max(0, min(position, len(stored)))
-            stored.insert(at, rows.StoredRule(rule.id, "admin", rule.to_dict(), 0))
+            stored[at:at] = [rows.StoredRule(rule.id, "admin", rule.to_dict(), 0) for rule in rules]
             rows.replace_rules(db, stored)
             return stored
 
         await self._apply(write)
-        return rule
 
     async def remove(self, rule_id: str) -> None:
         def write(db: Any) -> list[rows.StoredRule]:

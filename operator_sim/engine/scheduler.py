@@ -35,6 +35,16 @@ class ClockNotVirtual(Exception):
     """Only a virtual clock can be set or advanced."""
 
 
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+"""The span a virtual clock moves within: what it dates, and events due up to a century after
+(the longest scenario delay), stay within the dates Python and the store can write."""
+
+
+class ClockOutOfRange(ValueError):
+    """A move that would take a virtual clock outside EARLIEST–LATEST; nothing moved."""
+
+
 class Scheduler:
     """Fires due events through the handler registered for their kind."""
 
@@ -73,6 +83,8 @@ class Scheduler:
         clock = self._virtual_clock()
         if delta < dt.timedelta(0):
             raise ValueError("a virtual clock only advances; set it to go back in time")
+        if delta > LATEST - clock.now():
+            raise ClockOutOfRange(f"the clock cannot go past {LATEST.isoformat()}")
         async with self.paused():
             target = clock.now() + delta
             fired = await self._fire_until(target, step=True)
@@ -81,6 +93,8 @@ class Scheduler:
     async def set(self, at: dt.datetime) -> tuple[dt.datetime, list[ScheduledEvent]]:
         """Set a virtual clock (backwards too), firing what becomes due on the way."""
         clock = self._virtual_clock()
+        if not EARLIEST <= at <= LATEST:
+            raise ClockOutOfRange(f"the clock goes from {EARLIEST.isoformat()} to {LATEST.isoformat()}")
         async with self.paused():
             fired = await self._fire_until(at, step=True)
             return await self._moved(clock.set(at)), fired

@@ -52,7 +52,9 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     presented = _presented_token(request)
     expected = request.app[ADMIN_TOKEN]
-    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+    # surrogatepass: header bytes that are not UTF-8 arrive as surrogates, and are simply wrong
+    if presented is None or not hmac.compare_digest(presented.encode("utf-8", "surrogatepass"),
+                                                    expected.encode()):
         challenge = {"WWW-Authenticate": 'Bearer realm="operator-sim admin"'}
         page = request.app[TOKEN_PAGE](request) if TOKEN_PAGE in request.app else None
         if page is not None:

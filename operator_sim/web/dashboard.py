@@ -29,7 +29,7 @@ from ..engine import simulation
 from ..engine.clock import PARIS
 from ..engine.prefecture import LETTER_TYPES
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_rule
-from ..engine.scheduler import ClockNotVirtual
+from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
 from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, TransactionStatus, TransactionType
 from ..store import BlobNotFound, NotFound, StatusConflict, TransactionFilter
 from ..store import simulation as rows
@@ -199,7 +199,10 @@ def _same_origin(request: web.Request) -> bool:
         return origin == own
     referer = request.headers.get("Referer")
     if referer is not None:
-        parts = urlsplit(referer)
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # "http://[::1": not an address, so not ours
+            return False
         return f"{parts.scheme}://{parts.netloc}" == own
     return request.headers.get("Authorization", "").lower().startswith("bearer ")
 
@@ -256,6 +259,9 @@ def _explain(request: web.Request, exc: Exception) -> str:
                 f"({exc.actual.libelle}) ; rien n'a été fait.")
     if isinstance(exc, ClockNotVirtual):
         return "L'horloge est réelle : démarrer le simulateur avec clock = \"virtual\" pour la déplacer."
+    if isinstance(exc, ClockOutOfRange):
+        return (f"L'horloge virtuelle va du {_date_fr(EARLIEST.date())} au {_date_fr(LATEST.date())} ; "
+                "elle n'a pas bougé.")
     if isinstance(exc, ScenarioError):
         return f"{exc.field} : {exc.fr}" if exc.field else exc.fr
     for attribute in ("message_fr", "fr"):  # Refused, RequestRefused; the API's BadRequest
@@ -279,7 +285,13 @@ def _scenarios_page(_request: web.Request) -> str:
 
 async def _form(request: web.Request) -> Mapping[str, str]:
     """A small url-encoded form's text fields."""
-    data = await request.post()
+    try:
+        data = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise Refused("Formulaire trop volumineux : rien n'a été fait.") from None
+    except ValueError:  # not UTF-8, a multipart body without its boundary, cut short
+        raise Refused("Formulaire illisible (texte non UTF-8 ou corps incomplet) : "
+                      "rien n'a été fait.") from None
     return {k: v.strip() for k, v in data.items() if isinstance(v, str)}
 
 
@@ -315,11 +327,15 @@ def _filters(query: Mapping[str, str]) -> tuple[Filters, list[str]]:
     for key, field, shift in (("du", "created_from", 0), ("au", "created_to", 1)):
         if form[key]:
             try:
-                day = dt.date.fromisoformat(form[key]) + dt.timedelta(days=shift)
+                day = dt.date.fromisoformat(form[key])
             except ValueError:
                 errors.append(f"Date « {form[key]} » : format AAAA-MM-JJ attendu.")
-            else:  # the days the préfecture lives in: Paris midnight to midnight
-                values[field] = dt.datetime.combine(day, dt.time(), PARIS)
+                continue
+            try:  # the days the préfecture lives in: Paris midnight to midnight, in UTC
+                values[field] = dt.datetime.combine(day + dt.timedelta(days=shift), dt.time(),
+                                                    PARIS).astimezone(dt.UTC)
+            except OverflowError:  # 0001-01-01 starts in year 0 UTC; 9999-12-31 ends in 10000
+                errors.append(f"Date « {form[key]} » : hors des dates possibles.")
     try:
         number = max(1, int(query.get("page", "1")))
     except ValueError:
@@ -422,7 +438,8 @@ async def courrier(request: web.Request) -> str:
 def _back_to(request: web.Request) -> str:
     """The dashboard page the clock form was on (only a path of ours, never another site)."""
     target = request.query.get("retour", "")
-    return target if target.startswith("/admin/") and "//" not in target else "/admin/"
+    ours = target.startswith("/admin/") and "//" not in target
+    return target if ours and target.isascii() and target.isprintable() else "/admin/"  # no CR LF
 
 
 def _fired(fired: list[rows.ScheduledEvent]) -> str:
@@ -455,7 +472,8 @@ async def regler_horloge(request: web.Request) -> str:
         local = dt.datetime.fromisoformat(form.get("instant", ""))
     except ValueError:
         raise Refused("Date et heure invalides (heure de Paris attendue).") from None
-    now, fired = await simulator_of(request).scheduler.set(local.replace(tzinfo=PARIS))
+    at = local if local.tzinfo is not None else local.replace(tzinfo=PARIS)  # an offset typed is kept
+    now, fired = await simulator_of(request).scheduler.set(at)
     return f"Horloge réglée sur {_horodatage(now)} ; {_fired(fired)}"
 
 
@@ -492,6 +510,8 @@ def _rules_from_toml(text: str, default_id: str) -> list[Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise Refused(f"TOML invalide : {exc}") from None
+    except RecursionError:
+        raise Refused("TOML invalide : tableaux imbriqués trop profondément.") from None
     if isinstance(data.get("rules"), list):
         return [parse_rule(item, default_id=f"{default_id}-{n}")
                 for n, item in enumerate(data["rules"], start=1)]
@@ -505,8 +525,7 @@ async def ajouter_regle(request: web.Request) -> str:
     default_id = f"regle-{len(book.rules) + 1}"
     toml = form.get("toml", "")
     new = _rules_from_toml(toml, default_id) if toml else [_rule_from_form(form, default_id)]
-    for rule in new:
-        await book.add(rule)
+    await book.add(*new)  # all or none
     return f"Règle{'s' if len(new) > 1 else ''} ajoutée{'s' if len(new) > 1 else ''} : " \
            f"{', '.join(r.id for r in new)}."
 

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from ..engine import simulation
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
-from ..engine.scheduler import ClockNotVirtual
+from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
 from ..store import simulation as rows
 from .admin import simulator_of
 from .api import SCENARIO, BadRequest, json_object, query_number
@@ -89,7 +89,7 @@ async def add_scenario(request: web.Request) -> web.Response:
                          "position: whole number expected", field="position")
     try:
         rule = parse_rule(data, default_id=f"rule-{len(book.rules) + 1}")
-        await book.add(rule, position)
+        await book.add(rule, position=position)
     except ScenarioError as error:
         raise _invalid(error) from None
     return web.json_response(rule.to_dict(), status=201)
@@ -173,6 +173,11 @@ async def move_clock(request: web.Request) -> web.Response:
         raise BadRequest(409, "CLOCK_NOT_VIRTUAL",
                          "l'horloge est réelle : démarrer avec clock = virtual pour la déplacer",
                          "the clock is real: start with clock = virtual to move it") from None
+    except ClockOutOfRange:
+        raise BadRequest(422, "CLOCK_OUT_OF_RANGE",
+                         f"l'horloge virtuelle va du {EARLIEST:%Y-%m-%d} au {LATEST:%Y-%m-%d} (UTC)",
+                         f"the virtual clock goes from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)",
+                         field=next(iter(data))) from None
     return web.json_response({**await _clock_json(simulator),
                               "fired": [e.to_dict() for e in fired]})
 
