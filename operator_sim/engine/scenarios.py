@@ -38,6 +38,7 @@ import re2
 
 from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
 from ..protocol.messages import NOT_XML_CHAR
+from ..protocol.names import ascii_digits
 from ..store import simulation as rows
 from ..store.database import AsyncStore, SqliteStore
 
@@ -328,7 +329,7 @@ def _match(data: object) -> Match:
     if raw.get("nature") is not None:
         given = str(raw["nature"]).strip().upper()
         try:
-            nature = NatureActe(int(given)) if given.isdigit() else NatureActe.from_abrege(given)
+            nature = NatureActe(int(given)) if ascii_digits(given) else NatureActe.from_abrege(given)
         except ValueError:
             raise ScenarioError("match.nature", f"{given!r} n'est pas DE, AR, AI, CC, BF, AU ou 1 à 6",
                                 f"{given!r} is not DE, AR, AI, CC, BF, AU or 1 to 6") from None

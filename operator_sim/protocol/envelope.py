@@ -16,7 +16,7 @@ from pathlib import Path
 from .archive import write_archive
 from .codes import NatureActe
 from .messages import IDCL, Acte, EnveloppeCLMISILL, FichierSigne, Referent
-from .names import ArchiveName, EnveloppeName, MessageFileName
+from .names import ArchiveName, EnveloppeName, MessageFileName, ascii_digits
 
 DEFAULT_ITC = "SLO"
 DEFAULT_APPLI = "EACT"
@@ -125,10 +125,10 @@ def build_acte_envelope(request: ActeRequest, collectivite: Collectivite, *,
 
 def parse_codes_matiere(text: str) -> tuple[int, ...]:
     """"7.1.2" → (7, 1, 2); the notation users type."""
-    try:
-        codes = tuple(int(part) for part in text.strip().split("."))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a matière code like 7.1 or 1.1.2") from None
+    parts = text.strip().split(".")
+    if not all(ascii_digits(part) and len(part) <= 9 for part in parts):
+        raise ValueError(f"{text!r} is not a matière code like 7.1 or 1.1.2")
+    codes = tuple(int(part) for part in parts)
     if not 2 <= len(codes) <= 5 or any(c <= 0 for c in codes):
         raise ValueError(f"{text!r}: a matière has 2 to 5 positive levels, like 7.1")
     return codes

@@ -67,6 +67,12 @@ def _matches(pattern: str, value: str) -> bool:
     return _compiled(pattern).fullmatch(value) is not None
 
 
+def ascii_digits(text: str) -> bool:
+    """Non-empty and only 0-9. `str.isdigit` also says yes to "²" (which `int` refuses) and
+    to "١" (which `int` reads as 1): numbers typed into the protocol's fields are ASCII."""
+    return text.isascii() and text.isdigit()
+
+
 def is_strict_numero_interne(numero_interne: str) -> bool:
     """True when the NumeroInterne also passes S²LOW's upper-case rule (warning, not error)."""
     return _matches(NUMACTE_STRICT, numero_interne)

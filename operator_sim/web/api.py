@@ -35,6 +35,7 @@ from ..protocol.envelope import (
     format_of,
     parse_codes_matiere,
 )
+from ..protocol.names import ascii_digits
 from ..store import NotFound, TransactionFilter
 from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
@@ -371,7 +372,7 @@ async def _collectivite(engine: Engine, request: web.Request,
     known = await engine.store.call(lambda store: store.get_collectivite(siren))
     arrondissement = (fields.get("arrondissement") or [""])[0] or (
         known.arrondissement if known else "1")
-    if not (arrondissement.isdigit() and len(arrondissement) == 1):
+    if not (ascii_digits(arrondissement) and len(arrondissement) == 1):
         raise _field_error("arrondissement", "un chiffre de 0 à 9", "one digit, 0 to 9")
     nature = (fields.get("nature_collectivite") or [""])[0] or (known.nature if known else "31")
     if nature not in COLLECTIVITE_NATURES:
@@ -429,7 +430,8 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 def row_id(raw: str) -> int | None:
     """A row id read from a URL or a query: ASCII digits within SQLite's INTEGER range (what
     `int()` also takes — signs, spaces, `_`, other scripts' digits, huge values — is None)."""
-    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= SQLITE_MAX_INTEGER else None
+    return int(raw) if ascii_digits(raw) and len(raw) <= 19 and int(raw) <= SQLITE_MAX_INTEGER \
+        else None
 
 
 def path_id(request: web.Request, key: str = "id") -> int:
@@ -491,12 +493,11 @@ def _int(request: web.Request, key: str, default: int | None = None) -> int | No
     raw = request.query.get(key)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    digits = raw.removeprefix("-")
+    if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
         raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être un entier",
-                         f"{key} must be an integer") from None
-    if abs(value) > SQLITE_MAX_INTEGER:
+                         f"{key} must be an integer")
+    if len(digits) > 19 or abs(value := int(raw)) > SQLITE_MAX_INTEGER:
         raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range")
     return value
 

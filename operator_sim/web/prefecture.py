@@ -25,7 +25,7 @@ from ..protocol.codes import (
     TransactionStatus,
     TransactionType,
 )
-from ..protocol.names import DEPARTEMENT, SIREN
+from ..protocol.names import DEPARTEMENT, SIREN, ascii_digits
 from ..store import Collectivite, TransactionFilter
 from ..store.database import MAX_PAGE
 from .admin import simulator_of
@@ -52,10 +52,12 @@ def _query_int(request: web.Request, key: str, default: int) -> int:
     raw = request.query.get(key)
     if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise _bad(key, "entier attendu", "integer expected") from None
+    digits = raw.removeprefix("-")
+    if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
+        raise _bad(key, "entier attendu", "integer expected")
+    if len(digits) > 19:  # beyond SQLite's integers (and int() refuses 4300 digits and more)
+        raise _bad(key, "valeur hors limites", "value out of range")
+    return int(raw)
 
 
 def _query_day(request: web.Request, key: str) -> dt.datetime | None:
@@ -81,12 +83,12 @@ async def list_actes(request: web.Request) -> web.Response:
     if q.get("nature"):
         raw = q["nature"].upper()
         try:
-            nature = NatureActe(int(raw)) if raw.isdigit() else NatureActe.from_abrege(raw)
+            nature = NatureActe(int(raw)) if ascii_digits(raw) else NatureActe.from_abrege(raw)
         except ValueError:
             raise _bad("nature", "DE, AR, AI, CC, BF, AU ou 1 à 6",
                        "DE, AR, AI, CC, BF, AU or 1 to 6") from None
     siren = q.get("siren") or None
-    if siren is not None and not (siren.isdigit() and len(siren) == 9):
+    if siren is not None and not (ascii_digits(siren) and len(siren) == 9):
         raise _bad("siren", "9 chiffres attendus", "9 digits expected")
     filters = TransactionFilter(type=TransactionType.ACTE, siren=siren, status=status,
                                 nature=nature, created_from=_query_day(request, "from"),

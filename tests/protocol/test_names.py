@@ -19,6 +19,7 @@ from operator_sim.protocol.names import (
     EnveloppeName,
     IDActe,
     MessageFileName,
+    ascii_digits,
     is_service_id,
     is_strict_numero_interne,
 )
@@ -455,3 +456,11 @@ def test_near_valid_name_is_either_refused_or_formats_back_unchanged(case):
     except InvalidName:
         return
     assert str(name) == text
+
+
+@given(st.text(max_size=12))
+@example("\u0661")  # Arabic-Indic one: int() reads it as 1
+@example("\u00b2")  # superscript two: isdigit() yes, int() no
+@example("1_0")
+def test_ascii_digits_are_exactly_the_digits_people_type(text: str) -> None:
+    assert ascii_digits(text) == (text != "" and all(c in "0123456789" for c in text))

@@ -22,6 +22,7 @@ from ...engine.scenarios import damaged
 from ...protocol.classification import Classification
 from ...protocol.codes import NatureActe, TransactionStatus, TransactionType
 from ...protocol.envelope import ActeRequest, Piece
+from ...protocol.names import ascii_digits
 from ...store import TransactionFilter
 from ...validation.documents import sniff_format
 from ..api import show_scenario
@@ -116,7 +117,7 @@ def _classification(form: Form) -> tuple[int, ...]:
     codes: list[int] = []
     for i in range(1, 6):
         raw = (form.value(f"classif{i}") or "").strip()
-        if not raw.isdigit() or int(raw) == 0:
+        if not ascii_digits(raw) or len(raw) > 9 or int(raw) == 0:
             break
         codes.append(int(raw))
     if len(codes) < 2:

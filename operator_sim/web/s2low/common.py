@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ...engine.intake import Engine
 from ...protocol.codes import TransactionStatus
+from ...protocol.names import ascii_digits
 from ...store import NotFound
 from ...store.interface import MessageRow, TransactionRow
 from ..api import ENGINE
@@ -25,14 +26,17 @@ def engine_of(request: web.Request) -> Engine:
     return request.app[ENGINE]
 
 
+PHP_INT_MAX = 2**63 - 1
+
+
 def php_int(raw: str | None) -> int:
     """PHP's `intval` on a request parameter: leading digits, else 0."""
     digits = ""
     for char in (raw or "").strip():
-        if not char.isdigit():
+        if not ascii_digits(char):
             break
         digits += char
-    return int(digits) if digits else 0
+    return min(int(digits[:20]), PHP_INT_MAX) if digits else 0  # intval saturates
 
 
 async def owned(request: web.Request, transaction_id: int, *,

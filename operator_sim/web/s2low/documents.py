@@ -26,7 +26,7 @@ from ...protocol.archive import write_archive
 from ...protocol.codes import Sender, TransactionStatus, TransactionType
 from ...protocol.errors import ProtocolError
 from ...protocol.messages import Acte, ARActe, message_from_element
-from ...protocol.names import MessageFileName
+from ...protocol.names import MessageFileName, ascii_digits
 from ...protocol.xmlsafe import parse_xml
 from ...store.interface import TransactionRow
 from .common import engine_of, owned, php_int, read_blob, returned_message
@@ -145,8 +145,8 @@ async def download_file(request: web.Request) -> web.StreamResponse:
     """`file=<id>` (with `tampon=true`: stamped, for an acknowledged act's PDFs) or `env=<id>`."""
     engine = engine_of(request)
     query = request.query
-    if query.get("file", "").isdigit():
-        file_id = int(query["file"])
+    if ascii_digits(query.get("file", "")):
+        file_id = php_int(query["file"])
         row = await owned(request, file_id // FILE_ID_STRIDE, invalid="Fichier inexistant")
         file = next((f for f in await files_of(engine, row) if f.id == file_id), None)
         if file is None:
@@ -159,8 +159,8 @@ async def download_file(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(engine.sqlite.blobs.path(file.sha256), headers={
             "Content-Type": file.mimetype,
             "Content-Disposition": f'attachment; filename="{file.posted_filename}"'})
-    if query.get("env", "").isdigit():
-        row = await owned(request, int(query["env"]), invalid="Enveloppe inexistante")
+    if ascii_digits(query.get("env", "")):
+        row = await owned(request, php_int(query["env"]), invalid="Enveloppe inexistante")
         return await _envelope(engine, row)
     raise S2lowKO("Paramètre manquant.", escaped=False)
 
