@@ -98,6 +98,14 @@ def _error(status: int, code: str, fr: str, en: str, **extra: Any) -> web.Respon
     return response
 
 
+_FRENCH_REASONS = {
+    404: "adresse inconnue",
+    405: "méthode non acceptée à cette adresse",
+    413: "corps de la requête trop volumineux",
+}
+"""`message_fr` of the refusals aiohttp itself raises (routing, body size)."""
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost middleware: every failure becomes the one JSON error shape."""
@@ -114,7 +122,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return refusal(exc.status, f"HTTP_{exc.status}", exc.reason, exc.reason)
+        return refusal(exc.status, f"HTTP_{exc.status}", _FRENCH_REASONS.get(exc.status, exc.reason),
+                       exc.reason)
     except Exception:
         log.exception("unexpected failure on %s %s", request.method, request.path)
         return refusal(500, "INTERNAL", "erreur interne du simulateur",

@@ -71,3 +71,16 @@ async def test_a_form_is_a_415_and_a_body_without_content_type_is_read_as_json(s
         async with http.put(f"/admin/collectivites/{SIREN}", data=raw,
                             skip_auto_headers=["Content-Type"]) as response:
             assert response.status == 201, await response.text()
+
+
+async def test_aiohttp_own_refusals_speak_french_too(served):
+    """Over client_max_size (1 MiB) and unknown addresses: aiohttp refuses before any handler."""
+    async with served.admin_session() as http:
+        big = b'{"nom": "' + b"x" * (2 << 20) + b'"}'
+        async with http.put(f"/admin/collectivites/{SIREN}", data=big,
+                            headers={"Content-Type": "application/json"}) as response:
+            body = await response.json()
+            assert (response.status, body["code"]) == (413, "HTTP_413")
+            assert body["message_fr"] == "corps de la requête trop volumineux", body
+        async with http.get("/admin/nulle-part") as response:
+            assert (await response.json())["message_fr"] == "adresse inconnue"
