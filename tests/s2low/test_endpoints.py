@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -399,3 +400,18 @@ async def test_another_sirens_agent_is_refused_on_every_route_naming_a_transacti
             assert (await r.json())["nb_transactions"] == 0
     assert s2low.served.simulator.store.get(waiting).status == 17
     assert s2low.served.simulator.store.get(acte).status == 4
+
+
+def test_nonces_never_used_are_forgotten_when_expired_or_over_the_cap():
+    from operator_sim.web.s2low import replies
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    nonces: dict = {}
+    for i in range(replies.MAX_OPEN_NONCES + 5):
+        replies.remember_nonce(nonces, f"n{i}", replies.Nonce("alice", "h", start + dt.timedelta(minutes=10)),
+                               start)
+    assert len(nonces) == replies.MAX_OPEN_NONCES and "n0" not in nonces and f"n{i}" in nonces
+    later = start + dt.timedelta(minutes=11)
+    replies.remember_nonce(nonces, "fresh", replies.Nonce("alice", "h", later + dt.timedelta(minutes=10)),
+                           later)
+    assert list(nonces) == ["fresh"]

@@ -17,7 +17,7 @@ from ...protocol.codes import TransactionStatus
 from ...store import TransactionFilter
 from ..auth import CLOCK, IDENTITY, IDENTITY_DIRECTORY, _basic_credentials
 from .common import engine_of, php_int
-from .replies import NONCES, Nonce, authority, s2low_handler, text
+from .replies import NONCES, Nonce, authority, remember_nonce, s2low_handler, text
 
 NONCE_LIFETIME = dt.timedelta(minutes=10)
 
@@ -87,8 +87,8 @@ async def get_nounce(request: web.Request) -> web.Response:
     login, password = credentials
     nounce = secrets.token_hex(16)
     expected = hashlib.sha256(f"{password}:{nounce}".encode()).hexdigest()
-    request.app[NONCES][nounce] = Nonce(login, expected,
-                                        request.app[CLOCK]() + NONCE_LIFETIME)
+    now = request.app[CLOCK]()
+    remember_nonce(request.app[NONCES], nounce, Nonce(login, expected, now + NONCE_LIFETIME), now)
     return web.json_response({"nounce": nounce})
 
 

@@ -136,6 +136,18 @@ class Nonce:
 
 
 NONCES = web.AppKey("s2low_nonces", dict)
+MAX_OPEN_NONCES = 10_000
+"""Nonces issued and not used yet, at most: beyond, the oldest is forgotten (a client asking
+for nonces it never uses must not grow the server's memory)."""
+
+
+def remember_nonce(nonces: dict[str, Nonce], key: str, nonce: Nonce, now: dt.datetime) -> None:
+    """Keep `nonce` under `key`, dropping the expired ones and, over the cap, the oldest."""
+    for stale in [k for k, n in nonces.items() if n.expires < now]:
+        del nonces[stale]
+    while len(nonces) >= MAX_OPEN_NONCES:
+        del nonces[next(iter(nonces))]
+    nonces[key] = nonce
 
 
 def _check_nonce(request: web.Request) -> None:
