@@ -68,9 +68,13 @@ async def json_object(request: web.Request, *, optional: bool = False) -> dict[s
     """The request's JSON object body (`{}` when there is none and that is `optional`).
 
     A body sent as another media type is a 415, so that a form posted by mistake is named
-    as such rather than reported as broken JSON. No Content-Type at all is taken as JSON.
+    as such rather than reported as broken JSON. No Content-Type at all is taken as JSON. The
+    body comes under the read deadline (408), like uploads.
     """
-    body = await request.read() if request.can_read_body else b""
+    body = b""
+    if request.can_read_body:
+        async with reading_body(request):
+            body = await request.read()
     if not body:
         if optional:
             return {}

@@ -19,7 +19,7 @@ from aiohttp import web
 from ..engine.callbacks import EVENT_HEADER, SIGNATURE_HEADER, Callbacks
 from ..store import simulation as rows
 from .admin import simulator_of
-from .api import BadRequest, json_object, query_number, reading_body, row_id
+from .api import BadRequest, json_object, query_number, row_id
 from .auth import IDENTITY
 
 CALLBACKS = web.AppKey("callbacks", Callbacks)
@@ -27,8 +27,7 @@ STATES = ("pending", "delivered", "failed", "cancelled")
 
 
 async def register(request: web.Request) -> web.Response:
-    async with reading_body(request):  # slowloris guard: the body comes in time or 408
-        data = await json_object(request)
+    data = await json_object(request)
     siren = data.get("siren")
     if siren is not None and not isinstance(siren, str):
         raise BadRequest(422, "FIELD_INVALID", "siren : texte attendu", "siren: text expected",

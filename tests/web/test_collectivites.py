@@ -3,9 +3,12 @@ API, and the IDCL every later envelope must agree with."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from .simkit import OTHER, SIREN, act, admin, submit
+import pytest
+from yarl import URL
+
+from .simkit import OTHER, SIREN, act, admin, serve, submit
 
 COMMUNE = {"departement": "034", "arrondissement": "3", "nature": "31"}
 
@@ -84,3 +87,29 @@ async def test_aiohttp_own_refusals_speak_french_too(served):
             assert body["message_fr"] == "corps de la requête trop volumineux", body
         async with http.get("/admin/nulle-part") as response:
             assert (await response.json())["message_fr"] == "adresse inconnue"
+
+
+async def test_a_json_body_trickled_in_is_cut_at_the_read_deadline(tmp_path, shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, read_timeout=1) as served:
+        url = URL(served.admin_url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        body = b'{"departement": "034", "arrondissement": "3", "nature": "31"}'
+        writer.write(f"PUT /admin/collectivites/{SIREN} HTTP/1.1\r\nHost: x\r\n"
+                     f"Authorization: Bearer {served.admin_token}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        started = asyncio.get_running_loop().time()
+
+        async def trickle() -> None:  # one byte every 0.2 s: 12 s in all, against a 1 s deadline
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+
+        sending = asyncio.create_task(trickle())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert asyncio.get_running_loop().time() - started < 4
+        assert served.simulator.store.collectivites() == []
