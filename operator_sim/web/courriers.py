@@ -12,7 +12,9 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from ..engine.prefecture import ANSWERS, Prefecture, letter_code
+from ..engine.scenarios import damaged
 from ..pki.identity import authorize
+from ..protocol.codes import Sender
 from ..store.interface import TransactionRow
 from .api import (
     ENGINE,
@@ -65,11 +67,17 @@ async def list_courriers(request: web.Request) -> web.Response:
 
 
 async def get_document(request: web.Request) -> web.StreamResponse:
-    """The letter's PDF."""
+    """The letter's PDF: the préfecture's, so damaged when a scenario says `corrupt_return`."""
     prefecture = request.app[PREFECTURE]
-    document = await prefecture.letter_document(path_id(request), request[IDENTITY])
-    return web.FileResponse(prefecture.engine.sqlite.blobs.path(document.sha256), headers={
-        "Content-Type": document.mimetype, "Content-Disposition": attachment(document.file_name)})
+    letter = await prefecture.get_letter(path_id(request), request[IDENTITY])
+    document = await prefecture.letter_document(letter.id)
+    blobs = prefecture.engine.sqlite.blobs
+    headers = {"Content-Type": document.mimetype, "Content-Disposition": attachment(document.file_name)}
+    broken = await damaged(prefecture.engine.scenarios, letter, Sender.PREF,
+                           lambda: blobs.read(document.sha256))
+    if broken is not None:
+        return web.Response(body=broken, headers=headers)
+    return web.FileResponse(blobs.path(document.sha256), headers=headers)
 
 
 async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes]]]:

@@ -137,7 +137,7 @@ async def test_posting_an_act_waiting_at_17_applies_the_posting_requests_header_
 
 async def test_a_corrupt_return_damages_every_download_of_what_the_prefecture_returned(s2low):
     """ARActe in S²LOW's status answer and the REST message, a letter's return archive by
-    both doors, the 6-2 packed in S²LOW's envelope of a cancellation; what the collectivité
+    both doors and its PDF, the 6-2 packed in S²LOW's envelope of a cancellation; what the collectivité
     sent stays intact."""
     status, body = await admin(s2low.served, "POST", "/admin/scenarios",
                                {"id": "abime", "match": {"header": "X-Scenario: abime"},
@@ -181,6 +181,9 @@ async def test_a_corrupt_return_damages_every_download_of_what_the_prefecture_re
         for got in (await download(f"/api/v1/transactions/{letter.id}/archive"),
                     await download(f"{ACTES}/actes_download_file.php", env=str(letter.id))):
             assert is_damaged(got, archive) if broken else got == archive
+        pdf = blobs.read((await simulator.prefecture.letter_document(letter.id)).sha256)
+        got = await download(f"/api/v1/courriers/{letter.id}/document")
+        assert is_damaged(got, pdf) if broken else got == pdf
 
     async with s2low.session().post(f"{ACTES}/actes_transac_cancel.php",
                                     data={"id": str(damaged_id)}) as r:
