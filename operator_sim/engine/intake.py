@@ -49,7 +49,7 @@ from ..store import Collectivite as RegisteredCollectivite
 from ..store.database import SqliteStore
 from ..store.interface import TransactionRow
 from ..validation.report import ValidationReport
-from ..validation.validator import ValidationPolicy, validate_archive
+from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
 from . import lifecycle, outcomes
 from .clock import Clock, paris_date
 from .policies import PolicyRef, PolicyShipper, resolve
@@ -108,7 +108,9 @@ class Examination:
 
 def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Examination:
     """Validate and parse one archive (runs in a worker process: pure CPU, no shared state)."""
-    report = validate_archive(Path(path), policy, name=name)
+    report, reading = inspect_archive(Path(path), policy, name=name)
+    if reading is not None and (read := _read_by_validation(reading)) is not None:
+        return Examination(report, *read, reading.members, reading.archive_sha256)
     enveloppe = acte = acte_file = None
     members: tuple[tuple[str, int, str], ...] = ()
     sha = None
@@ -131,6 +133,18 @@ def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Exa
     except ProtocolError:
         pass  # the report already says why the archive cannot be read
     return Examination(report, enveloppe, acte, acte_file, members, sha)
+
+
+def _read_by_validation(reading: ArchiveReading
+                        ) -> tuple[EnveloppeCLMISILL, Acte, str] | None:
+    """The envelope and act the validator already parsed, when they are what reading every
+    XML member would find: the archive's only XML members (otherwise `examine` reads them all,
+    as an archive whose XML the validator did not parse needs)."""
+    if reading.enveloppe is None or len(reading.actes) != 1:
+        return None
+    (envelope_file, enveloppe), ((acte_file, acte),) = reading.enveloppe, reading.actes
+    xml = {name for name, _, _ in reading.members if name.endswith(".xml")}
+    return (enveloppe, acte, acte_file) if xml == {envelope_file, acte_file} else None
 
 
 def examine_shipped(path: str | os.PathLike, name: str, ref: PolicyRef,

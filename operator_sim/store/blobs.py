@@ -7,6 +7,7 @@ whole upload in memory, and knows nothing of the database that refers to its blo
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -116,6 +117,12 @@ class BlobStore:
         Storing content that is already present is a no-op that returns the same digest.
         """
         if isinstance(source, bytes | bytearray | memoryview):
+            # Bytes in hand hash before any write: content already stored (the same annexe
+            # sent again) then costs no temporary file, which would be created, fsynced and
+            # deleted for nothing.
+            sha256 = hashlib.sha256(source).hexdigest()
+            if self._present(sha256):
+                return sha256
             return self._put_stream(_BytesReader(memoryview(source)))
         if isinstance(source, str | os.PathLike):
             with open(source, "rb") as handle:
@@ -136,13 +143,10 @@ class BlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             sha256 = digest.hexdigest()
-            final = self.path(sha256)
-            if final.is_file():
+            if self._present(sha256):
                 tmp.unlink()
-                # A concurrent writer may have renamed it in but not yet fsynced the folder:
-                # the caller is about to commit a row naming it, so make the entry durable.
-                _fsync_dir(final.parent)
                 return sha256
+            final = self.path(sha256)
             self._make_parents(final.parent)
             os.chmod(tmp, 0o444)
             # Two writers of the same content may race here: both renames install
@@ -153,6 +157,46 @@ class BlobStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def adopt(self, path: str | os.PathLike[str]) -> str:
+        """Store the file at `path` by renaming it into place instead of copying it; return its
+        SHA-256. The caller gives the file up: afterwards it is gone, stored or not.
+
+        For an upload spooled beside the store: a copy would create, write and fsync a second
+        file. A file on another file system is copied (`put`), then removed."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+            os.fsync(handle.fileno())
+        sha256 = digest.hexdigest()
+        if self._present(sha256):
+            path.unlink()
+            return sha256
+        final = self.path(sha256)
+        self._make_parents(final.parent)
+        os.chmod(path, 0o444)
+        try:
+            os.replace(path, final)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            self.put(path)
+            path.unlink()
+            return sha256
+        _fsync_dir(final.parent)
+        return sha256
+
+    def _present(self, sha256: str) -> bool:
+        """Whether the blob is already stored, its folder entry then made durable: a concurrent
+        writer may have renamed it in but not yet fsynced the folder, and the caller is about
+        to commit a row naming it."""
+        final = self.path(sha256)
+        if not final.is_file():
+            return False
+        _fsync_dir(final.parent)
+        return True
 
     def _make_parents(self, folder: Path) -> None:
         """Create `ab/cd/` and fsync each parent that gained an entry."""

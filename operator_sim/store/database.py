@@ -189,6 +189,10 @@ class SqliteStore:
         # FULL: in WAL mode every commit fsyncs the log, so an acknowledged submission
         # survives power loss, not just a killed process.
         conn.execute("PRAGMA synchronous = FULL")
+        # A submission's write runs in savepoints and touches more than 64 KiB of pages: the
+        # sub-journal then spilled to a temporary file, created and deleted on every commit.
+        # In memory it costs no file (creating inodes is what the service pays most for).
+        conn.execute("PRAGMA temp_store = MEMORY")
         db = Database(conn, execute_plugins=False)
         db.enable_wal()
         with self._connections_lock:

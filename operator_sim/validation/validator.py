@@ -24,11 +24,12 @@ from ..protocol.archive import ArchiveLimits, ArchiveMember, EnvelopeArchive, re
 from ..protocol.classification import Classification, bundled_classifications
 from ..protocol.codes import NS_ACTES, NS_INSEE, Sender
 from ..protocol.errors import InvalidName, ProtocolError, UnsafeArchive, UnsafeXML
-from ..protocol.messages import Acte, FichierSigne, message_from_element
+from ..protocol.messages import Acte, EnveloppeCLMISILL, FichierSigne, message_from_element
 from ..protocol.names import (
     ArchiveName,
     EnveloppeName,
     MessageFileName,
+    ascii_digits,
     is_strict_numero_interne,
 )
 from ..protocol.xmlsafe import parse_xml
@@ -118,6 +119,46 @@ def validate_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPol
                      name: str | None = None,
                      registry: SchemaRegistry | None = None) -> ValidationReport:
     """Validate one envelope archive (a path or an open binary file) and report every finding."""
+    return _checked(source, policy, name, registry).report
+
+
+@dataclass(frozen=True)
+class ArchiveReading:
+    """What validating an archive read on the way, for a caller that needs it too: the intake
+    would otherwise unpack and parse the archive a second time."""
+
+    members: tuple[tuple[str, int, str], ...]
+    """(name, size, sha256) of every member, in archive order."""
+    archive_sha256: str
+    enveloppe: tuple[str, EnveloppeCLMISILL] | None
+    """The envelope's member name and content, when it passed its schema."""
+    actes: tuple[tuple[str, Acte], ...]
+    """(member name, act) of each Acte (1-1) the envelope lists that could be read."""
+
+
+def inspect_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, *,
+                    name: str | None = None, registry: SchemaRegistry | None = None
+                    ) -> tuple[ValidationReport, ArchiveReading | None]:
+    """`validate_archive`, with what it read (None when the archive could not be read)."""
+    check = _checked(source, policy, name, registry)
+    archive = check.archive
+    if archive is None:
+        return check.report, None
+    enveloppe = None
+    if check.envelope_root is not None:
+        try:
+            parsed = message_from_element(check.envelope_root)
+        except ProtocolError:
+            parsed = None
+        if isinstance(parsed, EnveloppeCLMISILL):
+            enveloppe = (check.envelope_file, parsed)
+    reading = ArchiveReading(tuple((m.name, m.size, m.sha256) for m in archive), archive.sha256,
+                             enveloppe, tuple(check.actes))
+    return check.report, reading
+
+
+def _checked(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, name: str | None,
+             registry: SchemaRegistry | None) -> _ArchiveCheck:
     if isinstance(source, str | os.PathLike):
         label = os.fspath(source)
     else:
@@ -125,7 +166,7 @@ def validate_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPol
     check = _ArchiveCheck(label, name or os.path.basename(label), policy,
                           registry or default_registry())
     check.run(source)
-    return check.report
+    return check
 
 
 class _ArchiveCheck:
@@ -142,6 +183,10 @@ class _ArchiveCheck:
         # reporting its files as unreferenced would only add noise.
         self.references_unknown = False
         self.envelope_file = name
+        # What was read on the way (see `inspect_archive`); the archive is closed after `run`.
+        self.archive: EnvelopeArchive | None = None
+        self.envelope_root: etree._Element | None = None
+        self.actes: list[tuple[str, Acte]] = []
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -191,6 +236,7 @@ class _ArchiveCheck:
             self.add("ARCHIVE_UNREADABLE", f"archive illisible : {exc.strerror or exc}",
                      f"cannot read the archive: {exc.strerror or exc}", file=self.name)
             return
+        self.archive = archive
         with archive:
             envelope = self.find_envelope(archive, archive_name)
             if envelope is None:
@@ -275,6 +321,7 @@ class _ArchiveCheck:
         if not self.schema_check(self.registry.actes, root, member.name):
             self.references_unknown = True
             return []
+        self.envelope_root = root
         idcl = _find(root, "Emetteur/IDCL")
         self.siren = idcl.get(f"{{{NS_INSEE}}}SIREN")
         self.departement = idcl.get(f"{{{NS_ACTES}}}Departement")
@@ -360,6 +407,7 @@ class _ArchiveCheck:
                      f"{kind.root} ({kind.code})",
                      file=nom, element=root)
         if isinstance(message, Acte):
+            self.actes.append((nom, message))
             _ActeCheck(self, archive, nom, root, message, file_name).run()
         else:
             for el in root.iter(f"{{{NS_ACTES}}}NomFichier"):
@@ -538,7 +586,8 @@ class _ActeCheck:
         # nombre_annexes is None when Annexes/@Nombre equals the count: nothing to look at then.
         annexes_el = _find(self.root, "Annexes") if acte.nombre_annexes is not None else None
         declared = annexes_el.get(f"{{{NS_ACTES}}}Nombre") if annexes_el is not None else None
-        if declared is not None and declared.isdigit() and int(declared) != len(acte.annexes):
+        if declared is not None and ascii_digits(declared) and len(declared) <= 9 \
+                and int(declared) != len(acte.annexes):
             self.c.add("ANNEXES_COUNT",
                        f"Annexes/@Nombre vaut {declared} mais {len(acte.annexes)} annexe(s) "
                        "sont listées",

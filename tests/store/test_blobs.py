@@ -84,3 +84,36 @@ def test_streaming_a_20_mib_file_keeps_memory_low(tmp_path):
     assert peak < 2 * 1024 * 1024, f"peak Python allocation {peak} bytes"
     assert blobs.path(sha).stat().st_size == 20 * 1024 * 1024
     assert blobs.verify(sha)
+
+
+def test_bytes_already_stored_cost_no_temporary_file(tmp_path):
+    blobs = BlobStore(tmp_path)
+    sha = blobs.put(b"%PDF-1.7 annexe commune")
+    before = blobs.temporary_dir.stat().st_mtime_ns
+    os.utime(blobs.temporary_dir, ns=(before - 10**9, before - 10**9))  # any entry would bump it
+    assert blobs.put(b"%PDF-1.7 annexe commune") == sha
+    assert blobs.temporary_dir.stat().st_mtime_ns == before - 10**9
+    assert blobs.read(sha) == b"%PDF-1.7 annexe commune"
+
+
+def test_adopt_moves_the_file_into_place(tmp_path):
+    blobs = BlobStore(tmp_path / "blobs")
+    upload = tmp_path / "upload.tar.gz"
+    upload.write_bytes(b"\x1f\x8b archive")
+    inode = upload.stat().st_ino
+    sha = blobs.adopt(upload)
+    assert sha == hashlib.sha256(b"\x1f\x8b archive").hexdigest()
+    assert not upload.exists()
+    assert blobs.path(sha).stat().st_ino == inode  # renamed, not copied
+    assert blobs.verify(sha)
+    assert not os.access(blobs.path(sha), os.W_OK) or os.geteuid() == 0
+
+
+def test_adopting_content_already_stored_keeps_the_blob_and_drops_the_file(tmp_path):
+    blobs = BlobStore(tmp_path / "blobs")
+    sha = blobs.put(b"same archive")
+    upload = tmp_path / "upload.tar.gz"
+    upload.write_bytes(b"same archive")
+    assert blobs.adopt(upload) == sha
+    assert not upload.exists()
+    assert blobs.read(sha) == b"same archive"

@@ -1,0 +1,63 @@
+"""`examine` takes the envelope and act the validator parsed instead of reading the archive
+again: what it finds must be what reading every XML member finds, for every corpus case."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from operator_sim.engine.intake import examine
+from operator_sim.protocol.archive import read_archive
+from operator_sim.protocol.errors import ProtocolError
+from operator_sim.protocol.messages import Acte, EnveloppeCLMISILL, message_from_element
+from operator_sim.protocol.xmlsafe import parse_xml
+from operator_sim.validation import corpus
+from operator_sim.validation.validator import ValidationPolicy, inspect_archive
+
+POLICY = ValidationPolicy(today=dt.date(2024, 3, 14))
+
+
+def read_every_xml_member(path):
+    """The first envelope and the first act among the XML members, in archive order."""
+    enveloppe = acte = acte_file = None
+    try:
+        with read_archive(path, POLICY.limits) as archive:
+            members = tuple((m.name, m.size, m.sha256) for m in archive)
+            sha = archive.sha256
+            for member in archive:
+                if not member.name.endswith(".xml"):
+                    continue
+                try:
+                    parsed = message_from_element(parse_xml(member.read()))
+                except ProtocolError:
+                    continue
+                if isinstance(parsed, EnveloppeCLMISILL) and enveloppe is None:
+                    enveloppe = parsed
+                elif isinstance(parsed, Acte) and acte is None:
+                    acte, acte_file = parsed, member.name
+    except ProtocolError:
+        return None, None, None, (), None
+    return enveloppe, acte, acte_file, members, sha
+
+
+@pytest.mark.parametrize("case", corpus.CASES, ids=lambda case: case.slug)
+def test_examine_finds_what_reading_every_member_finds(case, tmp_path):
+    name, data = case.make()
+    path = tmp_path / "archive.tar.gz"
+    path.write_bytes(data)
+    exam = examine(path, name, POLICY)
+    assert (exam.enveloppe, exam.acte, exam.acte_file, exam.members, exam.archive_sha256) \
+        == read_every_xml_member(path)
+    assert exam.report.valid == case.valid
+
+
+def test_validation_hands_over_the_envelope_and_act_it_parsed(tmp_path):
+    built = corpus.build()
+    path = built.write(tmp_path)
+    report, reading = inspect_archive(path, POLICY, name=built.name)
+    assert report.valid and reading is not None
+    assert reading.enveloppe is not None and len(reading.actes) == 1
+    acte_file, acte = reading.actes[0]
+    assert examine(path, built.name, POLICY).acte == acte
+    assert acte_file.endswith("-1-1_0.xml")
