@@ -502,16 +502,19 @@ async def get_transaction(request: web.Request) -> web.Response:
     })
 
 
-def _int(request: web.Request, key: str, default: int | None = None) -> int | None:
+def query_int(request: web.Request, key: str, default: int | None = None) -> int | None:
+    """A whole number (sign allowed) from the query string, within SQLite's integers; `default`
+    when absent, 400 BAD_PARAMETER naming the field otherwise."""
     raw = request.query.get(key)
     if raw is None:
         return default
     digits = raw.removeprefix("-")
     if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
         raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être un entier",
-                         f"{key} must be an integer")
+                         f"{key} must be an integer", field=key)
     if len(digits) > 19 or abs(value := int(raw)) > SQLITE_MAX_INTEGER:
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range")
+        raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range",
+                         field=key)
     return value
 
 
@@ -531,7 +534,7 @@ async def list_transactions(request: web.Request) -> web.Response:
     siren = request.query.get("siren")
     if siren is not None:
         authorize(identity, siren, "read")
-    status, type_ = _int(request, "status"), _int(request, "type")
+    status, type_ = query_int(request, "status"), query_int(request, "type")
     for key, value, known in (("status", status, TransactionStatus), ("type", type_, TransactionType)):
         if value is not None and value not in {int(member) for member in known}:
             raise BadRequest(400, "BAD_PARAMETER", f"{key} : valeur {value} inconnue",
@@ -541,8 +544,8 @@ async def list_transactions(request: web.Request) -> web.Response:
         status=None if status is None else TransactionStatus(status),
         type=None if type_ is None else TransactionType(type_),
         created_from=_date(request, "from"), created_to=_date(request, "to"))
-    limit = min(max(_int(request, "limit", 50) or 50, 1), 500)
-    offset = max(_int(request, "offset", 0) or 0, 0)
+    limit = min(max(query_int(request, "limit", 50) or 50, 1), 500)
+    offset = max(query_int(request, "offset", 0) or 0, 0)
     page = await request.app[ENGINE].store.list(filters, limit=limit, offset=offset)
     return web.json_response({"total": page.total, "limit": page.limit, "offset": page.offset,
                               "items": [transaction_json(r) for r in page.items]})

@@ -29,7 +29,7 @@ from ..protocol.names import DEPARTEMENT, SIREN, ascii_digits
 from ..store import Collectivite, TransactionFilter
 from ..store.database import MAX_PAGE
 from .admin import simulator_of
-from .api import BadRequest, json_object, outcome_json, path_id, read_part, transaction_json
+from .api import BadRequest, json_object, outcome_json, path_id, query_int, read_part, transaction_json
 from .courriers import letter_json
 
 if TYPE_CHECKING:
@@ -49,15 +49,8 @@ def _bad(key: str, fr: str, en: str) -> BadRequest:
 
 
 def _query_int(request: web.Request, key: str, default: int) -> int:
-    raw = request.query.get(key)
-    if raw is None:
-        return default
-    digits = raw.removeprefix("-")
-    if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
-        raise _bad(key, "entier attendu", "integer expected")
-    if len(digits) > 19:  # beyond SQLite's integers (and int() refuses 4300 digits and more)
-        raise _bad(key, "valeur hors limites", "value out of range")
-    return int(raw)
+    value = query_int(request, key)
+    return default if value is None else value
 
 
 def _query_day(request: web.Request, key: str) -> dt.datetime | None:

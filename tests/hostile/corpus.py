@@ -612,6 +612,9 @@ def _cases() -> list[HostileCase]:
         case("admin-actes-limit-superscript", "admin port: /admin/actes?limit=² (isdigit, not int)",
              lambda m: Call("GET", "/admin/actes", {"limit": "\u00b2"}, port="admin"),
              bad(400, "BAD_PARAMETER")),
+        case("admin-actes-offset-beyond-integers", "admin port: offset of 19 digits, over 2⁶³ - 1",
+             lambda m: Call("GET", "/admin/actes", {"offset": "9" * 19}, port="admin"),
+             bad(400, "BAD_PARAMETER")),
         case("operator-door-matiere-other-script", "operator door: matiere in Arabic-Indic digits",
              lambda m: Call("POST", "/api/v1/actes", headers=MULTIPART, body=b"".join(
                  form_part(k, v.encode()) for k, v in {
