@@ -3,7 +3,8 @@
 Pages read the store; forms call the engine's own functions — `Prefecture`, `Scheduler`,
 `ScenarioBook`, `simulation.reset`, the ones the admin API calls — then redirect back with a
 flash message (POST → redirect → GET). Every failure becomes a French page or message, never a
-traceback, and a POST must come from the dashboard's own origin.
+traceback, and a POST carried by the cookie must come from the dashboard's own origin with the
+form token its pages hold (`admin.csrf_token`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
@@ -34,7 +35,17 @@ from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, Transact
 from ..store import BlobNotFound, NotFound, StatusConflict, TransactionFilter
 from ..store import simulation as rows
 from ..store.interface import TransactionRow
-from .admin import COOKIE, TOKEN_PAGE, simulator_of
+from .admin import (
+    ADMIN_TOKEN,
+    COOKIE,
+    CREDENTIAL,
+    FORM_ROUTES,
+    TOKEN_PAGE,
+    csrf_ok,
+    csrf_token,
+    same_origin,
+    simulator_of,
+)
 from .api import MESSAGE_FILES, path_id
 from .prefecture import letter_form
 
@@ -143,10 +154,11 @@ async def render(request: web.Request, template: str, *, status: int = 200,
     context.setdefault("section", "")
     html = request.app[TEMPLATES].get_template(template).render(
         clock=ClockView(simulator.clock.now(), simulator.scheduler.virtual, pending, next_due),
-        flash=flash, path=request.path_qs, **context)
+        flash=flash, path=request.path_qs, csrf=csrf_token(request.app[ADMIN_TOKEN]), **context)
     response = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"  # form addresses carry the form token
     if flash is not None:
         response.del_cookie(FLASH_COOKIE, path="/admin/")
     return response
@@ -187,24 +199,15 @@ def _redirect(location: str, message: str, kind: str = "ok") -> web.Response:
 # --- guards -----------------------------------------------------------------------------------
 
 
-def _same_origin(request: web.Request) -> bool:
-    """A browser POST must name this dashboard as its Origin (or Referer).
-
-    The admin cookie is SameSite=Strict already; this is the second lock. A client that sends
-    the bearer header and neither header is not a browser riding on a cookie, so it passes.
-    """
-    own = f"{request.scheme}://{request.host}"
-    origin = request.headers.get("Origin")
-    if origin is not None:
-        return origin == own
-    referer = request.headers.get("Referer")
-    if referer is not None:
-        try:
-            parts = urlsplit(referer)
-        except ValueError:  # "http://[::1": not an address, so not ours
-            return False
-        return f"{parts.scheme}://{parts.netloc}" == own
-    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+def _from_dashboard(request: web.Request) -> bool:
+    """A form POST carried by the admin cookie must come from this dashboard's own origin and
+    carry the form token its pages put in every form's address. A bearer header or `?token=`
+    proves the admin token itself (a script, a test): it needs no form token, but an origin it
+    names must still be ours."""
+    if request.get(CREDENTIAL) == "cookie":
+        return same_origin(request) and csrf_ok(request)
+    named = ("Origin", "Referer", "Sec-Fetch-Site")
+    return same_origin(request) if any(h in request.headers for h in named) else True
 
 
 def page(handler: Handler) -> Handler:
@@ -237,10 +240,10 @@ def action(back: Callable[[web.Request], str]) -> Callable[[Action], Handler]:
     def decorate(handler: Action) -> Handler:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            if not _same_origin(request):
+            if not _from_dashboard(request):
                 return await _error_page(request, 403, "Requête refusée",
                                          "Ce formulaire ne vient pas du tableau de bord "
-                                         "(en-tête Origin absent ou différent).")
+                                         "(origine ou jeton de formulaire absent ou différent).")
             try:
                 return _redirect(back(request), await handler(request))
             except NotFound:
@@ -659,3 +662,4 @@ def add_admin_routes(app: web.Application) -> None:
         app.router.add_route(method, path, handler)
     app.router.add_static("/admin/static/", HERE / "static", name="dashboard-static")
     app[TOKEN_PAGE] = functools.partial(_token_page, frozenset(h for _, _, h in routes))
+    app[FORM_ROUTES] = frozenset(h for method, _, h in routes if method == "POST")

@@ -15,6 +15,7 @@ from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.validation import corpus
 from operator_sim.web import dashboard
+from operator_sim.web.admin import csrf_token
 
 from .simkit import OTHER, SIREN, serve
 
@@ -60,6 +61,11 @@ async def login(http, served):
 
 def origin(served):
     return {"Origin": served.admin_url}
+
+
+def from_dashboard(served):
+    """What a dashboard form sends with the cookie: its page's origin, the form token."""
+    return {"headers": origin(served), "params": {"csrf": csrf_token(served.admin_token)}}
 
 
 async def text(http, path, status=200, **params):
@@ -221,7 +227,7 @@ async def test_acquitter_answers_a_held_act_with_an_ar_the_collectivite_can_read
         await login(http, served)
         before = await text(http, f"/admin/actes/{held.id}")
         assert "Acquitter" in before and "Rejeter avec anomalie" in before
-        async with http.post(f"/admin/actes/{held.id}/acquitter", headers=origin(served),
+        async with http.post(f"/admin/actes/{held.id}/acquitter", **from_dashboard(served),
                              allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == f"/admin/actes/{held.id}"
         after = await text(http, f"/admin/actes/{held.id}")
@@ -240,12 +246,12 @@ async def test_rejeter_sends_the_chosen_anomaly_and_a_second_answer_is_refused_i
     async with browser(served) as http:
         await login(http, served)
         form = {"nature": "013", "detail": "Signature du maire absente"}
-        async with http.post(f"/admin/actes/{held.id}/rejeter", data=form, headers=origin(served)) as r:
+        async with http.post(f"/admin/actes/{held.id}/rejeter", data=form, **from_dashboard(served)) as r:
             rejected = html.unescape(await r.text())
-        async with http.post(f"/admin/actes/{held.id}/acquitter", headers=origin(served)) as r:
+        async with http.post(f"/admin/actes/{held.id}/acquitter", **from_dashboard(served)) as r:
             refused = html.unescape(await r.text())
         async with http.post(f"/admin/actes/{held.id}/rejeter", data={"nature": "999", "detail": "x"},
-                             headers=origin(served)) as r:
+                             **from_dashboard(served)) as r:
             bad_nature = html.unescape(await r.text())
     assert "AnomalieActe (1-3) envoyée, nature 013 — Document métier non conforme" in rejected
     assert "Seul un acte transmis attend une réponse" in refused and "Traceback" not in refused
@@ -258,7 +264,7 @@ async def test_rejeter_sends_the_chosen_anomaly_and_a_second_answer_is_refused_i
 
 async def post(http, served, path, data=None):
     """A form POST from the dashboard's own page; returns the page it redirects to."""
-    async with http.post(path, data=data, headers=origin(served)) as r:
+    async with http.post(path, data=data, **from_dashboard(served)) as r:
         assert r.status == 200 and r.history and r.history[0].status == 303
         return html.unescape(await r.text())
 
@@ -322,7 +328,8 @@ async def test_the_clock_panel_advances_a_virtual_clock_and_fires_a_scheduled_ar
         assert re.search(r"Décidé par la règle <a [^>]+>ar-a-deux-jours</a>", waiting)
         assert "réponse à l'acte" in waiting and "en attente" in waiting and "1 programmé" in waiting
         start = virtual.simulator.clock.now()
-        async with http.post("/admin/tableau/horloge", params={"retour": f"/admin/actes/{row['id']}"},
+        async with http.post("/admin/tableau/horloge", params={"retour": f"/admin/actes/{row['id']}",
+                                                             "csrf": csrf_token(virtual.admin_token)},
                              data={"quantite": "1", "unite": "jours"}, headers=origin(virtual)) as r:
             one_day = html.unescape(await r.text())
             assert str(r.url).endswith(f"/admin/actes/{row['id']}")
