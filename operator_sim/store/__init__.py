@@ -4,7 +4,7 @@ Owns durable state (rows in SQLite, bytes in a content-addressed folder). Knows 
 HTTP or of the transaction state machine (that is `engine.lifecycle`), and never reads the clock.
 """
 
-from .blobs import BlobNotFound, BlobStore
+from .blobs import BlobCorrupted, BlobNotFound, BlobStore
 from .database import AsyncStore, SqliteStore, Store
 from .interface import (
     Agent,
@@ -36,6 +36,7 @@ __all__ = [
     "Agent",
     "AgentCertificate",
     "AsyncStore",
+    "BlobCorrupted",
     "BlobNotFound",
     "BlobStore",
     "Collectivite",

@@ -3,6 +3,10 @@
 Owns the `<root>/ab/cd/<sha256>` tree and the guarantee that a returned digest names bytes
 that are complete and fsynced. Never deletes, never rewrites an existing blob, never keeps a
 whole upload in memory, and knows nothing of the database that refers to its blobs.
+
+A blob's name is its proof: `read` and `sound_path` re-hash the bytes (streamed) and raise
+`BlobCorrupted` when a disk fault or a hand edit changed them, so nothing altered is served or
+parsed as if it were what was stored.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import errno
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +32,17 @@ class BlobNotFound(KeyError):
     """No blob with this digest (or a malformed digest, which can name no blob)."""
 
     code = "BLOB_NOT_FOUND"
+
+
+class BlobCorrupted(Exception):
+    """The blob's bytes no longer hash to its name: altered on disk since they were stored."""
+
+    code = "BLOB_CORRUPTED"
+
+    def __init__(self, sha256: str, actual: str) -> None:
+        super().__init__(f"blob {sha256} altered on disk: its bytes now hash to {actual}")
+        self.sha256 = sha256
+        self.actual = actual
 
 
 def remove_stale_files(folder: str | os.PathLike[str], *, before: float = STARTED) -> int:
@@ -98,16 +112,33 @@ class BlobStore:
             raise BlobNotFound(sha256) from None
 
     def read(self, sha256: str) -> bytes:
+        """The blob's bytes, checked against their name (`BlobCorrupted` otherwise)."""
         with self.open(sha256) as handle:
-            return handle.read()
+            data = handle.read()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise BlobCorrupted(sha256, actual)
+        return data
 
-    def verify(self, sha256: str) -> bool:
-        """Re-hash the stored bytes: True if they still match their name."""
+    def digest(self, sha256: str) -> str:
+        """The SHA-256 of the bytes stored under this name now, read in chunks."""
         digest = hashlib.sha256()
         with self.open(sha256) as handle:
             while chunk := handle.read(CHUNK_SIZE):
                 digest.update(chunk)
-        return digest.hexdigest() == sha256
+        return digest.hexdigest()
+
+    def verify(self, sha256: str) -> bool:
+        """Re-hash the stored bytes: True if they still match their name."""
+        return self.digest(sha256) == sha256
+
+    def sound_path(self, sha256: str) -> Path:
+        """The blob's path once its bytes were re-hashed (streamed, never loaded whole) and
+        found sound; `BlobCorrupted` otherwise. For serving a file as it is on disk."""
+        actual = self.digest(sha256)
+        if actual != sha256:
+            raise BlobCorrupted(sha256, actual)
+        return self.path(sha256)
 
     def put(self, source: BlobSource) -> str:
         """Store bytes, a readable binary file object or a file path; return its SHA-256.
@@ -209,9 +240,15 @@ class BlobStore:
                 _fsync_dir(level.parent)
 
     def copy_to(self, sha256: str, destination: BinaryIO) -> None:
-        """Stream a blob into another file object (e.g. an HTTP response body)."""
+        """Stream a blob into another file object, checked against its name as it goes
+        (`BlobCorrupted` after the last chunk: the destination must then be discarded)."""
+        digest = hashlib.sha256()
         with self.open(sha256) as handle:
-            shutil.copyfileobj(handle, destination, CHUNK_SIZE)
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+                destination.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise BlobCorrupted(sha256, digest.hexdigest())
 
 
 class _BytesReader:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from aiohttp.helpers import content_disposition_header
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
@@ -36,10 +35,11 @@ from ..protocol.envelope import (
     parse_codes_matiere,
 )
 from ..protocol.names import ascii_digits
-from ..store import NotFound, TransactionFilter
+from ..store import BlobCorrupted, NotFound, TransactionFilter
 from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
 from .auth import IDENTITY, refusal
+from .downloads import CORRUPTED_EN, CORRUPTED_FR, content_disposition, corrupted, sound_file
 
 ENGINE = web.AppKey("engine", Engine)
 SCENARIO = web.RequestKey("scenario_decision", Decision)
@@ -123,6 +123,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)
     except NotFound:
         return refusal(404, "NOT_FOUND", "introuvable", "not found")
+    except BlobCorrupted as exc:  # a disk fault or a hand edit: never served as sound
+        corrupted(request, exc)
+        return refusal(410, exc.code, CORRUPTED_FR, CORRUPTED_EN)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -570,14 +573,14 @@ async def get_message(request: web.Request) -> web.StreamResponse:
             sha = getattr(message, field)
             if sha is None:
                 break
-            headers = {"Content-Type": mimetype,
-                       "Content-Disposition": attachment(message.file_name + suffix)}
+            name = message.file_name + suffix
             if kind == "xml":  # the message itself, maybe damaged by a scenario (not its proofs)
                 broken = await damaged(engine.scenarios, row, message.direction,
                                        functools.partial(engine.sqlite.blobs.read, sha))
                 if broken is not None:
-                    return web.Response(body=broken, headers=headers)
-            return web.FileResponse(engine.sqlite.blobs.path(sha), headers=headers)
+                    return web.Response(body=broken, headers={
+                        "Content-Type": mimetype, "Content-Disposition": content_disposition(name)})
+            return await sound_file(engine.sqlite.blobs, sha, filename=name, mimetype=mimetype)
     raise NotFound()
 
 
@@ -588,18 +591,13 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     if sha is None:
         raise NotFound()
     blobs = request.app[ENGINE].sqlite.blobs
-    headers = {"Content-Type": "application/gzip",
-               "Content-Disposition": attachment(row.archive_name or "archive.tar.gz")}
+    name = row.archive_name or "archive.tar.gz"
     broken = await damaged(request.app[ENGINE].scenarios, row, archive_sender(row),
                            lambda: blobs.read(sha))
     if broken is not None:
-        return web.Response(body=broken, headers=headers)
-    return web.FileResponse(blobs.path(sha), headers=headers)
-
-
-def attachment(filename: str) -> str:
-    """A Content-Disposition whatever a stored name holds (quotes, CR/LF are %-escaped)."""
-    return content_disposition_header("attachment", filename=filename)
+        return web.Response(body=broken, headers={"Content-Type": "application/gzip",
+                                                  "Content-Disposition": content_disposition(name)})
+    return await sound_file(blobs, sha, filename=name, mimetype="application/gzip")
 
 
 async def post_annulation(request: web.Request) -> web.Response:

@@ -20,13 +20,13 @@ from .api import (
     ENGINE,
     MAX_ARCHIVE_BYTES,
     BadRequest,
-    attachment,
     path_id,
     read_part,
     reading_body,
     transaction_json,
 )
 from .auth import IDENTITY
+from .downloads import content_disposition, sound_file
 
 PREFECTURE = web.AppKey("prefecture", Prefecture)
 MAX_CODE_BYTES = 16
@@ -72,12 +72,14 @@ async def get_document(request: web.Request) -> web.StreamResponse:
     letter = await prefecture.get_letter(path_id(request), request[IDENTITY])
     document = await prefecture.letter_document(letter.id)
     blobs = prefecture.engine.sqlite.blobs
-    headers = {"Content-Type": document.mimetype, "Content-Disposition": attachment(document.file_name)}
     broken = await damaged(prefecture.engine.scenarios, letter, Sender.PREF,
                            lambda: blobs.read(document.sha256))
     if broken is not None:
-        return web.Response(body=broken, headers=headers)
-    return web.FileResponse(blobs.path(document.sha256), headers=headers)
+        return web.Response(body=broken, headers={
+            "Content-Type": document.mimetype,
+            "Content-Disposition": content_disposition(document.file_name)})
+    return await sound_file(blobs, document.sha256, filename=document.file_name,
+                            mimetype=document.mimetype)
 
 
 async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes]]]:

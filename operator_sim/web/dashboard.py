@@ -32,7 +32,7 @@ from ..engine.prefecture import LETTER_TYPES
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_rule
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
 from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, TransactionStatus, TransactionType
-from ..store import BlobNotFound, NotFound, StatusConflict, TransactionFilter
+from ..store import BlobCorrupted, BlobNotFound, NotFound, StatusConflict, TransactionFilter
 from ..store import simulation as rows
 from ..store.interface import TransactionRow
 from .admin import (
@@ -47,6 +47,8 @@ from .admin import (
     simulator_of,
 )
 from .api import MESSAGE_FILES, path_id
+from .downloads import corrupted, sound_file
+from .journal import record_fault
 from .prefecture import letter_form
 
 log = logging.getLogger(__name__)
@@ -223,6 +225,13 @@ def page(handler: Handler) -> Handler:
         except (NotFound, BlobNotFound):
             return await _error_page(request, 404, "Introuvable",
                                      "Aucune transaction ni aucun fichier ne porte ce numéro.")
+        except BlobCorrupted as error:
+            corrupted(request, error)
+            await record_fault(request, 410, error.code, str(error))
+            return await _error_page(request, 410, "Fichier altéré",
+                                     "Ce fichier a été modifié sur le disque depuis son "
+                                     "enregistrement (empreinte SHA-256 différente) : il n'est "
+                                     "pas envoyé. « operator-sim check » vérifie tout le magasin.")
         except Exception:
             log.exception("dashboard page %s failed", request.path)
             return await _error_page(request, 500, "Erreur interne",
@@ -560,12 +569,6 @@ async def reinitialiser(request: web.Request) -> str:
 # --- downloads --------------------------------------------------------------------------------
 
 
-def _attachment(path: Path, name: str, mimetype: str) -> web.FileResponse:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "fichier"
-    return web.FileResponse(path, headers={"Content-Type": mimetype,
-                                           "Content-Disposition": f'attachment; filename="{safe}"'})
-
-
 @page
 async def message_file(request: web.Request) -> web.StreamResponse:
     simulator = simulator_of(request)
@@ -573,8 +576,8 @@ async def message_file(request: web.Request) -> web.StreamResponse:
     field, mimetype, suffix = MESSAGE_FILES[request.match_info["kind"]]
     for message in await simulator.engine.store.messages(row.id):
         if str(message.id) == request.match_info["message"] and getattr(message, field):
-            return _attachment(simulator.store.blobs.path(getattr(message, field)),
-                               message.file_name + suffix, mimetype)
+            return await sound_file(simulator.store.blobs, getattr(message, field),
+                                    filename=message.file_name + suffix, mimetype=mimetype)
     raise NotFound()
 
 
@@ -584,8 +587,8 @@ async def document_file(request: web.Request) -> web.StreamResponse:
     row = await simulator.engine.store.get(path_id(request))
     for document in await simulator.engine.store.documents(row.id):
         if str(document.id) == request.match_info["document"]:
-            return _attachment(simulator.store.blobs.path(document.sha256), document.file_name,
-                               document.mimetype)
+            return await sound_file(simulator.store.blobs, document.sha256,
+                                    filename=document.file_name, mimetype=document.mimetype)
     raise NotFound()
 
 
@@ -595,8 +598,9 @@ async def archive_file(request: web.Request) -> web.StreamResponse:
     row = await simulator.engine.store.get(path_id(request))
     if row.archive_sha256 is None:
         raise NotFound()
-    return _attachment(simulator.store.blobs.path(row.archive_sha256),
-                       row.archive_name or f"transaction-{row.id}.tar.gz", "application/gzip")
+    return await sound_file(simulator.store.blobs, row.archive_sha256,
+                            filename=row.archive_name or f"transaction-{row.id}.tar.gz",
+                            mimetype="application/gzip")
 
 
 # --- routes -----------------------------------------------------------------------------------

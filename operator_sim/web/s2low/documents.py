@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -29,11 +30,13 @@ from ...protocol.messages import Acte, ARActe, message_from_element
 from ...protocol.names import MessageFileName, ascii_digits
 from ...protocol.xmlsafe import parse_xml
 from ...store.interface import TransactionRow
+from ..downloads import content_disposition, sound_file
 from .common import engine_of, owned, php_int, read_blob, returned_message
 from .replies import S2lowKO, s2low_handler
 
 S = TransactionStatus
 FILE_ID_STRIDE = 1000
+M = TypeVar("M", Acte, ARActe)
 NO_AR = "Pas d'acquittement recu"
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,22 @@ async def files_list(request: web.Request) -> web.Response:
     return web.json_response([f.to_json() for f in await files_of(engine, row)])
 
 
+async def _stored_message(engine: Engine, row: TransactionRow, sha256: str,
+                             kind: type[M]) -> M:
+    """A stored message the stamp or the slip is drawn from; one that no longer reads as
+    what it was (altered on disk, `BlobCorrupted` aside) is a clear refusal, not a 500."""
+    try:
+        message = message_from_element(parse_xml(await read_blob(engine, sha256)))
+    except ProtocolError as error:
+        message = error
+    if not isinstance(message, kind):
+        log.error("transaction %s: stored %s %s unreadable: %s", row.id, kind.__name__, sha256,
+                  message)
+        raise S2lowKO(f"Erreur d'envoi du fichier : le message {kind.__name__} stocké est "
+                      "illisible", status=410, escaped=False)
+    return message
+
+
 async def tampon_for(engine: Engine, row: TransactionRow,
                      publie_le: dt.date | None = None) -> Tampon:
     """The stamp's facts: sent on the day it was transmitted, received on DateReception."""
@@ -105,9 +124,8 @@ async def tampon_for(engine: Engine, row: TransactionRow,
     recu_le = paris_date(received)
     ar = await returned_message(engine, row, S.ACQUITTEMENT_RECU)
     if ar is not None:
-        message = message_from_element(parse_xml(await read_blob(engine, ar.xml_sha256)))
-        if isinstance(message, ARActe):
-            recu_le = message.date_reception
+        message = await _stored_message(engine, row, ar.xml_sha256, ARActe)
+        recu_le = message.date_reception
     assert row.id_acte is not None
     return Tampon(row.id_acte, paris_date(sent), recu_le, publie_le)
 
@@ -132,7 +150,7 @@ async def _stamped(engine: Engine, row: TransactionRow, file: File,
         log.warning("transaction %s: %s not stamped: %s", row.id, file.name, error)
         body = original
     return web.Response(body=body, content_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{file.name}"'})
+        "Content-Disposition": content_disposition(file.name)})
 
 
 def _truthy(raw: str | None) -> bool:
@@ -156,9 +174,8 @@ async def download_file(request: web.Request) -> web.StreamResponse:
             if not _acknowledged(row):
                 raise S2lowKO(NO_AR, status=409, escaped=False)
             return await _stamped(engine, row, file, _date_affichage(query.get("date_affichage")))
-        return web.FileResponse(engine.sqlite.blobs.path(file.sha256), headers={
-            "Content-Type": file.mimetype,
-            "Content-Disposition": f'attachment; filename="{file.posted_filename}"'})
+        return await sound_file(engine.sqlite.blobs, file.sha256, filename=file.posted_filename,
+                                mimetype=file.mimetype)
     if ascii_digits(query.get("env", "")):
         row = await owned(request, php_int(query["env"]), invalid="Enveloppe inexistante")
         return await _envelope(engine, row)
@@ -171,12 +188,12 @@ async def _envelope(engine: Engine, row: TransactionRow) -> web.StreamResponse:
     if a scenario says so (`corrupt_return`)."""
     blobs = engine.sqlite.blobs
     if (sha := row.archive_sha256) is not None:
-        headers = {"Content-Type": "application/gzip",
-                   "Content-Disposition": f'attachment; filename="{row.archive_name}"'}
+        name = row.archive_name or f"{engine.itc}-transaction-{row.id}.tar.gz"
         broken = await damaged(engine.scenarios, row, archive_sender(row), lambda: blobs.read(sha))
         if broken is not None:
-            return web.Response(body=broken, headers=headers)
-        return web.FileResponse(blobs.path(sha), headers=headers)
+            return web.Response(body=broken, headers={
+                "Content-Type": "application/gzip", "Content-Disposition": content_disposition(name)})
+        return await sound_file(blobs, sha, filename=name, mimetype="application/gzip")
     members = []
     for m in await engine.store.messages(row.id):
         stored = await read_blob(engine, m.xml_sha256)
@@ -188,7 +205,7 @@ async def _envelope(engine: Engine, row: TransactionRow) -> web.StreamResponse:
     await asyncio.to_thread(write_archive, buffer, members)
     name = f"{engine.itc}-transaction-{row.id}.tar.gz"
     return web.Response(body=buffer.getvalue(), content_type="application/gzip", headers={
-        "Content-Disposition": f'attachment; filename="{name}"'})
+        "Content-Disposition": content_disposition(name)})
 
 
 @s2low_handler
@@ -209,8 +226,8 @@ async def bordereau_facts(engine: Engine, row: TransactionRow) -> BordereauFacts
     """The slip's facts, from the stored transaction, its 1-1 and its journal."""
     journal = await engine.store.journal(row.id)
     files = await files_of(engine, row)
-    acte = message_from_element(parse_xml(await read_blob(engine, files[0].sha256)))
-    assert isinstance(acte, Acte) and row.id_acte is not None
+    acte = await _stored_message(engine, row, files[0].sha256, Acte)
+    assert row.id_acte is not None
     collectivite = await engine.store.call(lambda store: store.get_collectivite(row.siren))
     codes = tuple(c for c in acte.codes_matiere if c is not None)
     try:
@@ -243,7 +260,7 @@ async def create_pdf(request: web.Request) -> web.Response:
     facts = await bordereau_facts(engine, row)
     pdf = await asyncio.to_thread(render_bordereau, facts, generated_at=engine.clock.now())
     return web.Response(body=pdf, content_type="application/pdf", headers={
-        "Content-Disposition": 'inline; filename="acquittement.pdf"'})
+        "Content-Disposition": content_disposition("acquittement.pdf", "inline")})
 
 
 __all__ = ["FILE_ID_STRIDE", "bordereau_facts", "create_pdf", "download_file", "files_list",

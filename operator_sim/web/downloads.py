@@ -1,0 +1,58 @@
+"""Serving stored files, on every door: one Content-Disposition, and bytes proven sound.
+
+A stored name (an archive's, a document's) comes from a client and may hold quotes, `;` or
+line breaks: `content_disposition` never splices it into the header as is (RFC 6266: a quoted
+ASCII fallback, the exact name in `filename*`). A blob is re-hashed before its first byte is
+sent (`sound_file`, streamed, never loaded whole): altered bytes are refused with a clear error
+(`BlobCorrupted`, which each door answers in its own way) and noted in the request journal,
+never served as if they were what was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..store.blobs import BlobCorrupted, BlobStore
+
+log = logging.getLogger(__name__)
+INTEGRITY_FAULT = web.RequestKey("integrity_fault", str)
+"""Set on a request that met an altered blob: the request journal's note."""
+PLAIN_NAME = re.compile(r'[\x20-\x7e]+')
+UNSAFE_IN_FALLBACK = re.compile(r'[^A-Za-z0-9 ._()+,=@~-]')
+CORRUPTED_FR = "fichier stocké altéré (son empreinte SHA-256 ne correspond plus) : rien n'est envoyé"
+CORRUPTED_EN = "stored file altered (its SHA-256 no longer matches): nothing is sent"
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """`attachment; filename="…"` for a plain ASCII name; otherwise an ASCII fallback with
+    every doubtful character replaced by `_`, and the exact name as UTF-8 in `filename*`."""
+    if PLAIN_NAME.fullmatch(filename) and not UNSAFE_IN_FALLBACK.search(filename):
+        return f'{disposition}; filename="{filename}"'
+    fallback = UNSAFE_IN_FALLBACK.sub("_", filename) or "fichier"
+    exact = quote(filename, safe="", encoding="utf-8", errors="replace")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
+def corrupted(request: web.Request, error: BlobCorrupted) -> None:
+    """Note the fault for the request journal and the log; each door's error handler calls
+    this, then answers the refusal in its own shape."""
+    request[INTEGRITY_FAULT] = str(error)
+    log.error("%s %s: %s", request.method, request.path, error)
+
+
+async def sound_file(blobs: BlobStore, sha256: str, *, filename: str,
+                     mimetype: str, disposition: str = "attachment") -> web.FileResponse:
+    """A blob served from disk once its bytes were re-hashed and found sound (`BlobCorrupted`
+    otherwise, which the door's error handler answers and passes to `corrupted`)."""
+    path = await asyncio.to_thread(blobs.sound_path, sha256)
+    return web.FileResponse(path, headers={
+        "Content-Type": mimetype, "Content-Disposition": content_disposition(filename, disposition)})
+
+
+__all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "INTEGRITY_FAULT", "content_disposition", "corrupted",
+           "sound_file"]
