@@ -715,3 +715,42 @@ def cancel(transaction_id: int, url: str, cert: str | None, key: str | None, p12
               lambda client: client.cancel(transaction_id), as_json, f"transaction {transaction_id}",
               lambda body: f"transaction {transaction_id}: annulation {body['transaction']['id']}"
                            f" answered {body['outcome']} (ARAnnulation)")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True,
+              envvar="OPERATOR_SIM_DATA_DIR",
+              help="The service's data folder (env OPERATOR_SIM_DATA_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(data_dir: str, as_json: bool) -> None:
+    """Verify a data folder: SQLite's integrity_check, every blob's SHA-256, every row's blobs.
+
+    Read-only: safe beside a running service. Exit status: 0 when everything is sound, 1 when
+    anything is corrupted or missing, 2 when the folder holds no database.
+    """
+    import json
+
+    from .store.integrity import NotAStore, check_store
+
+    try:
+        report = check_store(data_dir)
+    except NotAStore as exc:
+        click.echo(f"operator-sim check: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"database {report.database}: integrity_check "
+                   + ("ok" if not report.integrity else f"{len(report.integrity)} problem(s)"))
+        for line in report.integrity:
+            click.echo(f"  {line}")
+        click.echo(f"blobs: {report.blobs_checked} hashed, {report.corrupted_count} corrupted")
+        for bad in report.corrupted:
+            click.echo(f"  corrupted {bad.sha256} (bytes now hash to {bad.actual})")
+        click.echo(f"rows: {report.rows_checked} blob references, {report.missing_count} missing")
+        for gone in report.missing:
+            click.echo(f"  missing {gone.sha256} ({gone.table} {gone.row_id}, {gone.column})")
+        for name in report.stray:
+            click.echo(f"  stray file in the blob tree: {name}")
+        click.echo("sound" if report.sound else "NOT SOUND")
+    sys.exit(0 if report.sound else 1)

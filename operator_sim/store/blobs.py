@@ -80,12 +80,14 @@ def _fsync_dir(path: Path) -> None:
 class BlobStore:
     """Blobs named by their SHA-256, written once, atomically and durably."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+        """`create=False` for a reader that must not touch the folder (`operator-sim check`)."""
         self.root = Path(root)
         # Temporary files live under the root (same file system, so the final rename is
         # atomic); a streamed upload's folder is only known once its digest is.
         self._tmp = self.root / ".tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        if create:
+            self._tmp.mkdir(parents=True, exist_ok=True)
 
     @property
     def temporary_dir(self) -> Path:
