@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import secrets
 import ssl
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from ..validation.registry import default_registry
 from ..validation.validator import ValidationPolicy
 from . import api, callbacks, courriers, journal, s2low, scenarios
 from .auth import setup_client_auth
-from .tls import server_ssl_context
+from .tls import HandshakeRefusal, server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Simulator:
     prefecture: Prefecture = field(init=False)
     scheduler: Scheduler = field(init=False)
     callbacks: Callbacks = field(init=False)
+    on_handshake_refused: Callable[[HandshakeRefusal], None] | None = field(default=None,
+                                                                          init=False)
+    """Told of each TLS handshake the API port refuses (`create_app` sets the journal's)."""
 
     def __post_init__(self) -> None:
         self.prefecture = Prefecture(self.engine)
@@ -80,7 +84,12 @@ class Simulator:
     def server_ssl_context(self) -> ssl.SSLContext:
         return server_ssl_context(certificate_chain=self.pki.server_chain_path,
                                   key=self.pki.server_key_path,
-                                  client_cas=[self.pki.roots_path, self.pki.intermediates_path])
+                                  client_cas=[self.pki.roots_path, self.pki.intermediates_path],
+                                  on_refused=self._handshake_refused)
+
+    def _handshake_refused(self, refusal: HandshakeRefusal) -> None:
+        if self.on_handshake_refused is not None:
+            self.on_handshake_refused(refusal)
 
     def close(self) -> None:
         if self.executor is not None:
@@ -174,6 +183,7 @@ def create_app(simulator: Simulator) -> web.Application:
     app[api.MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
     app[api.READ_TIMEOUT] = simulator.config.read_timeout
     journal.setup_journal(app, simulator.store)
+    simulator.on_handshake_refused = journal.handshake_recorder(app)
     api.add_routes(app)
     courriers.add_routes(app, simulator.prefecture)
     s2low.add_routes(app, simulator.prefecture)

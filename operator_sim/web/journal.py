@@ -2,7 +2,8 @@
 
 `record_requests` is the API app's outermost middleware, so it also sees what the certificate
 check refused (the auth middleware leaves its verdict on the request either way). Handshakes
-the TLS layer refuses never reach HTTP and cannot be journaled.
+the TLS layer refuses never reach HTTP: `handshake_recorder` journals them (method `TLS`,
+verdict `TLS_HANDSHAKE_REFUSED`, the peer, OpenSSL's reason and verification message).
 
 A row does not cost a commit (an fsync) of its own, nor hold up the answer: it joins the next
 write transaction of the store (`defer_write`), and a commit is forced `FLUSH_AFTER` seconds
@@ -37,6 +38,7 @@ from .api import SCENARIO, BadRequest, query_number, row_id
 from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate, peer_fingerprint
 from .downloads import INTEGRITY_FAULT
 from .scenarios import DROPPED
+from .tls import HandshakeRefusal
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -160,6 +162,22 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
     }
 
 
+def handshake_recorder(app: web.Application) -> Callable[[HandshakeRefusal], None]:
+    """What the API port's TLS context calls on a refused handshake: a journal row."""
+    def record(refusal: HandshakeRefusal) -> None:
+        host, port = refusal.peer if refusal.peer is not None else (None, None)
+        try:
+            app[JOURNAL].add({
+                "at": app[CLOCK](), "method": "TLS", "path": "", "query": "", "status": None,
+                "duration_ms": 0, "remote": host, "verdict": "TLS_HANDSHAKE_REFUSED",
+                "indication": refusal.reason, "sub_indication": refusal.verify_message,
+                "error_code": refusal.reason,
+                "note": f"TLS handshake refused (peer port {port}): {refusal.detail}"})
+        except Exception:  # never let journaling break the TLS layer
+            log.exception("could not journal a refused TLS handshake")
+    return record
+
+
 async def record_fault(request: web.Request, status: int, code: str, note: str) -> None:
     """Journal a refusal of the admin port that must be found again (an altered blob met by
     the dashboard): that port's requests are not journaled otherwise."""
@@ -241,4 +259,4 @@ def add_admin_routes(app: web.Application) -> None:
 
 
 __all__ = ["FLUSH_AFTER", "JOURNAL", "JournalBuffer", "add_admin_routes", "commit_waiting",
-           "record_fault", "record_requests", "setup_journal"]
+           "handshake_recorder", "record_fault", "record_requests", "setup_journal"]
