@@ -16,11 +16,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from operator_sim.engine.scenarios import parse_rule
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store import TransactionFilter
 from operator_sim.validation import corpus
 from operator_sim.web.admin import csrf_token
 
+from .simkit import SIREN
 from .test_dashboard import browser, login, origin, submit_held
 from .test_dashboard_browser import chromium  # noqa: F401  (fixture)
 
@@ -153,6 +155,13 @@ async def test_cookie_writes_need_this_origin_and_a_json_body(served, tmp_path):
             async with http.post("/admin/reset", data=body, headers=headers) as r:
                 assert r.status == status, headers
         assert (await served.simulator.engine.store.get(held.id)).status is TransactionStatus.TRANSMIS
+        await served.simulator.scenarios.add(parse_rule({"id": "gardee"}))
+        async with http.delete("/admin/scenarios/gardee", headers={"Origin": other_port}) as r:
+            assert (r.status, (await r.json())["code"]) == (403, "CROSS_ORIGIN_REFUSED")
+        async with http.put(f"/admin/collectivites/{SIREN}", data=b'{"nom": "x"}',
+                            headers=origin(served)) as r:
+            assert (r.status, (await r.json())["code"]) == (415, "JSON_REQUIRED")
+        assert [r.id for r in served.simulator.scenarios.rules] == ["gardee"]
         async with http.post(path, json={}, headers={**origin(served),
                                                       "Sec-Fetch-Site": "same-origin"}) as r:
             assert r.status == 201, await r.text()  # the dashboard origin's own JSON call

@@ -108,11 +108,16 @@ async def test_altered_blobs_are_refused_on_every_door_and_journaled(served, ack
     s2low, transaction_id = acknowledged
     row, messages, document = await stored(served, transaction_id)
     blobs = served.simulator.store.blobs
-    for sha in (row.archive_sha256, messages["1-2"].xml_sha256, document.sha256):
+    letter = await served.simulator.prefecture.send_letter(transaction_id, "2-1", text="Courrier")
+    letter_pdf = await served.simulator.prefecture.letter_document(letter.transaction.id)
+    for sha in (row.archive_sha256, messages["1-2"].xml_sha256, messages["1-2"].signature_sha256,
+                document.sha256, letter_pdf.sha256):
         alter(blobs.path(sha))
     api = s2low.session()
     rest = [f"/api/v1/transactions/{transaction_id}/archive",
-            f"/api/v1/transactions/{transaction_id}/messages/1-2"]
+            f"/api/v1/transactions/{transaction_id}/messages/1-2",
+            f"/api/v1/transactions/{transaction_id}/messages/1-2/signature",
+            f"/api/v1/courriers/{letter.transaction.id}/document"]
     for path in rest:
         async with api.get(path) as r:
             body = await r.json()
@@ -142,6 +147,8 @@ async def test_altered_blobs_are_refused_on_every_door_and_journaled(served, ack
             assert r.status == 200
     async with api.get(f"/api/v1/transactions/{transaction_id}/messages/1-1") as r:
         assert r.status == 200
+    async with api.get(f"/api/v1/transactions/{transaction_id}/messages/1-2/timestamp") as r:
+        assert r.status == 200  # its token is intact
     faults = await journal(served, status=410)
     assert len(faults) == len(rest) + 5 + 3
     assert {f["error_code"] for f in faults} == {"BLOB_CORRUPTED"}
