@@ -276,6 +276,10 @@ def _explain(request: web.Request, exc: Exception) -> str:
                 "elle n'a pas bougé.")
     if isinstance(exc, ScenarioError):
         return f"{exc.field} : {exc.fr}" if exc.field else exc.fr
+    if isinstance(exc, BlobCorrupted):
+        corrupted(request, exc)
+        return ("Un fichier stocké de cette transaction a été altéré sur le disque (empreinte "
+                "SHA-256 différente) : rien n'a été fait. « operator-sim check » vérifie le magasin.")
     for attribute in ("message_fr", "fr"):  # Refused, RequestRefused; the API's BadRequest
         message = getattr(exc, attribute, None)
         if isinstance(message, str) and message:

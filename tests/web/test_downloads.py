@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 
 from operator_sim.pki.profiles import RgsLevel
+from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store.database import DATABASE_NAME
+from operator_sim.validation import corpus
 from tests.s2low.conftest import ACTES, latin1, s2low_client
 
 from .simkit import SIREN, act, submit
+from .test_admin_hostile import dashboard_post
+from .test_dashboard import submit_held
 
 EVIL = "x\"; filename*=UTF-8''evil.html; a=\""
 
@@ -172,3 +176,17 @@ async def test_an_ar_that_no_longer_reads_as_one_is_a_clear_refusal_not_a_500(se
             text = latin1(await r.read())
             assert r.status == 410, (path, r.status, text[:300])
             assert "ARActe stocké est illisible" in text
+
+
+async def test_an_answer_drawn_from_an_altered_1_1_is_refused_and_the_act_stays_held(
+        served, tmp_path):
+    held = await submit_held(served, corpus.build(), tmp_path)
+    incoming = next(m for m in await served.simulator.engine.store.messages(held.id)
+                    if m.code == "1-1")
+    alter(served.simulator.store.blobs.path(incoming.xml_sha256))
+    _, message = await dashboard_post(served, f"/admin/actes/{held.id}/acquitter")
+    assert "altéré sur le disque" in message and "rien n'a été fait" in message
+    async with served.admin_session() as http, http.post(
+            f"/admin/transactions/{held.id}/acquittement") as r:
+        assert (r.status, (await r.json())["code"]) == (410, "BLOB_CORRUPTED")
+    assert (await served.simulator.engine.store.get(held.id)).status is TransactionStatus.TRANSMIS
