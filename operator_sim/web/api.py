@@ -35,11 +35,11 @@ from ..protocol.envelope import (
     parse_codes_matiere,
 )
 from ..protocol.names import ascii_digits
-from ..store import BlobCorrupted, NotFound, TransactionFilter
+from ..store import BlobCorrupted, BlobNotFound, NotFound, TransactionFilter
 from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
 from .auth import IDENTITY, refusal
-from .downloads import CORRUPTED_EN, CORRUPTED_FR, content_disposition, corrupted, sound_file
+from .downloads import content_disposition, sound_file, store_fault
 
 ENGINE = web.AppKey("engine", Engine)
 SCENARIO = web.RequestKey("scenario_decision", Decision)
@@ -123,9 +123,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)
     except NotFound:
         return refusal(404, "NOT_FOUND", "introuvable", "not found")
-    except BlobCorrupted as exc:  # a disk fault or a hand edit: never served as sound
-        corrupted(request, exc)
-        return refusal(410, exc.code, CORRUPTED_FR, CORRUPTED_EN)
+    except (BlobCorrupted, BlobNotFound) as exc:  # a disk fault or a hand edit: never a 500
+        return refusal(410, *store_fault(request, exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

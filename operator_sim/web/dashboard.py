@@ -47,7 +47,7 @@ from .admin import (
     simulator_of,
 )
 from .api import MESSAGE_FILES, path_id
-from .downloads import corrupted, sound_file
+from .downloads import INTEGRITY_FAULT, sound_file, store_fault
 from .journal import record_fault
 from .prefecture import letter_form
 
@@ -222,16 +222,18 @@ def page(handler: Handler) -> Handler:
             return web.Response(status=303, headers={"Location": target})
         try:
             return await handler(request)
-        except (NotFound, BlobNotFound):
+        except NotFound:
             return await _error_page(request, 404, "Introuvable",
                                      "Aucune transaction ni aucun fichier ne porte ce numéro.")
-        except BlobCorrupted as error:
-            corrupted(request, error)
-            await record_fault(request, 410, error.code, str(error))
-            return await _error_page(request, 410, "Fichier altéré",
-                                     "Ce fichier a été modifié sur le disque depuis son "
-                                     "enregistrement (empreinte SHA-256 différente) : il n'est "
-                                     "pas envoyé. « operator-sim check » vérifie tout le magasin.")
+        except (BlobCorrupted, BlobNotFound) as error:  # the row is there, its file is not sound
+            code, _, _ = store_fault(request, error)
+            await record_fault(request, 410, code, request[INTEGRITY_FAULT][1])
+            altered = isinstance(error, BlobCorrupted)
+            return await _error_page(
+                request, 410, "Fichier altéré" if altered else "Fichier absent",
+                ("Ce fichier a été modifié sur le disque depuis son enregistrement (empreinte "
+                 "SHA-256 différente)" if altered else "Ce fichier n'est plus dans le magasin")
+                + " : il n'est pas envoyé. « operator-sim check » vérifie tout le magasin.")
         except Exception:
             log.exception("dashboard page %s failed", request.path)
             return await _error_page(request, 500, "Erreur interne",
@@ -276,10 +278,12 @@ def _explain(request: web.Request, exc: Exception) -> str:
                 "elle n'a pas bougé.")
     if isinstance(exc, ScenarioError):
         return f"{exc.field} : {exc.fr}" if exc.field else exc.fr
-    if isinstance(exc, BlobCorrupted):
-        corrupted(request, exc)
-        return ("Un fichier stocké de cette transaction a été altéré sur le disque (empreinte "
-                "SHA-256 différente) : rien n'a été fait. « operator-sim check » vérifie le magasin.")
+    if isinstance(exc, BlobCorrupted | BlobNotFound):
+        store_fault(request, exc)
+        what = "altéré sur le disque (empreinte SHA-256 différente)" \
+            if isinstance(exc, BlobCorrupted) else "absent du magasin"
+        return (f"Un fichier stocké de cette transaction est {what} : rien n'a été fait. "
+                "« operator-sim check » vérifie le magasin.")
     for attribute in ("message_fr", "fr"):  # Refused, RequestRefused; the API's BadRequest
         message = getattr(exc, attribute, None)
         if isinstance(message, str) and message:

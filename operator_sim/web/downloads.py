@@ -3,9 +3,9 @@
 A stored name (an archive's, a document's) comes from a client and may hold quotes, `;` or
 line breaks: `content_disposition` never splices it into the header as is (RFC 6266: a quoted
 ASCII fallback, the exact name in `filename*`). A blob is re-hashed before its first byte is
-sent (`sound_file`, streamed, never loaded whole): altered bytes are refused with a clear error
-(`BlobCorrupted`, which each door answers in its own way) and noted in the request journal,
-never served as if they were what was stored.
+sent (`sound_file`, streamed, never loaded whole): altered bytes (`BlobCorrupted`) or a blob
+gone from disk (`BlobNotFound`) are refused with a clear error, which each door answers in its
+own shape after `store_fault` noted it for the request journal — never served as if sound.
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..store.blobs import BlobCorrupted, BlobStore
+from ..store.blobs import BlobCorrupted, BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
-INTEGRITY_FAULT = web.RequestKey("integrity_fault", str)
-"""Set on a request that met an altered blob: the request journal's note."""
+INTEGRITY_FAULT = web.RequestKey("integrity_fault", tuple)
+"""(code, note) set on a request that met an altered or missing blob, for the request journal."""
 PLAIN_NAME = re.compile(r'[\x20-\x7e]+')
 UNSAFE_IN_FALLBACK = re.compile(r'[^A-Za-z0-9 ._()+,=@~-]')
 CORRUPTED_FR = "fichier stocké altéré (son empreinte SHA-256 ne correspond plus) : rien n'est envoyé"
 CORRUPTED_EN = "stored file altered (its SHA-256 no longer matches): nothing is sent"
+MISSING_FR = "fichier stocké absent du magasin : rien n'est envoyé"
+MISSING_EN = "stored file missing from the store: nothing is sent"
+StoreFault = BlobCorrupted | BlobNotFound
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
@@ -38,21 +41,27 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
-def corrupted(request: web.Request, error: BlobCorrupted) -> None:
-    """Note the fault for the request journal and the log; each door's error handler calls
-    this, then answers the refusal in its own shape."""
-    request[INTEGRITY_FAULT] = str(error)
-    log.error("%s %s: %s", request.method, request.path, error)
+def store_fault(request: web.Request, error: StoreFault) -> tuple[str, str, str]:
+    """Note an altered or missing blob for the request journal and the log; each door's error
+    handler calls this, then answers the returned (code, message_fr, message_en) its own way."""
+    if isinstance(error, BlobCorrupted):
+        code, fr, en, note = error.code, CORRUPTED_FR, CORRUPTED_EN, str(error)
+    else:
+        code, fr, en = "BLOB_MISSING", MISSING_FR, MISSING_EN
+        note = f"blob {error.args[0] if error.args else '?'} missing from the store"
+    request[INTEGRITY_FAULT] = (code, note)
+    log.error("%s %s: %s", request.method, request.path, note)
+    return code, fr, en
 
 
 async def sound_file(blobs: BlobStore, sha256: str, *, filename: str,
                      mimetype: str, disposition: str = "attachment") -> web.FileResponse:
-    """A blob served from disk once its bytes were re-hashed and found sound (`BlobCorrupted`
-    otherwise, which the door's error handler answers and passes to `corrupted`)."""
+    """A blob served from disk once its bytes were re-hashed and found sound (`StoreFault`
+    otherwise, which the door's error handler passes to `store_fault` and answers)."""
     path = await asyncio.to_thread(blobs.sound_path, sha256)
     return web.FileResponse(path, headers={
         "Content-Type": mimetype, "Content-Disposition": content_disposition(filename, disposition)})
 
 
-__all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "INTEGRITY_FAULT", "content_disposition", "corrupted",
-           "sound_file"]
+__all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "INTEGRITY_FAULT", "MISSING_EN", "MISSING_FR",
+           "StoreFault", "content_disposition", "sound_file", "store_fault"]

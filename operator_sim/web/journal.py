@@ -140,6 +140,7 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
     creates = from_path is None and request.method not in ("GET", "HEAD")
     body = _json_body(response) if failed or creates else {}
     decision = request.get(SCENARIO)
+    fault = request.get(INTEGRITY_FAULT)  # an altered or missing blob: (code, note)
     return {
         "at": at, "method": request.method, "path": request.path, "query": request.query_string,
         "status": status, "duration_ms": duration_ms, "remote": request.remote,
@@ -155,10 +156,9 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
             "roles": sorted(identity.roles), "certificate_siren": identity.certificate_siren,
             "level": None if identity.level is None else str(identity.level.name)},
         "transaction_id": from_path if from_path is not None else _body_transaction_id(body),
-        "error_code": "BLOB_CORRUPTED" if INTEGRITY_FAULT in request else
-        body.get("code") if failed else None,
+        "error_code": fault[0] if fault else body.get("code") if failed else None,
         "scenario": None if decision is None else decision.rule_id,
-        "note": note or request.get(INTEGRITY_FAULT),
+        "note": note or (fault[1] if fault else None),
     }
 
 

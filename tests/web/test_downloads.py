@@ -190,3 +190,29 @@ async def test_an_answer_drawn_from_an_altered_1_1_is_refused_and_the_act_stays_
             f"/admin/transactions/{held.id}/acquittement") as r:
         assert (r.status, (await r.json())["code"]) == (410, "BLOB_CORRUPTED")
     assert (await served.simulator.engine.store.get(held.id)).status is TransactionStatus.TRANSMIS
+
+
+async def test_a_blob_gone_from_disk_is_refused_as_missing_not_a_500(served, acknowledged):
+    s2low, transaction_id = acknowledged
+    row, messages, _ = await stored(served, transaction_id)
+    blobs = served.simulator.store.blobs
+    for sha in (row.archive_sha256, messages["1-1"].xml_sha256):
+        blobs.path(sha).unlink()
+    api = s2low.session()
+    async with api.get(f"/api/v1/transactions/{transaction_id}/archive") as r:
+        body = await r.json()
+        assert (r.status, body["code"]) == (410, "BLOB_MISSING")
+        assert "absent" in body["message_fr"] and "missing" in body["message_en"]
+    for path, params in (("actes_download_file.php", {"env": str(transaction_id)}),
+                         ("actes_transac_get_files_list.php", {"transaction": str(transaction_id)}),
+                         ("actes_create_pdf.php", {"trans_id": str(transaction_id)})):
+        async with api.get(f"{ACTES}/{path}", params=params) as r:
+            text = latin1(await r.read())
+            assert r.status == 410, (path, r.status, text[:200])
+            assert text.startswith("KO\nErreur d'envoi du fichier : fichier stocké absent"), text
+    async with served.admin_session() as http, \
+            http.get(f"/admin/actes/{transaction_id}/archive") as r:
+        assert r.status == 410 and "Fichier absent" in await r.text()
+    faults = await journal(served, status=410)
+    assert len(faults) == 5 and {f["error_code"] for f in faults} == {"BLOB_MISSING"}
+    assert all("missing from the store" in f["note"] for f in faults)

@@ -29,6 +29,7 @@ from ...protocol.errors import ProtocolError
 from ...protocol.messages import Acte, ARActe, message_from_element
 from ...protocol.names import MessageFileName, ascii_digits
 from ...protocol.xmlsafe import parse_xml
+from ...store import BlobNotFound
 from ...store.interface import TransactionRow
 from ..downloads import content_disposition, sound_file
 from .common import engine_of, owned, php_int, read_blob, returned_message
@@ -74,7 +75,10 @@ async def files_of(engine: Engine, row: TransactionRow) -> list[File]:
     files: list[File] = []
     if messages:
         own = messages[0]
-        size = await asyncio.to_thread(lambda: blobs.path(own.xml_sha256).stat().st_size)
+        try:
+            size = await asyncio.to_thread(lambda: blobs.path(own.xml_sha256).stat().st_size)
+        except FileNotFoundError:  # gone from disk: refused as such, never a 500
+            raise BlobNotFound(own.xml_sha256) from None
         files.append(File(row.id * FILE_ID_STRIDE, own.file_name, own.file_name, "text/xml", size,
                           own.xml_sha256, "", ""))
     for index, document in enumerate(await engine.store.documents(row.id), start=len(files) or 1):

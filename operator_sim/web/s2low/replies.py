@@ -25,10 +25,10 @@ from ...engine.intake import IntakeRefused
 from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel, siren_of
 from ...pki.trust import judge
-from ...store import BlobCorrupted, NotFound
+from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..api import BadRequest
 from ..auth import CLOCK, IDENTITY, TRUST_POLICY, TRUST_SOURCE, VERDICT
-from ..downloads import CORRUPTED_FR, corrupted
+from ..downloads import store_fault
 
 CHARSET = "iso-8859-1"
 FORWARD_HEADER = "org.s2low.forward-x509-identification"
@@ -100,9 +100,9 @@ def s2low_handler(handler: Handler) -> Handler:
         except NotFound:
             return ko_response(S2lowKO("Numéro de transaction invalide.", status=404,
                                        escaped=False))
-        except BlobCorrupted as error:  # S²LOW's words when a file cannot be sent
-            corrupted(request, error)
-            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {CORRUPTED_FR}", status=410,
+        except (BlobCorrupted, BlobNotFound) as error:  # S²LOW's words when a file cannot be sent
+            _, fr, _ = store_fault(request, error)
+            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", status=410,
                                        escaped=False))
         except BadRequest as error:
             return ko_response(S2lowKO(error.fr, status=error.status))
