@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,10 +88,9 @@ def _blob_files(root: Path) -> Iterator[tuple[str, Path]]:
             yield name, Path(folder) / name
 
 
-def check_store(directory: str | os.PathLike[str], *,
-                progress: Callable[[int], None] = lambda done: None) -> CheckReport:
+def check_store(directory: str | os.PathLike[str]) -> CheckReport:
     """Check `directory` (a data folder): `PRAGMA integrity_check`, every blob's SHA-256, and
-    every row's blobs present. `progress` hears the number of blobs hashed so far."""
+    every row's blobs present."""
     directory = Path(directory)
     report = CheckReport(directory / DATABASE_NAME)
     connection = _connect(report.database)
@@ -126,7 +125,6 @@ def check_store(directory: str | os.PathLike[str], *,
             continue
         actual = blobs.digest(name)
         report.blobs_checked += 1
-        progress(report.blobs_checked)
         if actual != name:
             report.corrupted_count += 1
             if len(report.corrupted) < MAX_LISTED:
