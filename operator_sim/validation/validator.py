@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import itertools
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -51,6 +52,13 @@ from .registry import CompiledSchema, SchemaRegistry, default_registry
 from .report import ANOMALIE_BY_CODE, Severity, ValidationReport
 
 _MAX_SCHEMA_FINDINGS = 10
+_BYTES_PER_SECOND = 10 * 1024 * 1024
+"""Time granted per inflated byte on top of `max_seconds`: reading, hashing and checking
+big documents is linear work a large archive legitimately needs."""
+
+
+class _Stop(Exception):
+    """The validation spent its budget (findings or time): what was found is the report."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,12 @@ class ValidationPolicy:
     received_at: dt.datetime | None = None
     """The instant signers are judged at (receipt time on the simulator clock); default:
     the last second of `today`, UTC."""
+    max_findings: int = 100
+    """Findings one archive may get; the next one ends its validation (FINDINGS_LIMIT)."""
+    max_seconds: float = 2.0
+    """Time one archive's validation may take, plus a second per 10 MiB of its inflated
+    members; past it the validation ends (VALIDATION_TIMEOUT). Every step is bounded and
+    linear, so this is a backstop, not the expected cost."""
 
     @property
     def current(self) -> Classification:
@@ -187,6 +201,7 @@ class _ArchiveCheck:
         self.archive: EnvelopeArchive | None = None
         self.envelope_root: etree._Element | None = None
         self.actes: list[tuple[str, Acte]] = []
+        self.deadline = time.monotonic() + policy.max_seconds
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -199,6 +214,24 @@ class _ArchiveCheck:
             xpath = xpath or _xpath(element)
             line = line or element.sourceline
         self.report.add(code, fr, en, severity=severity, file=file, xpath=xpath, line=line)
+        limit = self.policy.max_findings
+        if len(self.report.findings) >= limit:
+            self.report.add("FINDINGS_LIMIT",
+                            f"validation arrêtée après {limit} constats",
+                            f"validation stopped after {limit} findings", file=file)
+            raise _Stop
+        self.tick()
+
+    def tick(self) -> None:
+        """End the validation once its time is spent (see ValidationPolicy.max_seconds)."""
+        if time.monotonic() > self.deadline:
+            seconds = self.policy.max_seconds
+            self.report.add("VALIDATION_TIMEOUT",
+                            f"validation arrêtée : plus de {seconds:g} s (plus 1 s par 10 Mio) "
+                            "pour cette archive",
+                            f"validation stopped: more than {seconds:g} s (plus 1 s per 10 MiB) "
+                            "for this archive", file=self.name)
+            raise _Stop
 
     def add_error(self, exc: ProtocolError, *, file: str | None = None,
                   fallback: str = "MESSAGE_INVALID") -> None:
@@ -215,17 +248,24 @@ class _ArchiveCheck:
 
     def schema_check(self, schema: CompiledSchema, root: etree._Element, file: str,
                      code: str = "SCHEMA_INVALID") -> bool:
-        if schema.is_valid(root):
-            return True
-        for err in schema.errors(root, limit=_MAX_SCHEMA_FINDINGS):
+        check = schema.check(root, limit=_MAX_SCHEMA_FINDINGS)
+        for err in check.errors:
             self.add(code, f"non conforme au schéma : {err.message}",
                      f"does not conform to the schema: {err.message}",
                      file=file, xpath=err.xpath, line=err.line)
-        return False
+        if check.total > len(check.errors):
+            more = check.total - len(check.errors)
+            self.add(code, f"et {more} autre(s) erreur(s) de schéma non détaillée(s)",
+                     f"and {more} more schema error(s) not listed", file=file)
+        return check.valid
 
     # -- the archive ------------------------------------------------------------------------
 
     def run(self, source: str | os.PathLike | BinaryIO) -> None:
+        with contextlib.suppress(_Stop):  # the budget is spent: the report says so
+            self.check_archive(source)
+
+    def check_archive(self, source: str | os.PathLike | BinaryIO) -> None:
         archive_name = self.check_archive_name()
         try:
             archive = read_archive(source, self.policy.limits)
@@ -237,7 +277,9 @@ class _ArchiveCheck:
                      f"cannot read the archive: {exc.strerror or exc}", file=self.name)
             return
         self.archive = archive
+        self.deadline += archive.total_size / _BYTES_PER_SECOND
         with archive:
+            self.tick()
             envelope = self.find_envelope(archive, archive_name)
             if envelope is None:
                 return
@@ -249,6 +291,7 @@ class _ArchiveCheck:
             if self.references_unknown:
                 return
             for member in archive:
+                self.tick()
                 if member.name not in self.referenced:
                     self.add("FILE_UNREFERENCED",
                              f"le fichier {member.name} n'est référencé par aucun message",
@@ -378,6 +421,7 @@ class _ArchiveCheck:
         return parsed
 
     def check_message(self, archive: EnvelopeArchive, nom: str) -> None:
+        self.tick()
         member = self.reference(archive, nom, by=self.envelope_file)
         file_name = self.check_file_name(nom, "NAME_MESSAGE", nom, None)
         if member is None:
@@ -594,6 +638,7 @@ class _ActeCheck:
                        f"Annexes/@Nombre says {declared} but {len(acte.annexes)} annex(es) "
                        "are listed", file=self.nom, element=annexes_el)
         for i, annexe in enumerate(acte.annexes):
+            self.c.tick()
             el = self.el("Annexes/Annexe/NomFichier", i)
             self.check_piece_name(annexe.nom_fichier, profile, el)
             member = self.c.reference(self.archive, annexe.nom_fichier, self.nom, el)

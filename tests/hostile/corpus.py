@@ -10,9 +10,11 @@ from the live simulator, such as signing certificates, arrives in a `Material`).
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import gzip
 import io
+import random
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -394,6 +396,32 @@ def _head(path: str, content_type: str, length: int) -> bytes:
             f"Content-Length: {length}\r\n\r\n").encode()
 
 
+def attribute_bomb(count: int = 3000) -> Callable[[bytes], bytes]:
+    """`count` undeclared attributes on the Acte root: some 20 KB of XML."""
+    attributes = b"".join(b' a%d="x"' % i for i in range(count))
+    return replace_text(b"<actes:Acte ", b"<actes:Acte" + attributes + b" ")
+
+
+def many_nodes(annexes: int = 4200, attributes: int = 50) -> Callable[[bytes], bytes]:
+    """Annexe elements crowded with undeclared attributes of random values (incompressible
+    enough to pass the ratio rule): over 200,000 nodes in all."""
+    values = random.Random(17).randbytes(annexes * attributes * 4).hex().encode()
+    annexe = iter(range(annexes * attributes))
+
+    def one() -> bytes:
+        attrs = b"".join(b' b%d="%s"' % (j, values[(i := next(annexe)) * 8:i * 8 + 8])
+                         for j in range(attributes))
+        return b"<actes:Annexe" + attrs + b"><actes:NomFichier>x.pdf</actes:NomFichier></actes:Annexe>"
+
+    return lambda data: replace_text(b"</actes:Annexes>", b"".join(one() for _ in range(annexes))
+                                     + b"</actes:Annexes>")(data)
+
+
+def in_encoding(encoding: str, bom: bytes = b"") -> Callable[[bytes], bytes]:
+    """The document's text re-encoded, its declaration (ISO-8859-1) kept, `bom` in front."""
+    return lambda data: bom + data.decode("iso-8859-1").encode(encoding)
+
+
 def slow_body(m: Material, pause: float) -> Trickle:
     body = good(m)
     return Trickle(_head(f"/api/v1/archives?name={NAME}", GZIP, len(body)), body, pause)
@@ -734,6 +762,15 @@ def _cases() -> list[HostileCase]:
         case("dtd-external-subset", "DOCTYPE SYSTEM pointing at a loopback URL",
              lambda m: edit_message(m, with_prolog(
                  b'<?xml version="1.0"?>\n<!DOCTYPE actes:Acte SYSTEM "' + m.canary.encode()
+        case("encoding-utf16le-bom-declared-latin1", "UTF-16LE bytes with a BOM, declared ISO-8859-1",
+             lambda m: edit_message(m, in_encoding("utf-16-le", codecs.BOM_UTF16_LE)),
+             bad(422, "XML_ENCODING_MISMATCH")),
+        case("encoding-utf16be-declared-latin1", "UTF-16BE bytes without BOM, declared ISO-8859-1",
+             lambda m: edit_envelope(m, in_encoding("utf-16-be")),
+             bad(422, "XML_ENCODING_MISMATCH")),
+        case("encoding-utf8-bom-declared-latin1", "a UTF-8 BOM on an Acte declared ISO-8859-1",
+             lambda m: edit_message(m, lambda d: codecs.BOM_UTF8 + d),
+             bad(422, "XML_ENCODING_MISMATCH")),
                  + b'/acte.dtd">\n')),
              bad(422, "XML_DTD_FORBIDDEN")),
         case("billion-laughs", "ten levels of tenfold entity expansion in the Acte",
@@ -761,6 +798,10 @@ def _cases() -> list[HostileCase]:
 
         # -- the act's content (a transaction answered by 1-3) -----------------------------
         case("unknown-nature", "CodeNatureActe=9",
+        case("xml-attribute-bomb", "3,000 undeclared attributes on the Acte root (20 KB)",
+             lambda m: edit_message(m, attribute_bomb()), bad(422, "XML_TOO_MANY_ATTRIBUTES")),
+        case("xml-too-many-nodes", "210,000 attributes of random values over 4,200 Annexe elements",
+             lambda m: edit_message(m, many_nodes()), bad(422, "XML_TOO_MANY_NODES")),
              lambda m: edit_message(m, replace_text(b'CodeNatureActe="1"', b'CodeNatureActe="9"')),
              bad(422, "MESSAGE_INVALID")),
         case("unknown-matiere", "matière 9.9",
