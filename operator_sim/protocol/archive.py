@@ -65,6 +65,10 @@ _LINK_TYPES = (tarfile.SYMTYPE, tarfile.LNKTYPE)
 _FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 _EXTENDED_TYPES = (*_PAX_TYPES, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+# Headers that say something of the one member after them (not PAX global headers).
+_MEMBER_EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                          tarfile.GNUTYPE_LONGLINK)
+_TYPEFLAG_OFFSET = 156  # of the typeflag byte in a tar header block
 _SPECIAL_KINDS = {
     tarfile.CHRTYPE: ("character device", "périphérique caractère"),
     tarfile.BLKTYPE: ("block device", "périphérique bloc"),
@@ -467,7 +471,29 @@ class _StrictTarInfo(tarfile.TarInfo):
             if not _pax_well_formed(block, self.size):
                 raise _refusal("ARCHIVE_CORRUPT", "malformed PAX extended header",
                                "en-tête étendu PAX mal formé")
+        if self.type in _MEMBER_EXTENDED_TYPES:
+            self._refuse_chained(tarfile_.fileobj)
         return super()._proc_member(tarfile_)
+
+    def _refuse_chained(self, stream: _TarStream) -> None:
+        """Refuse an extended header (GNU long name or link, PAX) followed by another one.
+
+        Readers disagree on which of two such headers names the member: tarfile keeps the
+        first, GNU tar the last (two long names; a long name then a PAX `path`; two PAX
+        headers), so the préfecture could unpack a file the validator never saw, such as
+        `../../evil.pdf`. One extended header per member is all an archive ever needs.
+        """
+        data = -(-self.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        following = stream.peek(data + tarfile.BLOCKSIZE)[data:]
+        if len(following) == tarfile.BLOCKSIZE and \
+                following[_TYPEFLAG_OFFSET:_TYPEFLAG_OFFSET + 1] in _MEMBER_EXTENDED_TYPES:
+            at = stream.tell() - tarfile.BLOCKSIZE
+            raise _refusal(
+                "ARCHIVE_AMBIGUOUS_NAME",
+                f"two extended tar headers in a row at byte {at} (long name or PAX): tar "
+                "readers disagree on which one names the member",
+                f"deux en-têtes tar étendus à la suite à l'octet {at} (nom long ou PAX) : "
+                "les lecteurs tar ne s'accordent pas sur celui qui nomme le membre")
 
 
 def _parse_header(stream: _TarStream, parse: Callable[[], _T]) -> _T:

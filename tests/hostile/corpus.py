@@ -235,6 +235,17 @@ def hostile_archive(m: Material, *extra: tuple[tarfile.TarInfo, bytes | None]) -
     return gzip_of(tar_bytes([*valid_entries(m), *extra]))
 
 
+def renamed_for_gnu_tar(m: Material) -> Upload:
+    """The annex's header preceded by a GNU long name (its own name: what tarfile reads) then a
+    PAX `path` of ../../evil.pdf (what GNU tar unpacks it as)."""
+    *head, (annexe, data) = valid_entries(m)
+    chain = (tarfile.TarInfo._create_gnu_long_header(annexe.name, tarfile.GNUTYPE_LONGNAME,
+                                                     "utf-8", "strict")
+             + tarfile.TarInfo._create_pax_generic_header({"path": "../../evil.pdf"},
+                                                          tarfile.XHDTYPE, "utf-8"))
+    return gzip_of(tar_blocks(head) + chain + tar_bytes([(annexe, data)]))
+
+
 def gzip_of(tar: bytes) -> Upload:
     return Upload(gzip.compress(tar, mtime=0), NAME)
 
@@ -385,17 +396,6 @@ def xxe_prolog(url: str) -> bytes:
 OBJET = b"<actes:Objet>Approbation du r\xe8glement int\xe9rieur du conseil municipal</actes:Objet>"
 
 
-def deep_nesting(depth: int = 5000) -> Callable[[bytes], bytes]:
-    return replace_text(OBJET, b"<actes:Objet>" + b"<x>" * depth + b"</x>" * depth + b"</actes:Objet>")
-
-
-# -- raw HTTP ----------------------------------------------------------------------------------
-
-def _head(path: str, content_type: str, length: int) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {length}\r\n\r\n").encode()
-
-
 def attribute_bomb(count: int = 3000) -> Callable[[bytes], bytes]:
     """`count` undeclared attributes on the Acte root: some 20 KB of XML."""
     attributes = b"".join(b' a%d="x"' % i for i in range(count))
@@ -420,6 +420,17 @@ def many_nodes(annexes: int = 4200, attributes: int = 50) -> Callable[[bytes], b
 def in_encoding(encoding: str, bom: bytes = b"") -> Callable[[bytes], bytes]:
     """The document's text re-encoded, its declaration (ISO-8859-1) kept, `bom` in front."""
     return lambda data: bom + data.decode("iso-8859-1").encode(encoding)
+
+
+def deep_nesting(depth: int = 5000) -> Callable[[bytes], bytes]:
+    return replace_text(OBJET, b"<actes:Objet>" + b"<x>" * depth + b"</x>" * depth + b"</actes:Objet>")
+
+
+# -- raw HTTP ----------------------------------------------------------------------------------
+
+def _head(path: str, content_type: str, length: int) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
 
 
 def slow_body(m: Material, pause: float) -> Trickle:
@@ -720,6 +731,9 @@ def _cases() -> list[HostileCase]:
              lambda m: gzip_of(tar_blocks(valid_entries(m))
                                + _lying_header("menteur.pdf", 1 << 20) + b"x" * 10),
              bad(422, "ARCHIVE_TRUNCATED")),
+        case("tar-longname-then-pax-path", "the annex named by a GNU long name, then by a PAX "
+             "path ../../evil.pdf that GNU tar follows",
+             renamed_for_gnu_tar, bad(422, "ARCHIVE_AMBIGUOUS_NAME")),
         case("tar-non-utf8-member-name", "a member name in Latin-1 bytes",
              lambda m: gzip_of(tar_bytes([*valid_entries(m), entry("d\udce9lib.pdf", DOCUMENT)])),
              bad(422, "ARCHIVE_BAD_MEMBER_NAME")),
@@ -748,6 +762,15 @@ def _cases() -> list[HostileCase]:
         case("encoding-declared-utf16", "8-bit bytes declared UTF-16",
              lambda m: edit_envelope(m, with_prolog(b'<?xml version="1.0" encoding="UTF-16"?>')),
              bad(422, "XML_MALFORMED")),
+        case("encoding-utf16le-bom-declared-latin1", "UTF-16LE bytes with a BOM, declared ISO-8859-1",
+             lambda m: edit_message(m, in_encoding("utf-16-le", codecs.BOM_UTF16_LE)),
+             bad(422, "XML_ENCODING_MISMATCH")),
+        case("encoding-utf16be-declared-latin1", "UTF-16BE bytes without BOM, declared ISO-8859-1",
+             lambda m: edit_envelope(m, in_encoding("utf-16-be")),
+             bad(422, "XML_ENCODING_MISMATCH")),
+        case("encoding-utf8-bom-declared-latin1", "a UTF-8 BOM on an Acte declared ISO-8859-1",
+             lambda m: edit_message(m, lambda d: codecs.BOM_UTF8 + d),
+             bad(422, "XML_ENCODING_MISMATCH")),
         case("encoding-unknown", "encoding=\"X-KLINGON\"",
              lambda m: edit_message(m, with_prolog(b'<?xml version="1.0" encoding="X-KLINGON"?>')),
              bad(422, "XML_MALFORMED")),
@@ -762,15 +785,6 @@ def _cases() -> list[HostileCase]:
         case("dtd-external-subset", "DOCTYPE SYSTEM pointing at a loopback URL",
              lambda m: edit_message(m, with_prolog(
                  b'<?xml version="1.0"?>\n<!DOCTYPE actes:Acte SYSTEM "' + m.canary.encode()
-        case("encoding-utf16le-bom-declared-latin1", "UTF-16LE bytes with a BOM, declared ISO-8859-1",
-             lambda m: edit_message(m, in_encoding("utf-16-le", codecs.BOM_UTF16_LE)),
-             bad(422, "XML_ENCODING_MISMATCH")),
-        case("encoding-utf16be-declared-latin1", "UTF-16BE bytes without BOM, declared ISO-8859-1",
-             lambda m: edit_envelope(m, in_encoding("utf-16-be")),
-             bad(422, "XML_ENCODING_MISMATCH")),
-        case("encoding-utf8-bom-declared-latin1", "a UTF-8 BOM on an Acte declared ISO-8859-1",
-             lambda m: edit_message(m, lambda d: codecs.BOM_UTF8 + d),
-             bad(422, "XML_ENCODING_MISMATCH")),
                  + b'/acte.dtd">\n')),
              bad(422, "XML_DTD_FORBIDDEN")),
         case("billion-laughs", "ten levels of tenfold entity expansion in the Acte",
@@ -784,6 +798,10 @@ def _cases() -> list[HostileCase]:
                                     b'"http://www.w3.org/2001/XInclude" href="file:///etc/passwd"'
                                     b' parse="text"/></actes:Objet>')),
              bad(422, "SCHEMA_INVALID")),
+        case("xml-attribute-bomb", "3,000 undeclared attributes on the Acte root (20 KB)",
+             lambda m: edit_message(m, attribute_bomb()), bad(422, "XML_TOO_MANY_ATTRIBUTES")),
+        case("xml-too-many-nodes", "210,000 attributes of random values over 4,200 Annexe elements",
+             lambda m: edit_message(m, many_nodes()), bad(422, "XML_TOO_MANY_NODES")),
         case("xml-deep-nesting", "5000 nested elements inside Objet",
              lambda m: edit_message(m, deep_nesting()), bad(422, "XML_MALFORMED")),
         case("envelope-not-xml", "the envelope is a PDF",
@@ -798,10 +816,6 @@ def _cases() -> list[HostileCase]:
 
         # -- the act's content (a transaction answered by 1-3) -----------------------------
         case("unknown-nature", "CodeNatureActe=9",
-        case("xml-attribute-bomb", "3,000 undeclared attributes on the Acte root (20 KB)",
-             lambda m: edit_message(m, attribute_bomb()), bad(422, "XML_TOO_MANY_ATTRIBUTES")),
-        case("xml-too-many-nodes", "210,000 attributes of random values over 4,200 Annexe elements",
-             lambda m: edit_message(m, many_nodes()), bad(422, "XML_TOO_MANY_NODES")),
              lambda m: edit_message(m, replace_text(b'CodeNatureActe="1"', b'CodeNatureActe="9"')),
              bad(422, "MESSAGE_INVALID")),
         case("unknown-matiere", "matière 9.9",
