@@ -427,7 +427,8 @@ class _ArchiveCheck:
         if member is None:
             return
         root = self.parse_member(member)
-        if root is None or not self.schema_check(self.registry.actes, root, nom):
+        if root is None or not self.schema_check(self.registry.actes, root, nom) \
+                or self.too_many_files(root, nom):
             self.references_unknown = True
             return
         try:
@@ -458,6 +459,20 @@ class _ArchiveCheck:
                 doc = self.reference(archive, (el.text or "").strip(), by=nom, element=el)
                 if doc is not None:
                     self.check_content(doc, {"pdf", "png", "jpg", "xml"}, by=nom, element=el)
+
+    def too_many_files(self, root: etree._Element, nom: str) -> bool:
+        """A message naming more files than an archive may hold can only be wrong: say so
+        before reading its 100,000 Annexe elements one by one (counted by libxml2)."""
+        limit = self.policy.limits.max_members
+        named = int(root.xpath("count(.//actes:NomFichier)", namespaces={"actes": NS_ACTES}))
+        if named <= limit:
+            return False
+        self.add("FILES_TOO_MANY",
+                 f"le message nomme {named} fichiers, plus que les {limit} qu'une archive "
+                 "peut contenir",
+                 f"the message names {named} files, more than the {limit} an archive may hold",
+                 file=nom)
+        return True
 
     def check_content(self, doc: ArchiveMember, allowed: set[str] | frozenset[str], *, by: str,
                       element: _Where) -> str | None:
@@ -503,9 +518,10 @@ class _ActeCheck:
         self.codes: tuple[int, ...] = tuple(
             itertools.takewhile(lambda c: c is not None, acte.codes_matiere))
         self.has_gap = len(self.codes) != len(acte.codes_matiere)
+        self.found: dict[str, list[etree._Element]] = {}  # path → elements, for findings
 
     def el(self, path: str, index: int = 0) -> _At:
-        return _At(self.root, path, index)
+        return _At(self.root, path, index, self.found)
 
     def run(self) -> None:
         profile = self.c.registry.profile_for(self.codes)
@@ -763,15 +779,20 @@ class _ActeCheck:
 class _At:
     """Where a finding points, looked up only when one is reported (a valid act needs none)."""
 
-    __slots__ = ("index", "path", "root")
+    __slots__ = ("found", "index", "path", "root")
 
-    def __init__(self, root: etree._Element, path: str, index: int = 0) -> None:
+    def __init__(self, root: etree._Element, path: str, index: int = 0,
+                 found: dict[str, list[etree._Element]] | None = None) -> None:
         self.root = root
         self.path = path
         self.index = index
+        self.found = found  # elements already looked up by path: one walk per path, not per finding
 
     def resolve(self) -> etree._Element | None:
-        found = _find_all(self.root, self.path)
+        if self.found is None:
+            found = _find_all(self.root, self.path)
+        elif (found := self.found.get(self.path)) is None:
+            found = self.found[self.path] = _find_all(self.root, self.path)
         return found[self.index] if self.index < len(found) else None
 
 
@@ -804,9 +825,13 @@ def _xpath(element: etree._Element) -> str:
         step = f"{prefix}:{qname.localname}" if prefix else qname.localname
         parent = node.getparent()
         if parent is not None:
-            same = [s for s in parent if s.tag == node.tag]
-            if len(same) > 1:
-                step += f"[{same.index(node) + 1}]"
+            # Counted by libxml2: an element may have 100,000 siblings.
+            before, after = (int(node.xpath(f"count({axis}::*[namespace-uri() = $ns and "
+                                            "local-name() = $name])",
+                                            ns=qname.namespace or "", name=qname.localname))
+                             for axis in ("preceding-sibling", "following-sibling"))
+            if before or after:
+                step += f"[{before + 1}]"
         steps.append(step)
         node = parent
     return "/" + "/".join(reversed(steps))

@@ -86,6 +86,13 @@ def test_findings_of_one_archive_are_bounded(policy):
     assert report.anomalie()[1].startswith("FILE_MISSING")
 
 
+def test_a_message_naming_more_files_than_an_archive_holds_is_not_read_further(policy):
+    built = _with_message(lambda xml: _annexes(xml, 600, 0))
+    report = _validate(built, policy)
+    assert report.codes == ["FILES_TOO_MANY"]
+    assert "602 files" in report.errors[0].message_en
+
+
 def test_a_validation_past_its_time_ends_with_a_clear_finding(policy):
     report = _validate(corpus.build(), replace(policy, max_seconds=0))
     assert report.codes == ["VALIDATION_TIMEOUT"]

@@ -1,0 +1,114 @@
+"""Validation time of hostile XML shapes, each in an archive under the size cap.
+
+Issue 17: a 20 KB archive whose Acte root carried 3,000 undeclared attributes took minutes to
+validate. Each row is one shape built to cost as much as it can (random values, so the gzip
+ratio rule does not refuse it first): the time `validate_archive` takes on it in this process,
+best and worst of `--runs`, against the target of one second. No baseline: the figure is
+absolute. The same validator runs in the service's workers and in `operator-sim validate`.
+
+    python bench/hostile_xml.py [--runs 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` when run as a script
+
+from bench import _report
+from bench._report import Row
+from operator_sim.validation import corpus
+from operator_sim.validation.validator import ValidationPolicy, validate_archive
+
+TARGET = 1.0  # seconds per archive
+_random = random.Random(17)
+
+
+def _hex(n: int) -> bytes:
+    return _random.randbytes(n).hex().encode()
+
+
+def _annexes(count: int, attributes: int) -> Callable[[bytes], bytes]:
+    def change(xml: bytes) -> bytes:
+        one = [b"<actes:Annexe" + b"".join(b' b%d="%s"' % (j, _hex(4)) for j in range(attributes))
+               + b"><actes:NomFichier>" + _hex(8) + b".pdf</actes:NomFichier></actes:Annexe>"
+               for _ in range(count)]
+        return xml.replace(b"</actes:Annexes>", b"".join(one) + b"</actes:Annexes>", 1)
+    return change
+
+
+def _at_root(extra: Callable[[], bytes]) -> Callable[[bytes], bytes]:
+    return lambda xml: xml.replace(b"<actes:Acte ", b"<actes:Acte" + extra() + b" ", 1)
+
+
+def _in_objet(inner: Callable[[], bytes]) -> Callable[[bytes], bytes]:
+    return lambda xml: xml.replace(b"<actes:Objet>", b"<actes:Objet>" + inner(), 1)
+
+
+SHAPES: dict[str, Callable[[bytes], bytes]] = {
+    "3,000 undeclared attributes on the Acte root (issue 17)":
+        _at_root(lambda: b"".join(b' a%d="x"' % i for i in range(3000))),
+    "190,000 schema errors (3,000 Annexe × 63 attributes)": _annexes(3000, 63),
+    "99,000 Annexe elements (more files than an archive may hold)": _annexes(99_000, 0),
+    "499 Annexe elements naming absent files (findings)": _annexes(499, 0),
+    "20,000 namespace declarations on the root":
+        _at_root(lambda: b"".join(b' xmlns:p%d="urn:%s"' % (i, _hex(4)) for i in range(20_000))),
+    "250 nested elements, one namespace each, in Objet":
+        _in_objet(lambda: b"".join(b'<x xmlns:p%d="urn:%d">' % (i, i) for i in range(250))
+                  + b"</x>" * 250),
+    "a 5 MB attribute value": _at_root(lambda: b' a="' + _hex(2_500_000) + b'"'),
+    "190,000 unexpected elements at the end of the Acte":
+        lambda xml: xml.replace(b"</actes:Acte>", b"".join(
+            b"<x%s/>" % _hex(2) for _ in range(190_000)) + b"</actes:Acte>", 1),
+    "valid act (reference)": lambda xml: xml,
+}
+
+
+def archive(change: Callable[[bytes], bytes]) -> tuple[str, bytes]:
+    built = corpus.build()
+    built.members[built.message_name] = change(built.members[built.message_name])
+    return corpus._pack(built)
+
+
+def run(runs: int = 3) -> list[Row]:
+    policy = ValidationPolicy(today=dt.date(2025, 1, 1))
+    validate_archive(io.BytesIO(archive(SHAPES["valid act (reference)"])[1]), policy,
+                     name=corpus.build().name)  # warm-up: schemas compiled, modules imported
+    rows = []
+    for label, change in SHAPES.items():
+        name, data = archive(change)
+        times, codes = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            report = validate_archive(io.BytesIO(data), policy, name=name)
+            times.append(time.perf_counter() - start)
+            codes = report.codes
+        worst = max(times)
+        rows.append(Row(label, worst, "s", target=f"≤ {TARGET:g} s", passed=worst <= TARGET,
+                        detail={"best": round(min(times), 4), "archive_bytes": len(data),
+                                "findings": len(codes), "first": codes[:1]}))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = run(args.runs)
+    if not args.json:
+        for row in rows:
+            print(f"{row.name}: {row.detail}")
+    return _report.emit(rows, json_output=args.json,
+                        title="hostile XML: validation time per archive (worst of runs)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
