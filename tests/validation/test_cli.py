@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from operator_sim.cli import main
+from tests.hostile.corpus import CASES as HOSTILE_CASES
+from tests.hostile.corpus import Material
 
 from .conftest import FIXTURES
 
@@ -130,3 +132,21 @@ def test_console_script_runs_as_a_real_process():
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["reports"][0]["findings"][0]["code"] == "ARCHIVE_BOMB"
     assert "Traceback" not in proc.stderr
+
+
+HOSTILE = ["xml-attribute-bomb", "xml-too-many-nodes", "encoding-utf16le-bom-declared-latin1",
+           "encoding-utf16be-declared-latin1", "encoding-utf8-bom-declared-latin1",
+           "tar-longname-then-pax-path"]
+
+
+@pytest.mark.parametrize("case_id", HOSTILE)
+def test_the_offline_validator_refuses_what_the_service_refuses(tmp_path, case_id):
+    """The hostile corpus's archives, with the code the served simulator answers them with."""
+    case = next(c for c in HOSTILE_CASES if c.id == case_id)
+    upload = case.make(Material("http://127.0.0.1:9", None, lambda: None))  # type: ignore[arg-type]
+    path = tmp_path / upload.name
+    path.write_bytes(upload.body)
+    result = run("validate", "--format", "json", "--no-progress", path)
+    assert result.exit_code == 1, result.output
+    (report,) = json.loads(result.output)["reports"]
+    assert report["findings"][0]["code"] == case.expect.code
