@@ -80,7 +80,7 @@ class ValidationPolicy:
     the last second of `today`, UTC."""
     max_findings: int = 100
     """Findings one archive may get; the next one ends its validation (FINDINGS_LIMIT)."""
-    max_seconds: float = 2.0
+    max_seconds: float = 5.0
     """Time one archive's validation may take, plus a second per 10 MiB of its inflated
     members; past it the validation ends (VALIDATION_TIMEOUT). Every step is bounded and
     linear, so this is a backstop, not the expected cost."""
