@@ -407,6 +407,21 @@ def _pax_well_formed(block: bytes, size: int) -> bool:
     return True
 
 
+_PAX_NAME_KEYS = (b"path", b"GNU.sparse.name")
+
+
+def _pax_names(records: bytes) -> int:
+    """How many records of a well-formed PAX payload name the member: tarfile keeps the last
+    one, GNU tar prefers GNU.sparse.name to path."""
+    count, pos = 0, 0
+    while pos < len(records):
+        space = records.index(b" ", pos)
+        end = pos + int(records[pos:space])
+        count += records[space + 1:records.index(b"=", space)] in _PAX_NAME_KEYS
+        pos = end
+    return count
+
+
 class _StrictTarInfo(tarfile.TarInfo):
     """TarInfo that turns every header fault into a precise refusal instead of a silent stop.
 
@@ -471,6 +486,14 @@ class _StrictTarInfo(tarfile.TarInfo):
             if not _pax_well_formed(block, self.size):
                 raise _refusal("ARCHIVE_CORRUPT", "malformed PAX extended header",
                                "en-tête étendu PAX mal formé")
+            if _pax_names(block[:self.size]) > 1:
+                at = tarfile_.fileobj.tell() - tarfile.BLOCKSIZE
+                raise _refusal(
+                    "ARCHIVE_AMBIGUOUS_NAME",
+                    f"a PAX header at byte {at} names its member twice (path, GNU.sparse.name): "
+                    "tar readers disagree on which name wins",
+                    f"un en-tête PAX à l'octet {at} nomme deux fois son membre (path, "
+                    "GNU.sparse.name) : les lecteurs tar ne s'accordent pas sur le nom retenu")
         if self.type in _MEMBER_EXTENDED_TYPES:
             self._refuse_chained(tarfile_.fileobj)
         return super()._proc_member(tarfile_)

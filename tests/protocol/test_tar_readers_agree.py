@@ -1,8 +1,9 @@
 """The members the reader sees are the members GNU tar (which a préfecture may use) unpacks.
 
 Extended headers chained before one member (two GNU long names, a long name then a PAX
-`path`, two PAX headers) are read differently: tarfile keeps the first name, GNU tar the last.
-Such archives are refused; any archive the reader accepts lists exactly GNU tar's names.
+`path`, two PAX headers) are read differently: tarfile keeps the first name, GNU tar the last;
+so is a PAX header with both `path` and `GNU.sparse.name`. Such archives are refused; the
+others list exactly GNU tar's names.
 """
 
 from __future__ import annotations
@@ -47,11 +48,17 @@ CHAINED = {
     "pax-path-then-longname": pax(path="premier.pdf") + longname("second.pdf")
     + member("court.pdf"),
     "longname-then-pax-mtime": longname("premier.pdf") + pax(mtime="1") + member("court.pdf"),
+    # One PAX header, two names: tarfile keeps the last record, GNU tar GNU.sparse.name.
+    "pax-sparse-name-then-path": pax(**{"GNU.sparse.name": "premier.pdf", "path": "second.pdf"})
+    + member("court.pdf"),
+    "pax-path-then-sparse-name": pax(**{"path": "premier.pdf", "GNU.sparse.name": "second.pdf"})
+    + member("court.pdf"),
 }
 SINGLE = {
     "one-longname": longname(LONG) + member("court.pdf"),
     "one-pax-path": pax(path=LONG) + member("court.pdf"),
     "pax-path-and-plain": pax(path="acte.pdf") + member("court.pdf") + member("autre.pdf"),
+    "pax-sparse-name": pax(**{"GNU.sparse.name": "acte.pdf"}) + member("court.pdf"),
     "plain": member("acte.pdf") + member("annexe.pdf"),
 }
 
