@@ -25,10 +25,11 @@ from .errors import UnsafeXML
 MAX_XML_BYTES = 20 * 1024 * 1024
 MAX_ATTRIBUTES = 64
 """Most attributes one element may carry (an @ctes element carries at most a handful)."""
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 """Most elements and attributes one document may hold: bounds what validating it may cost
-(libxml2 spends some 5 µs on each schema error, and an invalid document may have one per node).
-Real documents spend about 100 bytes a node: a budget of 20 MB stays below."""
+(libxml2 spends some 4 µs on each schema error, and an invalid document may have one per node;
+the service then reads the act once more). Real documents spend about 100 bytes a node: a
+budget document of 10 MB stays below."""
 
 
 def make_parser() -> etree.XMLParser:

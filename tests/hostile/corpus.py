@@ -402,9 +402,9 @@ def attribute_bomb(count: int = 3000) -> Callable[[bytes], bytes]:
     return replace_text(b"<actes:Acte ", b"<actes:Acte" + attributes + b" ")
 
 
-def many_nodes(annexes: int = 4200, attributes: int = 50) -> Callable[[bytes], bytes]:
+def many_nodes(annexes: int = 2100, attributes: int = 50) -> Callable[[bytes], bytes]:
     """Annexe elements crowded with undeclared attributes of random values (incompressible
-    enough to pass the ratio rule): over 200,000 nodes in all."""
+    enough to pass the ratio rule): over 100,000 nodes in all."""
     values = random.Random(17).randbytes(annexes * attributes * 4).hex().encode()
     annexe = iter(range(annexes * attributes))
 
@@ -800,7 +800,7 @@ def _cases() -> list[HostileCase]:
              bad(422, "SCHEMA_INVALID")),
         case("xml-attribute-bomb", "3,000 undeclared attributes on the Acte root (20 KB)",
              lambda m: edit_message(m, attribute_bomb()), bad(422, "XML_TOO_MANY_ATTRIBUTES")),
-        case("xml-too-many-nodes", "210,000 attributes of random values over 4,200 Annexe elements",
+        case("xml-too-many-nodes", "105,000 attributes of random values over 2,100 Annexe elements",
              lambda m: edit_message(m, many_nodes()), bad(422, "XML_TOO_MANY_NODES")),
         case("xml-deep-nesting", "5000 nested elements inside Objet",
              lambda m: edit_message(m, deep_nesting()), bad(422, "XML_MALFORMED")),
