@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .api import json_errors
 from .auth import refusal
+from .http import UPLOAD_DIR
 from .tsa import add_tsa_route
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     app = web.Application(middlewares=[json_errors, require_token])
     app[SIMULATOR] = simulator
     app[ADMIN_TOKEN] = simulator.admin_token
+    app[UPLOAD_DIR] = simulator.config.data_dir / "uploads"  # letters' PDFs spool there too
+    app[UPLOAD_DIR].mkdir(parents=True, exist_ok=True)
     add_tsa_route(app, simulator.tsa, read_timeout=simulator.config.read_timeout)
     app.router.add_get("/admin/health", health)
     from . import callbacks, dashboard, journal, prefecture, scenarios  # they read this module's keys

@@ -8,19 +8,16 @@ limit, never read whole into memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import json
 import logging
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
 from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
 from ..engine.scenarios import Decision, archive_sender, damaged
@@ -40,28 +37,23 @@ from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
 from .auth import IDENTITY, refusal
 from .downloads import content_disposition, sound_file, store_fault
+from .forms import Limits, read_form
+from .http import (  # noqa: F401  (READ_TIMEOUT, UPLOAD_DIR: still imported from here)
+    MAX_ARCHIVE_BYTES,
+    READ_TIMEOUT,
+    UPLOAD_DIR,
+    BadRequest,
+    reading_body,
+)
+from .http import spool as _spool
 
 ENGINE = web.AppKey("engine", Engine)
 SCENARIO = web.RequestKey("scenario_decision", Decision)
-UPLOAD_DIR = web.AppKey("upload_dir", Path)
-MAX_ARCHIVE_BYTES = web.AppKey("max_archive_bytes", int)
-READ_TIMEOUT = web.AppKey("read_timeout", float)
-MIN_UPLOAD_RATE = 64 * 1024
-"""Bytes of body that earn an upload one more second beyond `read_timeout` (like the MinRate of
-Apache's mod_reqtimeout): big uploads on slow links pass, a trickling client does not."""
 MAX_NAME_BYTES = 255
 ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/octet-stream",
                  "application/x-tar+gzip", "application/x-compressed-tar"}
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BadRequest(Exception):
-    """A request the API refuses before the engine sees it; `field` names the faulty input."""
-
-    def __init__(self, status: int, code: str, fr: str, en: str, *, field: str | None = None) -> None:
-        super().__init__(en)
-        self.status, self.code, self.fr, self.en, self.field = status, code, fr, en, field
 
 
 async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
@@ -149,29 +141,6 @@ def transaction_json(row: TransactionRow) -> dict:
     }
 
 
-@contextlib.asynccontextmanager
-async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], None]]:
-    """Read a request's body under its deadline (slowloris guard): `read_timeout` seconds, plus
-    one per MIN_UPLOAD_RATE bytes received, reported through the yielded `received(total)`.
-
-    What aiohttp raises on a malformed body (no boundary, cut short, a part header with a
-    NUL, an unknown charset, bytes not in it, a Content-Encoding the bytes do not follow) is a
-    400 BODY_MALFORMED: only body reading belongs inside this block."""
-    timeout = request.app[READ_TIMEOUT]
-    start = asyncio.get_running_loop().time()
-    try:
-        async with asyncio.timeout(timeout) as deadline:
-            yield lambda total: deadline.reschedule(start + timeout + total / MIN_UPLOAD_RATE)
-    except TimeoutError:
-        raise BadRequest(408, "REQUEST_TIMEOUT",
-                         f"corps de la requête trop lent à arriver (plus de {timeout:g} s)",
-                         f"request body too slow to arrive (over {timeout:g} s)") from None
-    except (ValueError, LookupError, HttpProcessingError, web.RequestPayloadError):
-        raise BadRequest(400, "BODY_MALFORMED",
-                         "corps de la requête mal formé (formulaire ou multipart illisible)",
-                         "malformed request body (unreadable form or multipart)") from None
-
-
 def _archive_name(raw: str) -> str:
     """The uploaded archive's file name: its last path segment (a client's folders are none of
     our business), printable and at most 255 bytes, since it is stored and sent back."""
@@ -186,67 +155,50 @@ def _archive_name(raw: str) -> str:
     return name
 
 
-async def _stream_upload(request: web.Request, received: Callable[[int], None]) -> tuple[str, Path]:
-    """The archive's name and a temporary copy of its bytes, under the size limit."""
-    limit = request.app[MAX_ARCHIVE_BYTES]
-    name: str | None
-    if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and not getattr(part, "filename", None):
-            part = await reader.next()
-        if part is None:
+async def _archive_form(request: web.Request) -> tuple[str, Path]:
+    """The archive posted as a form's one file part (its posted name, its spooled copy)."""
+    form = await read_form(request, Limits(total=request.app[MAX_ARCHIVE_BYTES],
+                                           field=MAX_FIELD_BYTES))
+    uploads = list(form.uploads())
+    try:
+        if not uploads:
             raise BadRequest(400, "ARCHIVE_MISSING", "aucun fichier d'archive dans le formulaire",
                              "no archive file in the form")
-        name, source = part.filename, part
-    else:
-        if request.content_type not in ARCHIVE_TYPES:
-            raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
-                             f"type {request.content_type} non accepté (application/gzip)",
-                             f"content type {request.content_type} not accepted (application/gzip)")
-        name = request.query.get("name") or request.headers.get("X-Archive-Name")
-        source = request.content
-        if not name:
-            raise BadRequest(400, "ARCHIVE_NAME_MISSING",
-                             "nom de l'archive absent (paramètre name ou en-tête X-Archive-Name)",
-                             "archive name missing (name parameter or X-Archive-Name header)")
-    name = _archive_name(name)
-    path, _ = await _spool(request, source, suffix=".tar.gz", limit=limit, received=received)
-    return name, path
-
-
-async def _spool(request: web.Request, source: Any, *, suffix: str, limit: int,
-                 field: str | None = None, received: Callable[[int], None] = lambda total: None,
-                 already: int = 0) -> tuple[Path, int]:
-    """Copy a body or a multipart part to a temporary file; 413 past `limit` bytes.
-
-    `received` is told the running total (`already` bytes read before this part, plus these)."""
-    handle = tempfile.NamedTemporaryFile(dir=request.app[UPLOAD_DIR], delete=False,  # noqa: SIM115
-                                         suffix=suffix)
-    path = Path(handle.name)
-    size = 0
-    try:
-        with handle:
-            while chunk := await (source.read_chunk() if hasattr(source, "read_chunk")
-                                  else source.read(1 << 16)):
-                size += len(chunk)
-                received(already + size)
-                if size > limit:
-                    raise BadRequest(413, "ARCHIVE_TOO_LARGE",
-                                     f"envoi de plus de {request.app[MAX_ARCHIVE_BYTES]} octets",
-                                     f"upload larger than {request.app[MAX_ARCHIVE_BYTES]} bytes",
-                                     field=field)
-                handle.write(chunk)
+        if len(uploads) > 1 or form.fields:
+            extra = next(iter(form.fields), None) or "(second fichier)"
+            raise BadRequest(422, "FIELD_UNKNOWN",
+                             f"{extra} : un seul fichier attendu, l'archive, et rien d'autre",
+                             f"{extra}: one file expected, the archive, and nothing else",
+                             field=next(iter(form.fields), None))
+        return _archive_name(uploads[0].filename), uploads[0].path
     except BaseException:
-        path.unlink(missing_ok=True)
+        form.cleanup()
         raise
-    return path, size
+
+
+async def _stream_upload(request: web.Request) -> tuple[str, Path]:
+    """The archive's name and a temporary copy of its bytes, under the size limit."""
+    if request.content_type.startswith("multipart/"):
+        return await _archive_form(request)
+    if request.content_type not in ARCHIVE_TYPES:
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+                         f"type {request.content_type} non accepté (application/gzip)",
+                         f"content type {request.content_type} not accepted (application/gzip)")
+    name = request.query.get("name") or request.headers.get("X-Archive-Name")
+    if not name:
+        raise BadRequest(400, "ARCHIVE_NAME_MISSING",
+                         "nom de l'archive absent (paramètre name ou en-tête X-Archive-Name)",
+                         "archive name missing (name parameter or X-Archive-Name header)")
+    name = _archive_name(name)
+    async with reading_body(request) as received:
+        path, _ = await _spool(request, request.content, suffix=".tar.gz",
+                               limit=request.app[MAX_ARCHIVE_BYTES], received=received)
+    return name, path
 
 
 async def post_archive(request: web.Request) -> web.Response:
     """Platform door: a ready @ctes envelope archive."""
-    async with reading_body(request) as received:
-        name, path = await _stream_upload(request, received)
+    name, path = await _stream_upload(request)
     try:
         outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], name, path,
                                                            headers=request.headers, owned=True)
@@ -268,50 +220,49 @@ def _field_error(name: str, fr: str, en: str, *, code: str = "FIELD_INVALID") ->
     return BadRequest(422, code, f"{name} : {fr}", f"{name}: {en}", field=name)
 
 
-async def _read_form(request: web.Request, received: Callable[[int], None],
+async def _read_form(request: web.Request,
                      ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, Path]]]]:
     """Text fields (repeatable) and files spooled to disk, the total under the size limit."""
     if not request.content_type.startswith("multipart/"):
         raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (multipart/form-data)",
                          f"content type {request.content_type} not accepted (multipart/form-data)")
-    fields: dict[str, list[str]] = {}
-    files: dict[str, list[tuple[str, Path]]] = {}
-    room = request.app[MAX_ARCHIVE_BYTES]
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                raise BadRequest(422, "FORM_INVALID", "partie de formulaire sans nom",
-                                 "form part without a name")
-            if part.name in ACTE_FILES:
-                filename = Path(part.filename or "").name
-                if format_of(filename) not in PIECE_FORMATS:
-                    raise _field_error(part.name, f"{filename!r} n'est ni PDF, XML, PNG ni JPEG",
-                                       f"{filename!r} is not a PDF, XML, PNG or JPEG file")
-                path, size = await _spool(request, part, suffix=Path(filename).suffix,
-                                          limit=room, field=part.name, received=received,
-                                          already=request.app[MAX_ARCHIVE_BYTES] - room)
-                files.setdefault(part.name, []).append((filename, path))
-                room -= size
-            elif part.name in ACTE_FIELDS:
-                raw = await part.read_chunk(MAX_FIELD_BYTES + 1)
-                if len(raw) > MAX_FIELD_BYTES or await part.read_chunk():
-                    raise _field_error(part.name, f"plus de {MAX_FIELD_BYTES} octets",
-                                       f"longer than {MAX_FIELD_BYTES} bytes")
+        form = await read_form(request, Limits(total=request.app[MAX_ARCHIVE_BYTES],
+                                               field=MAX_FIELD_BYTES))
+    except BadRequest as error:
+        if error.code == "FIELD_TOO_LONG" and error.field:
+            raise _field_error(error.field, f"plus de {MAX_FIELD_BYTES} octets",
+                               f"longer than {MAX_FIELD_BYTES} bytes") from None
+        raise
+    files = {name: [(upload.filename, upload.path) for upload in uploads]
+             for name, uploads in form.files.items()}
+    try:
+        fields: dict[str, list[str]] = {}
+        for name in form.fields.keys() | form.files.keys():
+            if name not in ACTE_FIELDS | ACTE_FILES:
+                raise _field_error(name, "champ inconnu", "unknown field", code="FIELD_UNKNOWN")
+        for name in ACTE_FILES & form.fields.keys():
+            raise _field_error(name, "'' n'est ni PDF, XML, PNG ni JPEG",
+                               "'' is not a PDF, XML, PNG or JPEG file")
+        for name, uploads in form.files.items():
+            if name in ACTE_FIELDS:
+                raise _field_error(name, "un texte est attendu, pas un fichier",
+                                   "text expected, not a file")
+            for upload in uploads:
+                if format_of(upload.filename) not in PIECE_FORMATS:
+                    raise _field_error(name, f"{upload.filename!r} n'est ni PDF, XML, PNG ni JPEG",
+                                       f"{upload.filename!r} is not a PDF, XML, PNG or JPEG file")
+        for name, values in form.fields.items():
+            for value in values:
                 try:
-                    text = raw.decode(part.get_charset("utf-8"))
+                    text = value.raw.decode(value.charset or "utf-8")
                 except (UnicodeDecodeError, LookupError):
-                    raise _field_error(part.name, "texte illisible (UTF-8 attendu)",
+                    raise _field_error(name, "texte illisible (UTF-8 attendu)",
                                        "unreadable text (UTF-8 expected)") from None
-                fields.setdefault(part.name, []).append(text.strip())
-            else:
-                raise _field_error(part.name, "champ inconnu", "unknown field",
-                                   code="FIELD_UNKNOWN")
+                fields.setdefault(name, []).append(text.strip())
     except BaseException:
-        for spooled in files.values():
-            for _, path in spooled:
-                path.unlink(missing_ok=True)
+        form.cleanup()
         raise
     return fields, files
 
@@ -400,8 +351,7 @@ async def _collectivite(engine: Engine, request: web.Request,
 async def post_acte(request: web.Request) -> web.Response:
     """Operator door: fields and files; the engine builds, signs and takes the archive."""
     engine = request.app[ENGINE]
-    async with reading_body(request) as received:
-        fields, files = await _read_form(request, received)
+    fields, files = await _read_form(request)
     try:
         collectivite = await _collectivite(engine, request, fields)
         # Reading the spooled files may take a while: off the event loop.
@@ -467,19 +417,6 @@ def query_number(request: web.Request, name: str) -> int | None:
         raise BadRequest(400, "BAD_PARAMETER", f"{name} doit être un entier positif",
                          f"{name} must be a positive integer")
     return value
-
-
-async def read_part(part: BodyPartReader, room: int, limit: int) -> bytes:
-    """A multipart part's bytes, at most `room` (what the form's `limit` leaves): past that,
-    413 UPLOAD_TOO_LARGE naming the part."""
-    chunks = []
-    while chunk := await part.read_chunk():
-        room -= len(chunk)
-        if room < 0:
-            raise BadRequest(413, "UPLOAD_TOO_LARGE", f"envoi de plus de {limit} octets",
-                             f"upload larger than {limit} bytes", field=part.name)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _owned(request: web.Request, role: str = "read") -> TransactionRow:
@@ -607,9 +544,16 @@ async def post_annulation(request: web.Request) -> web.Response:
 
 
 async def post_classification(request: web.Request) -> web.Response:
-    async with reading_body(request):
-        data: Any = await request.post() if request.content_type != "application/json" \
-            else await request.read()
+    data: Any
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await read_form(request, Limits(total=MAX_FIELD_BYTES, field=MAX_FIELD_BYTES))
+        form.cleanup()  # no file belongs to this form: only its fields are read
+        data = {name: values[-1].text() for name, values in form.fields.items()}
+    elif request.content_type == "application/json":
+        async with reading_body(request):
+            data = await request.read()
+    else:
+        data = {}  # another media type carries no field (as aiohttp's `post()` reads it)
     if isinstance(data, bytes):
         try:
             data = json.loads(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ..engine.prefecture import ANSWERS, Prefecture, letter_code
 from ..engine.scenarios import damaged
@@ -21,12 +21,11 @@ from .api import (
     MAX_ARCHIVE_BYTES,
     BadRequest,
     path_id,
-    read_part,
-    reading_body,
     transaction_json,
 )
 from .auth import IDENTITY
 from .downloads import content_disposition, sound_file
+from .forms import Field, Limits, read_form
 
 PREFECTURE = web.AppKey("prefecture", Prefecture)
 MAX_CODE_BYTES = 16
@@ -88,26 +87,26 @@ async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes
         raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (multipart/form-data)",
                          f"content type {request.content_type} not accepted (multipart/form-data)")
-    limit = room = request.app[MAX_ARCHIVE_BYTES]
-    code: str | None = None
-    documents: list[tuple[str, bytes]] = []
-    async with reading_body(request) as received:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name not in ("code", "documents"):
+    form = await read_form(request, Limits(total=request.app[MAX_ARCHIVE_BYTES],
+                                           field=request.app[MAX_ARCHIVE_BYTES]))
+    try:
+        for name in form.fields.keys() | form.files.keys():
+            if name not in ("code", "documents"):
                 raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu (code, documents)",
-                                 "unknown field (code, documents)",
-                                 field=getattr(part, "name", None))
-            content = await read_part(part, room, limit)
-            room -= len(content)
-            received(limit - room)
-            if part.name == "documents":
-                documents.append((part.filename or "document", content))
-            elif code is not None or len(content) > MAX_CODE_BYTES:
-                raise BadRequest(422, "FIELD_INVALID", "code : un seul code, comme 3-4",
-                                 "code: one code, like 3-4", field="code")
-            else:
-                code = content.decode("ascii", "replace").strip()
+                                 "unknown field (code, documents)", field=name)
+        coded = form.files.get("code", [])
+        codes = form.fields.get("code", []) + [
+            Field(u.read() if u.size <= MAX_CODE_BYTES else b"?" * (MAX_CODE_BYTES + 1))
+            for u in coded]
+        if len(codes) > 1 or any(len(c.raw) > MAX_CODE_BYTES for c in codes):
+            raise BadRequest(422, "FIELD_INVALID", "code : un seul code, comme 3-4",
+                             "code: one code, like 3-4", field="code")
+        code = codes[0].raw.decode("ascii", "replace").strip() if codes else None
+        # Documents in posted order, whether sent as files or (without a file name) as fields.
+        documents = [(u.filename or "document", u.read()) for u in form.files.get("documents", [])]
+        documents += [("document", f.raw) for f in form.fields.get("documents", [])]
+    finally:
+        form.cleanup()
     if not code:
         raise BadRequest(422, "FIELD_REQUIRED", "code : champ obligatoire (2-2, 3-3, 3-4, 4-3, 4-4)",
                          "code: required field (2-2, 3-3, 3-4, 4-3, 4-4)", field="code")

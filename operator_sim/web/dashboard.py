@@ -48,6 +48,8 @@ from .admin import (
 )
 from .api import MESSAGE_FILES, path_id
 from .downloads import INTEGRITY_FAULT, sound_file, store_fault
+from .forms import Limits, read_form
+from .http import BadRequest
 from .journal import record_fault
 from .prefecture import letter_form
 
@@ -85,6 +87,10 @@ description = "Les budgets sont acquittés deux jours après"
 match = { nature = "BF" }
 outcome = { kind = "ar", delay = "P2D" }
 """
+
+
+MAX_FORM_BYTES = 1 << 20
+"""A dashboard form's text (scenario rules in TOML included); aiohttp's own default body cap."""
 
 
 class Refused(Exception):
@@ -257,6 +263,12 @@ def action(back: Callable[[web.Request], str]) -> Callable[[Action], Handler]:
                                          "(origine ou jeton de formulaire absent ou différent).")
             try:
                 return _redirect(back(request), await handler(request))
+            except BadRequest as exc:
+                if exc.status != 408:
+                    return _redirect(back(request), _explain(request, exc), "erreur")
+                return await _error_page(request, 408, "Formulaire trop lent",
+                                         "Le formulaire n'est pas arrivé dans le délai "
+                                         "(read_timeout) : rien n'a été fait.")
             except NotFound:
                 return await _error_page(request, 404, "Introuvable",
                                          "Aucune transaction ne porte ce numéro.")
@@ -304,15 +316,24 @@ def _scenarios_page(_request: web.Request) -> str:
 
 
 async def _form(request: web.Request) -> Mapping[str, str]:
-    """A small url-encoded form's text fields."""
+    """A small form's text fields (URL-encoded or multipart), read by the one form reader
+    under the read deadline; the last value of a name repeated, as PHP and aiohttp take it."""
     try:
-        data = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        raise Refused("Formulaire trop volumineux : rien n'a été fait.") from None
-    except ValueError:  # not UTF-8, a multipart body without its boundary, cut short
+        form = await read_form(request, Limits(total=MAX_FORM_BYTES, field=MAX_FORM_BYTES))
+    except BadRequest as error:
+        if error.status == 408:
+            raise
+        if error.status == 413:
+            raise Refused("Formulaire trop volumineux : rien n'a été fait.") from None
         raise Refused("Formulaire illisible (texte non UTF-8 ou corps incomplet) : "
                       "rien n'a été fait.") from None
-    return {k: v.strip() for k, v in data.items() if isinstance(v, str)}
+    form.cleanup()  # files are no business of these forms
+    try:
+        return {name: values[-1].raw.decode("utf-8").strip()
+                for name, values in form.fields.items()}
+    except UnicodeDecodeError:
+        raise Refused("Formulaire illisible (texte non UTF-8 ou corps incomplet) : "
+                      "rien n'a été fait.") from None
 
 
 @dataclass(frozen=True)

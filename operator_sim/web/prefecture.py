@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ..engine.prefecture import letter_code
 from ..protocol.codes import (
@@ -29,8 +29,9 @@ from ..protocol.names import DEPARTEMENT, SIREN, ascii_digits
 from ..store import Collectivite, TransactionFilter
 from ..store.database import MAX_PAGE
 from .admin import simulator_of
-from .api import BadRequest, json_object, outcome_json, path_id, query_int, read_part, transaction_json
+from .api import BadRequest, json_object, outcome_json, path_id, query_int, transaction_json
 from .courriers import letter_json
+from .forms import Field, Limits, read_form
 
 if TYPE_CHECKING:
     from ..engine.prefecture import Prefecture
@@ -164,28 +165,30 @@ async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
                 raise BadRequest(422, "FIELD_INVALID", "document : base64 attendu",
                                  "document: base64 expected", field="document") from None
         return _string(data, "code"), _string(data, "text"), document
-    fields: dict[str, bytes] = {}
-    room = MAX_BODY
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name not in ("code", "text", "document") \
-                    or part.name in fields:
-                raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu ou répété (code, text, document)",
-                                 "unknown or repeated field (code, text, document)",
-                                 field=getattr(part, "name", None))
-            fields[part.name] = await read_part(part, room, MAX_BODY)
-            room -= len(fields[part.name])
-    except ValueError:  # aiohttp's word for a body without its boundary, or cut short
-        raise BadRequest(400, "MULTIPART_INVALID", "formulaire multipart illisible (délimiteur absent "
-                         "ou corps tronqué)", "unreadable multipart form (boundary missing or body "
-                         "cut short)") from None
+        form = await read_form(request, Limits(total=MAX_BODY, field=MAX_BODY))
+    except BadRequest as error:
+        if error.code != "BODY_MALFORMED":
+            raise
+        raise BadRequest(400, "MULTIPART_INVALID", f"formulaire multipart illisible : {error.fr}",
+                         f"unreadable multipart form: {error.en}", field=error.field) from None
     try:
-        code, text = (fields.get(k, b"").decode("utf-8") for k in ("code", "text"))
+        parts: dict[str, bytes] = {}
+        for name, values in [*form.fields.items(), *form.files.items()]:
+            if name not in ("code", "text", "document") or name in parts or len(values) > 1:
+                raise BadRequest(422, "FIELD_UNKNOWN",
+                                 "champ inconnu ou répété (code, text, document)",
+                                 "unknown or repeated field (code, text, document)", field=name)
+            value = values[0]
+            parts[name] = value.raw if isinstance(value, Field) else value.read()
+    finally:
+        form.cleanup()
+    try:
+        code, text = (parts.get(k, b"").decode("utf-8") for k in ("code", "text"))
     except UnicodeDecodeError:
         raise BadRequest(422, "FIELD_INVALID", "texte illisible (UTF-8 attendu)",
                          "unreadable text (UTF-8 expected)") from None
-    return code, text, fields.get("document") or None
+    return code, text, parts.get("document") or None
 
 
 async def post_courrier(request: web.Request) -> web.Response:
