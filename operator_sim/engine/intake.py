@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +206,8 @@ class Engine:
     async def submit_archive(self, identity: Identity, name: str, path: Path, *,
                              hold: bool = False, await_posting: bool = False,
                              headers: Mapping[str, str] | None = None,
-                             owned: bool = False) -> Outcome:
+                             owned: bool = False,
+                             posted_names: Sequence[str | None] = ()) -> Outcome:
         """Take one envelope archive (already on disk, size-limited by the caller).
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
@@ -217,6 +218,8 @@ class Engine:
         it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match). `owned`: the file is the engine's once the act is
         stored, moved into the blob store rather than copied (an upload's temporary file).
+        `posted_names`: the names the client uploaded the act's document and annexes under, in
+        the act's order (the operator door's), kept beside the protocol's names.
         """
         exam = await self.examine(path, name)
         if exam.enveloppe is None or exam.acte is None:
@@ -237,7 +240,7 @@ class Engine:
         async with lock:
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
                                            await_posting=await_posting, decision=decision,
-                                           owned=owned)
+                                           owned=owned, posted_names=posted_names)
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -295,9 +298,10 @@ class Engine:
             except ProtocolError as exc:
                 raise IntakeRefused(422, exc.code, f"acte refusé : {exc.message_fr}",
                                     f"act refused: {exc.message_en}", field=exc.field) from None
-            return await self.submit_archive(identity, path.name, path, hold=hold,
-                                             await_posting=await_posting, headers=headers,
-                                             owned=True)
+            return await self.submit_archive(
+                identity, path.name, path, hold=hold, await_posting=await_posting,
+                headers=headers, owned=True,
+                posted_names=[p.posted_name for p in (request.document, *request.annexes)])
 
     async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
         """The registered collectivité `siren` (default: the identity's only SIREN) as the
@@ -317,7 +321,8 @@ class Engine:
 
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
                            idcl: IDCL, *, hold: bool, await_posting: bool = False,
-                           decision: Decision = DEFAULT_DECISION, owned: bool = False) -> Outcome:
+                           decision: Decision = DEFAULT_DECISION, owned: bool = False,
+                           posted_names: Sequence[str | None] = ()) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -339,7 +344,7 @@ class Engine:
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
-        documents = _documents(acte, exam.members)
+        documents = _documents(acte, exam.members, posted_names)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
@@ -731,7 +736,8 @@ def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLi
     return archive_sha, blobs.put(token), stored
 
 
-def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[NewDocument, ...]:
+def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...],
+               posted_names: Sequence[str | None] = ()) -> tuple[NewDocument, ...]:
     by_name = {name: (size, sha) for name, size, sha in members}
     docs = []
     for role, position, ref in [("main", 0, acte.document),
@@ -739,8 +745,11 @@ def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...]) -> tuple[N
         if ref.nom_fichier in by_name:
             size, sha = by_name[ref.nom_fichier]
             ext = ref.nom_fichier.rsplit(".", 1)[-1].lower()
+            index = 0 if role == "main" else position
+            posted = posted_names[index] if index < len(posted_names) else None
             docs.append(NewDocument(role, position, ref.nom_fichier, sha,
-                                    MIMETYPES.get(ext, "application/octet-stream"), size))
+                                    MIMETYPES.get(ext, "application/octet-stream"), size,
+                                    posted_name=posted))
     return tuple(docs)
 
 

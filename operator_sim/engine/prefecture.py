@@ -282,9 +282,9 @@ class Prefecture:
                              await put(xml),
                              timestamp_token_sha256=await put(engine.stamp(hashlib.sha256(xml).digest())))
         stored = [NewDocument("piece" if several else "main", i if several else 0, name,
-                              await put(content), MIMETYPES[fmt], len(content))
-                  for i, (name, fmt, (_, content)) in enumerate(zip(names, formats, documents,
-                                                                      strict=True), 1)]
+                              await put(content), MIMETYPES[fmt], len(content), posted_name=posted)
+                  for i, (name, fmt, (posted, content)) in enumerate(zip(names, formats, documents,
+                                                                           strict=True), 1)]
         receipt = None
         if code in PREFECTURE_RECEIPTS:
             serial = await engine.return_serial(letter.siren)

@@ -30,6 +30,7 @@ class Piece:
     format: str
     typologie: str | None = None
     signature: bytes | None = None
+    posted_name: str | None = None  # the name the client uploaded it under, kept for its lists
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ class DocumentRow:
     sha256: str
     mimetype: str
     size: int
+    posted_name: str | None = None  # the name the client uploaded it under, if it did
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class NewDocument:
     sha256: str
     mimetype: str
     size: int
+    posted_name: str | None = None  # the name the client uploaded it under (S²LOW's posted_filename)
 
 
 @dataclass(frozen=True)

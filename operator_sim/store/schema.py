@@ -357,3 +357,10 @@ def m0006_agent_certificates(db: Database) -> None:
     from collectivites. Independent of 0005."""
     for statement in _CERTIFICATE_BINDINGS:
         db.execute(statement)
+
+
+@migrations(name="0007_document_posted_names")
+def m0007_document_posted_names(db: Database) -> None:
+    """The name each document was uploaded under (S²LOW's `posted_filename`, the bordereau's
+    "nom déposé"); NULL for documents that came inside an archive."""
+    db.execute("ALTER TABLE documents ADD COLUMN posted_name TEXT")

@@ -307,7 +307,8 @@ def _acte_request(fields: dict[str, list[str]], files: dict[str, list[tuple[str,
             raise _field_error(key, "plus de typologies que de fichiers",
                                "more typologies than files")
         pieces.append([Piece(path.read_bytes(), format_of(name),
-                             typologies[i] if i < len(typologies) and typologies[i] else None)
+                             typologies[i] if i < len(typologies) and typologies[i] else None,
+                             posted_name=name)
                        for i, (name, path) in enumerate(uploaded)])
     document_pieces, annex_pieces = pieces
     if len(document_pieces) == 2 and {p.format for p in document_pieces} == {"pdf", "xml"}:

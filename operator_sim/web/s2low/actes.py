@@ -68,7 +68,7 @@ def mimetype_of(content: bytes) -> str:
 def _piece(upload: Upload, typologie: str, signature: Upload | None) -> Piece:
     content = upload.read()
     return Piece(content, sniff_format(content[:1024]) or "pdf", typologie,
-                 signature.read().rstrip() if signature else None)
+                 signature.read().rstrip() if signature else None, posted_name=upload.filename)
 
 
 def _check_acte_file(upload: Upload, content_format: str | None, nature: int,

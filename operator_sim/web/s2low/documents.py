@@ -24,7 +24,7 @@ from ...engine.intake import Engine
 from ...engine.scenarios import archive_sender, damaged
 from ...engine.tampon import Tampon, TamponError, stamp_pdf
 from ...protocol.archive import write_archive
-from ...protocol.codes import Sender, TransactionStatus, TransactionType
+from ...protocol.codes import NS_ACTES, Sender, TransactionStatus, TransactionType
 from ...protocol.errors import ProtocolError
 from ...protocol.messages import Acte, ARActe, message_from_element
 from ...protocol.names import MessageFileName, ascii_digits
@@ -68,22 +68,37 @@ def _code_pj(name: str) -> str:
         return ""
 
 
+def _signatures(xml: bytes) -> dict[str, str]:
+    """Each file's `Signature` text in the message, by `NomFichier` (S²LOW's `sign` column)."""
+    signatures = {}
+    for nom in parse_xml(xml).iter(f"{{{NS_ACTES}}}NomFichier"):
+        signature = nom.getnext()
+        if signature is not None and signature.tag == f"{{{NS_ACTES}}}Signature":
+            signatures[(nom.text or "").strip()] = (signature.text or "").strip()
+    return signatures
+
+
 async def files_of(engine: Engine, row: TransactionRow) -> list[File]:
-    """The transaction's files in S²LOW's order: its own message, then documents."""
+    """The transaction's files in S²LOW's order: its own message (no posted name), then the
+    documents: the name each was uploaded under (S²LOW's "Nom du fichier original"; the
+    protocol's name for documents that came inside an archive) and its signature, if any."""
     messages = [m for m in await engine.store.messages(row.id) if m.direction is Sender.CL]
     blobs = engine.sqlite.blobs
     files: list[File] = []
+    signatures: dict[str, str] = {}
     if messages:
         own = messages[0]
         try:
             size = await asyncio.to_thread(lambda: blobs.path(own.xml_sha256).stat().st_size)
         except FileNotFoundError:  # gone from disk: refused as such, never a 500
             raise BlobNotFound(own.xml_sha256) from None
-        files.append(File(row.id * FILE_ID_STRIDE, own.file_name, own.file_name, "text/xml", size,
+        files.append(File(row.id * FILE_ID_STRIDE, own.file_name, "", "text/xml", size,
                           own.xml_sha256, "", ""))
+        signatures = _signatures(await read_blob(engine, own.xml_sha256))
     for index, document in enumerate(await engine.store.documents(row.id), start=len(files) or 1):
-        files.append(File(row.id * FILE_ID_STRIDE + index, document.file_name, document.file_name,
-                          document.mimetype, document.size, document.sha256, "",
+        files.append(File(row.id * FILE_ID_STRIDE + index, document.file_name,
+                          document.posted_name or document.file_name, document.mimetype,
+                          document.size, document.sha256, signatures.get(document.file_name, ""),
                           _code_pj(document.file_name)))
     return files
 
@@ -178,8 +193,8 @@ async def download_file(request: web.Request) -> web.StreamResponse:
             if not _acknowledged(row):
                 raise S2lowKO(NO_AR, status=409, escaped=False)
             return await _stamped(engine, row, file, _date_affichage(query.get("date_affichage")))
-        return await sound_file(engine.sqlite.blobs, file.sha256, filename=file.posted_filename,
-                                mimetype=file.mimetype)
+        return await sound_file(engine.sqlite.blobs, file.sha256,
+                                filename=file.posted_filename or file.name, mimetype=file.mimetype)
     if ascii_digits(query.get("env", "")):
         row = await owned(request, php_int(query["env"]), invalid="Enveloppe inexistante")
         return await _envelope(engine, row)
@@ -246,8 +261,8 @@ async def bordereau_facts(engine: Engine, row: TransactionRow) -> BordereauFacts
         agent=journal[0].actor, id_acte=row.id_acte, numero_interne=acte.numero_interne,
         date_decision=acte.date, nature=acte.nature.libelle, matiere=matiere, objet=acte.objet,
         document_papier=acte.document_papier == "O", envoye_le=sent, recu_le=tampon.recu_le,
-        fichiers=tuple(Fichier(f.name, None if f.posted_filename == f.name else f.posted_filename,
-                               f.mimetype, f.size) for f in files),
+        fichiers=tuple(Fichier(f.name, f.posted_filename if f.posted_filename not in ("", f.name)
+                               else None, f.mimetype, f.size) for f in files),
         cycle=tuple(Etape(e.at, e.to_status.libelle, e.message) for e in journal))
 
 
