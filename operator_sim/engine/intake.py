@@ -207,7 +207,7 @@ class Engine:
                              hold: bool = False, await_posting: bool = False,
                              headers: Mapping[str, str] | None = None,
                              owned: bool = False,
-                             posted_names: Sequence[str | None] = ()) -> Outcome:
+                             posted: Sequence[tuple[str | None, bytes | None]] = ()) -> Outcome:
         """Take one envelope archive (already on disk, size-limited by the caller).
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
@@ -218,8 +218,8 @@ class Engine:
         it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match). `owned`: the file is the engine's once the act is
         stored, moved into the blob store rather than copied (an upload's temporary file).
-        `posted_names`: the names the client uploaded the act's document and annexes under, in
-        the act's order (the operator door's), kept beside the protocol's names.
+        `posted`: the (name, signature) the client uploaded the act's document and annexes
+        with, in the act's order (the operator door's), kept beside the protocol's names.
         """
         exam = await self.examine(path, name)
         if exam.enveloppe is None or exam.acte is None:
@@ -240,7 +240,7 @@ class Engine:
         async with lock:
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
                                            await_posting=await_posting, decision=decision,
-                                           owned=owned, posted_names=posted_names)
+                                           owned=owned, posted=posted)
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -301,7 +301,8 @@ class Engine:
             return await self.submit_archive(
                 identity, path.name, path, hold=hold, await_posting=await_posting,
                 headers=headers, owned=True,
-                posted_names=[p.posted_name for p in (request.document, *request.annexes)])
+                posted=[(p.posted_name, p.signature)
+                        for p in (request.document, *request.annexes)])
 
     async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
         """The registered collectivité `siren` (default: the identity's only SIREN) as the
@@ -322,7 +323,7 @@ class Engine:
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
                            idcl: IDCL, *, hold: bool, await_posting: bool = False,
                            decision: Decision = DEFAULT_DECISION, owned: bool = False,
-                           posted_names: Sequence[str | None] = ()) -> Outcome:
+                           posted: Sequence[tuple[str | None, bytes | None]] = ()) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -344,7 +345,7 @@ class Engine:
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
-        documents = _documents(acte, exam.members, posted_names)
+        documents = _documents(acte, exam.members, posted)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
@@ -737,7 +738,7 @@ def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLi
 
 
 def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...],
-               posted_names: Sequence[str | None] = ()) -> tuple[NewDocument, ...]:
+               posted: Sequence[tuple[str | None, bytes | None]] = ()) -> tuple[NewDocument, ...]:
     by_name = {name: (size, sha) for name, size, sha in members}
     docs = []
     for role, position, ref in [("main", 0, acte.document),
@@ -746,10 +747,11 @@ def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...],
             size, sha = by_name[ref.nom_fichier]
             ext = ref.nom_fichier.rsplit(".", 1)[-1].lower()
             index = 0 if role == "main" else position
-            posted = posted_names[index] if index < len(posted_names) else None
+            name, signature = posted[index] if index < len(posted) else (None, None)
             docs.append(NewDocument(role, position, ref.nom_fichier, sha,
                                     MIMETYPES.get(ext, "application/octet-stream"), size,
-                                    posted_name=posted))
+                                    posted_name=name, posted_signature=None if signature is None
+                                    else signature.decode("utf-8", "replace")))
     return tuple(docs)
 
 

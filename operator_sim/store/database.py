@@ -506,7 +506,8 @@ class SqliteStore:
                 _insert(db, "documents", {
                     "transaction_id": transaction_id, "role": d.role, "position": d.position,
                     "file_name": d.file_name, "sha256": d.sha256, "mimetype": d.mimetype,
-                    "size": d.size, "posted_name": d.posted_name})
+                    "size": d.size, "posted_name": d.posted_name,
+                    "posted_signature": d.posted_signature})
             self._append_journal(db, transaction_id, when, None, new.status, actor, message,
                                  message_ids[0] if message_ids else None)
             return self._get(db, transaction_id)

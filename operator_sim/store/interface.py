@@ -138,6 +138,7 @@ class DocumentRow:
     mimetype: str
     size: int
     posted_name: str | None = None  # the name the client uploaded it under, if it did
+    posted_signature: str | None = None  # the signature the client uploaded with it, if any
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class NewDocument:
     mimetype: str
     size: int
     posted_name: str | None = None  # the name the client uploaded it under (S²LOW's posted_filename)
+    posted_signature: str | None = None  # the signature file's text posted with it (S²LOW's sign)
 
 
 @dataclass(frozen=True)

@@ -362,5 +362,7 @@ def m0006_agent_certificates(db: Database) -> None:
 @migrations(name="0007_document_posted_names")
 def m0007_document_posted_names(db: Database) -> None:
     """The name each document was uploaded under (S²LOW's `posted_filename`, the bordereau's
-    "nom déposé"); NULL for documents that came inside an archive."""
+    "nom déposé") and the signature file's text posted with it (S²LOW's `sign`); NULL for
+    documents that came inside an archive."""
     db.execute("ALTER TABLE documents ADD COLUMN posted_name TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN posted_signature TEXT")

@@ -29,9 +29,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aiohttp import BodyPartReader, MultipartReader, web
-from aiohttp.hdrs import CONTENT_DISPOSITION, CONTENT_TRANSFER_ENCODING, CONTENT_TYPE
+from aiohttp.hdrs import CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TRANSFER_ENCODING, CONTENT_TYPE
 from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .http import BadRequest, reading_body, spool
 
@@ -182,9 +183,9 @@ def posted_filename(params: dict[str, str]) -> str | None:
 
 
 class _PhpMultipartReader(MultipartReader):
-    """aiohttp's boundary scanning, without its two liberties PHP does not take: a `_charset_`
-    part consumed out of sight, and nested `multipart/*` parts split further (PHP keeps their
-    bytes as the part's content)."""
+    """aiohttp's boundary scanning, without the liberties PHP does not take: a `_charset_`
+    part consumed out of sight, nested `multipart/*` parts split further (PHP keeps their
+    bytes as the part's content), a part's own Content-Length trusted over its boundary."""
 
     async def next(self) -> BodyPartReader | None:  # type: ignore[override]
         if self._at_eof:
@@ -197,7 +198,9 @@ class _PhpMultipartReader(MultipartReader):
             await self._read_boundary()
         if self._at_eof:
             return None
-        part = self.part_reader_cls(self._boundary, await self._read_headers(), self._content,
+        headers = CIMultiDict(await self._read_headers())
+        headers.popall(CONTENT_LENGTH, None)  # PHP reads each part up to its boundary, whatever it says
+        part = self.part_reader_cls(self._boundary, CIMultiDictProxy(headers), self._content,
                                     subtype=self._mimetype.subtype, default_charset=None,
                                     client_max_size=self._client_max_size,
                                     max_size_error_cls=self._max_size_error_cls)

@@ -98,7 +98,10 @@ async def files_of(engine: Engine, row: TransactionRow) -> list[File]:
     for index, document in enumerate(await engine.store.documents(row.id), start=len(files) or 1):
         files.append(File(row.id * FILE_ID_STRIDE + index, document.file_name,
                           document.posted_name or document.file_name, document.mimetype,
-                          document.size, document.sha256, signatures.get(document.file_name, ""),
+                          document.size, document.sha256,
+                          # A door's upload: the signature posted with it; an archive's: its own.
+                          (document.posted_signature or "") if document.posted_name is not None
+                          else signatures.get(document.file_name, ""),
                           _code_pj(document.file_name)))
     return files
 
