@@ -14,6 +14,7 @@ import io
 import re
 import tarfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from pypdf import PdfReader
@@ -110,6 +111,8 @@ async def test_pastell_create_keeps_every_annex_byte_for_byte_and_in_order(s2low
         async with s2low.session().get(f"{ACTES}/actes_download_file.php",
                                        params={"file": str(file["id"])}) as r:
             assert await r.read() == expected
+            (named,) = re.findall(r'filename="([^"]*)"', r.headers["Content-Disposition"])
+            assert unquote(named) == file["posted_filename"]
         async with s2low.session().get(f"{ACTES}/actes_download_file.php",
                                        params={"file": str(file["id"]), "tampon": "true"}) as r:
             stamped = PdfReader(io.BytesIO(await r.read())).pages[0].extract_text()
@@ -281,3 +284,24 @@ async def test_a_part_php_reads_is_stored_whole(s2low, variant):
     assert [s2low.served.simulator.store.blobs.read(d.sha256) for d in documents] == ANNEXES[:2]
     assert [d.posted_name for d in documents] == ["annexe1.pdf", posted]
     assert _uploads_left(s2low) == []
+
+
+async def test_sign_is_the_signature_file_posted_with_the_document(s2low):
+    """S²LOW's `sign`: the text of `acte_pdf_file_sign` / `acte_attachments_sign[]`, trailing
+    blanks removed; empty for a document posted without one."""
+    body = commons_httpclient_create("SIGNE_1", [(b"annexe1.pdf", ANNEXES[0]),
+                                                 (b"annexe2.pdf", ANNEXES[1])])
+    body = body.replace(string_part("type_pj[]", b"99_DE"), b"", 1) \
+        .replace(string_part("type_pj[]", b"99_DE"), string_part("type_pj[]", b"99_DE") * 2)
+    body = body[:-len(b"--" + BOUNDARY + b"--\r\n")] \
+        + file_part("acte_pdf_file_sign", b"acte.p7s", b"U0lHTkFUVVJFLUFDVEU=\n") \
+        + file_part("acte_attachments_sign[]", b"a1.p7s", b"U0lHTkFUVVJFLUFOTkVYRQ==\r\n") \
+        + b"--" + BOUNDARY + b"--\r\n"
+    status, answer = await _post_variant(s2low, body)
+    assert status == 200 and answer.startswith("OK\n"), answer
+    transaction_id = int(answer.split("\n")[1])
+    await acknowledged(s2low, transaction_id)
+    async with s2low.session().get(f"{ACTES}/actes_transac_get_files_list.php",
+                                   params={"transaction": str(transaction_id)}) as r:
+        files = await r.json(content_type=None)
+    assert [f["sign"] for f in files] == ["", "U0lHTkFUVVJFLUFDVEU=", "U0lHTkFUVVJFLUFOTkVYRQ==", ""]
