@@ -146,6 +146,20 @@ async def test_pastell_3_4_answer_keeps_both_pieces(s2low):
                                                   "Pièce 1 — plan.pdf", "piece_2.pdf"]
 
 
+async def test_megacte_create_without_typologies_is_refused_naming_its_first_annex(s2low):
+    """MegActe's client (requests, prepared offline: fixtures/megacte/create-2.http) posts
+    `acte_attachments[]` without `type_pj[]`: S²LOW refuses, naming the annex; nothing is
+    stored. (urllib3 writes `"` in a file name as %22: PHP keeps that text as the name.)"""
+    head, body = (FIXTURES.parent / "megacte" / "create-2.http").read_bytes().split(b"\r\n\r\n", 1)
+    content_type = next(line.split(": ", 1)[1] for line in head.decode().split("\r\n")
+                        if line.startswith("Content-Type: "))
+    _, answer = await replay(s2low, f"{ACTES}/actes_transac_create.php",
+                             {"Content-Type": content_type}, body)
+    assert answer == ("KO\nErreur lors de la réception du fichier annexe Annexe 1 — plan été.pdf :"
+                      " typologie absente\n").replace("—", "?"), answer
+    assert _stored_acts(s2low) == 0
+
+
 # -- commons-httpclient 3 (Lutèce's S2lowService): every part with its Content-Type and CTE ------
 
 BOUNDARY = b"Lq9Jbd7nW3_pQx-vRt2Ks8zYc1HfUe"
