@@ -116,6 +116,8 @@ async def test_pastell_create_keeps_every_annex_byte_for_byte_and_in_order(s2low
         async with s2low.session().get(f"{ACTES}/actes_download_file.php",
                                        params={"file": str(file["id"]), "tampon": "true"}) as r:
             stamped = PdfReader(io.BytesIO(await r.read())).pages[0].extract_text()
+            (named,) = re.findall(r'filename="([^"]*)"', r.headers["Content-Disposition"])
+            assert unquote(named) == file["posted_filename"]
         assert id_acte in stamped and f"Annexe {label}" in stamped
 
     # The bordereau: every file, the posted names in its "nom déposé" column, in order.

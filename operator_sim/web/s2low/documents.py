@@ -172,7 +172,7 @@ async def _stamped(engine: Engine, row: TransactionRow, file: File,
         log.warning("transaction %s: %s not stamped: %s", row.id, file.name, error)
         body = original
     return web.Response(body=body, content_type="application/pdf", headers={
-        "Content-Disposition": content_disposition(file.name)})
+        "Content-Disposition": content_disposition(file.posted_filename or file.name)})
 
 
 def _truthy(raw: str | None) -> bool:
