@@ -51,6 +51,7 @@ class Upload:
     path: Path
     size: int
     content_type: str | None = None
+    index: str | None = None  # `n` of a posted `name[n]`
 
     def read(self) -> bytes:
         return self.path.read_bytes()
@@ -62,6 +63,7 @@ class Field:
 
     raw: bytes
     charset: str | None = None
+    index: str | None = None  # `n` of a posted `name[n]`
 
     def text(self) -> str:
         """Its text: the declared charset when the bytes follow it, else UTF-8, else
@@ -300,13 +302,13 @@ async def _read_multipart(request: web.Request, limits: Limits,
                                              already=total)
                     total += size
                     form.files.setdefault(name, []).append(
-                        Upload(filename, path, size, content_type))
+                        Upload(filename, path, size, content_type, index or None))
                 else:
                     raw = await _read_field(part, limits, total, received)
                     total += len(raw)
                     charset = parse_mimetype(content_type).parameters.get("charset") \
                         if content_type else None
-                    form.fields.setdefault(name, []).append(Field(raw, charset))
+                    form.fields.setdefault(name, []).append(Field(raw, charset, index or None))
             except BadRequest as error:
                 if error.code == "ARCHIVE_TOO_LARGE":  # spool's words name the archive limit
                     raise part_refused(position, raw_name,
@@ -323,15 +325,26 @@ async def _read_multipart(request: web.Request, limits: Limits,
     except BaseException:
         form.cleanup()
         raise
+    _by_index(form)
     return form
+
+
+def _by_index(form: Form) -> None:
+    """Arrays posted with explicit indexes (`acte_attachments[1]`, `[0]`, as web-delib does) in
+    index order, the order PHP's scripts walk them in (`for ($i = 0; …)`)."""
+    for table in (form.fields, form.files):
+        for name, entries in table.items():
+            if all(e.index is not None and e.index.isdigit() for e in entries):
+                table[name] = sorted(entries, key=lambda e: int(e.index or 0))  # type: ignore[assignment]
 
 
 async def _read_field(part: BodyPartReader, limits: Limits, total: int,
                       received: Callable[[int], None]) -> bytes:
     raw = await part.read_chunk(limits.field + 1)
+    received(total + len(raw))
     while len(raw) <= limits.field and (chunk := await part.read_chunk(limits.field + 1 - len(raw))):
         raw += chunk
-    received(total + len(raw))
+        received(total + len(raw))
     if len(raw) > limits.field or await part.read_chunk():
         raise BadRequest(413, "FIELD_TOO_LONG", f"champ de plus de {limits.field} octets",
                          f"field longer than {limits.field} bytes")

@@ -321,3 +321,33 @@ async def test_sign_is_the_signature_file_posted_with_the_document(s2low):
                                    params={"transaction": str(transaction_id)}) as r:
         files = await r.json(content_type=None)
     assert [f["sign"] for f in files] == ["", "U0lHTkFUVVJFLUFDVEU=", "U0lHTkFUVVJFLUFOTkVYRQ==", ""]
+
+
+async def test_explicit_array_indexes_are_walked_in_index_order(s2low):
+    """web-delib posts `acte_attachments[$i]`: PHP's script walks the array by index."""
+    body = commons_httpclient_create("INDEXES_1", [])
+    body = body[:-len(b"--" + BOUNDARY + b"--\r\n")] \
+        + string_part("type_pj[1]", b"99_DE") + string_part("type_pj[0]", b"99_DE") \
+        + file_part("acte_attachments[1]", b"second.pdf", ANNEXES[1]) \
+        + file_part("acte_attachments[0]", b"first.pdf", ANNEXES[0]) \
+        + b"--" + BOUNDARY + b"--\r\n"
+    status, answer = await _post_variant(s2low, body)
+    assert status == 200 and answer.startswith("OK\n"), answer
+    documents = [d for d in s2low.served.simulator.store.documents(int(answer.split("\n")[1]))
+                 if d.role == "annexe"]
+    assert [d.posted_name for d in documents] == ["first.pdf", "second.pdf"]
+    assert [s2low.served.simulator.store.blobs.read(d.sha256) for d in documents] == ANNEXES[:2]
+
+
+async def test_an_array_index_given_twice_refuses_the_post(s2low):
+    """PHP would keep the second `acte_attachments[0]` only, dropping the first in silence."""
+    body = commons_httpclient_create("INDEXES_2", [])
+    body = body[:-len(b"--" + BOUNDARY + b"--\r\n")] \
+        + string_part("type_pj[0]", b"99_DE") \
+        + file_part("acte_attachments[0]", b"first.pdf", ANNEXES[0]) \
+        + file_part("acte_attachments[0]", b"again.pdf", ANNEXES[1]) \
+        + b"--" + BOUNDARY + b"--\r\n"
+    status, answer = await _post_variant(s2low, body)
+    assert answer.startswith("KO\n") and status >= 400, answer
+    assert "partie n° 13 (acte_attachments[0])" in answer
+    assert _stored_acts(s2low) == 0 and _uploads_left(s2low) == []
