@@ -92,3 +92,18 @@ async def test_an_admin_letter_with_bare_names_sends_its_pdf(served):
             assert r.status == 201, sent
     document = await served.simulator.prefecture.letter_document(sent["transaction"]["id"])
     assert served.simulator.store.blobs.read(document.sha256) == PDFS[0]
+
+
+async def test_an_archive_form_with_a_second_part_is_refused_not_half_read(served):
+    """The platform door's form carries the archive only: a field or a second file beside it
+    was ignored in silence; it is refused, and nothing is stored."""
+    built = corpus.build()
+    archive = corpus._pack(built)[1]
+    for extra in (bare_field("commentaire", "urgent"), bare_file("archive", "autre.tar.gz", archive)):
+        body, headers = multipart(bare_file("archive", built.name, archive), extra)
+        async with served.agent_session(served.enrol(SIREN)) as http, \
+                http.post("/api/v1/archives", data=body, headers=headers) as r:
+            refusal = await r.json()
+            assert (r.status, refusal["code"]) == (422, "FIELD_UNKNOWN"), refusal
+    assert served.simulator.store.list().total == 0
+    assert list((served.simulator.config.data_dir / "uploads").iterdir()) == []
