@@ -1,6 +1,6 @@
 """PAdES: the signatures embedded in a PDF, verified by pyHanko's PDF validation.
 
-Same pinned context and same signer judgement as detached CMS (`cms.py`). A signature that
+Same pinned context and same signer judgement as detached CMS (`hanko.py`). A signature that
 does not cover the whole file is refused when the revisions added after it change the
 document (pyHanko's difference analysis): the act a préfecture reads is not the one signed.
 """
@@ -19,7 +19,8 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation import errors as pyhanko_errors
 
 from ..pki.trust import TrustStore
-from .cms import _check_time, _conclude, pinned_context, run_sync
+from .detached import check_time
+from .hanko import conclude, pinned_context, run_sync
 from .policy import DEFAULT_SIGNATURE_POLICY, SCAN_CHUNK, SignaturePolicy, looks_signed
 from .result import PADES, Failure, SignatureResult
 
@@ -31,7 +32,7 @@ async def async_verify_pdf_signatures(pdf: bytes | BinaryIO, *, at: datetime,
                                       policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
                                       judge_signer: bool = True) -> list[SignatureResult]:
     """Async form of `verify_pdf_signatures`."""
-    _check_time(at)
+    check_time(at)
     stream = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
     if not looks_signed(stream):
         return []
@@ -57,7 +58,7 @@ async def async_verify_pdf_signatures(pdf: bytes | BinaryIO, *, at: datetime,
                                            detail=str(exc)[:200], field_name=signature.field_name))
             continue
         modified = status.modification_level not in _ACCEPTED_CHANGES or not status.docmdp_ok
-        results.append(_conclude(
+        results.append(conclude(
             PADES, status, signature.signed_data, at=at, trust=trust, policy=policy,
             judge_signer=judge_signer, signed_sha256=covered,
             field_name=signature.field_name,
