@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from ..pki.profiles import PrivateKey
 from ..pki.store import PkiStore
 from ..pki.trust import TrustStore
-from .detached import check_detached, from_asn1, parse_signed_data, to_asn1
+from .detached import MALFORMED, check_detached, digests, from_asn1, parse_signed_data, to_asn1
 from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
-from .result import SignatureResult
+from .result import CMS, Failure, SignatureResult
 
 __all__ = ["async_verify_detached", "from_asn1", "ministere_signer", "parse_signed_data",
            "sign_detached", "sign_outgoing", "to_asn1", "verify_detached"]
@@ -46,7 +46,10 @@ def verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
         return result
     from .hanko import verify_detached_pyhanko  # pyHanko takes half a second to import
 
-    return verify_detached_pyhanko(data, signature, **options)
+    try:
+        return verify_detached_pyhanko(data, signature, **options)
+    except _PYHANKO_TRIPS as exc:
+        return _tripped(data, exc)
 
 
 async def async_verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
@@ -61,7 +64,20 @@ async def async_verify_detached(data: bytes | BinaryIO, signature: bytes, *, at:
         return result
     from .hanko import async_verify_detached_pyhanko  # pyHanko: only when needed
 
-    return await async_verify_detached_pyhanko(data, signature, **options)
+    try:
+        return await async_verify_detached_pyhanko(data, signature, **options)
+    except _PYHANKO_TRIPS as exc:
+        return _tripped(data, exc)
+
+
+# pyHanko trips on some malformed signatures (an assertion on the key type, a digest it has no
+# hash class for, a certificate read lazily): refused as malformed, never raised to the caller.
+_PYHANKO_TRIPS = (*MALFORMED, AttributeError, AssertionError, NotImplementedError)
+
+
+def _tripped(data: bytes | BinaryIO, exc: Exception) -> SignatureResult:
+    return SignatureResult(CMS, Failure.STRUCTURE, detail=f"{type(exc).__name__}: {exc}"[:200],
+                           signed_sha256=digests(data, {"sha256"})["sha256"].hex())
 
 
 def sign_detached(data: bytes, certificate: x509.Certificate, key: PrivateKey,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from asn1crypto import algos, cms, core, pem, tsp
 from asn1crypto import x509 as asn1_x509
@@ -58,9 +58,10 @@ class _Refused(Exception):
         self.failure, self.detail = failure, detail
 
 
-# What asn1crypto raises on malformed DER reached lazily, and `cryptography` on a key or
-# parameter it cannot use: always a refusal of the structure, never an accepted signature.
-_MALFORMED = (ValueError, TypeError, KeyError, IndexError, OverflowError, UnsupportedAlgorithm)
+# What asn1crypto raises on malformed DER reached lazily, and `cryptography` on a certificate,
+# key or parameter it cannot read: always a refusal of the structure, never a crash.
+UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+MALFORMED = (*UNREADABLE, KeyError, IndexError, OverflowError)
 
 
 def check_time(at: datetime) -> None:
@@ -247,17 +248,30 @@ def _matches_sid(sid: cms.SignerIdentifier, carried: _Carried) -> bool:
 
 def _issuer_serial_matches(expected: cms.IssuerAndSerialNumber | tsp.IssuerSerial,
                            carried: _Carried) -> bool:
+    """pyHanko's rule: issuer (DER bytes, else name comparison; unreadable: no match), then
+    serial number, read only when the issuers match."""
+    serial_number = carried.serial_number
     issuer = expected["issuer"]
     if isinstance(issuer, asn1_x509.GeneralNames):  # ESSCertID: one directoryName only
         if len(issuer) != 1 or issuer[0].name != "directory_name":
             return False
         issuer = issuer[0].chosen
-    if expected["serial_number"] != carried.serial_number:
-        return False  # first: comparing names by their stringprep form costs milliseconds
-    try:  # bytes first: some names break the stringprep comparison
-        return issuer.dump() == carried.asn1.issuer.dump() or issuer == carried.asn1.issuer
+    try:
+        same_bytes = issuer.dump() == carried.asn1.issuer.dump()
     except ValueError:
         return False
+    if not same_bytes:
+        try:  # the serial first: comparing names by their stringprep form costs milliseconds
+            if expected["serial_number"] != serial_number:
+                return False
+        except ValueError:
+            pass  # unreadable: decided below, where pyHanko reads it
+        try:
+            if issuer != carried.asn1.issuer:
+                return False
+        except ValueError:
+            return False
+    return expected["serial_number"] == serial_number
 
 
 def _signing_certificate(signer_info: cms.SignerInfo, signed_attrs: _Attributes,
@@ -319,27 +333,36 @@ class _Parsed:
     digest_algorithm: str
     mechanism: str
     signing_time: datetime | None
+    content_type: str
+    """The encapsulated content's type, dotted (the content itself is absent: detached)."""
 
 
 def _parse(signed: cms.SignedData) -> _Parsed | None:
-    """The signer, its algorithms and claimed signing time, in pyHanko's order of checks."""
+    """The signer, its algorithms and claimed signing time, in pyHanko's order of checks;
+    None for a signature left to pyHanko, or one this check could not even classify."""
     signer_info = signed["signer_infos"][0]
-    signed_attrs = _Attributes(signer_info["signed_attrs"])
-    certificates = _certificates(signed)
-    if _declined(signer_info, signed_attrs, certificates):
-        return None
     digest_algorithm = signer_info["digest_algorithm"]["algorithm"].native
     if digest_algorithm not in _HASHES:
         raise _Refused(Failure.STRUCTURE, f"unsupported digest algorithm {digest_algorithm}")
+    try:
+        signed_attrs = _Attributes(signer_info["signed_attrs"])
+        certificates = _certificates(signed)
+        declined = _declined(signer_info, signed_attrs, certificates)
+    except MALFORMED:
+        # pyHanko reads these parts later, after checks that may fail first: it decides.
+        return None
+    if declined:
+        return None
     times = signed_attrs.values(SIGNING_TIME)
     signing_time = times[0].native if len(times) == 1 else None
     signer = _signing_certificate(signer_info, signed_attrs, certificates)
     mechanism = signer_info["signature_algorithm"]["algorithm"].native
+    content_type = signed["encap_content_info"]["content_type"].dotted
     return _Parsed(signer_info, signed_attrs, certificates, signer, digest_algorithm, mechanism,
-                   signing_time)
+                   signing_time, content_type)
 
 
-def _signed_attributes(signed: cms.SignedData, parsed: _Parsed) -> tuple[bytes, bytes]:
+def _signed_attributes(parsed: _Parsed) -> tuple[bytes, bytes]:
     """The DER the signature covers (the signed attributes as a SET OF, bytes as received)
     and the message digest they claim, after the attribute checks CMS requires."""
     signer_info, attributes = parsed.signer_info, parsed.signed_attrs
@@ -355,11 +378,10 @@ def _signed_attributes(signed: cms.SignedData, parsed: _Parsed) -> tuple[bytes, 
         if protected is None or protected != signer_info["signature_algorithm"].native:
             raise _Refused(Failure.STRUCTURE,
                            "signature algorithm does not match the CMS algorithm protection")
-    content_type = attributes.unique(CONTENT_TYPE, "content-type")
-    expected = signed["encap_content_info"]["content_type"]
-    if content_type.dotted != expected.dotted:
-        raise _Refused(Failure.STRUCTURE, f"content type {content_type.native} does not match "
-                                          f"{expected.native}")
+    content_type = attributes.unique(CONTENT_TYPE, "content-type").dotted
+    if content_type != parsed.content_type:
+        raise _Refused(Failure.STRUCTURE, f"content type {content_type} does not match "
+                                          f"{parsed.content_type}")
     message_digest = attributes.unique(MESSAGE_DIGEST, "message-digest").native
     return signer_info["signed_attrs"].untag().dump(), message_digest
 
@@ -436,7 +458,7 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
         parsed = _parse(signed)
     except _Refused as refused:
         parsed, failure, detail = None, refused.failure, refused.detail
-    except _MALFORMED as exc:
+    except MALFORMED as exc:
         parsed, failure, detail = None, Failure.STRUCTURE, str(exc)[:200]
     else:
         if parsed is None:
@@ -448,7 +470,7 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     content_digest = digest[parsed.digest_algorithm]
     try:
         if not isinstance(parsed.signer_info["signed_attrs"], core.Void):
-            signed_bytes, claimed = _signed_attributes(signed, parsed)
+            signed_bytes, claimed = _signed_attributes(parsed)
             valid = _signature_valid(parsed.signer_info, parsed.signer, signed_bytes, False,
                                      parsed.digest_algorithm)
             intact = claimed == content_digest
@@ -460,7 +482,7 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     except _Refused as refused:
         return SignatureResult(CMS, refused.failure, detail=refused.detail,
                                signed_sha256=signed_sha256)
-    except _MALFORMED as exc:
+    except MALFORMED as exc:
         return SignatureResult(CMS, Failure.STRUCTURE, detail=str(exc)[:200],
                                signed_sha256=signed_sha256)
     common = dict(signer=signer, digest_algorithm=parsed.digest_algorithm,
@@ -476,9 +498,18 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     if trust is None:
         return SignatureResult(CMS, None, **common)
     try:
-        chain = [signer, *(carried.certificate for carried in parsed.certificates.carried
-                           if carried.der != parsed.signer.der)]
-    except _MALFORMED as exc:
-        return SignatureResult(CMS, Failure.STRUCTURE, detail=str(exc)[:200], **common)
-    verdict = judge(chain, at=at, store=trust, policy=policy.trust_policy)
+        verdict = judge(
+            [signer, *(carried.certificate for carried in parsed.certificates.carried
+                       if carried.der != parsed.signer.der)],
+            at=at, store=trust, policy=policy.trust_policy)
+    except UNREADABLE as exc:
+        return unreadable_certificate(CMS, exc, common)
     return SignatureResult(CMS, None, verdict, signer_exempt=not judge_signer, **common)
+
+
+def unreadable_certificate(kind: str, exc: Exception, common: dict[str, Any]
+                           ) -> SignatureResult:
+    """A carried certificate `cryptography` loads but cannot read a field or an algorithm of
+    when judging (its fields are parsed lazily): a malformed signature, not a crash."""
+    return SignatureResult(kind, Failure.STRUCTURE,
+                           detail=f"unreadable certificate: {exc}"[:200], **common)

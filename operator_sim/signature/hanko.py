@@ -26,12 +26,14 @@ from pyhanko_certvalidator.policy_decl import DisallowWeakAlgorithmsPolicy
 
 from ..pki.trust import TrustStore, judge
 from .detached import (
+    UNREADABLE,
     check_time,
     digests,
     from_asn1,
     parse_signed_data,
     signer_chain,
     to_asn1,
+    unreadable_certificate,
     weak_algorithm,
 )
 from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
@@ -149,6 +151,9 @@ def conclude(kind: str, status: Any, signed: cms.SignedData, *, at: datetime,
         return SignatureResult(kind, failure, detail=detail, **common)
     if trust is None:
         return SignatureResult(kind, None, **common)
-    verdict = judge(signer_chain(signed, signer), at=at, store=trust,
-                    policy=policy.trust_policy)
+    try:
+        verdict = judge(signer_chain(signed, signer), at=at, store=trust,
+                        policy=policy.trust_policy)
+    except UNREADABLE as exc:
+        return unreadable_certificate(kind, exc, common)
     return SignatureResult(kind, None, verdict, signer_exempt=not judge_signer, **common)
