@@ -5,7 +5,10 @@ reach the same verdict, DSS indication and sub-indication, with the same details
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +25,12 @@ from hypothesis import strategies as st
 from operator_sim.pki import CatalogueEntry, PkiStore, TrustStore
 from operator_sim.pki.catalogue import CLASSES
 from operator_sim.signature import SignaturePolicy, SignatureResult
-from operator_sim.signature.cms import sign_detached, sign_outgoing, verify_detached
+from operator_sim.signature.cms import (
+    async_verify_detached,
+    sign_detached,
+    sign_outgoing,
+    verify_detached,
+)
 from operator_sim.signature.detached import check_detached
 from operator_sim.signature.hanko import verify_detached_pyhanko
 from operator_sim.timestamp.serials import MemorySerials
@@ -416,3 +424,43 @@ def test_mutated_signatures_never_crash_nor_pass_unless_pyhanko_agrees(
         assert outcome(fast) == outcome(public)
     if public.ok:
         assert public.signer == agent.certificate()
+
+
+# -- the public entry points ----------------------------------------------------------------
+
+def test_the_async_form_gives_the_same_result_inside_an_event_loop(
+        env: Env, reference_time: datetime) -> None:
+    signature = env.sign(DOCUMENT)
+    timestamped = env.build(Recipe(unsigned=_timestamp_token(env, reference_time)))
+
+    async def both() -> tuple[SignatureResult, SignatureResult]:
+        return (await async_verify_detached(DOCUMENT, signature, at=reference_time,
+                                            trust=env.trust),
+                await async_verify_detached(ANNEXE, timestamped, at=reference_time,
+                                            trust=env.trust))
+
+    fast, declined = asyncio.run(both())
+    assert outcome(fast) == outcome(compare(DOCUMENT, signature, at=reference_time,
+                                            trust=env.trust))
+    assert fast.ok and declined.code == "HASH_FAILURE"
+
+
+def test_an_ordinary_signature_is_verified_without_loading_pyhanko(
+        env: Env, reference_time: datetime) -> None:
+    """pyHanko takes half a second to import: a process that only checks ordinary detached
+    signatures (a validation worker, the CLI) never pays it."""
+    signature = env.tmp / "signature.der"
+    signature.write_bytes(env.sign(DOCUMENT))
+    program = (
+        "import sys, pickle\n"
+        "from datetime import datetime\n"
+        "from operator_sim.signature import verify_detached\n"
+        "from operator_sim.pki import PkiStore\n"
+        f"trust = PkiStore({str(env.pki.directory)!r}).trust_store()\n"
+        f"result = verify_detached({DOCUMENT!r}, open({str(signature)!r}, 'rb').read(),\n"
+        f"    at=datetime.fromisoformat({reference_time.isoformat()!r}), trust=trust)\n"
+        "assert result.ok, result.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('pyhanko')))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout
