@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from asn1crypto import algos, cms, core, pem, tsp
 from asn1crypto import x509 as asn1_x509
@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from ..pki.trust import TrustStore, judge
 from .policy import DEFAULT_SIGNATURE_POLICY, SCAN_CHUNK, SignaturePolicy
 from .result import CMS, Failure, SignatureResult
+
+T = TypeVar("T")
 
 CONTENT_TYPE = "1.2.840.113549.1.9.3"
 MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
@@ -73,9 +75,20 @@ def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
-@lru_cache(maxsize=256)
-def _load_certificate(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+MEMO_LIMIT = 16 * 1024
+"""Largest DER kept parsed between signatures (certificates, certificate sets, keys): real
+ones are 1–2 kB; anything a sender inflates is parsed again each time, never hoarded."""
+MEMO_ENTRIES = 64
+
+
+def _memo(function: Callable[[bytes], T]) -> Callable[[bytes], T]:
+    """`function` of DER bytes, remembered for the last MEMO_ENTRIES inputs of a sane size."""
+    remembered = lru_cache(maxsize=MEMO_ENTRIES)(function)
+    return lambda der: remembered(der) if len(der) <= MEMO_LIMIT else function(der)
+
+
+_load_certificate = _memo(x509.load_der_x509_certificate)
+_public_key = _memo(serialization.load_der_public_key)
 
 
 def from_asn1(certificate: asn1_x509.Certificate) -> x509.Certificate:
@@ -186,7 +199,7 @@ class _Carried:
         return x509.load_der_x509_certificate(self.der)
 
 
-_carried = lru_cache(maxsize=256)(_Carried)
+_carried = _memo(_Carried)
 
 
 @dataclass(frozen=True)
@@ -213,10 +226,12 @@ def _certificates(signed: cms.SignedData) -> _CertificateSet:
     key = certificates.contents
     found = _certificate_sets.get(key)
     if found is None:
-        if len(_certificate_sets) >= 256:
-            _certificate_sets.clear()
-        choices = tuple((choice.name, choice.chosen.dump()) for choice in certificates)
-        found = _certificate_sets[key] = _CertificateSet(choices)
+        found = _CertificateSet(tuple((choice.name, choice.chosen.dump())
+                                      for choice in certificates))
+        if len(key) <= MEMO_LIMIT:
+            if len(_certificate_sets) >= MEMO_ENTRIES:
+                _certificate_sets.clear()
+            _certificate_sets[key] = found
     return found
 
 
@@ -286,7 +301,8 @@ def _signing_certificate(signer_info: cms.SignerInfo, signed_attrs: _Attributes,
         for carried in certificates.carried:
             if _matches_sid(sid, carried):
                 found = carried
-        certificates.signers[key] = found
+        if len(certificates.signers) < 8:  # one signer, a few identifier forms at most
+            certificates.signers[key] = found
     if found is None:
         raise _Refused(Failure.NO_SIGNING_CERTIFICATE,
                        "signer certificate not included in signature")
@@ -436,11 +452,6 @@ def _signature_valid(signer_info: cms.SignerInfo, signer: _Carried,
     except InvalidSignature:
         return False
     return True
-
-
-@lru_cache(maxsize=256)
-def _public_key(der: bytes) -> object:
-    return serialization.load_der_public_key(der)
 
 
 def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,

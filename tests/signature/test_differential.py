@@ -464,3 +464,21 @@ def test_an_ordinary_signature_is_verified_without_loading_pyhanko(
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_what_is_kept_parsed_between_signatures_stays_bounded(
+        env: Env, reference_time: datetime) -> None:
+    """Certificates and certificate sets are remembered by their DER for the next signature;
+    a sender inflating them (here, 12 copies of the CA chain) gets them parsed each time."""
+    from operator_sim.signature import detached
+
+    chain = tuple(env.agent.chain_certificates())
+    inflated = env.build(Recipe(extra=chain * 12))
+    assert len(inflated) > detached.MEMO_LIMIT
+    for _ in range(2):
+        assert compare(DOCUMENT, inflated, at=reference_time, trust=env.trust).ok
+    assert all(len(key) <= detached.MEMO_LIMIT for key in detached._certificate_sets)
+    for i in range(detached.MEMO_ENTRIES + 5):  # distinct sets: each its own ministère chain
+        signature = env.build(Recipe(extra=chain[:1] * (1 + i % 3) + chain[1:] * (i // 3)))
+        check_detached(DOCUMENT, signature, at=reference_time, trust=None)
+    assert len(detached._certificate_sets) <= detached.MEMO_ENTRIES
