@@ -136,7 +136,12 @@ def conclude(kind: str, status: Any, signed: cms.SignedData, *, at: datetime,
              failure: Failure | None = None, detail: str = "") -> SignatureResult:
     """Turn pyHanko's integrity status into our result, then judge the signer ourselves."""
     signer = status.signing_cert
-    common = dict(signer=from_asn1(signer), digest_algorithm=status.md_algorithm,
+    try:
+        loaded = from_asn1(signer)
+    except UNREADABLE as exc:  # asn1crypto read it, `cryptography` cannot
+        return SignatureResult(kind, Failure.STRUCTURE, detail=str(exc)[:200],
+                               signed_sha256=signed_sha256, field_name=field_name)
+    common = dict(signer=loaded, digest_algorithm=status.md_algorithm,
                   signature_algorithm=status.pkcs7_signature_mechanism,
                   signing_time=status.signer_reported_dt, signed_sha256=signed_sha256,
                   field_name=field_name)
