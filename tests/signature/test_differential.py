@@ -373,12 +373,13 @@ def test_a_timestamped_signature_is_left_to_pyhanko(env: Env, reference_time: da
 
 @pytest.fixture(scope="module")
 def mutable(tmp_path_factory: pytest.TempPathFactory, agent: SignerFiles) -> dict[str, bytes]:
-    """Valid signatures to mutate: the signer's certificate only (its chain is in the trust
-    store), so that nearly every byte matters."""
+    """Valid signatures to mutate: mostly the signer's certificate only (its chain is in the
+    trust store), so that nearly every byte matters; one with the chain as well."""
     folder = tmp_path_factory.mktemp("mutable")
     only_signer = SignerFiles(agent.cert, agent.key)
     return {"attributes": openssl_sign(DOCUMENT, only_signer, folder),
-            "bare": openssl_sign(DOCUMENT, only_signer, folder, "-noattr")}
+            "bare": openssl_sign(DOCUMENT, only_signer, folder, "-noattr"),
+            "with_chain": openssl_sign(DOCUMENT, agent, folder, "-md", "sha384")}
 
 
 def _mutate(signature: bytes, data: st.DataObject) -> bytes:
@@ -405,7 +406,7 @@ def _mutate(signature: bytes, data: st.DataObject) -> bytes:
 
 @settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.sampled_from(["attributes", "bare"]), data=st.data())
+@given(which=st.sampled_from(["attributes", "bare", "with_chain"]), data=st.data())
 def test_mutated_signatures_never_crash_nor_pass_unless_pyhanko_agrees(
         which: str, data: st.DataObject, mutable: dict[str, bytes], trust: TrustStore,
         agent: SignerFiles, reference_time: datetime) -> None:
