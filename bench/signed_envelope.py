@@ -6,9 +6,13 @@ signed ones carry, in actes:Signature, the agent's own detached CMS of each file
 included), which the service verifies (default mode: verify if present, pinned trust + CRL).
 Unsigned and signed batches take turns, first one client at a time (latency), then
 `--concurrency` in flight (rate); the service's CPU (server and its workers, from /proc) is
-read around each batch. Every answer must be a 201 with outcome 1-2.
+read around each batch (the whole process tree). Every answer must be a 201 with outcome 1-2.
 
     python bench/signed_envelope.py [--size 100000] [--count 200] [--concurrency 16]
+
+Against another checkout's service: `cd /tmp && PYTHONPATH=/path/to/checkout python
+/path/to/this/bench/signed_envelope.py` (from a neutral folder: the validation workers are
+started by a fork server that also looks in the current folder).
 """
 
 from __future__ import annotations
@@ -37,15 +41,21 @@ ROUNDS = 4  # batches of each kind, taking turns
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` and of its live children (the validation workers)."""
-    total = 0.0
-    for process in (pid, *_service.children(pid)):
+    """CPU of the whole service: `pid` and every live descendant (the validation workers are
+    forked by a fork server, grandchildren of the server), with what each reaped of its own."""
+    total, pending, seen = 0.0, [pid], set()
+    while pending:
+        process = pending.pop()
+        if process in seen:
+            continue
+        seen.add(process)
         try:
             stat = Path(f"/proc/{process}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        pending.extend(_service.children(process))
     return total
 
 
