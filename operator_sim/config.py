@@ -56,6 +56,16 @@ class Config:
     """Wait before the first retry of a delivery; each next retry waits twice as long."""
     callback_timeout_ms: int = 10_000
     """Time a callback receiver has to answer one POST."""
+    callback_concurrency: int = 16
+    """Callback POSTs in flight at most, in all."""
+    callback_siren_concurrency: int = 4
+    """Callback POSTs in flight at most for one SIREN (one collectivité cannot take them all)."""
+    callback_target_concurrency: int = 2
+    """Callback POSTs in flight at most to one target (scheme, host and port)."""
+    callback_loopback: str = "refuse"
+    """refuse or allow: whether callback URLs may reach this machine (127.0.0.0/8, ::1,
+    localhost, 0.0.0.0) on other ports than the simulator's own, which are always refused.
+    The pytest plugin allows it, its receivers being local."""
 
 
 def load_config(path: str | os.PathLike | None = None,
@@ -112,4 +122,10 @@ def _validated(config: Config) -> Config:
     if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:
         raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "
                           "callback_retry_ms not negative")
+    if min(config.callback_concurrency, config.callback_siren_concurrency,
+           config.callback_target_concurrency) <= 0:
+        raise ConfigError("callback_concurrency, callback_siren_concurrency and "
+                          "callback_target_concurrency must be positive")
+    if config.callback_loopback not in ("refuse", "allow"):
+        raise ConfigError(f"callback_loopback: {config.callback_loopback!r} is not refuse or allow")
     return config

@@ -133,7 +133,10 @@ async def operator_sim(request: pytest.FixtureRequest, operator_sim_pki: Path,
     from .web.server import running
 
     marker = request.node.get_closest_marker("operator_sim")
-    settings: dict[str, Any] = {"workers": 1, **(marker.kwargs if marker else {})}
+    # Receivers of a test suite's callbacks are local: loopback targets are allowed here
+    # (the simulator's own ports never are); a marker may say callback_loopback="refuse".
+    settings: dict[str, Any] = {"workers": 1, "callback_loopback": "allow",
+                                **(marker.kwargs if marker else {})}
     root = tmp_path / "operator-sim"
     shutil.copytree(operator_sim_pki, root / "certs")
     simulator = build_simulator(Config(data_dir=root / "data", pki_dir=root / "certs",

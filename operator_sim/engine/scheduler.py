@@ -5,6 +5,7 @@ Events are rows (due_at, kind, payload, fired_at): a restart loses none, and cla
 compare-and-set on fired_at, so two firers never both run it. Moving a virtual clock steps
 through the events it passes, the clock set to each one's due time, so what they produce is
 dated when it was due. With either clock, `run()` (a background task) fires what is due.
+Whoever else keeps time on the clock (the callback outbox) is told of each move (`on_moved`).
 A crash between claiming an event and finishing it leaves it "running": it never fires twice.
 """
 
@@ -25,6 +26,8 @@ from .clock import Clock, VirtualClock
 log = logging.getLogger(__name__)
 Handler = Callable[[ScheduledEvent], Awaitable[str]]
 """Performs one event and says what it did; raises `EventSkipped` when it no longer applies."""
+MoveListener = Callable[[dt.datetime], Awaitable[None]]
+"""Told, with the time before, once a virtual clock was moved and what it passed fired."""
 
 
 class EventSkipped(Exception):
@@ -54,6 +57,7 @@ class Scheduler:
         self.clock = clock
         self.handlers = dict(handlers)
         self.poll_seconds = poll_seconds
+        self.on_moved: list[MoveListener] = []
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -86,9 +90,10 @@ class Scheduler:
         if delta > LATEST - clock.now():
             raise ClockOutOfRange(f"the clock cannot go past {LATEST.isoformat()}")
         async with self.paused():
-            target = clock.now() + delta
+            before = clock.now()
+            target = before + delta
             fired = await self._fire_until(target, step=True)
-            return await self._moved(clock.set(max(clock.now(), target))), fired
+            return await self._moved(before, clock.set(max(clock.now(), target))), fired
 
     async def set(self, at: dt.datetime) -> tuple[dt.datetime, list[ScheduledEvent]]:
         """Set a virtual clock (backwards too), firing what becomes due on the way."""
@@ -96,12 +101,16 @@ class Scheduler:
         if not EARLIEST <= at <= LATEST:
             raise ClockOutOfRange(f"the clock goes from {EARLIEST.isoformat()} to {LATEST.isoformat()}")
         async with self.paused():
+            before = clock.now()
             fired = await self._fire_until(at, step=True)
-            return await self._moved(clock.set(at)), fired
+            return await self._moved(before, clock.set(at)), fired
 
-    async def _moved(self, now: dt.datetime) -> dt.datetime:
-        """Persist the virtual clock's new time: a restart resumes from it, not from the start."""
+    async def _moved(self, before: dt.datetime, now: dt.datetime) -> dt.datetime:
+        """Persist the virtual clock's new time (a restart resumes from it, not from the
+        start), then tell the listeners before the move is answered."""
         await self.store.write(rows.save_virtual_clock, now)
+        for listener in self.on_moved:
+            await listener(before)
         return now
 
     async def _fire_until(self, until: dt.datetime, *, step: bool) -> list[ScheduledEvent]:
@@ -143,4 +152,4 @@ class Scheduler:
             await asyncio.sleep(self.poll_seconds)
 
 
-__all__ = ["ClockNotVirtual", "EventSkipped", "Handler", "Scheduler"]
+__all__ = ["ClockNotVirtual", "EventSkipped", "Handler", "MoveListener", "Scheduler"]

@@ -366,3 +366,14 @@ def m0007_document_posted_names(db: Database) -> None:
     documents that came inside an archive."""
     db.execute("ALTER TABLE documents ADD COLUMN posted_name TEXT")
     db.execute("ALTER TABLE documents ADD COLUMN posted_signature TEXT")
+
+
+@migrations(name="0010_callback_fairness")
+def m0010_callback_fairness(db: Database) -> None:
+    """Each callback attempt's real (wall-clock) time beside its simulator-clock time: with a
+    virtual clock the two differ, and the journal shows both. Pending deliveries are picked
+    oldest due first within each SIREN (index on due time, then id)."""
+    db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
+    db.execute("DROP INDEX callback_deliveries_due")
+    db.execute("CREATE INDEX callback_deliveries_due ON callback_deliveries (next_attempt_at, id)"
+               " WHERE state = 'pending'")

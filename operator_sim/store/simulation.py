@@ -283,6 +283,7 @@ def add_delivery(db: Database, *, callback_id: int, event_id: int, transaction_i
 class Delivery:
     id: int
     callback_id: int
+    siren: str
     url: str
     secret: str
     event_id: int
@@ -290,19 +291,39 @@ class Delivery:
     attempts: int
 
 
-def due_deliveries(db: Database, now: datetime, limit: int) -> list[Delivery]:
-    rows = fetch_all(db, """
-        select d.id, d.callback_id, c.url, c.secret, d.event_id, d.payload, d.attempts
-        from callback_deliveries d join callbacks c on c.id = d.callback_id
-        where d.state = 'pending' and d.next_attempt_at <= ? order by d.id limit ?""",
-                     [time_to_text(now), limit])
+def due_deliveries(db: Database, now: datetime, limit: int, *, per_siren: int,
+                   skip: Iterable[int] = ()) -> list[Delivery]:
+    """Pending deliveries due by `now` (simulator clock), taken in turn from each SIREN: each
+    SIREN's oldest due first, then each one's second…, at most `per_siren` of one SIREN, so a
+    collectivité with a large backlog cannot push another's notifications back. `skip`: ids
+    already being delivered."""
+    skipped = sorted(skip)
+    rows = fetch_all(db, f"""
+        select id, callback_id, siren, url, secret, event_id, payload, attempts from (
+            select d.id, d.callback_id, c.siren, c.url, c.secret, d.event_id, d.payload,
+                   d.attempts, d.next_attempt_at,
+                   row_number() over (partition by c.siren order by d.next_attempt_at, d.id) as turn
+            from callback_deliveries d join callbacks c on c.id = d.callback_id
+            where d.state = 'pending' and d.next_attempt_at <= ?
+              and d.id not in ({', '.join('?' * len(skipped))}))
+        where turn <= ? order by turn, next_attempt_at, id limit ?""",
+                     [time_to_text(now), *skipped, per_siren, limit])
     return [Delivery(**r) for r in rows]
 
 
-def record_attempt(db: Database, delivery_id: int, *, at: datetime, status: int | None,
-                   error: str | None, duration_ms: int, state: str,
+def rewind_deliveries(db: Database, now: datetime) -> int:
+    """A clock set back: pending deliveries due later than `now` become due at `now` (what
+    happened stays told; a retry's wait does not grow by the jump)."""
+    return db.execute("update callback_deliveries set next_attempt_at = ?"
+                      " where state = 'pending' and next_attempt_at > ?",
+                      [time_to_text(now), time_to_text(now)]).rowcount
+
+
+def record_attempt(db: Database, delivery_id: int, *, at: datetime, real_at: datetime,
+                   status: int | None, error: str | None, duration_ms: int, state: str,
                    next_attempt_at: datetime | None) -> None:
-    """One POST and its result; the delivery moves on (delivered, failed, or retried later)."""
+    """One POST and its result, at `at` on the simulator's clock and `real_at` in real time;
+    the delivery moves on (delivered, failed, or retried later)."""
     cursor = db.execute(
         "update callback_deliveries set attempts = attempts + 1, state = ?, next_attempt_at = ?"
         " where id = ? and state = 'pending'",
@@ -311,9 +332,10 @@ def record_attempt(db: Database, delivery_id: int, *, at: datetime, status: int 
         return
     attempt = fetch_one(db, "select attempts from callback_deliveries where id = ?", [delivery_id])
     assert attempt is not None
-    db.execute("insert into callback_attempts (delivery_id, attempt, at, status, error, duration_ms)"
-               " values (?, ?, ?, ?, ?, ?)",
-               [delivery_id, attempt["attempts"], time_to_text(at), status, error, duration_ms])
+    db.execute("insert into callback_attempts (delivery_id, attempt, at, real_at, status, error,"
+               " duration_ms) values (?, ?, ?, ?, ?, ?, ?)",
+               [delivery_id, attempt["attempts"], time_to_text(at), time_to_text(real_at), status,
+                error, duration_ms])
 
 
 def deliveries(db: Database, *, callback_id: int | None = None, transaction_id: int | None = None,
@@ -335,8 +357,8 @@ def deliveries(db: Database, *, callback_id: int | None = None, transaction_id: 
         for a in fetch_all(db, f"select * from callback_attempts where delivery_id in"
                                f" ({', '.join('?' * len(ids))}) order by id", ids):
             attempts.setdefault(a["delivery_id"], []).append(
-                {"attempt": a["attempt"], "at": a["at"], "status": a["status"], "error": a["error"],
-                 "duration_ms": a["duration_ms"]})
+                {"attempt": a["attempt"], "at": a["at"], "real_at": a["real_at"],
+                 "status": a["status"], "error": a["error"], "duration_ms": a["duration_ms"]})
     return [{"id": d["id"], "callback_id": d["callback_id"], "url": d["url"], "siren": d["siren"],
              "event_id": d["event_id"], "transaction_id": d["transaction_id"],
              "payload": json.loads(d["payload"]), "state": d["state"], "attempts": d["attempts"],

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..config import Config, ConfigError
-from ..engine.callbacks import Callbacks, RetryPolicy
+from ..engine.callbacks import Callbacks, Limits, RetryPolicy, Targets
 from ..engine.clock import Clock, SystemClock, VirtualClock
 from ..engine.intake import Engine
 from ..engine.prefecture import Prefecture
@@ -73,7 +73,13 @@ class Simulator:
         self.callbacks = Callbacks(self.engine.store, self.clock, RetryPolicy(
             attempts=self.config.callback_attempts,
             first_delay=dt.timedelta(milliseconds=self.config.callback_retry_ms),
-            timeout_seconds=self.config.callback_timeout_ms / 1000))
+            timeout_seconds=self.config.callback_timeout_ms / 1000), limits=Limits(
+            total=self.config.callback_concurrency,
+            per_siren=self.config.callback_siren_concurrency,
+            per_target=self.config.callback_target_concurrency), targets=Targets(
+            allow_loopback=self.config.callback_loopback == "allow",
+            own_ports={p for p in (self.config.api_port, self.config.admin_port) if p}))
+        self.scheduler.on_moved.append(self.callbacks.clock_moved)
 
     @property
     def scenarios(self) -> ScenarioBook:

@@ -75,6 +75,9 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
                                  config.admin_port if admin_port is None else admin_port)
         await api_site.start()
         await admin_site.start()
+        # Callbacks never reach the ports actually bound (port 0 is only known now).
+        simulator.callbacks.targets.serving([api_host, admin_host],
+                                            [a[1] for r in (api, admin) for a in r.addresses])
         yield RunningSimulator(simulator, f"https://{_authority(api_host, api)}",
                                f"http://{_authority(admin_host, admin)}")
     finally:

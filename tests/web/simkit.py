@@ -27,7 +27,7 @@ async def serve(data_dir: Path, pki_dir: Path, *, processes: bool = False,
     """Like the `served` fixture, with config `options` (virtual clock, scenarios file…);
     `processes` validates in worker processes, as `operator-sim serve` does."""
     config = Config(**{"data_dir": data_dir, "pki_dir": pki_dir, "workers": 1, "api_port": 0,
-                       "admin_port": 0, **options})
+                       "admin_port": 0, "callback_loopback": "allow", **options})
     simulator = build_simulator(config, processes=processes)
     try:
         async with running(simulator) as served:

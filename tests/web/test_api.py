@@ -120,7 +120,7 @@ async def test_another_sirens_agent_can_neither_submit_nor_read_nor_cancel(servi
     status, body = await post_archive(url, agents[SIREN], corpus.build())
     tid = body["transaction"]["id"]
     async with session(agents[SIREN]) as http, http.post(
-            f"{url}/api/v1/callbacks", json={"url": "http://127.0.0.1:9/hook"}) as r:
+            f"{url}/api/v1/callbacks", json={"url": "http://192.0.2.1:9/hook"}) as r:
         callback = (await r.json())["id"]
     async with session(agents[OTHER]) as http:
         for method, path in (("GET", f"/api/v1/transactions/{tid}"),

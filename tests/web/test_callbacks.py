@@ -12,7 +12,7 @@ import json
 import pytest
 from aiohttp import web
 
-from .simkit import OTHER, SIREN, act, admin, serve, submit
+from .simkit import OTHER, SIREN, act, admin, serve, submit, virtual_start
 
 
 class Receiver:
@@ -177,3 +177,90 @@ async def test_bad_registrations_get_a_specific_error(served, body, status, code
         answer = await r.json()
         assert r.status == status, answer
     assert answer["code"] == code and answer["message_fr"] and answer["message_en"]
+
+
+# -- callbacks on the simulator's clock (virtual or real) -------------------------------------
+
+def _valid_hmac(secret: str, headers: dict[str, str], raw: bytes) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers["X-Operator-Sim-Signature"], expected)
+
+
+@pytest.mark.parametrize("clock", ["virtual", "real"])
+async def test_deliveries_fall_due_and_retry_on_the_simulators_clock(tmp_path, shared_pki_dir,
+                                                                     receiver, clock):
+    """A CI suite's flow: AR two days later (virtual clock moved by the test; 1 s with the real
+    one), a receiver refusing its first two POSTs: each of the four events is delivered once,
+    signed, the refused ones retried once the clock passed their backoff."""
+    virtual = clock == "virtual"
+    options = {"clock": "virtual", "clock_start": virtual_start()} if virtual else {}
+    async with serve(tmp_path / "data", shared_pki_dir, callback_retry_ms=1000, **options) as served:
+        status, _ = await admin(served, "POST", "/admin/scenarios", {
+            "id": "ar-later", "outcome": {"kind": "ar", "delay": "P2D" if virtual else "PT1S"}})
+        assert status == 201
+        target, url = await receiver(failures=2)
+        async with served.agent_session(served.enrol(SIREN)) as http:
+            async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+                assert r.status == 201
+                secret = (await r.json())["secret"]
+            _, body = await submit(http, act("CLK1"))
+        assert body["transaction"]["status"] == 3 and body["outcome"] is None
+        tid = body["transaction"]["id"]
+        started = served.simulator.clock.now()
+
+        async def journal() -> list[dict]:
+            _, seen = await admin(served, "GET", f"/admin/callbacks/deliveries?transaction={tid}")
+            return seen["items"]
+
+        async def refused_twice() -> bool:
+            return target.refused == 2 and sum(d["attempts"] for d in await journal()) >= 3
+
+        await until(refused_twice)
+        if virtual:  # the clock stands still: the two refused wait for it, 1 s of clock time
+            waiting = [d for d in await journal() if d["state"] == "pending"]
+            assert len(waiting) == 2, waiting
+            for delivery in waiting:
+                failed_at = dt.datetime.fromisoformat(delivery["history"][0]["at"])
+                assert failed_at == started
+                retry_at = dt.datetime.fromisoformat(delivery["next_attempt_at"])
+                assert retry_at == started + dt.timedelta(seconds=1)
+            assert (await admin(served, "POST", "/admin/clock", {"advance": "PT2S"}))[0] == 200
+
+        async def received(count: int):
+            async def enough() -> bool:
+                return len(target.received) >= count
+            return enough
+
+        await until(await received(3))  # statuses 1, 2, 3, the two retries included
+        if virtual:
+            assert (await admin(served, "POST", "/admin/clock", {"advance": "P1D"}))[0] == 200
+            assert served.simulator.store.get(tid).status == 3
+            assert (await admin(served, "POST", "/admin/clock", {"advance": "P1D"}))[0] == 200
+        await until(await received(4))
+
+        async def all_delivered() -> bool:
+            found = await journal()
+            return len(found) == 4 and all(d["state"] == "delivered" for d in found)
+
+        await until(all_delivered)
+        # Nothing pending is left, so nothing more can be sent: exactly one POST per event.
+        payloads = target.payloads()
+        assert len(payloads) == 4 and len({p["event_id"] for p in payloads}) == 4
+        assert sorted(p["status"] for p in payloads) == [1, 2, 3, 4]
+        assert next(p for p in payloads if p["status"] == 4)["message_code"] == "1-2"
+        assert all(_valid_hmac(secret, headers, raw) for headers, raw in target.received)
+        deliveries = await journal()
+        retried = [d for d in deliveries if d["attempts"] == 2]
+        assert len(retried) == 2 and all(d["attempts"] == 1 for d in deliveries if d not in retried)
+        for delivery in retried:
+            first, second = delivery["history"]
+            assert (first["status"], second["status"]) == (500, 204)
+            waited = dt.datetime.fromisoformat(second["at"]) - dt.datetime.fromisoformat(first["at"])
+            assert waited >= dt.timedelta(seconds=1)  # the backoff, on the simulator's clock
+        ar = next(d for d in deliveries if d["payload"]["status"] == 4)
+        attempt = ar["history"][0]
+        clock_at, real_at = (dt.datetime.fromisoformat(attempt[k]) for k in ("at", "real_at"))
+        if virtual:  # two days ahead on the clock, today in real time
+            assert clock_at >= started + dt.timedelta(days=2) and real_at < clock_at - dt.timedelta(days=1)
+        else:
+            assert abs(clock_at - real_at) < dt.timedelta(seconds=1)
