@@ -264,3 +264,81 @@ async def test_deliveries_fall_due_and_retry_on_the_simulators_clock(tmp_path, s
             assert clock_at >= started + dt.timedelta(days=2) and real_at < clock_at - dt.timedelta(days=1)
         else:
             assert abs(clock_at - real_at) < dt.timedelta(seconds=1)
+
+
+# -- fairness: one collectivité's hanging receivers do not hold back another's ----------------
+
+class Hanging:
+    """TCP servers on 127.0.0.1 that accept, read, and never answer; open connections counted
+    per server and in all, with their peaks."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, int] = {}
+        self.peak: dict[int, int] = {}
+        self.peak_total = 0
+        self.servers: list[asyncio.Server] = []
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.writers.append(writer)
+            self.open[port] += 1
+            self.peak[port] = max(self.peak[port], self.open[port])
+            self.peak_total = max(self.peak_total, sum(self.open.values()))
+            try:
+                while await reader.read(65536):
+                    pass
+            finally:
+                self.open[port] -= 1
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        self.open[port] = self.peak[port] = 0
+        self.servers.append(server)
+        return port
+
+    async def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+
+
+async def test_a_sirens_hanging_receivers_do_not_delay_another_sirens_deliveries(
+        tmp_path, shared_pki_dir, receiver):
+    hanging = Hanging()
+    ports = [await hanging.start() for _ in range(3)]
+    try:
+        # Receivers get a minute each: B's POSTs hang for the whole test.
+        async with serve(tmp_path / "data", shared_pki_dir, callback_timeout_ms=60_000) as served:
+            async with served.agent_session(served.enrol(OTHER)) as http:
+                for n in range(60):
+                    async with http.post("/api/v1/callbacks", json={
+                            "url": f"http://127.0.0.1:{ports[n % 3]}/hook{n}"}) as r:
+                        assert r.status == 201
+                status, _ = await submit(http, act("FLOOD", siren=OTHER))
+                assert status == 201
+
+            async def b_hanging() -> bool:
+                return sum(hanging.open.values()) >= 4
+
+            await until(b_hanging)  # 4 events × 60 deliveries of B due, its share of POSTs hanging
+            target, url = await receiver()
+            async with served.agent_session(served.enrol(SIREN)) as http:
+                async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+                    assert r.status == 201
+                _, body = await submit(http, act("FAIR"))
+
+            async def a_told() -> bool:  # statuses 1, 2, 3 and the AR
+                return len(target.received) >= 4
+
+            await until(a_told)  # while every POST of B still hangs (none answered)
+            assert {p["transaction_id"] for p in target.payloads()} == {body["transaction"]["id"]}
+            _, journal = await admin(served, "GET", "/admin/callbacks/deliveries?limit=1000")
+            of_b = [d for d in journal["items"] if d["siren"] == OTHER]
+            assert len(of_b) == 240 and all(d["attempts"] == 0 for d in of_b)
+            assert all(peak <= 2 for peak in hanging.peak.values()), hanging.peak  # per target
+            assert hanging.peak_total <= 4  # per SIREN
+    finally:
+        await hanging.close()
