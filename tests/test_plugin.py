@@ -50,6 +50,47 @@ async def test_other_agent_and_settings(operator_sim):
     assert operator_sim.simulator.config.signatures == "required"
     ROOTS.append(operator_sim.ca.read_bytes())
     assert len(set(ROOTS)) == 1  # one PKI per session, copied for each test
+
+
+async def _register(operator_sim, url):
+    async with operator_sim.client.session.post("/api/v1/callbacks", json={"url": url}) as r:
+        return r.status, await r.json()
+
+
+@pytest.mark.asyncio
+async def test_callbacks_reach_a_local_receiver(operator_sim):
+    import asyncio
+    from aiohttp import web
+
+    got = []
+
+    async def hook(request):
+        got.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        status, _ = await _register(operator_sim, f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+        assert status == 201
+        await operator_sim.client.submit_acte(FIELDS, {"acte": ("acte.pdf", PDF)})
+        for _ in range(300):
+            if len(got) >= 4:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(p["status"] for p in got) == [1, 2, 3, 4]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.asyncio
+@pytest.mark.operator_sim(callback_loopback="refuse")
+async def test_loopback_callbacks_refused_when_told(operator_sim):
+    status, body = await _register(operator_sim, "http://127.0.0.1:9000/hook")
+    assert (status, body["code"]) == (422, "CALLBACK_URL_REFUSED")
 '''
 
 
@@ -62,7 +103,7 @@ def strict_asyncio_project(pytester):
 def test_a_user_test_file_gets_a_served_simulator_and_clients(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)
 
 
 def test_the_fixture_and_marker_are_registered(pytester):
