@@ -342,3 +342,33 @@ async def test_a_sirens_hanging_receivers_do_not_delay_another_sirens_deliveries
             assert hanging.peak_total <= 4  # per SIREN
     finally:
         await hanging.close()
+
+
+async def test_a_virtual_clock_set_back_makes_pending_deliveries_due_at_once(tmp_path, shared_pki_dir,
+                                                                            receiver):
+    start = virtual_start()
+    async with serve(tmp_path / "data", shared_pki_dir, clock="virtual", clock_start=start,
+                     callback_retry_ms=60_000) as served:
+        target, url = await receiver(failures=4)
+        async with served.agent_session(served.enrol(SIREN)) as http:
+            async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+                assert r.status == 201
+            assert (await submit(http, act("BACK")))[0] == 201
+
+        async def all_refused() -> bool:
+            _, seen = await admin(served, "GET", "/admin/callbacks/deliveries")
+            return len(seen["items"]) == 4 and all(d["attempts"] == 1 for d in seen["items"])
+
+        await until(all_refused)  # each retry waits a minute of clock time
+        earlier = dt.datetime.fromisoformat(start) - dt.timedelta(hours=1)
+        status, _ = await admin(served, "POST", "/admin/clock", {"set": earlier.isoformat()})
+        assert status == 200
+
+        async def delivered() -> bool:
+            _, seen = await admin(served, "GET", "/admin/callbacks/deliveries")
+            return all(d["state"] == "delivered" for d in seen["items"])
+
+        await until(delivered)
+        assert sorted(p["status"] for p in target.payloads()) == [1, 2, 3, 4]
+        _, seen = await admin(served, "GET", "/admin/callbacks/deliveries")
+        assert all(dt.datetime.fromisoformat(d["history"][1]["at"]) == earlier for d in seen["items"])
