@@ -57,9 +57,6 @@ DELIVERY_HEADER = "X-Operator-Sim-Delivery"
 CURSOR = "callbacks_journal_cursor"
 MAX_URL = 2000
 FAN_OUT_BATCH = 200
-FAIR_WINDOW = 512
-"""Due deliveries looked at per pass (at most FAIR_TURNS of one SIREN), oldest first in turn."""
-FAIR_TURNS = 32
 RESOLVE_SECONDS = 2.0
 """How long a registration waits for DNS to vet a name (unresolved: vetted again at delivery)."""
 THIS_HOST = ipaddress.ip_network("0.0.0.0/8")  # "this host on this network": connects locally
@@ -130,7 +127,7 @@ class Targets:
         this machine that its name resolves to)."""
         self.own_ports.update(ports)
         for host in hosts:
-            for address in _addresses(host) or []:
+            for address in _addresses(host, numeric=False) or []:
                 ip = _ip(address)
                 if ip is None:
                     continue
@@ -329,11 +326,11 @@ class Callbacks:
         limits = self.limits
         if len(self._inflight) >= limits.total:
             return
-        due = await self.store.read(rows.due_deliveries, self.clock.now(), FAIR_WINDOW,
-                                    per_siren=FAIR_TURNS, skip=list(self._inflight))
+        due = await self.store.read(rows.due_deliveries, self.clock.now(),
+                                    per_callback=limits.per_target, skip=list(self._inflight))
         sirens = Counter(siren for siren, _ in self._inflight.values())
         targets = Counter(target for _, target in self._inflight.values())
-        for delivery in due:
+        for delivery in _in_turn(due):
             if len(self._inflight) >= limits.total:
                 break
             target = _target(delivery.url)
@@ -415,6 +412,18 @@ class Callbacks:
 
     async def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.store.read(rows.deliveries, **filters)
+
+
+def _in_turn(due: list[Delivery]) -> list[Delivery]:
+    """Deliveries (oldest due first) taken in turn from each SIREN: every SIREN's oldest, then
+    every SIREN's second…, SIRENs in the order of their oldest."""
+    queues: dict[str, list[Delivery]] = {}
+    for delivery in due:
+        queues.setdefault(delivery.siren, []).append(delivery)
+    ordered = []
+    for turn in range(max((len(q) for q in queues.values()), default=0)):
+        ordered.extend(q[turn] for q in queues.values() if turn < len(q))
+    return ordered
 
 
 def _target(url: str) -> tuple[str, str, int]:

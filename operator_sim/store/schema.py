@@ -371,9 +371,9 @@ def m0007_document_posted_names(db: Database) -> None:
 @migrations(name="0010_callback_fairness")
 def m0010_callback_fairness(db: Database) -> None:
     """Each callback attempt's real (wall-clock) time beside its simulator-clock time: with a
-    virtual clock the two differ, and the journal shows both. Pending deliveries are picked
-    oldest due first within each SIREN (index on due time, then id)."""
+    virtual clock the two differ, and the journal shows both. Pending deliveries indexed per
+    registration in due order: the outbox reads a few due of each registration, whatever
+    the backlog (per-SIREN fairness)."""
     db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
-    db.execute("DROP INDEX callback_deliveries_due")
-    db.execute("CREATE INDEX callback_deliveries_due ON callback_deliveries (next_attempt_at, id)"
-               " WHERE state = 'pending'")
+    db.execute("CREATE INDEX callback_deliveries_pending ON callback_deliveries"
+               " (callback_id, next_attempt_at, id) WHERE state = 'pending'")

@@ -291,23 +291,21 @@ class Delivery:
     attempts: int
 
 
-def due_deliveries(db: Database, now: datetime, limit: int, *, per_siren: int,
+def due_deliveries(db: Database, now: datetime, *, per_callback: int,
                    skip: Iterable[int] = ()) -> list[Delivery]:
-    """Pending deliveries due by `now` (simulator clock), taken in turn from each SIREN: each
-    SIREN's oldest due first, then each one's second…, at most `per_siren` of one SIREN, so a
-    collectivité with a large backlog cannot push another's notifications back. `skip`: ids
-    already being delivered."""
+    """Pending deliveries due by `now` (simulator clock), oldest due first: at most
+    `per_callback` of each live registration, each read through its own index range, so a
+    pass costs what the registrations are, not the backlog. `skip`: ids being delivered."""
     skipped = sorted(skip)
     rows = fetch_all(db, f"""
-        select id, callback_id, siren, url, secret, event_id, payload, attempts from (
-            select d.id, d.callback_id, c.siren, c.url, c.secret, d.event_id, d.payload,
-                   d.attempts, d.next_attempt_at,
-                   row_number() over (partition by c.siren order by d.next_attempt_at, d.id) as turn
-            from callback_deliveries d join callbacks c on c.id = d.callback_id
-            where d.state = 'pending' and d.next_attempt_at <= ?
-              and d.id not in ({', '.join('?' * len(skipped))}))
-        where turn <= ? order by turn, next_attempt_at, id limit ?""",
-                     [time_to_text(now), *skipped, per_siren, limit])
+        select d.id, d.callback_id, c.siren, c.url, c.secret, d.event_id, d.payload, d.attempts
+        from callbacks c join callback_deliveries d on d.id in (
+            select x.id from callback_deliveries x
+            where x.callback_id = c.id and x.state = 'pending' and x.next_attempt_at <= ?
+              and x.id not in ({', '.join('?' * len(skipped))})
+            order by x.next_attempt_at, x.id limit ?)
+        where c.deleted_at is null order by d.next_attempt_at, d.id""",
+                     [time_to_text(now), *skipped, per_callback])
     return [Delivery(**r) for r in rows]
 
 
