@@ -62,6 +62,8 @@ class Config:
     """Callback POSTs in flight at most for one SIREN (one collectivité cannot take them all)."""
     callback_target_concurrency: int = 2
     """Callback POSTs in flight at most to one target (scheme, host and port)."""
+    callback_max_per_siren: int = 100
+    """Live callback registrations of one SIREN at most (each event is POSTed to each)."""
     callback_loopback: str = "refuse"
     """refuse or allow: whether callback URLs may reach this machine (127.0.0.0/8, ::1,
     localhost, 0.0.0.0) on other ports than the simulator's own, which are always refused.
@@ -123,9 +125,9 @@ def _validated(config: Config) -> Config:
         raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "
                           "callback_retry_ms not negative")
     if min(config.callback_concurrency, config.callback_siren_concurrency,
-           config.callback_target_concurrency) <= 0:
-        raise ConfigError("callback_concurrency, callback_siren_concurrency and "
-                          "callback_target_concurrency must be positive")
+           config.callback_target_concurrency, config.callback_max_per_siren) <= 0:
+        raise ConfigError("callback_concurrency, callback_siren_concurrency, "
+                          "callback_target_concurrency and callback_max_per_siren must be positive")
     if config.callback_loopback not in ("refuse", "allow"):
         raise ConfigError(f"callback_loopback: {config.callback_loopback!r} is not refuse or allow")
     return config

@@ -81,11 +81,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Limits:
-    """Concurrent POSTs at most: in all, of one SIREN, to one target (scheme, host, port)."""
+    """Concurrent POSTs at most: in all, of one SIREN, to one target (scheme, host, port);
+    and live registrations of one SIREN (each event is queued once per registration)."""
 
     total: int = 16
     per_siren: int = 4
     per_target: int = 2
+    registrations_per_siren: int = 100
 
 
 class TargetRefused(OSError):
@@ -261,11 +263,22 @@ class Callbacks:
         authorize(identity, siren, "read")
         checked = _checked_url(url)
         await self._vet(URL(checked))
-        return await self.store.write(
-            lambda db: rows.add_callback(db, siren=siren, url=checked, secret=secrets.token_urlsafe(32),
-                                         owner_fingerprint=identity.fingerprint,
-                                         owner_name=identity.login or identity.name,
-                                         created_at=self.clock.now()))
+        cap = self.limits.registrations_per_siren
+
+        def add(db: Any) -> Callback | None:
+            if len(rows.callbacks(db, sirens=[siren])) >= cap:  # counted in the write itself
+                return None
+            return rows.add_callback(db, siren=siren, url=checked, secret=secrets.token_urlsafe(32),
+                                     owner_fingerprint=identity.fingerprint,
+                                     owner_name=identity.login or identity.name,
+                                     created_at=self.clock.now())
+
+        added = await self.store.write(add)
+        if added is None:
+            raise CallbackRefused(409, "CALLBACK_LIMIT",
+                                  f"le SIREN {siren} a déjà {cap} callbacks : en supprimer un d'abord",
+                                  f"SIREN {siren} already has {cap} callbacks: delete one first")
+        return added
 
     async def _vet(self, url: URL) -> None:
         """Refuse a target by its addresses now (a name that does not resolve yet is vetted

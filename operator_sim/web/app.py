@@ -70,15 +70,17 @@ class Simulator:
     def __post_init__(self) -> None:
         self.prefecture = Prefecture(self.engine)
         self.scheduler = Scheduler(self.engine.store, self.clock, scenario_handlers(self.prefecture))
-        self.callbacks = Callbacks(self.engine.store, self.clock, RetryPolicy(
-            attempts=self.config.callback_attempts,
-            first_delay=dt.timedelta(milliseconds=self.config.callback_retry_ms),
-            timeout_seconds=self.config.callback_timeout_ms / 1000), limits=Limits(
-            total=self.config.callback_concurrency,
-            per_siren=self.config.callback_siren_concurrency,
-            per_target=self.config.callback_target_concurrency), targets=Targets(
-            allow_loopback=self.config.callback_loopback == "allow",
-            own_ports={p for p in (self.config.api_port, self.config.admin_port) if p}))
+        config = self.config
+        retries = RetryPolicy(attempts=config.callback_attempts,
+                              first_delay=dt.timedelta(milliseconds=config.callback_retry_ms),
+                              timeout_seconds=config.callback_timeout_ms / 1000)
+        limits = Limits(total=config.callback_concurrency, per_siren=config.callback_siren_concurrency,
+                        per_target=config.callback_target_concurrency,
+                        registrations_per_siren=config.callback_max_per_siren)
+        targets = Targets(allow_loopback=config.callback_loopback == "allow",
+                          own_ports={p for p in (config.api_port, config.admin_port) if p})
+        self.callbacks = Callbacks(self.engine.store, self.clock, retries, limits=limits,
+                                   targets=targets)
         self.scheduler.on_moved.append(self.callbacks.clock_moved)
 
     @property

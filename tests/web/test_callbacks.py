@@ -372,3 +372,24 @@ async def test_a_virtual_clock_set_back_makes_pending_deliveries_due_at_once(tmp
         assert sorted(p["status"] for p in target.payloads()) == [1, 2, 3, 4]
         _, seen = await admin(served, "GET", "/admin/callbacks/deliveries")
         assert all(dt.datetime.fromisoformat(d["history"][1]["at"]) == earlier for d in seen["items"])
+
+
+async def test_registrations_per_siren_are_capped(tmp_path, shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, callback_max_per_siren=3) as served:
+        async with served.agent_session(served.enrol(SIREN)) as http:
+            ids = []
+            for n in range(3):
+                async with http.post("/api/v1/callbacks", json={"url": f"http://192.0.2.1/{n}"}) as r:
+                    assert r.status == 201
+                    ids.append((await r.json())["id"])
+            async with http.post("/api/v1/callbacks", json={"url": "http://192.0.2.1/x"}) as r:
+                answer = await r.json()
+                assert (r.status, answer["code"]) == (409, "CALLBACK_LIMIT")
+                assert answer["message_fr"] and answer["message_en"]
+            async with http.delete(f"/api/v1/callbacks/{ids[0]}") as r:
+                assert r.status == 204
+            async with http.post("/api/v1/callbacks", json={"url": "http://192.0.2.1/x"}) as r:
+                assert r.status == 201  # a deleted one no longer counts
+        async with served.agent_session(served.enrol(OTHER)) as http, http.post(
+                "/api/v1/callbacks", json={"url": "http://192.0.2.1/other"}) as r:
+            assert r.status == 201  # the cap is per SIREN
