@@ -7,7 +7,10 @@
     GET    /admin/callbacks/deliveries deliveries with each attempt (?callback=&transaction=&state=&limit=)
 
 Each delivery is a JSON POST signed in `X-Operator-Sim-Signature: sha256=<hex HMAC-SHA256 of
-the body under the secret>` (see `engine.callbacks`).
+the body under the secret>` (see `engine.callbacks`). A registration is refused 422
+CALLBACK_URL_INVALID (not http/https), 422 CALLBACK_URL_REFUSED (the simulator's own ports, or
+loopback unless allowed) or 409 CALLBACK_LIMIT (too many for the SIREN). Each attempt in the
+deliveries journal has `at` on the simulator's clock and `real_at` in real time.
 """
 
 from __future__ import annotations
