@@ -300,6 +300,14 @@ class Callbacks:
         except TargetRefused as refused:
             raise CallbackRefused(422, "CALLBACK_URL_REFUSED", f"url : {refused.fr}",
                                   f"url: {refused.en}", field="url") from None
+        if _addresses(host, port) is not None and _ip(host) is None:
+            # 2130706433, 127.1, 0xc0000207: the HTTP client refuses such forms (or takes them
+            # for names), so nothing could ever be delivered there.
+            raise CallbackRefused(422, "CALLBACK_URL_INVALID",
+                                  f"url : adresse {host} à écrire sous sa forme usuelle "
+                                  f"({addresses[0]})",
+                                  f"url: write address {host} in its usual form ({addresses[0]})",
+                                  field="url")
 
     async def registered(self, identity: Identity, siren: str | None = None) -> list[Callback]:
         """The live registrations of the identity's SIRENs (or of `siren`, if it may read it)."""

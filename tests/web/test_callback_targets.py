@@ -52,6 +52,17 @@ async def test_other_schemes_are_refused(strict, url):
     assert (status, answer["code"]) == (422, "CALLBACK_URL_INVALID"), answer
 
 
+@pytest.mark.parametrize(("url", "usual"), [
+    ("http://3221226000:80/", "192.0.2.16"), ("http://192.0.528:80/", "192.0.2.16"),
+    ("http://0xc0000210/", "192.0.2.16"), ("http://0300.0.2.16/", "192.0.2.16"),
+])
+async def test_an_allowed_address_in_an_unusual_form_is_refused_with_its_usual_form(strict, url, usual):
+    """The HTTP client would refuse it or take it for a name: it could never be delivered."""
+    status, answer = await register(strict, url)
+    assert (status, answer["code"]) == (422, "CALLBACK_URL_INVALID"), answer
+    assert usual in answer["message_en"]
+
+
 async def test_a_public_address_is_accepted(strict):
     status, answer = await register(strict, "https://192.0.2.10/hook")  # TEST-NET-1
     assert status == 201, answer
