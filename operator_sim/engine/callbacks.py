@@ -11,9 +11,9 @@ queued, a retry when the clock passes its backoff (with a virtual clock, when it
 it); once due it goes out at once in real time, and a clock move wakes the outbox. Each attempt
 is journaled at its clock time and its real time.
 
-Fairness: due deliveries are taken in turn from each SIREN, with bounded concurrency per SIREN
-and per target (scheme, host, port), so one collectivité's hanging receivers cannot hold back
-another's notifications.
+Fairness: the next free slot goes to the SIREN with the fewest POSTs in flight, with bounded
+concurrency per SIREN and per target (scheme, host, port), so one collectivité's hanging
+receivers cannot hold back another's notifications.
 
 Targets: http(s) only; never the simulator's own ports; loopback addresses only when allowed
 (`Targets.allow_loopback`). Names are checked when registered and resolved-then-checked again
@@ -33,7 +33,7 @@ import logging
 import secrets
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -351,15 +351,24 @@ class Callbacks:
                                     per_callback=limits.per_target, skip=list(self._inflight))
         sirens = Counter(siren for siren, _ in self._inflight.values())
         targets = Counter(target for _, target in self._inflight.values())
-        for delivery in _in_turn(due):
-            if len(self._inflight) >= limits.total:
-                break
+        queues: dict[str, deque[tuple[int, Delivery]]] = {}
+        for rank, delivery in enumerate(due):  # oldest due first
+            queues.setdefault(delivery.siren, deque()).append((rank, delivery))
+        while queues and len(self._inflight) < limits.total:
+            # The SIREN with the fewest POSTs in flight goes next (its oldest due, on a tie):
+            # a collectivité whose receivers hang keeps its share, never the others'.
+            siren = min(queues, key=lambda s: (sirens[s], queues[s][0][0]))
+            _, delivery = queues[siren].popleft()
+            if not queues[siren] or sirens[siren] >= limits.per_siren:
+                del queues[siren]
+                if sirens[siren] >= limits.per_siren:
+                    continue
             target = _target(delivery.url)
-            if sirens[delivery.siren] >= limits.per_siren or targets[target] >= limits.per_target:
+            if targets[target] >= limits.per_target:
                 continue
-            sirens[delivery.siren] += 1
+            sirens[siren] += 1
             targets[target] += 1
-            self._inflight[delivery.id] = (delivery.siren, target)
+            self._inflight[delivery.id] = (siren, target)
             task = asyncio.create_task(self._deliver(session, delivery))
             self._tasks.add(task)
             task.add_done_callback(lambda t, key=delivery.id: self._finished(t, key))
@@ -433,18 +442,6 @@ class Callbacks:
 
     async def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
         return await self.store.read(rows.deliveries, **filters)
-
-
-def _in_turn(due: list[Delivery]) -> list[Delivery]:
-    """Deliveries (oldest due first) taken in turn from each SIREN: every SIREN's oldest, then
-    every SIREN's second…, SIRENs in the order of their oldest."""
-    queues: dict[str, list[Delivery]] = {}
-    for delivery in due:
-        queues.setdefault(delivery.siren, []).append(delivery)
-    ordered = []
-    for turn in range(max((len(q) for q in queues.values()), default=0)):
-        ordered.extend(q[turn] for q in queues.values() if turn < len(q))
-    return ordered
 
 
 def _target(url: str) -> tuple[str, str, int]:

@@ -393,3 +393,43 @@ async def test_registrations_per_siren_are_capped(tmp_path, shared_pki_dir):
         async with served.agent_session(served.enrol(OTHER)) as http, http.post(
                 "/api/v1/callbacks", json={"url": "http://192.0.2.1/other"}) as r:
             assert r.status == 201  # the cap is per SIREN
+
+
+async def test_a_freed_slot_goes_to_the_siren_with_fewest_posts_in_flight(tmp_path, shared_pki_dir,
+                                                                          receiver):
+    """Two collectivités whose receivers hang hold every slot (4 in all, 2 each); a third's
+    notifications take the slots as the hanging POSTs time out, ahead of the older backlog."""
+    third = "200066793"
+    hanging = Hanging()
+    try:
+        async with serve(tmp_path / "data", shared_pki_dir, callback_concurrency=4,
+                         callback_siren_concurrency=2, callback_timeout_ms=2000) as served:
+            for siren in (OTHER, third):
+                port = await hanging.start()
+                async with served.agent_session(served.enrol(siren)) as http:
+                    for n in range(30):
+                        async with http.post("/api/v1/callbacks", json={
+                                "url": f"http://127.0.0.1:{port}/hook{n}"}) as r:
+                            assert r.status == 201
+                    assert (await submit(http, act(f"FLOOD{siren}", siren=siren)))[0] == 201
+
+            async def slots_held() -> bool:
+                return sum(hanging.open.values()) >= 4
+
+            await until(slots_held)
+            target, url = await receiver()
+            async with served.agent_session(served.enrol(SIREN)) as http:
+                async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+                    assert r.status == 201
+                await submit(http, act("FAIR2"))
+
+            async def a_told() -> bool:
+                return len(target.received) >= 4
+
+            await until(a_told, seconds=20)  # a few 2 s timeouts; the backlog takes minutes
+            _, journal = await admin(served, "GET", "/admin/callbacks/deliveries?limit=1000")
+            waiting = [d for d in journal["items"] if d["siren"] != SIREN and d["attempts"] == 0]
+            assert len(waiting) > 150  # the others' backlog is still there
+            assert hanging.peak_total <= 4
+    finally:
+        await hanging.close()
