@@ -7,6 +7,7 @@ current directory, loopback ports), so `operator-sim serve` needs no flags at al
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -68,6 +69,30 @@ class Config:
     """refuse or allow: whether callback URLs may reach this machine (127.0.0.0/8, ::1,
     localhost, 0.0.0.0) on other ports than the simulator's own, which are always refused.
     The pytest plugin allows it, its receivers being local."""
+    trusted_intermediaries: str = ""
+    """Who may forward a user's certificate in S²LOW's `org.s2low.forward-x509-identification`
+    header (Pastell does): SHA-256 fingerprints of client certificates and/or IP addresses,
+    separated by commas or spaces. Empty: the header is refused from everyone."""
+
+    def intermediaries(self) -> tuple[frozenset[str], frozenset[str]]:
+        """`trusted_intermediaries` read: (certificate fingerprints, addresses)."""
+        return parse_intermediaries(self.trusted_intermediaries)
+
+
+def parse_intermediaries(raw: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Fingerprints (64 hex digits, colons allowed, any case) and IP addresses, or ConfigError."""
+    prints, addresses = set(), set()
+    for item in raw.replace(",", " ").split():
+        digits = item.replace(":", "").lower()
+        if len(digits) == 64 and all(c in "0123456789abcdef" for c in digits):
+            prints.add(digits)
+            continue
+        try:
+            addresses.add(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ConfigError(f"trusted_intermediaries: {item!r} is neither a SHA-256 "
+                              "certificate fingerprint nor an IP address") from None
+    return frozenset(prints), frozenset(addresses)
 
 
 def load_config(path: str | os.PathLike | None = None,
@@ -121,6 +146,7 @@ def _validated(config: Config) -> Config:
         raise ConfigError(f"itc: {config.itc!r} is not a trigram of 3 capital letters")
     if config.max_archive_bytes <= 0 or config.workers <= 0 or config.read_timeout <= 0:
         raise ConfigError("max_archive_bytes, workers and read_timeout must be positive")
+    parse_intermediaries(config.trusted_intermediaries)
     if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:
         raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "
                           "callback_retry_ms not negative")

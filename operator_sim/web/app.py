@@ -40,7 +40,7 @@ from ..timestamp import TimeStampAuthority, authority_from_pki
 from ..validation.registry import default_registry
 from ..validation.validator import ValidationPolicy
 from . import api, callbacks, courriers, journal, s2low, scenarios
-from .auth import setup_client_auth
+from .auth import Intermediaries, setup_client_auth
 from .tls import HandshakeRefusal, server_ssl_context
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,10 @@ def create_app(simulator: Simulator) -> web.Application:
     """The API application: JSON errors outermost, then client-certificate authentication."""
     app = web.Application(middlewares=[journal.record_requests, s2low.s2low_refusals,
                                        api.json_errors, scenarios.show_faults])
+    prints, addresses = simulator.config.intermediaries()
     setup_client_auth(app, trust=simulator.pki.trust_store, directory=simulator.identities,
-                      clock=simulator.clock.now)
+                      clock=simulator.clock.now,
+                      intermediaries=Intermediaries(prints, addresses))
     upload_dir = simulator.config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(upload_dir)

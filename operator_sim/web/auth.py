@@ -5,6 +5,11 @@ clock's time, resolves the identity (HTTP Basic for shared certificates) and han
 `request[IDENTITY]`. It answers 401 (untrusted, unknown) or 403 (forbidden) itself, and turns
 `IdentityError`s raised by handlers (e.g. `authorize`) into the same JSON body. The binding
 comes from the directory's memory when it has it; only a miss costs a store read, off the loop.
+
+A user's certificate forwarded in `org.s2low.forward-x509-identification` (Pastell acting for
+its user, as S²LOW allows) is believed only from a declared trusted intermediary (certificate
+fingerprint or address, `Config.trusted_intermediaries`): it then selects the identity, while
+the connection keeps the level of the certificate actually presented (`Identity.level`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import hdrs, web
@@ -21,6 +27,7 @@ from cryptography import x509
 
 from ..pki.identity import (
     BadCredentials,
+    CertificateBinding,
     Identity,
     IdentityDirectory,
     IdentityError,
@@ -35,6 +42,37 @@ CLOCK = web.AppKey("clock", Callable[[], datetime])
 IDENTITY = web.RequestKey("identity", Identity)
 VERDICT = web.RequestKey("certificate_verdict", Verdict)
 _PEER = web.RequestKey("peer_certificate", tuple)
+FORWARD_HEADER = "org.s2low.forward-x509-identification"
+CERTIFICATE_ONLY = ("/admin/users/api-list-login.php",)
+"""Paths S²LOW answers from the certificate alone (no login asked, even when shared)."""
+
+
+@dataclass(frozen=True)
+class Intermediaries:
+    """Who may forward a user's certificate: client certificate fingerprints, IP addresses."""
+
+    fingerprints: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+    def trust(self, fingerprint: str, address: str | None) -> bool:
+        return fingerprint in self.fingerprints or (address or "") in self.addresses
+
+
+TRUSTED_INTERMEDIARIES = web.AppKey("trusted_intermediaries", Intermediaries)
+
+
+class ForwardRefused(IdentityError):
+    """A forwarded certificate that may not select the user."""
+
+    code = "FORWARD_REFUSED"
+    status = 403
+    message_fr = "La connexion n'a pas pu être établie"
+    message_en = "The connection could not be established"
+
+    def __init__(self, detail: str, *, status: int = 403) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.message_fr = f"{ForwardRefused.message_fr} : {detail}"
 
 _BASIC_CHALLENGE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="operator-sim", charset="UTF-8"'}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,12 +80,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def setup_client_auth(app: web.Application, *, trust: Callable[[], TrustStore],
                       directory: IdentityDirectory, clock: Callable[[], datetime],
-                      policy: TrustPolicy = DEFAULT_POLICY) -> None:
+                      policy: TrustPolicy = DEFAULT_POLICY,
+                      intermediaries: Intermediaries = Intermediaries()) -> None:
     """Store what the middleware needs under its AppKeys and install it."""
     app[TRUST_SOURCE] = trust
     app[TRUST_POLICY] = policy
     app[IDENTITY_DIRECTORY] = directory
     app[CLOCK] = clock
+    app[TRUSTED_INTERMEDIARIES] = intermediaries
     app.middlewares.append(client_certificate_auth)
 
 
@@ -117,6 +157,35 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
     return login, password
 
 
+def _forwarded(request: web.Request, print_: str) -> tuple[x509.Certificate, str] | None:
+    """The user certificate a trusted intermediary forwards, judged like a presented one;
+    None without the header. Refused from anyone not declared trusted."""
+    raw = request.headers.get(FORWARD_HEADER)
+    if raw is None:
+        return None
+    app = request.app
+    if not app[TRUSTED_INTERMEDIARIES].trust(print_, request.remote):
+        raise ForwardRefused(f"{FORWARD_HEADER} n'est accepté que d'un intermédiaire de "
+                             "confiance déclaré (trusted_intermediaries)")
+    try:
+        der = base64.b64decode(raw.strip(), validate=True)
+        forwarded = x509.load_der_x509_certificate(der)
+    except (ValueError, binascii.Error):
+        raise ForwardRefused("certificat transmis illisible", status=401) from None
+    verdict = judge([forwarded], at=app[CLOCK](), store=app[TRUST_SOURCE](),
+                    policy=app[TRUST_POLICY])
+    if not verdict.accepted:
+        reason = verdict.reason.message_fr if verdict.reason else verdict.detail
+        raise ForwardRefused(f"certificat transmis refusé : {reason}", status=401)
+    return forwarded, hashlib.sha256(der).hexdigest()
+
+
+def _certificate_only(binding: CertificateBinding | None, print_: str) -> Identity:
+    """Who a certificate is when only the certificate is asked: no rights of any account."""
+    return Identity(fingerprint=print_, name="certificat", sirens=frozenset(), roles=frozenset(),
+                    certificate_siren=binding.siren if binding else "")
+
+
 @web.middleware
 async def client_certificate_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     leaf, print_ = _peer(request)
@@ -128,12 +197,17 @@ async def client_certificate_auth(request: web.Request, handler: Handler) -> web
         return _trust_refusal(verdict)
     assert leaf is not None and print_ is not None
     try:
+        forwarded = _forwarded(request, print_)
+        if forwarded is not None:  # the user it names, at the presented certificate's level
+            leaf, print_ = forwarded
         credentials = _basic_credentials(request)
         directory = app[IDENTITY_DIRECTORY]
         binding = directory.cached(print_)
         if binding is None:
             binding = await asyncio.to_thread(directory.binding, print_)
-        if credentials is None:
+        if credentials is None and request.path in CERTIFICATE_ONLY:
+            identity = _certificate_only(binding, print_)
+        elif credentials is None:
             identity = identify(binding, leaf, level=verdict.level)
         else:  # scrypt is deliberately slow: keep it off the event loop
             identity = await asyncio.to_thread(identify, binding, leaf, credentials=credentials,

@@ -105,14 +105,14 @@ async def test_posting_an_act_waiting_at_17_applies_the_posting_requests_header_
     # the rules decide at posting: the header on the create request made no decision
     assert {(await s2low.status(t))[1] for t in waiting.values()} == {"17"}
 
-    assert await post(s2low, waiting["REFUS"], "refus") == (200, "OK\n", "")
+    assert await post(s2low, waiting["REFUS"], "refus") == (302, "", "")  # no url_return
     _, code, flux = await s2low.status(waiting["REFUS"])
     assert code == "-1" and "refus par en-tête" in flux
 
     status, body, _ = await post(s2low, waiting["PANNE"], "panne", url_return="https://x/%%ERROR%%")
     assert (status, body) == (503, "KO\nservice momentanément indisponible (scénario panne)\n")
     assert (await s2low.status(waiting["PANNE"]))[1] == "17"  # nothing posted: post again later
-    assert (await post(s2low, waiting["PANNE"], "aucun"))[:2] == (200, "OK\n")
+    assert (await post(s2low, waiting["PANNE"], "aucun"))[:2] == (302, "")
     assert (await s2low.status(waiting["PANNE"]))[1] == "4"
 
     started = time.monotonic()
@@ -132,7 +132,7 @@ async def test_posting_an_act_waiting_at_17_applies_the_posting_requests_header_
 
     entries = await journal(s2low, f"{ACTES}/actes_transac_post_confirm_api.php", 6)
     assert [(e["status"], e["scenario"]) for e in reversed(entries)] == [
-        (200, "refus"), (503, None), (200, None), (302, "lent"), (302, None), (None, "coupure")]
+        (302, "refus"), (503, None), (302, None), (302, "lent"), (302, None), (None, "coupure")]
 
 
 async def test_a_corrupt_return_damages_every_download_of_what_the_prefecture_returned(s2low):

@@ -31,6 +31,7 @@ def add_routes(app: web.Application, prefecture: Prefecture) -> None:
     routes = [
         (("POST",), f"{ACTES}/actes_transac_create.php", actes.create),
         (("GET",), f"{ACTES}/actes_transac_get_status.php", actes.get_status),
+        (("GET",), f"{ACTES}/actes_transac_get_ARActe.php", actes.get_aracte),
         (("POST",), f"{ACTES}/actes_transac_cancel.php", actes.cancel),
         (both, f"{ACTES}/actes_classification_request.php", actes.classification_request),
         (both, f"{ACTES}/actes_classification_fetch.php", actes.classification_fetch),
@@ -52,7 +53,9 @@ def add_routes(app: web.Application, prefecture: Prefecture) -> None:
         (("GET",), f"{ACTES}/", _module_root),
         (("GET",), "/api/test-connexion.php", listing.test_connexion),
         (("GET",), "/api/get-nounce.php", listing.get_nounce),
-        (("GET",), "/admin/users/api-list-login.php", listing.list_login),
+        (("GET",), "/api/test-rgs.php", listing.test_rgs),
+        (("GET",), "/api/info-connexion.php", listing.info_connexion),
+        (("*",), "/admin/users/api-list-login.php", listing.list_login),  # any method, as PHP
     ]
     for methods, path, handler in routes:
         for method in methods:

@@ -1,10 +1,10 @@
 """S²LOW's act transactions: create, status, post-confirm, cancel, import, classification.
 
-`actes_transac_create.php` checks the fields as S²LOW does (number, decision date, duplicate
-number, typologies, file types, size) and answers its exact `KO` texts; the act itself is
-built, signed and taken by the engine's operator door (`Engine.submit_acte`), stored at 17
-("en attente d'être postée") when the connection is not RGS or the client asks `en_attente`,
-until `actes_transac_post_confirm_api.php` posts it.
+`actes_transac_create.php` refuses a connection whose TLS certificate is not RGS, then checks
+the fields as S²LOW does (number, decision date, duplicate number, typologies, file types,
+size) and answers its exact `KO` texts; the act itself is built, signed and taken by the
+engine's operator door (`Engine.submit_acte`), stored at 17 ("en attente d'être postée") when
+the client asks `en_attente`, until `actes_transac_post_confirm_api.php` posts it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,18 @@ from .common import (
     returned_message,
 )
 from .form import Form, Upload, read_form
-from .replies import CHARSET, S2lowKO, authority, connexion, ok, s2low_handler, text
+from .replies import (
+    ACCES_REFUSE,
+    CHARSET,
+    S2lowKO,
+    S2lowRedirect,
+    authority,
+    connexion,
+    ok,
+    redirect,
+    s2low_handler,
+    text,
+)
 
 S = TransactionStatus
 NUMBER = re.compile(r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$")  # S²LOW's NUMBER_REGEXP
@@ -45,6 +56,8 @@ MAX_SUBJECT = 499
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg"}
 RGS_REQUIRED = "La télétransmission nécessite un certificat RGS<br/>Erreur : {}"
+MUST_SIGNED = ("must_signed : la signature des actes dans S²LOW (statut 18, « En attente d'être "
+               "signée ») n'est pas simulée ; signer l'acte avant de le poster")
 SAVE_FAILED = "Erreur lors de l'enregistrement de la transaction :\n"
 DUPLICATE = ("Un acte portant le même numéro interne existe déjà dans la base de données.\n"
              "Il faut peut-être ajouter un suffixe au numéro.")
@@ -94,6 +107,11 @@ def _check_annexe_file(upload: Upload, content_format: str | None, acte_xml: boo
     if acte_xml and content_format != "pdf":
         return "Les pièces jointes doivent être au format PDF avec un acte au format XML"
     return None
+
+
+def _truthy(raw: str | None) -> bool:
+    """PHP's truth of a posted value (`empty()` false): set, and neither "" nor "0"."""
+    return (raw or "").strip() not in ("", "0")
 
 
 def _present(uploads: list[Upload]) -> list[Upload]:
@@ -148,7 +166,7 @@ async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeReq
         raise S2lowKO("Le numéro n'est pas correct")
     decision_date = _decision_date(form, paris_date(engine.clock.now()))
     if await _number_taken(request, siren, number):
-        raise S2lowKO(DUPLICATE, status=409)
+        raise S2lowKO(DUPLICATE)
     actes = _present(form.files.get("acte_pdf_file", []))
     if not actes:
         raise S2lowKO("Aucun fichier acte n'a été posté ")
@@ -210,12 +228,16 @@ async def create(request: web.Request) -> web.Response:
     siren = authority(identity)
     form = await read_form(request)
     try:
+        if _truthy(form.value("must_signed")):
+            raise S2lowKO(MUST_SIGNED)
+        state = connexion(request)
+        if not state.rgs:  # S²LOW checks it before any field
+            raise S2lowKO(RGS_REQUIRED.format(state.reason))
         acte = await _acte_request(request, form, siren)
     finally:
         form.cleanup()
     collectivite = await engine.known_collectivite(identity, siren)
-    waiting = (form.value("en_attente") or "").strip() not in ("", "0") \
-        or not connexion(request).rgs
+    waiting = _truthy(form.value("en_attente"))
     outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
                                        headers=request.headers)
     show_scenario(request, outcome)
@@ -242,74 +264,102 @@ async def get_status(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset=CHARSET)
 
 
+# -- actes_transac_get_ARActe.php ----------------------------------------------------------------
+
+
+@s2low_handler
+async def get_aracte(request: web.Request) -> web.StreamResponse:
+    """The ARActe of transaction `id`, raw (`application/xml`). S²LOW redirects (its message
+    in the session) when the transaction is unknown or not the caller's; without an AR yet it
+    sets `Location: index.php` and goes on, so the answer is a 302 with an empty body."""
+    engine = engine_of(request)
+    try:
+        row = await owned(request, php_int(request.query.get("id")))
+    except S2lowKO as refused:
+        raise S2lowRedirect(refused.message if refused.message == ACCES_REFUSE else
+                            "Erreur d'initialisation de la transaction.",
+                            "/modules/actes/index.php") from None
+    message = await returned_message(engine, row, S.ACQUITTEMENT_RECU)
+    if message is None:
+        return web.Response(status=302, headers={"Location": "index.php",
+                                                 "Content-Type": "application/xml"})
+    return web.Response(body=await read_blob(engine, message.xml_sha256),
+                        headers={"Content-Type": "application/xml"})
+
+
 # -- actes_transac_post_confirm_api.php (and _multi) ----------------------------------------------
 
 
-def _redirect(url_return: str, error: bool, message: str) -> web.StreamResponse:
-    """To `url_return`; without one, or when no URL can be made of it (`http://[::1`), the
-    outcome as text — the transaction may already be posted, so it is told either way."""
+def _return_to(url_return: str, error: bool, message: str) -> web.StreamResponse:
+    """S²LOW's `header("Location:  $url_return")`, `%%ERROR%%` → 1 or 0 and `%%MESSAGE%%` →
+    the message as is (S²LOW does not URL-encode it), then what a header cannot carry
+    (spaces, accents, controls) percent-encoded, as a browser following it would."""
     location = url_return.replace("%%ERROR%%", "1" if error else "0").replace(
-        "%%MESSAGE%%", quote(message))
+        "%%MESSAGE%%", message)
     try:
-        # URL() encodes what a header may not hold (CR, LF, spaces), as HTTPFound does.
-        target = str(URL(location)) if location else None
-    except ValueError:
-        target = None
-    if target is None:
-        return text(("KO\n" if error else "OK\n") + (f"{message}\n" if message else ""),
-                    status=400 if error else 200)
+        target = str(URL(location)) if location else ""
+    except ValueError:  # no URL can be made of it (`http://[::1`): sent encoded as a path
+        target = quote(location, safe="/:?&=%#")
     # Returned, not raised: the scenario's faults (`show_faults`) apply to answers only.
-    return web.Response(status=302, headers={"Location": target})
+    return redirect(target, message)
+
+
+def _check_posting(request: web.Request) -> None:
+    """What both post-confirm scripts check first: the TLS certificate is RGS."""
+    state = connexion(request)
+    if not state.rgs:
+        raise S2lowKO(RGS_REQUIRED.format(state.reason))
 
 
 async def _post(request: web.Request, transaction_id: int) -> None:
     row = await owned(request, transaction_id, invalid="Erreur d'initialisation de la transaction.",
                       escaped=True)
     if row.status is not S.EN_ATTENTE_D_ETRE_POSTEE:
-        raise S2lowKO("La transaction n'est pas dans le statut « En attente d'être posté»",
-                      status=409)
+        raise S2lowKO("La transaction n'est pas dans le statut « En attente d'être posté»")
     try:
         outcome = await engine_of(request).post_acte(request[IDENTITY], row.id,
                                                      headers=request.headers)
     except IntakeRefused as refused:
         if refused.status == 503:  # a scenario's outage: the whole answer is a 503, no redirect
             raise
-        raise S2lowKO(refused.message_fr, status=refused.status) from None
+        raise S2lowKO(refused.message_fr) from None
     show_scenario(request, outcome)
 
 
 @s2low_handler
 async def post_confirm(request: web.Request) -> web.StreamResponse:
-    """17 → 1 by an RGS connection; answered by a redirection to `url_return`."""
+    """17 → 1 by an RGS connection; always answered by a redirection to `url_return`."""
     url_return = request.query.get("url_return", "")
-    if not connexion(request).rgs:
-        return _redirect(url_return, True, RGS_REQUIRED.format(connexion(request).reason))
-    raw = request.query.get("id", "")
-    if not raw:
-        return _redirect(url_return, True, "Pas d'identifiant de transaction spécifié")
     try:
+        _check_posting(request)
+        raw = request.query.get("id", "")
+        if raw in ("", "0"):  # PHP's empty()
+            raise S2lowKO("Pas d'identifiant de transaction spécifié")
         await _post(request, php_int(raw))
     except S2lowKO as refused:
-        return _redirect(url_return, True, refused.message)
-    return _redirect(url_return, False, "")
+        return _return_to(url_return, True, refused.message)
+    return _return_to(url_return, False, "")
 
 
 @s2low_handler
 async def post_confirm_multi(request: web.Request) -> web.StreamResponse:
-    """The batch variant: `id[]=…&id[]=…`; transactions it may not post are skipped. A
-    scenario's 503 stops the batch there (those before it stay posted)."""
+    """The batch variant: `id[]=…&id[]=…` (or one `id`); transactions it may not post are
+    skipped. Answered by a redirection to `url_return` as given (no placeholders here), or
+    to the site's root on a refusal without one. A scenario's 503 stops the batch there."""
     url_return = request.query.get("url_return", "")
-    if not connexion(request).rgs:
-        return _redirect(url_return, True, RGS_REQUIRED.format(connexion(request).reason))
+    try:
+        _check_posting(request)
+    except S2lowKO as refused:
+        return redirect(url_return or "/", refused.message)
     ids = request.query.getall("id[]", []) or request.query.getall("id", [])
-    if not ids:
-        return _redirect(url_return, True, "Pas d'identifiant de transaction spécifié")
+    if not [i for i in ids if i not in ("", "0")]:
+        return redirect(url_return or "/", "Pas d'identifiant de transaction spécifié")
     for raw in ids:
         try:
             await _post(request, php_int(raw))
         except S2lowKO:
             continue
-    return _redirect(url_return, False, "")
+    return redirect(url_return)
 
 
 # -- actes_transac_cancel.php --------------------------------------------------------------------
@@ -326,16 +376,15 @@ async def cancel(request: web.Request) -> web.Response:
     row = await owned(request, php_int(raw), invalid="Erreur d'initialisation de la transaction.",
                       escaped=True)
     if row.type is not TransactionType.ACTE:
-        raise S2lowKO("Ce type de transaction ne peut pas être annulé.", status=409)
+        raise S2lowKO("Ce type de transaction ne peut pas être annulé.")
     engine = engine_of(request)
     pending = await engine.store.list(TransactionFilter(related_transaction_id=row.id,
                                                         type=TransactionType.ANNULATION))
     if any(S.POSTE <= t.status < S.ACQUITTEMENT_RECU for t in pending.items):
-        raise S2lowKO("Une demande d'annulation est déjà en cours pour cette transaction.",
-                      status=409)
+        raise S2lowKO("Une demande d'annulation est déjà en cours pour cette transaction.")
     if row.status is not S.ACQUITTEMENT_RECU:
         raise S2lowKO("Impossible d'annuler une transaction qui n'est pas en état "
-                      "« Acquittement reçu ».", status=409)
+                      "« Acquittement reçu ».")
     outcome = await engine.cancel(request[IDENTITY], row.id)
     return ok(f"{outcome.transaction.id}\n")
 
@@ -353,15 +402,16 @@ async def import_archive(request: web.Request) -> web.Response:
             raise S2lowKO("Pas de fichier archive spécifié.")
         state = connexion(request)
         if not state.rgs:
-            raise S2lowKO(RGS_REQUIRED.format(state.reason), status=403)
+            raise S2lowKO(RGS_REQUIRED.format(state.reason))
         if not re.match(r"^[A-Za-z]{3}-[A-Za-z]{4}-", archive.filename):
             raise S2lowKO(f"L'archive n'a pas un nom valide : {archive.filename}")
         try:
             outcome = await engine_of(request).submit_archive(request[IDENTITY], archive.filename,
                                                               archive.path, headers=request.headers)
         except IntakeRefused as refused:
-            raise S2lowKO(f"Erreur d'importation de l'enveloppe :\n{refused.message_fr}",
-                          status=refused.status) from None
+            if refused.status == 503:  # a scenario's outage
+                raise
+            raise S2lowKO(f"Erreur d'importation de l'enveloppe :\n{refused.message_fr}") from None
     finally:
         form.cleanup()
     show_scenario(request, outcome)
@@ -395,10 +445,14 @@ async def classification_request(request: web.Request) -> web.Response:
 
 @s2low_handler
 async def classification_fetch(request: web.Request) -> web.Response:
-    """The last classification received, raw; the platform's current one until a 7-2 came."""
+    """The last classification received (7-2), raw, as `ActesClassification::pushXMLData`
+    sends it; `KO` until the authority received one (ask with the request route first)."""
     siren = authority(request[IDENTITY])
-    xml = await _held_classification(request, siren) or engine_of(request).classification().to_xml()
-    return web.Response(body=xml, content_type="text/xml", charset=CHARSET)
+    xml = await _held_classification(request, siren)
+    if xml is None:
+        raise S2lowKO("Erreur de récupération de la dernière classification.")
+    return web.Response(body=xml, content_type="text/xml", charset=CHARSET, headers={
+        "Content-Disposition": 'attachment; filename="classification.xml"'})
 
 
 # -- actes_transac_get_document.php --------------------------------------------------------------
@@ -422,6 +476,7 @@ async def get_document(request: web.Request) -> web.StreamResponse:
     return text("".join(lines))
 
 
-__all__ = ["cancel", "classification_fetch", "classification_request", "create", "get_document",
+__all__ = ["cancel", "classification_fetch", "classification_request", "create", "get_aracte",
+           "get_document",
            "get_status", "import_archive", "post_confirm", "post_confirm_multi"]
 

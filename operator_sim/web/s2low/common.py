@@ -43,13 +43,13 @@ async def owned(request: web.Request, transaction_id: int, *,
                 invalid: str = INVALID_TRANSACTION, escaped: bool = False) -> TransactionRow:
     """The transaction, if it exists and belongs to one of the caller's collectivités."""
     if transaction_id <= 0:
-        raise S2lowKO(invalid, status=404, escaped=escaped)
+        raise S2lowKO(invalid, escaped=escaped)
     try:
         row = await engine_of(request).store.get(transaction_id)
     except NotFound:
-        raise S2lowKO(invalid, status=404, escaped=escaped) from None
+        raise S2lowKO(invalid, escaped=escaped) from None
     if not request[IDENTITY].can_act_for(row.siren):
-        raise S2lowKO(ACCES_REFUSE, status=403, escaped=escaped)
+        raise S2lowKO(ACCES_REFUSE, escaped=escaped)
     return row
 
 
@@ -58,7 +58,7 @@ async def by_unique_id(request: web.Request, id_acte: str, *,
     """The act this IDActe was given to (S²LOW's `unique_id`)."""
     row = await engine_of(request).store.find_by_id_acte(id_acte)
     if row is None:
-        raise S2lowKO(invalid, status=404, escaped=escaped)
+        raise S2lowKO(invalid, escaped=escaped)
     return await owned(request, row.id, invalid=invalid, escaped=escaped)
 
 

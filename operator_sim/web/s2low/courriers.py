@@ -64,7 +64,7 @@ async def reponse_create(request: web.Request) -> web.Response:
         answer_id = await _answer(request)
     except S2lowKO as refused:
         if get_api:
-            return text(f"KO : {refused.message}", status=refused.status)
+            return text(f"KO : {refused.message}")
         raise
     if get_api:
         return text(f"OK : id généré : {answer_id}\n")
@@ -83,13 +83,20 @@ async def _answer(request: web.Request) -> int:
         code = _answer_code(letter.type, form.value("type_envoie") or "")
         documents = [(main.filename, main.read())]
         if code == "3-4":
-            documents += [(u.filename, u.read()) for u in form.files.get("acte_attachments", [])
-                          if u.size]
+            type_pj = form.values("type_pj")
+            pieces = [u for u in form.files.get("acte_attachments", []) if u.size]
+            for i, piece in enumerate(pieces):
+                if i >= len(type_pj) or not type_pj[i].strip():
+                    raise S2lowKO(f"Erreur lors de la réception du fichier annexe "
+                                  f"{piece.filename} : typologie absente")
+            documents += [(u.filename, u.read()) for u in pieces]
         try:
             outcome = await request.app[PREFECTURE].answer(request[IDENTITY], letter.id, code,
                                                            documents=documents)
         except IntakeRefused as refused:
-            raise S2lowKO(refused.message_fr, status=refused.status) from None
+            if refused.status == 503:  # a scenario's outage
+                raise
+            raise S2lowKO(refused.message_fr) from None
     finally:
         form.cleanup()
     return outcome.transaction.id

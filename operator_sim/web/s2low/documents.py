@@ -33,7 +33,7 @@ from ...store import BlobNotFound
 from ...store.interface import TransactionRow
 from ..downloads import content_disposition, sound_file
 from .common import engine_of, owned, php_int, read_blob, returned_message
-from .replies import S2lowKO, s2low_handler
+from .replies import ACCES_REFUSE, S2lowKO, S2lowRedirect, s2low_handler
 
 S = TransactionStatus
 FILE_ID_STRIDE = 1000
@@ -117,7 +117,7 @@ async def files_list(request: web.Request) -> web.Response:
     row = await owned(request, php_int(request.query.get("transaction")))
     journal = await engine.store.journal(row.id)
     if all(e.to_status in (S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS) for e in journal):
-        raise S2lowKO(NO_AR, status=409, escaped=False)
+        raise S2lowKO(NO_AR, escaped=False)
     return web.json_response([f.to_json() for f in await files_of(engine, row)])
 
 
@@ -182,7 +182,17 @@ def _truthy(raw: str | None) -> bool:
 
 @s2low_handler
 async def download_file(request: web.Request) -> web.StreamResponse:
-    """`file=<id>` (with `tampon=true`: stamped, for an acknowledged act's PDFs) or `env=<id>`."""
+    """`file=<id>` (with `tampon=true`: stamped, for an acknowledged act's PDFs) or `env=<id>`.
+    Every refusal is a redirection, as `actes_download_file.php` answers them: to the site's
+    root, or to the module's index for "Accès refusé" (the message in the body here)."""
+    try:
+        return await _download(request)
+    except S2lowKO as refused:
+        raise S2lowRedirect(refused.message, "/modules/actes/index.php"
+                            if refused.message == ACCES_REFUSE else "/") from None
+
+
+async def _download(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     query = request.query
     if ascii_digits(query.get("file", "")):
@@ -190,11 +200,11 @@ async def download_file(request: web.Request) -> web.StreamResponse:
         row = await owned(request, file_id // FILE_ID_STRIDE, invalid="Fichier inexistant")
         file = next((f for f in await files_of(engine, row) if f.id == file_id), None)
         if file is None:
-            raise S2lowKO("Fichier inexistant", status=404, escaped=False)
+            raise S2lowKO("Fichier inexistant", escaped=False)
         if _truthy(query.get("tampon")) and file.mimetype == "application/pdf" \
                 and row.type is TransactionType.ACTE:
             if not _acknowledged(row):
-                raise S2lowKO(NO_AR, status=409, escaped=False)
+                raise S2lowKO(NO_AR, escaped=False)
             return await _stamped(engine, row, file, _date_affichage(query.get("date_affichage")))
         return await sound_file(engine.sqlite.blobs, file.sha256,
                                 filename=file.posted_filename or file.name, mimetype=file.mimetype)
@@ -236,11 +246,11 @@ async def get_tampon(request: web.Request) -> web.Response:
     engine = engine_of(request)
     row = await owned(request, php_int(request.query.get("transaction")))
     if not _acknowledged(row):
-        raise S2lowKO(NO_AR, status=409, escaped=False)
+        raise S2lowKO(NO_AR, escaped=False)
     main = next((f for f in (await files_of(engine, row))[1:] if f.mimetype == "application/pdf"),
                 None)
     if main is None:
-        raise S2lowKO("Le document de l'acte n'est pas un PDF", status=409, escaped=False)
+        raise S2lowKO("Le document de l'acte n'est pas un PDF", escaped=False)
     return await _stamped(engine, row, main, _date_affichage(request.query.get("date_affichage")))
 
 
@@ -278,7 +288,7 @@ async def create_pdf(request: web.Request) -> web.Response:
         raise S2lowKO("Pas d'identifiant de transaction spécifié")
     row = await owned(request, php_int(raw), invalid="Erreur d'initialisation de la transaction.")
     if not _acknowledged(row):
-        raise S2lowKO(NO_AR, status=409, escaped=False)
+        raise S2lowKO(NO_AR, escaped=False)
     facts = await bordereau_facts(engine, row)
     pdf = await asyncio.to_thread(render_bordereau, facts, generated_at=engine.clock.now())
     return web.Response(body=pdf, content_type="application/pdf", headers={

@@ -1,16 +1,16 @@
 """S²LOW's answer conventions and who is asking: `OK`/`KO` bodies, the authority, RGS.
 
-S²LOW answers API calls with `OK\\n` or `KO\\n` and one line, in ISO-8859-1; messages that go
-through its `returnAndExit` are HTML-escaped (`htmlspecialchars`, ENT_QUOTES), those a script
-echoes are not. A connection may teletransmit only with an RGS certificate — here an agent
-certificate of RGS level ** or *** — presented, or forwarded by a trusted intermediary (Pastell)
-in the `org.s2low.forward-x509-identification` header.
+S²LOW answers API calls with `OK\\n` or `KO\\n` and one line, in ISO-8859-1, always with HTTP
+200: neither its `returnAndExit` nor the scripts that echo `KO` set a status. Messages that go
+through `returnAndExit` are HTML-escaped (`htmlspecialchars`, ENT_QUOTES), those a script echoes
+are not. A connection may teletransmit only when the certificate presented in the TLS handshake
+is RGS (`RgsConnexion` reads SSL_CLIENT_CERT and nothing else): an agent certificate of RGS
+level ** or ***. A certificate forwarded in `org.s2low.forward-x509-identification` only
+selects the user (`web.auth`), never the connection's level.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import functools
 import hmac
@@ -19,22 +19,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from cryptography import x509
 
 from ...engine.intake import IntakeRefused
 from ...pki.identity import Identity, IdentityError
-from ...pki.profiles import RgsLevel, siren_of
-from ...pki.trust import judge
+from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..api import BadRequest
-from ..auth import CLOCK, IDENTITY, TRUST_POLICY, TRUST_SOURCE, VERDICT
+from ..auth import CLOCK, IDENTITY, VERDICT
 from ..downloads import store_fault
 
 CHARSET = "iso-8859-1"
-FORWARD_HEADER = "org.s2low.forward-x509-identification"
 RGS_LEVELS = frozenset({RgsLevel.TWO, RgsLevel.THREE})
 """Levels that qualify a connection for teletransmission (S²LOW: "certificat RGS 2 étoiles")."""
 S2LOW_PREFIXES = ("/modules/actes/", "/api/test-connexion.php", "/api/get-nounce.php",
+                  "/api/test-rgs.php", "/api/info-connexion.php",
                   "/admin/users/api-list-login.php")
 ACCES_REFUSE = "Accès refusé"
 AUTH_FAILED = "Échec de l'authentification"
@@ -42,17 +40,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class S2lowKO(Exception):
-    """A refusal answered as S²LOW does: `KO` and the message.
+    """A refusal answered as S²LOW does: HTTP 200, `KO` and the message.
 
     `escaped`: the message goes through S²LOW's `returnAndExit` (HTML-escaped, newline added);
     otherwise it is echoed as is, as the scripts that print `KO\\n…` themselves do.
     """
 
-    def __init__(self, message: str, *, status: int = 400, escaped: bool = True) -> None:
+    def __init__(self, message: str, *, escaped: bool = True, status: int = 200) -> None:
+        """`status` is not sent (S²LOW answers every KO with 200): it names the kind of
+        refusal for the journal and callers that tell them apart."""
         super().__init__(message)
         self.message = message
-        self.status = status
         self.escaped = escaped
+        self.status = status
+
+
+class S2lowRedirect(Exception):
+    """A refusal S²LOW answers with a redirection (`header("Location: …")`), its message kept
+    in the PHP session the client never sees; here also in the body, for people reading it."""
+
+    def __init__(self, message: str, location: str = "/") -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
 
 
 def html_escape(text: str) -> str:
@@ -77,11 +87,18 @@ def ko_response(error: S2lowKO) -> web.Response:
         body = "KO\n" + (f"{html_escape(error.message)}\n" if error.message else "")
     else:
         body = f"KO\n{error.message}"
-    return text(body, status=error.status)
+    return text(body)
+
+
+def redirect(location: str, message: str = "") -> web.Response:
+    """302 to `location` as PHP's `header("Location: …")` sends it (an empty one included)."""
+    return web.Response(status=302, headers={"Location": location},
+                        body=message.encode(CHARSET, "replace"), content_type="text/plain",
+                        charset=CHARSET)
 
 
 def s2low_handler(handler: Handler) -> Handler:
-    """Every S²LOW route: checks the forwarded certificate, answers failures as `KO` bodies."""
+    """Every S²LOW route: checks a nonce, answers failures as `KO` bodies (HTTP 200)."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -92,41 +109,52 @@ def s2low_handler(handler: Handler) -> Handler:
             return await handler(request)
         except S2lowKO as error:
             return ko_response(error)
+        except S2lowRedirect as error:
+            return redirect(error.location, error.message)
         except IntakeRefused as error:
-            return ko_response(S2lowKO(error.message_fr, status=error.status))
+            refused = ko_response(S2lowKO(error.message_fr))
+            if error.status == 503:  # a scenario's outage: the one KO that is not a 200
+                refused.set_status(503)
+            return refused
         except IdentityError as error:
-            return ko_response(S2lowKO(ACCES_REFUSE if error.status == 403 else AUTH_FAILED,
-                                       status=error.status))
+            return ko_response(S2lowKO(ACCES_REFUSE if error.status == 403 else AUTH_FAILED))
         except NotFound:
-            return ko_response(S2lowKO("Numéro de transaction invalide.", status=404,
-                                       escaped=False))
+            return ko_response(S2lowKO("Numéro de transaction invalide.", escaped=False))
         except (BlobCorrupted, BlobNotFound) as error:  # S²LOW's words when a file cannot be sent
             _, fr, _ = store_fault(request, error)
-            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", status=410,
-                                       escaped=False))
+            refused = ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", escaped=False))
+            refused.set_status(410)  # a stored file altered or gone: the simulator's own fault
+            return refused
         except BadRequest as error:
-            return ko_response(S2lowKO(error.fr, status=error.status))
+            return ko_response(S2lowKO(error.fr))
         except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
             if error.status < 400:
                 raise
-            return ko_response(S2lowKO(error.reason, status=error.status))
+            return ko_response(S2lowKO(error.reason))
 
     return wrapped
+
+
+CHALLENGED = frozenset({"CREDENTIALS_REQUIRED", "BAD_CREDENTIALS"})
+"""Refusals kept as 401 with a Basic challenge: HTTP clients send a login only when asked."""
 
 
 @web.middleware
 async def s2low_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost on the API app: refusals made before an S²LOW handler runs (untrusted or
-    unknown certificate, missing login) are `KO` bodies too, on S²LOW's paths only."""
+    unknown certificate, forwarded identity refused) are `KO` bodies with HTTP 200 too, on
+    S²LOW's paths only; a missing or wrong login stays a 401 challenge."""
     response = await handler(request)
     if (request.path.startswith(S2LOW_PREFIXES) and response.status in (401, 403)
             and isinstance(response, web.Response) and response.content_type == "application/json"):
-        detail = json.loads(response.text or "{}").get("message_fr", "")
+        refusal = json.loads(response.text or "{}")
+        detail = refusal.get("message_fr", "")
         head = AUTH_FAILED if response.status == 401 else ACCES_REFUSE
-        refused = ko_response(S2lowKO(head + (f" : {detail}" if detail else ""),
-                                      status=response.status))
-        refused.headers.update({k: v for k, v in response.headers.items()
-                                if k.lower() == "www-authenticate"})
+        refused = ko_response(S2lowKO(head + (f" : {detail}" if detail else "")))
+        if refusal.get("code") in CHALLENGED:
+            refused.set_status(401)
+            refused.headers.update({k: v for k, v in response.headers.items()
+                                    if k.lower() == "www-authenticate"})
         return refused
     return response
 
@@ -156,14 +184,15 @@ def remember_nonce(nonces: dict[str, Nonce], key: str, nonce: Nonce, now: dt.dat
 
 
 def _check_nonce(request: web.Request) -> None:
-    """`nounce`, `login`, `hash` on a URL: one use, before it expires, for the same login."""
+    """`nounce`, `login`, `hash` on a URL: valid for any number of calls until it expires
+    (`NounceSQL::verify` deletes only expired nonces), for the login it was issued to."""
     query = request.query
-    nonce = request.app[NONCES].pop(query.get("nounce", ""), None)
+    nonce = request.app[NONCES].get(query.get("nounce", ""))
     if (nonce is None or nonce.expires < request.app[CLOCK]()
             or nonce.login != query.get("login")
             or request[IDENTITY].login not in (None, nonce.login)
             or not hmac.compare_digest(nonce.expected_hash, query.get("hash", ""))):
-        raise S2lowKO(AUTH_FAILED, status=401)
+        raise S2lowKO(AUTH_FAILED)
 
 
 # -- who is asking -------------------------------------------------------------------------------
@@ -175,12 +204,12 @@ def authority(identity: Identity) -> str:
         return identity.certificate_siren
     if len(identity.sirens) == 1:
         return next(iter(identity.sirens))
-    raise S2lowKO("Collectivité de l'utilisateur indéterminée", status=403)
+    raise S2lowKO("Collectivité de l'utilisateur indéterminée")
 
 
 @dataclass(frozen=True)
 class Connexion:
-    """Whether this connection may teletransmit, and why not."""
+    """Whether this connection may teletransmit, and why not (`RgsConnexion::getLastMessage`)."""
 
     rgs: bool
     reason: str = ""
@@ -190,39 +219,17 @@ CONNEXION = web.RequestKey("s2low_connexion", Connexion)
 
 
 def _connexion(request: web.Request) -> Connexion:
-    """RGS-qualified when the forwarded certificate, or else the presented one, is RGS **.
-
-    A forwarded end-user certificate must chain to the test PKI, be valid now, and name a
-    SIREN the presenting account acts for; anything else refuses the request, as S²LOW does
-    ("La connexion n'a pas pu être établie").
-    """
-    raw = request.headers.get(FORWARD_HEADER)
+    """RGS-qualified when the certificate presented in the handshake is RGS ** or ***."""
     level = request[VERDICT].level
-    if raw is not None:
-        failed = "La connexion n'a pas pu être établie"
-        try:
-            forwarded = x509.load_der_x509_certificate(base64.b64decode(raw.strip(), validate=True))
-        except (ValueError, binascii.Error):
-            raise S2lowKO(f"{failed} : certificat transmis illisible", status=401) from None
-        app = request.app
-        verdict = judge([forwarded], at=app[CLOCK](), store=app[TRUST_SOURCE](),
-                        policy=app[TRUST_POLICY])
-        if not verdict.accepted:
-            reason = verdict.reason.message_fr if verdict.reason else verdict.detail
-            raise S2lowKO(f"{failed} : {reason}", status=401)
-        if not request[IDENTITY].can_act_for(siren_of(forwarded.subject) or ""):
-            raise S2lowKO(f"{failed} : le certificat transmis n'est pas celui d'un agent de la "
-                          "collectivité", status=403)
-        level = verdict.level
     if level in RGS_LEVELS:
         return Connexion(True)
     shown = level.value if level else "aucun"
-    return Connexion(False, f"niveau RGS du certificat : {shown} (** requis)")
+    return Connexion(False, f"niveau RGS du certificat de connexion : {shown} (** requis)")
 
 
 def connexion(request: web.Request) -> Connexion:
     return request[CONNEXION]
 
 
-__all__ = ["CHARSET", "Connexion", "S2lowKO", "authority", "connexion", "ko_response", "ok",
-           "s2low_handler", "s2low_refusals", "text"]
+__all__ = ["CHARSET", "Connexion", "S2lowKO", "S2lowRedirect", "authority", "connexion",
+           "ko_response", "ok", "redirect", "s2low_handler", "s2low_refusals", "text"]
