@@ -311,24 +311,41 @@ def pki_init(directory: str, ca_key: str, catalogue: bool) -> None:
               envvar="OPERATOR_SIM_DATA_DIR",
               help="The service's data folder, whose database holds the accounts "
                    "(env OPERATOR_SIM_DATA_DIR); a running service sees the agent at once.")
+@click.option("--account", "accounts", multiple=True, metavar="LOGIN:PASSWORD",
+              help="Share the certificate between login/password accounts (HTTP Basic, as "
+                   "S²LOW's shared certificates); repeat for each. Without it, one account "
+                   "named NAME and no login.")
 def pki_issue_agent(directory: str, siren: str, name: str, collectivite: str | None,
                     siret: str | None, email: str | None, level: str, signing: bool,
-                    key_spec: str, data_dir: str) -> None:
-    """Issue an agent certificate and bind it to an account acting for SIREN."""
+                    key_spec: str, data_dir: str, accounts: tuple[str, ...]) -> None:
+    """Issue an agent certificate and bind it to an account acting for SIREN (or to several
+    login/password accounts with --account)."""
     from .pki import KeySpec, PkiStore, RgsLevel
     from .pki.enrol import enrol_agent
+    from .pki.identity import Account, hash_password
     from .store import SqliteStore, StoreError
     from .store.identities import StoreDirectory
 
+    logins = []
+    for value in accounts:
+        login, colon, password = value.partition(":")
+        if not colon or not login or len(password) < 8:
+            raise click.UsageError(f"--account {login or value!r}: LOGIN:PASSWORD expected, "
+                                   "password of 8 characters at least")
+        logins.append(Account(name=login, sirens=frozenset({siren}), login=login,
+                              password_hash=hash_password(password)))
     store = PkiStore(directory)
     try:
         level_, key = RgsLevel.parse(level), KeySpec.parse(key_spec)
         with SqliteStore.open(data_dir) as database:
             record = enrol_agent(store, StoreDirectory(database), siren=siren, name=name,
                                  now=_now(), collectivite=collectivite, siret=siret, email=email,
-                                 level=level_, signing=signing, key_spec=key)
+                                 level=level_, signing=signing, key_spec=key,
+                                 accounts=tuple(logins))
     except (ValueError, StoreError) as exc:
         raise click.UsageError(str(exc)) from None
+    for account in logins:
+        click.echo(f"login {account.login}")
     click.echo(f"serial {record.serial}\nsha256 {record.fingerprint}")
     click.echo(f"certificate {store.directory / record.certificate}")
     click.echo(f"key {store.directory / record.key}")

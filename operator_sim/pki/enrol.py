@@ -17,14 +17,16 @@ from .store import CertRecord, PkiStore
 def enrol_agent(store: PkiStore, directory: IdentityDirectory, *, siren: str, name: str,
                 now: datetime, collectivite: str | None = None, siret: str | None = None,
                 email: str | None = None, level: RgsLevel = RgsLevel.TWO,
-                signing: bool = False, key_spec: KeySpec = EC_P256) -> CertRecord:
-    """Issue the certificate and record which SIREN its holder acts for. Raises ValueError."""
+                signing: bool = False, key_spec: KeySpec = EC_P256,
+                accounts: tuple[Account, ...] = ()) -> CertRecord:
+    """Issue the certificate and record which SIREN its holder acts for; `accounts` (with
+    logins) share it instead of the one account named `name`. Raises ValueError."""
     subject = AgentSubject(collectivite or f"Collectivité {siren}", siren, name, siret=siret,
                            email=email)
     record = store.issue_agent(subject, now=now, level=level, signing=signing,
                                key_spec=key_spec)
-    directory.bind(bind_record(record, siren, Account(name=name, sirens=frozenset({siren}))),
-                   at=now)
+    directory.bind(bind_record(record, siren, *(accounts or (
+        Account(name=name, sirens=frozenset({siren})),))), at=now)
     return record
 
 

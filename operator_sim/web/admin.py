@@ -154,10 +154,12 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     add_tsa_route(app, simulator.tsa, read_timeout=simulator.config.read_timeout)
     app.router.add_get("/admin/health", health)
     from . import callbacks, dashboard, journal, prefecture, scenarios  # they read this module's keys
+    from .s2low import accounts
 
     dashboard.add_admin_routes(app)
     prefecture.add_admin_routes(app)
     scenarios.add_admin_routes(app)
     callbacks.add_admin_routes(app)
     journal.add_admin_routes(app)
+    accounts.add_admin_routes(app)
     return app
