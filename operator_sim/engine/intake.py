@@ -207,7 +207,8 @@ class Engine:
                              hold: bool = False, await_posting: bool = False,
                              headers: Mapping[str, str] | None = None,
                              owned: bool = False,
-                             posted: Sequence[tuple[str | None, bytes | None]] = ()) -> Outcome:
+                             posted: Sequence[tuple[str | None, bytes | None]] = (),
+                             operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         """Take one envelope archive (already on disk, size-limited by the caller).
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
@@ -220,6 +221,8 @@ class Engine:
         stored, moved into the blob store rather than copied (an upload's temporary file).
         `posted`: the (name, signature) the client uploaded the act's document and annexes
         with, in the act's order (the operator door's), kept beside the protocol's names.
+        `operator_refuses`: finding codes the operator's own analysis catches before sending
+        (S²LOW's): such an act goes 1 → -1 "Enveloppe invalide : …" with no ministry message.
         """
         exam = await self.examine(path, name)
         if exam.enveloppe is None or exam.acte is None:
@@ -240,7 +243,8 @@ class Engine:
         async with lock:
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
                                            await_posting=await_posting, decision=decision,
-                                           owned=owned, posted=posted)
+                                           owned=owned, posted=posted,
+                                           operator_refuses=operator_refuses)
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -267,7 +271,8 @@ class Engine:
     async def submit_acte(self, identity: Identity, request: ActeRequest,
                           collectivite: Collectivite | None = None, *, hold: bool = False,
                           await_posting: bool = False,
-                          headers: Mapping[str, str] | None = None) -> Outcome:
+                          headers: Mapping[str, str] | None = None,
+                          operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         """Operator door: build the 1-1 archive from the act's fields and files as an operator
         does (trigram `itc`, envelope dated today on the clock, numbered per SIREN and day), sign
         its files with the operator certificate, then take it exactly like `submit_archive`.
@@ -302,7 +307,8 @@ class Engine:
                 identity, path.name, path, hold=hold, await_posting=await_posting,
                 headers=headers, owned=True,
                 posted=[(p.posted_name, p.signature)
-                        for p in (request.document, *request.annexes)])
+                        for p in (request.document, *request.annexes)],
+                operator_refuses=operator_refuses)
 
     async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
         """The registered collectivité `siren` (default: the identity's only SIREN) as the
@@ -323,7 +329,8 @@ class Engine:
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
                            idcl: IDCL, *, hold: bool, await_posting: bool = False,
                            decision: Decision = DEFAULT_DECISION, owned: bool = False,
-                           posted: Sequence[tuple[str | None, bytes | None]] = ()) -> Outcome:
+                           posted: Sequence[tuple[str | None, bytes | None]] = (),
+                           operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
@@ -340,8 +347,10 @@ class Engine:
         # Committed with the transaction: the rule that decided it and what follows later.
         then = decision.recorder(received_at, followup=anomalie is None)
         pending = await_posting and duplicate is None  # examined again when posted
-        bundle = None if held or pending else await self._answer_bundle(acte, idcl, received,
-                                                                         anomalie)
+        by_operator = None if duplicate is not None else _operator_refusal(exam.report,
+                                                                           operator_refuses)
+        bundle = None if held or pending or by_operator else await self._answer_bundle(
+            acte, idcl, received, anomalie)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
@@ -370,6 +379,12 @@ class Engine:
         elif pending:
             row = await self.store.call(_create_pending, new, received_at, actor)
             return Outcome(row, None, None, None, exam.report)
+        elif by_operator is not None:
+            assert anomalie is not None
+            row = await self.store.call(_create_and_refuse, new, received_at, actor, self.actor,
+                                        by_operator, then)
+            return Outcome(row, None, None, (str(anomalie[0]), by_operator), exam.report,
+                           decision)
         elif held:
             row = await self.store.call(_create_and_answer, new, None, received_at, actor,
                                         self.actor, None, None, then)
@@ -455,7 +470,8 @@ class Engine:
     # -- posting an act that waited for an RGS-authenticated confirmation (17 → 1) ----------
 
     async def post_acte(self, identity: Identity, transaction_id: int, *,
-                        hold: bool = False, headers: Mapping[str, str] | None = None) -> Outcome:
+                        hold: bool = False, headers: Mapping[str, str] | None = None,
+                        operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         """Post an act stored "en attente d'être postée" (17): examined again now, it then goes
         the way of any submission (1 → 2 → 3 → 4, or -1 with an AnomalieActe; `hold` stops it
         at "transmis"). DateReception is the day it is posted; the scenarios decide now, on the
@@ -485,6 +501,17 @@ class Engine:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis (transaction {named.id})")
         held = (hold or decision.holds) and anomalie is None
+        duplicate = named is not None and named.id != row.id
+        by_operator = None if duplicate else _operator_refusal(exam.report, operator_refuses)
+        if by_operator is not None:
+            assert anomalie is not None
+            try:
+                done = await self.store.call(_post_and_refuse, row.id, now, actor_label(identity),
+                                             self.actor, by_operator)
+            except (lifecycle.IllegalTransition, StatusConflict) as lost:
+                raise transition_conflict(row.id) from lost
+            return Outcome(done, None, None, (str(anomalie[0]), by_operator), exam.report,
+                           decision)
         bundle = None if held else await self._answer_bundle(acte, idcl, paris_date(now), anomalie)
         incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
         outgoing = None if bundle is None else await self.store_answer(
@@ -681,6 +708,45 @@ def _post_pending(store: SqliteStore, transaction_id: int, answer: NewMessage | 
                                            f"télétransmetteur {actor}")
         return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
                           anomalie=anomalie, then=then)
+
+    return store.run_write(write)
+
+
+def _operator_refusal(report: ValidationReport, codes: frozenset[str]) -> str | None:
+    """S²LOW's "Enveloppe invalide : …" when the report's first error is one of `codes`
+    (what the operator's analysis catches before sending), else None."""
+    first = next((f for f in report.errors), None)
+    anomalie = report.anomalie()
+    if first is None or anomalie is None or first.code not in codes:
+        return None
+    return f"Enveloppe invalide : {anomalie[1]}"
+
+
+def _create_and_refuse(store: SqliteStore, new: NewTransaction, at: dt.datetime, actor: str,
+                       operator: str, message: str,
+                       then: AlsoWrite | None = None) -> TransactionRow:
+    """Posté, then -1 by the operator's own analysis: nothing goes to the ministry."""
+    def write(_db: object) -> TransactionRow:
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
+        row = lifecycle.transition(store, row.id, S.ERREUR, at=at, actor=operator,
+                                   expected_from=S.POSTE, message=message)
+        if then is not None:
+            then(store, row)
+        return row
+
+    return store.run_write(write)
+
+
+def _post_and_refuse(store: SqliteStore, transaction_id: int, at: dt.datetime, actor: str,
+                     operator: str, message: str) -> TransactionRow:
+    """17 → 1 by the agent who confirms, then -1 by the operator's own analysis."""
+    def write(_db: object) -> TransactionRow:
+        lifecycle.transition(store, transaction_id, S.POSTE, at=at, actor=actor,
+                             expected_from=S.EN_ATTENTE_D_ETRE_POSTEE,
+                             message="La transaction a été postée par l'agent "
+                                     f"télétransmetteur {actor}")
+        return lifecycle.transition(store, transaction_id, S.ERREUR, at=at, actor=operator,
+                                    expected_from=S.POSTE, message=message)
 
     return store.run_write(write)
 

@@ -41,14 +41,31 @@ async def test_status_by_unique_id_and_refusals_for_unknown_transactions(s2low):
     assert transaction_id
 
 
-async def test_status_minus_one_carries_the_anomaly_and_its_message(s2low):
-    # Typology 99_AI is not allowed for a délibération: the platform answers 1-3.
-    transaction_id = await s2low.created(create_form(type_acte="99_AI"))
-    head, code, rest = await s2low.status(transaction_id)
+async def test_status_minus_one_tells_s2low_refusals_from_the_ministrys(s2low):
+    """What S²LOW's own analysis catches (a typology its nature does not allow) ends at -1
+    "Enveloppe invalide : …" with no ministry XML (journal 1 → -1); what only the ministry
+    refuses (a matière the classification does not have) carries its AnomalieActe (1-3)."""
+    ours = await s2low.created(create_form(type_acte="99_AI"))
+    head, code, rest = await s2low.status(ours)
+    assert (head, code) == ("OK", "-1") and rest.startswith(
+        "Enveloppe invalide : TYPOLOGIE_NOT_ALLOWED") and "<" not in rest.split(" (")[0]
+    assert "AnomalieActe" not in rest
+    journal = s2low.served.simulator.store.journal(ours)
+    assert [int(e.to_status) for e in journal] == [1, -1]
+    assert [m.code for m in s2low.served.simulator.store.messages(ours)] == ["1-1"]
+    waiting = await s2low.created(create_form(type_acte="99_AI", number="ATTENTE",
+                                              en_attente="1"))
+    async with s2low.session().get(f"{ACTES}/actes_transac_post_confirm_api.php",
+                                   params={"id": str(waiting)}, allow_redirects=False) as r:
+        assert r.status == 302
+    assert (await s2low.status(waiting))[2].startswith("Enveloppe invalide : TYPOLOGIE_NOT")
+    assert [int(e.to_status) for e in s2low.served.simulator.store.journal(waiting)] == [
+        17, 1, -1]
+    theirs = await s2low.created(create_form(number="MATIERE", classif1="9", classif2="9"))
+    head, code, rest = await s2low.status(theirs)
     assert (head, code) == ("OK", "-1")
-    assert "<actes:AnomalieActe" in rest and rest.rstrip().endswith(
-        rest.split("</actes:AnomalieActe>")[-1].strip())
-    assert "Refusé par le MI" in rest.split("</actes:AnomalieActe>")[-1]
+    assert "<actes:AnomalieActe" in rest and "Refusé par le MI" in rest.split(
+        "</actes:AnomalieActe>")[-1]
 
 
 async def test_held_act_reads_transmis_then_acquittement_recu(s2low):

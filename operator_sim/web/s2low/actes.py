@@ -25,6 +25,7 @@ from ...protocol.envelope import ActeRequest, Piece
 from ...protocol.names import ascii_digits
 from ...store import TransactionFilter
 from ...validation.documents import sniff_format
+from ...validation.report import ANOMALIE_BY_CODE
 from ..api import show_scenario
 from ..auth import IDENTITY
 from .common import (
@@ -55,6 +56,19 @@ CODE_PJ = re.compile(r"^[A-Z0-9_]{5}$")
 MAX_SUBJECT = 499
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg"}
+REFUSED_BY_S2LOW = frozenset(
+    {code for code in ANOMALIE_BY_CODE
+     if code.startswith(("ARCHIVE_", "NAME_", "XML_", "MESSAGE_", "SIGNATURE_"))}
+    - {"SIGNATURE_MISSING"}
+    | {"ENVELOPE_MISSING", "SCHEMA_INVALID", "ANNEXES_COUNT", "FILE_MISSING", "FILE_UNREFERENCED",
+       "FILE_REFERENCED_TWICE", "DOCUMENT_FORMAT", "DOCUMENT_CONTENT_MISMATCH",
+       "TYPOLOGIE_NOT_ALLOWED", "EMETTEUR_MISMATCH"})
+"""Findings S²LOW's own analysis of the file to send (`ActesAnalyseFichierAEnvoyerWorker`)
+catches before the ministry sees anything: the archive and its names, XSD validity, files
+present and referenced, MIME types, the typology allowed for the act's nature, PDF and PAdES
+signatures, the IDCL of an imported archive. They end at -1 "Enveloppe invalide : …" with no
+ministry XML. Everything else (classification, nature and matière, dates, budget documents,
+duplicates, a required signature missing) is the ministry's: an AnomalieActe (1-3)."""
 RGS_REQUIRED = "La télétransmission nécessite un certificat RGS<br/>Erreur : {}"
 MUST_SIGNED = ("must_signed : la signature des actes dans S²LOW (statut 18, « En attente d'être "
                "signée ») n'est pas simulée ; signer l'acte avant de le poster")
@@ -239,7 +253,8 @@ async def create(request: web.Request) -> web.Response:
     collectivite = await engine.known_collectivite(identity, siren)
     waiting = _truthy(form.value("en_attente"))
     outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
-                                       headers=request.headers)
+                                       headers=request.headers,
+                                       operator_refuses=REFUSED_BY_S2LOW)
     show_scenario(request, outcome)
     return ok(f"{outcome.transaction.id}\n")
 
@@ -318,7 +333,8 @@ async def _post(request: web.Request, transaction_id: int) -> None:
         raise S2lowKO("La transaction n'est pas dans le statut « En attente d'être posté»")
     try:
         outcome = await engine_of(request).post_acte(request[IDENTITY], row.id,
-                                                     headers=request.headers)
+                                                     headers=request.headers,
+                                                     operator_refuses=REFUSED_BY_S2LOW)
     except IntakeRefused as refused:
         if refused.status == 503:  # a scenario's outage: the whole answer is a 503, no redirect
             raise
@@ -406,8 +422,9 @@ async def import_archive(request: web.Request) -> web.Response:
         if not re.match(r"^[A-Za-z]{3}-[A-Za-z]{4}-", archive.filename):
             raise S2lowKO(f"L'archive n'a pas un nom valide : {archive.filename}")
         try:
-            outcome = await engine_of(request).submit_archive(request[IDENTITY], archive.filename,
-                                                              archive.path, headers=request.headers)
+            outcome = await engine_of(request).submit_archive(
+                request[IDENTITY], archive.filename, archive.path, headers=request.headers,
+                operator_refuses=REFUSED_BY_S2LOW)
         except IntakeRefused as refused:
             if refused.status == 503:  # a scenario's outage
                 raise
