@@ -196,7 +196,8 @@ async def test_classification_request_then_fetch_returns_the_7_2_received(s2low)
     head, code, flux = await s2low.status(request_id)
     assert (head, code) == ("OK", "4") and "RetourClassification" in flux
     status, after, headers = await get(s2low, f"{ACTES}/actes_classification_fetch.php", api="1")
-    assert after == flux.encode("iso-8859-1") and headers["Content-Type"].startswith("text/xml")
+    assert after == flux.encode("iso-8859-1") + b"\r\n"  # pushXMLData's trailing CRLF
+    assert headers["Content-Type"].startswith("text/xml")
     assert headers["Content-Disposition"] == 'attachment; filename="classification.xml"'
     assert b"RetourClassification" in after and simulator
     # Asked again, the préfecture answers 7-3: the classification held is current.
@@ -397,7 +398,6 @@ async def test_another_sirens_agent_is_refused_on_every_route_naming_a_transacti
             ("actes_create_pdf.php", {"trans_id": acte}),
             ("actes_transac_get_document.php", {"id": acte}),
             ("actes_transac_get_document.php", {"unique_id": ID_ACTE}),
-            ("api/document_prefecture_mark_as_read.php", {"transaction_id": letter}),
             ("actes_transac_post_confirm_api.php", {"id": waiting,
                                                     "url_return": "https://x.test/?e=%%ERROR%%"})]
     async with s2low.session(stranger) as http:
@@ -423,9 +423,15 @@ async def test_another_sirens_agent_is_refused_on_every_route_naming_a_transacti
             assert (r.status, (await r.read()).split(b"\n")[0]) == (200, b"KO")
         async with http.get(f"{ACTES}/api/list_document_prefecture.php") as r:
             assert await r.json() == []
+        # S²LOW's UPDATE is filtered on the caller's authority: "ok", and nothing changes
+        async with http.get(f"{ACTES}/api/document_prefecture_mark_as_read.php",
+                            params={"transaction_id": str(letter)}) as r:
+            assert await r.json() == {"result": "ok"}
         async with http.get(f"{ACTES}/api/number_actes.php", params={"status_id": "4"}) as r:
             assert (await r.json())["nb_transactions"] == 0
     assert s2low.served.simulator.store.get(waiting).status == 17
+    async with s2low.session().get(f"{ACTES}/api/list_document_prefecture.php") as r:
+        assert [d["id"] for d in await r.json()] == [letter]  # still unread
     assert s2low.served.simulator.store.get(acte).status == 4
 
 

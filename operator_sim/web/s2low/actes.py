@@ -462,13 +462,14 @@ async def classification_request(request: web.Request) -> web.Response:
 
 @s2low_handler
 async def classification_fetch(request: web.Request) -> web.Response:
-    """The last classification received (7-2), raw, as `ActesClassification::pushXMLData`
-    sends it; `KO` until the authority received one (ask with the request route first)."""
+    """The last classification received (7-2), raw and followed by `\\r\\n`, as
+    `ActesClassification::pushXMLData` sends it; `KO` until the authority received one (ask
+    with the request route first)."""
     siren = authority(request[IDENTITY])
     xml = await _held_classification(request, siren)
     if xml is None:
         raise S2lowKO("Erreur de récupération de la dernière classification.")
-    return web.Response(body=xml, content_type="text/xml", charset=CHARSET, headers={
+    return web.Response(body=xml + b"\r\n", content_type="text/xml", charset=CHARSET, headers={
         "Content-Disposition": 'attachment; filename="classification.xml"'})
 
 

@@ -35,14 +35,13 @@ async def list_document_prefecture(request: web.Request) -> web.Response:
 
 @s2low_handler
 async def mark_as_read(request: web.Request) -> web.Response:
-    """`{"result":"ok"}`; an id that names nothing is ignored, as S²LOW's UPDATE does."""
+    """`{"result":"ok"}` whatever the id: S²LOW's `UPDATE … WHERE id=? AND authority_id=?`
+    marks the caller's own letter and silently leaves any other id alone."""
     transaction_id = php_int(request.query.get("transaction_id"))
     try:
         row = await owned(request, transaction_id)
-    except S2lowKO as refused:
-        if refused.status == 404:
-            return web.json_response({"result": "ok"})
-        raise
+    except S2lowKO:  # unknown, or another authority's: nothing to update
+        return web.json_response({"result": "ok"})
     await request.app[PREFECTURE].mark_as_read(request[IDENTITY], row.id)
     return web.json_response({"result": "ok"})
 
