@@ -8,8 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from operator_sim.config import ConfigError, load_config, parse_intermediaries
 from operator_sim.engine.clock import paris_date
-from operator_sim.pki.profiles import RgsLevel
+from operator_sim.pki.enrol import bind_record
+from operator_sim.pki.identity import Account
+from operator_sim.pki.profiles import AgentSubject, RgsLevel
 from operator_sim.validation import corpus
 from tests.web.simkit import serve
 
@@ -250,3 +253,35 @@ async def test_annex_png_is_accepted(s2low):
     transaction_id = await s2low.created(form)
     names = [d.file_name for d in s2low.served.simulator.store.documents(transaction_id)]
     assert [n.rsplit(".", 1)[1] for n in names] == ["pdf", "png", "pdf"]
+
+
+async def test_trusted_intermediary_may_be_declared_by_its_certificate_fingerprint(
+        tmp_path, shared_pki_dir):
+    """Declared by fingerprint (colons and capitals as `openssl x509 -fingerprint` prints it),
+    the intermediary is believed whatever its address; another agent on the same address is
+    not."""
+    async with serve(tmp_path / "first", shared_pki_dir) as first:
+        connector = first.simulator.pki.issue_agent(
+            AgentSubject("Mairie", SIREN, "Connecteur Pastell"), now=first.simulator.clock.now(),
+            level=RgsLevel.TWO)
+    spelled = ":".join(connector.fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()
+    async with serve(tmp_path / "data", shared_pki_dir, trusted_intermediaries=spelled) as served, \
+            s2low_client(served) as s2low:
+        served.simulator.identities.bind(bind_record(connector, SIREN, Account(
+            "Connecteur Pastell", frozenset({SIREN}))), at=served.simulator.clock.now())
+        pki = served.simulator.pki
+        user = served.enrol(SIREN, "Élu signataire", level=RgsLevel.TWO)
+        other = served.enrol(SIREN, "Autre agent", level=RgsLevel.TWO)
+        async with s2low.session(connector, headers=_forward(pki, user)).get(
+                "/api/info-connexion.php") as r:
+            assert (await r.json())["user_info"]["name"] == "Élu signataire"
+        async with s2low.session(other, headers=_forward(pki, user)).get(
+                "/api/info-connexion.php") as r:
+            assert (await r.read()).startswith("KO\nAccès refusé".encode("iso-8859-1"))
+
+
+def test_trusted_intermediaries_setting_is_checked_at_start():
+    assert parse_intermediaries("AB:" * 31 + "AB, 127.0.0.1 ::1") == (
+        frozenset({"ab" * 32}), frozenset({"127.0.0.1", "::1"}))
+    with pytest.raises(ConfigError, match=r"'pastell\.example' is neither"):
+        load_config(environ={"OPERATOR_SIM_TRUSTED_INTERMEDIARIES": "pastell.example"})
