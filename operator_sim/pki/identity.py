@@ -24,8 +24,10 @@ from cryptography import x509
 from .profiles import RgsLevel, siren_of
 from .store import fingerprint
 
-ROLES = frozenset({"read", "submit", "cancel", "answer", "admin"})
-AGENT_ROLES = frozenset({"read", "submit", "cancel", "answer"})
+ROLES = frozenset({"read", "submit", "cancel", "answer", "post", "admin"})
+AGENT_ROLES = frozenset({"read", "submit", "cancel", "answer", "post"})
+"""`post` is S²LOW's teletransmission right ("TT"): an account without it (S²LOW's "CS") creates
+acts that wait at 17 until an account with it posts them."""
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -211,6 +213,11 @@ def identify(binding: CertificateBinding | None, certificate: x509.Certificate, 
 _DUMMY_HASH = hash_password("operator-sim: no such login", salt=b"\0" * 16)
 
 
+def _with_post(roles: list[str]) -> frozenset[str]:
+    """Roles written before the `post` right: submitting included posting then."""
+    return frozenset(roles) | ({"post"} if "submit" in roles else set())
+
+
 def read_identities_file(path: str | os.PathLike[str]) -> list[CertificateBinding]:
     """The bindings of an `identities.json` written by older versions (imported on start).
 
@@ -219,7 +226,7 @@ def read_identities_file(path: str | os.PathLike[str]) -> list[CertificateBindin
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return [CertificateBinding(print_.lower(), entry["siren"], tuple(
-            Account(name=a["name"], sirens=frozenset(a["sirens"]), roles=frozenset(a["roles"]),
+            Account(name=a["name"], sirens=frozenset(a["sirens"]), roles=_with_post(a["roles"]),
                     login=a.get("login"), password_hash=a.get("password_hash"))
             for a in entry["accounts"])) for print_, entry in raw["certificates"].items()]
     except (ValueError, KeyError, TypeError, AttributeError) as error:

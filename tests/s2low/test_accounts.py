@@ -96,3 +96,58 @@ async def test_cli_issues_a_certificate_shared_by_logins(tmp_path, s2low):
         stderr=asyncio.subprocess.PIPE)
     _, err = await process.communicate()
     assert process.returncode == 2 and b"LOGIN:PASSWORD expected" in err
+
+
+def test_migration_0009_gives_the_post_right_to_every_account_that_could_submit(tmp_path):
+    from sqlite_utils import Database
+
+    from operator_sim.store import SqliteStore, schema
+
+    db = Database(tmp_path / "operator-sim.sqlite3")
+    schema.migrations.apply(db, stop_before="0009_s2low_accounts")
+    for agent_id, roles in ((1, '["answer", "cancel", "read", "submit"]'), (2, '["read"]')):
+        db["agents"].insert({"id": agent_id, "certificate_fingerprint": f"{agent_id}" * 64,
+                             "name": f"agent {agent_id}", "roles": roles})
+    db.close()
+    with SqliteStore.open(tmp_path) as store:
+        roles = {a.id: a.roles for p in ("1" * 64, "2" * 64)
+                 for a in store.agents_for_certificate(p)}
+    assert roles == {1: {"answer", "cancel", "read", "submit", "post"}, 2: {"read"}}
+
+
+async def test_an_account_without_the_right_to_post_leaves_its_acts_at_17(s2low):
+    """S²LOW's "CS" right: the act waits at 17 even over an RGS connection and without
+    `en_attente`; that account's post-confirm is "Accès refusé"; one with "post" posts it."""
+    served = s2low.served
+    record = served.simulator.pki.issue_agent(AgentSubject("Mairie", SIREN, "Guichet"),
+                                              now=served.simulator.clock.now(),
+                                              level=RgsLevel.TWO)
+    async with served.admin_session() as admin:
+        for login, roles in (("saisie", ["read", "submit"]),
+                             ("envoi", ["read", "submit", "post"])):
+            async with admin.post(f"/admin/certificates/{record.fingerprint}/accounts",
+                                  json={"login": login, "password": f"{login}-secret",
+                                        "roles": roles}) as r:
+                assert r.status == 201, await r.text()
+        async with admin.post(f"/admin/certificates/{record.fingerprint}/accounts",
+                              json={"login": "x", "password": "x" * 8,
+                                    "roles": ["admin"]}) as r:
+            assert (r.status, (await r.json())["field"]) == (422, "roles")
+
+    def basic(login):
+        return {"Authorization": aiohttp.encode_basic_auth(login, f"{login}-secret")}
+
+    async with s2low.session(record, headers=basic("saisie")) as clerk:
+        async with clerk.post(f"{ACTES}/actes_transac_create.php", data=create_form()) as r:
+            transaction_id = int((await r.read()).split(b"\n")[1])
+        assert (await s2low.status(transaction_id))[1] == "17"
+        async with clerk.get(f"{ACTES}/actes_transac_post_confirm_api.php",
+                             params={"id": str(transaction_id), "url_return": "/r?m=%%MESSAGE%%"},
+                             allow_redirects=False) as r:
+            assert r.headers["Location"] == "/r?m=Acc%C3%A8s+refus%C3%A9"
+    assert (await s2low.status(transaction_id))[1] == "17"
+    async with s2low.session(record, headers=basic("envoi")).get(
+            f"{ACTES}/actes_transac_post_confirm_api.php",
+            params={"id": str(transaction_id)}, allow_redirects=False) as r:
+        assert r.status == 302
+    assert (await s2low.status(transaction_id))[1] == "4"

@@ -6,9 +6,11 @@ directory already resolves them; these routes let the operator add and list them
 service runs (the directory refreshes its memory on every write made through it):
 
 - `GET /admin/certificates/{fingerprint}/accounts`: the accounts, never their password hashes;
-- `POST /admin/certificates/{fingerprint}/accounts` `{"login", "password", "name"?, "sirens"?}`:
-  one more account (201). The certificate must be one the PKI issued to an agent; its SIREN is
-  the default `sirens`. A certificate whose account has no login cannot get a second one (409).
+- `POST /admin/certificates/{fingerprint}/accounts` `{"login", "password", "name"?, "sirens"?,
+  "roles"?}`: one more account (201); without `post` in its roles (S²LOW's "CS" right) its acts
+  wait at 17 for an account that may post them. The certificate must be one the PKI issued to
+  an agent; its SIREN is the default `sirens`. A certificate whose account has no login cannot
+  get a second one (409).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...pki.identity import Account, CertificateBinding, hash_password
+from ...pki.identity import AGENT_ROLES, Account, CertificateBinding, hash_password
 from ...pki.profiles import siren_of
 from ...protocol.names import SIREN
 from ...store import IdentityConflict
@@ -81,7 +83,7 @@ async def add_account(request: web.Request) -> web.Response:
                          f"certificate {print_} is not an agent certificate of the PKI")
     siren = siren_of(simulator.pki.certificate(record).subject) or ""
     data = await json_object(request)
-    unknown = sorted(set(data) - {"login", "password", "name", "sirens"})
+    unknown = sorted(set(data) - {"login", "password", "name", "sirens", "roles"})
     if unknown:
         raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
                          f"unknown field {unknown[0]!r}", field=unknown[0])
@@ -93,8 +95,16 @@ async def add_account(request: web.Request) -> web.Response:
             isinstance(s, str) and re.fullmatch(SIREN, s) for s in sirens):
         raise BadRequest(422, "FIELD_INVALID", "sirens : liste de SIREN (9 chiffres) attendue",
                          "sirens: list of SIRENs (9 digits) expected", field="sirens")
+    roles = data.get("roles", sorted(AGENT_ROLES))
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r in AGENT_ROLES
+                                              for r in roles):
+        raise BadRequest(422, "FIELD_INVALID",
+                         f"roles : liste parmi {', '.join(sorted(AGENT_ROLES))} attendue",
+                         f"roles: list among {', '.join(sorted(AGENT_ROLES))} expected",
+                         field="roles")
     hashed = await asyncio.to_thread(hash_password, password)  # scrypt: off the loop
-    account = Account(name=name, sirens=frozenset(sirens), login=login, password_hash=hashed)
+    account = Account(name=name, sirens=frozenset(sirens), roles=frozenset(roles), login=login,
+                      password_hash=hashed)
     binding = CertificateBinding(print_, siren, (account,), record.serial, record.subject)
     try:
         await asyncio.to_thread(simulator.identities.bind, binding, at=simulator.clock.now())

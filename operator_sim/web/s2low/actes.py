@@ -4,7 +4,8 @@
 the fields as S²LOW does (number, decision date, duplicate number, typologies, file types,
 size) and answers its exact `KO` texts; the act itself is built, signed and taken by the
 engine's operator door (`Engine.submit_acte`), stored at 17 ("en attente d'être postée") when
-the client asks `en_attente`, until `actes_transac_post_confirm_api.php` posts it.
+the client asks `en_attente` or its account lacks the right to post (`post`, S²LOW's "TT"),
+until `actes_transac_post_confirm_api.php` posts it.
 """
 
 from __future__ import annotations
@@ -251,7 +252,8 @@ async def create(request: web.Request) -> web.Response:
     finally:
         form.cleanup()
     collectivite = await engine.known_collectivite(identity, siren)
-    waiting = _truthy(form.value("en_attente"))
+    # S²LOW: an account with the "CS" right only (no "post" here) leaves every act at 17
+    waiting = _truthy(form.value("en_attente")) or not identity.has_role("post")
     outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
                                        headers=request.headers,
                                        operator_refuses=REFUSED_BY_S2LOW)
@@ -320,7 +322,10 @@ def _return_to(url_return: str, error: bool, message: str) -> web.StreamResponse
 
 
 def _check_posting(request: web.Request) -> None:
-    """What both post-confirm scripts check first: the TLS certificate is RGS."""
+    """What both post-confirm scripts check first: the right to post (S²LOW's "TT"), then
+    a TLS certificate that is RGS."""
+    if not request[IDENTITY].has_role("post"):
+        raise S2lowKO(ACCES_REFUSE)
     state = connexion(request)
     if not state.rgs:
         raise S2lowKO(RGS_REQUIRED.format(state.reason))
