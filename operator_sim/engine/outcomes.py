@@ -132,11 +132,13 @@ def classification_answer(held: dt.date | None, current: Classification, idcl: I
                    sent=sent, serial=serial, itc=itc)
 
 
-def name_for(id_acte: IDActe, code: str, numero: int, extension: str = "xml") -> MessageFileName:
-    """`DPT-SIREN-DATE-NUM-NA-T-S_N.ext` of a message (or file) about the act `id_acte`."""
+def name_for(id_acte: IDActe, code: str, numero: int, extension: str = "xml",
+             typologie: str | None = None) -> MessageFileName:
+    """`[TYPO-]DPT-SIREN-DATE-NUM-NA-T-S_N.ext` of a message (or file) about the act `id_acte`."""
     return MessageFileName(departement=id_acte.departement, siren=id_acte.siren,
                            date=id_acte.date, numero_interne=id_acte.numero_interne,
-                           nature=id_acte.nature, code=code, numero=numero, extension=extension)
+                           nature=id_acte.nature, code=code, numero=numero, extension=extension,
+                           typologie=typologie)
 
 
 def courrier(code: str, id_acte: IDActe, idcl: IDCL, *, sent: dt.date, text: str,

@@ -237,8 +237,12 @@ class Prefecture:
 
     async def answer(self, identity: Identity, letter_transaction_id: int, code: str, *,
                      documents: Sequence[tuple[str, bytes]] = (),
-                     actor: str | None = None) -> Outcome:
+                     actor: str | None = None,
+                     typologies: Sequence[str] = ()) -> Outcome:
         """The collectivité answers a letter; 3-x and 4-x are receipted (3-5, 4-5) at once.
+
+        `typologies`, when given (one per document, as S²LOW's door takes them), prefix the
+        documents' names (`99_AU-034-…-3-4_1.pdf`), as S²LOW names the files it sends.
 
         `documents` are (name, bytes): exactly one for 2-2, 3-3, 4-3, 4-4; one or more for
         3-4; PDF, PNG or JPEG judged by content. Refused: 403 (foreign SIREN, role "answer"),
@@ -274,7 +278,14 @@ class Prefecture:
         assert letter.id_acte is not None
         id_acte = IDActe.parse(letter.id_acte)
         letter_date = await self._letter_date(letter)
-        names = [str(outcomes.name_for(id_acte, code, i, fmt)) for i, fmt in enumerate(formats, 1)]
+        if typologies and len(typologies) != len(documents):
+            raise RequestRefused(422, "TYPOLOGIES_COUNT",
+                                 f"{len(typologies)} typologie(s) pour {len(documents)} document(s)",
+                                 f"{len(typologies)} typologies for {len(documents)} documents",
+                                 field="typologies")
+        names = [str(outcomes.name_for(id_acte, code, i, fmt,
+                                       typologies[i - 1] if typologies else None))
+                 for i, fmt in enumerate(formats, 1)]
         xml = _answer_message(code, id_acte, letter_date, names).to_xml()
         now = engine.clock.now()
         put = engine.store.put_blob

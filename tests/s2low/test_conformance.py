@@ -15,6 +15,7 @@ import aiohttp
 from operator_sim.pki.enrol import bind_record
 from operator_sim.pki.identity import Account, hash_password
 from operator_sim.pki.profiles import AgentSubject, RgsLevel
+from operator_sim.validation import corpus
 
 from .conftest import ACTES, SIREN, create_form, latin1
 
@@ -118,3 +119,34 @@ async def test_reponse_create_requires_a_typology_per_annex(s2low):
                  "typologie absente\n")
     assert [t.id for t in s2low.served.simulator.store.list().items if t.related_transaction_id
             == letter] == []
+
+
+async def test_reponse_create_names_each_file_with_its_typology(s2low):
+    """S²LOW's `getStdFileName($env, true, $type)`: the answer's files are `<typology>-…`."""
+    prefecture = s2low.served.simulator.prefecture
+    acte = await s2low.created()
+    letter = (await prefecture.send_letter(acte, "3-1")).transaction.id
+    form = aiohttp.FormData()
+    for name, value in (("id", str(letter)), ("api", "1"), ("type_envoie", "4"),
+                        ("type_acte", "99_AU"), ("type_pj[]", "99_DE"), ("type_pj[]", "99_AI")):
+        form.add_field(name, value)
+    form.add_field("acte_pdf_file", corpus.minimal_pdf("Reponse"), filename="lettre.pdf")
+    for piece in ("a.pdf", "b.pdf"):
+        form.add_field("acte_attachments[]", corpus.minimal_pdf("Reponse"), filename=piece)
+    async with s2low.session().post(f"{ACTES}/actes_transac_reponse_create.php",
+                                    data=form) as r:
+        body = latin1(await r.read())
+    assert r.status == 200 and body.startswith("OK\n"), body
+    answer = int(body.split("\n")[1])
+    names = [d.file_name for d in s2low.served.simulator.store.documents(answer)]
+    assert [n.split("-", 1)[0] for n in names] == ["99_AU", "99_DE", "99_AI"]
+    assert all(n.endswith(f"-3-4_{i}.pdf") for i, n in enumerate(names, 1))
+    form = aiohttp.FormData()
+    for name, value in (("id", str(letter)), ("api", "1"), ("type_envoie", "4"),
+                        ("type_acte", "99_AUTRE")):
+        form.add_field(name, value)
+    form.add_field("acte_pdf_file", corpus.minimal_pdf("Reponse"), filename="lettre.pdf")
+    async with s2low.session().post(f"{ACTES}/actes_transac_reponse_create.php",
+                                    data=form) as r:
+        assert latin1(await r.read()) == ("KO\nErreur de validation du fichier de l&#039;acte :"
+                                          "\nLe code de la PJ doit faire 5 caract\xe8res\n\n")

@@ -54,6 +54,7 @@ from .replies import (
 S = TransactionStatus
 NUMBER = re.compile(r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$")  # S²LOW's NUMBER_REGEXP
 CODE_PJ = re.compile(r"^[A-Z0-9_]{5}$")
+BAD_CODE_PJ = "Le code de la PJ doit faire 5 caractères"
 MAX_SUBJECT = 499
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg"}
@@ -199,7 +200,7 @@ async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeReq
     acte_format = sniff_format(acte.read()[:1024])
     problem = _check_acte_file(acte, acte_format, nature, codes)
     if problem is None and not CODE_PJ.match(type_acte):
-        problem = "Le code de la PJ doit faire 5 caractères"
+        problem = BAD_CODE_PJ
     if problem:
         errors += f"Erreur de validation du fichier de l'acte :\n{problem}\n"
     annexes = _present(form.files.get("acte_attachments", []))
@@ -214,7 +215,7 @@ async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeReq
         content_format = sniff_format(annexe.read()[:1024])
         problem = _check_annexe_file(annexe, content_format, acte_format == "xml")
         if problem is None and not CODE_PJ.match(typologie):
-            problem = "Le code de la PJ doit faire 5 caractères"
+            problem = BAD_CODE_PJ
         if problem:
             errors += f"Erreur de validation d'un fichier de pièce jointe :\n{problem}\n"
             continue

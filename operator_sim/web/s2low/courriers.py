@@ -2,8 +2,9 @@
 
 Letters (2-1 courrier simple, 3-1 demande de pièces, 4-1 lettre d'observations, 5-1 déféré)
 and the collectivité's answers are the engine's `Prefecture`; this module only speaks S²LOW's
-parameters (`id`, `type_envoie` 3 = refus / 4 = envoi, `acte_pdf_file`, `acte_attachments[]`)
-and bodies.
+parameters (`id`, `type_envoie` 3 = refus / 4 = envoi, `acte_pdf_file` with its `type_acte`,
+`acte_attachments[]` with their `type_pj[]`) and bodies; the typologies prefix the names of the
+files sent, as S²LOW's `getStdFileName` does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ...engine.intake import IntakeRefused
 from ...engine.prefecture import Prefecture
 from ...protocol.codes import TransactionType
 from ..auth import IDENTITY
+from .actes import BAD_CODE_PJ, CODE_PJ
 from .common import owned, php_int
 from .form import read_form
 from .replies import S2lowKO, authority, ok, s2low_handler, text
@@ -80,18 +82,27 @@ async def _answer(request: web.Request) -> int:
             raise S2lowKO("Envoi de fichier illégal.")
         letter = await owned(request, php_int(form.value("id")))
         code = _answer_code(letter.type, form.value("type_envoie") or "")
-        documents = [(main.filename, main.read())]
+        type_acte = (form.value("type_acte") or "").strip()
+        if not CODE_PJ.match(type_acte):
+            raise S2lowKO(f"Erreur de validation du fichier de l'acte :\n{BAD_CODE_PJ}\n")
+        documents, typologies = [(main.filename, main.read())], [type_acte]
         if code == "3-4":
             type_pj = form.values("type_pj")
             pieces = [u for u in form.files.get("acte_attachments", []) if u.size]
             for i, piece in enumerate(pieces):
-                if i >= len(type_pj) or not type_pj[i].strip():
+                typologie = type_pj[i].strip() if i < len(type_pj) else ""
+                if not typologie:
                     raise S2lowKO(f"Erreur lors de la réception du fichier annexe "
                                   f"{piece.filename} : typologie absente")
+                if not CODE_PJ.match(typologie):
+                    raise S2lowKO("Erreur de validation d'un fichier de pièce jointe :\n"
+                                  f"{BAD_CODE_PJ}\n")
+                typologies.append(typologie)
             documents += [(u.filename, u.read()) for u in pieces]
         try:
             outcome = await request.app[PREFECTURE].answer(request[IDENTITY], letter.id, code,
-                                                           documents=documents)
+                                                           documents=documents,
+                                                           typologies=typologies)
         except IntakeRefused as refused:
             if refused.status == 503:  # a scenario's outage
                 raise
