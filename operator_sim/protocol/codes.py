@@ -187,7 +187,8 @@ _STATUS_LIBELLES = {
     TransactionStatus.RECU_PAR_LE_SAE: "Reçu par le SAE",
     TransactionStatus.DETRUITE: "Détruite",
     TransactionStatus.EN_ATTENTE_D_ETRE_POSTEE: "En attente d'être postée",
-    TransactionStatus.EN_ATTENTE_D_ETRE_SIGNEE: "En attente d'être signée",
+    # S²LOW renamed it from "…signée" (its script updating actes_status, id 18)
+    TransactionStatus.EN_ATTENTE_D_ETRE_SIGNEE: "En attente d'être signé",
     TransactionStatus.EN_ATTENTE_DE_TRANSMISSION_AU_SAE: "En attente de transmission au SAE",
     TransactionStatus.ERREUR_ENVOI_SAE: "Erreur lors de l'envoi au SAE",
     TransactionStatus.DOCUMENT_RECU_PAS_D_AR: "Document reçu (pas d'AR)",

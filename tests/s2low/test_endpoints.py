@@ -289,6 +289,8 @@ async def test_actes_status_lists_every_s2low_status(s2low):
     statuses = json.loads(body)
     assert list(statuses) == [str(i) for i in range(-1, 23)]
     assert statuses["17"] == "En attente d'être postée" and statuses["21"] == "Document reçu (pas d'AR)"
+    assert statuses["18"] == "En attente d'être signé"  # S²LOW's label since its rename
+    assert statuses["11"] == "Acquittement de document reçu"
 
 
 async def test_list_and_number_actes_by_status(s2low):
