@@ -40,7 +40,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class S2lowKO(Exception):
-    """A refusal answered as S²LOW does: HTTP 200, `KO` and the message.
+    """A refusal answered as S²LOW does: HTTP 200, `KO` and the message (the only other
+    statuses are the web server's: 408 for a body too slow to come, 503 for a scenario's
+    outage, 401 for a login HTTP Basic must ask).
 
     `escaped`: the message goes through S²LOW's `returnAndExit` (HTML-escaped, newline added);
     otherwise it is echoed as is, as the scripts that print `KO\\n…` themselves do.
@@ -126,7 +128,10 @@ def s2low_handler(handler: Handler) -> Handler:
             refused.set_status(410)  # a stored file altered or gone: the simulator's own fault
             return refused
         except BadRequest as error:
-            return ko_response(S2lowKO(error.fr))
+            refused = ko_response(S2lowKO(error.fr))
+            if error.status == 408:  # a body too slow to come: the web server's own timeout
+                refused.set_status(408)
+            return refused
         except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
             if error.status < 400:
                 raise
