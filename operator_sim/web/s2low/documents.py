@@ -33,7 +33,7 @@ from ...store import BlobNotFound
 from ...store.interface import TransactionRow
 from ..downloads import content_disposition, sound_file
 from .common import engine_of, owned, php_int, read_blob, returned_message
-from .replies import ACCES_REFUSE, S2lowKO, S2lowRedirect, s2low_handler
+from .replies import ACCES_REFUSE, OWN_FAULTS, S2lowKO, S2lowRedirect, s2low_handler
 
 S = TransactionStatus
 FILE_ID_STRIDE = 1000
@@ -188,6 +188,8 @@ async def download_file(request: web.Request) -> web.StreamResponse:
     try:
         return await _download(request)
     except S2lowKO as refused:
+        if refused.status in OWN_FAULTS:  # the simulator's own fault: told, not redirected
+            raise
         raise S2lowRedirect(refused.message, "/modules/actes/index.php"
                             if refused.message == ACCES_REFUSE else "/") from None
 

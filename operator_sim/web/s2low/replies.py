@@ -40,17 +40,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class S2lowKO(Exception):
-    """A refusal answered as S²LOW does: HTTP 200, `KO` and the message (the only other
-    statuses are the web server's: 408 for a body too slow to come, 503 for a scenario's
-    outage, 401 for a login HTTP Basic must ask).
+    """A refusal answered as S²LOW does: HTTP 200, `KO` and the message (other statuses: the
+    simulator's own faults, `OWN_FAULTS`, and the 401 HTTP Basic needs to ask for a login).
 
     `escaped`: the message goes through S²LOW's `returnAndExit` (HTML-escaped, newline added);
     otherwise it is echoed as is, as the scripts that print `KO\\n…` themselves do.
     """
 
     def __init__(self, message: str, *, escaped: bool = True, status: int = 200) -> None:
-        """`status` is not sent (S²LOW answers every KO with 200): it names the kind of
-        refusal for the journal and callers that tell them apart."""
+        """`status` is sent only when it is one of `OWN_FAULTS` (the simulator's or the web
+        server's, not S²LOW's answers); any other is answered 200 as S²LOW does."""
         super().__init__(message)
         self.message = message
         self.escaped = escaped
@@ -84,12 +83,17 @@ def ok(message: str = "") -> web.Response:
     return text("OK\n" + (f"{message}\n" if message else ""))
 
 
+OWN_FAULTS = frozenset({408, 410, 503})
+"""KO statuses kept: a body too slow to come (the web server's 408), a stored file altered or
+gone (410), a scenario's outage (503). Every other KO is a 200, as S²LOW answers."""
+
+
 def ko_response(error: S2lowKO) -> web.Response:
     if error.escaped:
         body = "KO\n" + (f"{html_escape(error.message)}\n" if error.message else "")
     else:
         body = f"KO\n{error.message}"
-    return text(body)
+    return text(body, status=error.status if error.status in OWN_FAULTS else 200)
 
 
 def redirect(location: str, message: str = "") -> web.Response:
@@ -114,24 +118,17 @@ def s2low_handler(handler: Handler) -> Handler:
         except S2lowRedirect as error:
             return redirect(error.location, error.message)
         except IntakeRefused as error:
-            refused = ko_response(S2lowKO(error.message_fr))
-            if error.status == 503:  # a scenario's outage: the one KO that is not a 200
-                refused.set_status(503)
-            return refused
+            return ko_response(S2lowKO(error.message_fr, status=error.status))
         except IdentityError as error:
             return ko_response(S2lowKO(ACCES_REFUSE if error.status == 403 else AUTH_FAILED))
         except NotFound:
             return ko_response(S2lowKO("Numéro de transaction invalide.", escaped=False))
         except (BlobCorrupted, BlobNotFound) as error:  # S²LOW's words when a file cannot be sent
             _, fr, _ = store_fault(request, error)
-            refused = ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", escaped=False))
-            refused.set_status(410)  # a stored file altered or gone: the simulator's own fault
-            return refused
+            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", status=410,
+                                       escaped=False))
         except BadRequest as error:
-            refused = ko_response(S2lowKO(error.fr))
-            if error.status == 408:  # a body too slow to come: the web server's own timeout
-                refused.set_status(408)
-            return refused
+            return ko_response(S2lowKO(error.fr, status=error.status))
         except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
             if error.status < 400:
                 raise
