@@ -64,7 +64,9 @@ REFUSED_BY_S2LOW = frozenset(
     - {"SIGNATURE_MISSING"}
     | {"ENVELOPE_MISSING", "SCHEMA_INVALID", "ANNEXES_COUNT", "FILE_MISSING", "FILE_UNREFERENCED",
        "FILE_REFERENCED_TWICE", "DOCUMENT_FORMAT", "DOCUMENT_CONTENT_MISMATCH",
-       "TYPOLOGIE_NOT_ALLOWED", "EMETTEUR_MISMATCH"})
+       "TYPOLOGIE_NOT_ALLOWED", "EMETTEUR_MISMATCH",
+       # the analysis itself given up on (the simulator's bounds on findings, time, files)
+       "FINDINGS_LIMIT", "VALIDATION_TIMEOUT", "FILES_TOO_MANY"})
 """Findings S²LOW's own analysis of the file to send (`ActesAnalyseFichierAEnvoyerWorker`)
 catches before the ministry sees anything: the archive and its names, XSD validity, files
 present and referenced, MIME types, the typology allowed for the act's nature, PDF and PAdES
