@@ -44,7 +44,9 @@ from .interface import (
     NotFound,
     Page,
     StatusConflict,
+    StoreBusy,
     StoreError,
+    StoreFull,
     TransactionFilter,
     TransactionRow,
     TransitionStep,
@@ -219,6 +221,15 @@ class SqliteStore:
         return db
 
     def _in_write_transaction(self, fn: Callable[[Database], T]) -> T:
+        try:
+            return self._write_transaction(fn)
+        except sqlite3.OperationalError as error:
+            mapped = _environment_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    def _write_transaction(self, fn: Callable[[Database], T]) -> T:
         db = self._write_db
         assert db is not None and self._on_writer()
         if db.conn.in_transaction:  # a write nested in a write: a savepoint of the outer one
@@ -294,7 +305,13 @@ class SqliteStore:
 
     def run_read(self, fn: Callable[[Database], T]) -> T:
         """Run `fn(db)` on the calling thread's read connection (the last committed state)."""
-        return fn(self._read_db())
+        try:
+            return fn(self._read_db())
+        except sqlite3.OperationalError as error:
+            mapped = _environment_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
 
     def run_on_writer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Run any store method on the writer thread (used by `AsyncStore`)."""
@@ -761,6 +778,21 @@ def _integrity(error: sqlite3.IntegrityError, new: NewTransaction) -> StoreError
     if "transactions.id_acte" in text:
         return DuplicateActe(f"IDActe {new.id_acte} already names another act")
     return StoreError(text)
+
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _environment_error(error: sqlite3.OperationalError) -> sqlite3.OperationalError | StoreError:
+    """What the machine, not the request, caused: the database held by another process past
+    the busy timeout (`StoreBusy`), a full disk (`StoreFull`); any other error unchanged."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if primary in _BUSY_CODES:
+        return StoreBusy(f"database busy: {error}")
+    if primary == sqlite3.SQLITE_FULL:
+        return StoreFull(f"no space left for the database: {error}")
+    return error
 
 
 Store = SqliteStore

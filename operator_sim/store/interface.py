@@ -51,6 +51,19 @@ class IdentityConflict(StoreError):
     code = "IDENTITY_CONFLICT"
 
 
+class StoreBusy(StoreError):
+    """Another process holds the database past the busy timeout: nothing was written, and the
+    same request may succeed a little later."""
+
+    code = "STORE_BUSY"
+
+
+class StoreFull(StoreError):
+    """The disk (or quota) holding the database is full: nothing was written."""
+
+    code = "STORE_FULL"
+
+
 class MissingBlob(StoreError):
     """A record refers to a blob that is not (durably) in the blob store."""
 

@@ -37,6 +37,7 @@ from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
 from .auth import IDENTITY, refusal
 from .downloads import content_disposition, sound_file, store_fault
+from .faults import fault_of
 from .forms import Limits, read_form
 from .http import (  # noqa: F401  (READ_TIMEOUT, UPLOAD_DIR: still imported from here)
     MAX_ARCHIVE_BYTES,
@@ -122,7 +123,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return refusal(exc.status, f"HTTP_{exc.status}", _FRENCH_REASONS.get(exc.status, exc.reason),
                        exc.reason)
-    except Exception:
+    except Exception as exc:
+        fault = fault_of(exc)
+        if fault is not None:  # the machine's, not the request's: 503/507, never a 500
+            log.warning("%s %s refused %d %s: %s", request.method, request.path, fault.status,
+                        fault.code, exc)
+            return refusal(fault.status, fault.code, fault.message_fr, fault.message_en,
+                           headers=fault.headers)
         log.exception("unexpected failure on %s %s", request.method, request.path)
         return refusal(500, "INTERNAL", "erreur interne du simulateur",
                        "internal simulator error")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
 import secrets
 import ssl
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from ..engine.prefecture import Prefecture
 from ..engine.scenarios import ScenarioBook, ScenarioError, load_rules_file
 from ..engine.scheduler import Scheduler
 from ..engine.simulation import scenario_handlers
+from ..engine.workers import WorkerPool
 from ..pki.store import PkiStore, ensure_pki
 from ..protocol.classification import Classification, bundled_classifications
 from ..signature.archive import Signer
@@ -55,7 +54,7 @@ class Simulator:
     store: SqliteStore
     clock: Clock
     engine: Engine
-    executor: ProcessPoolExecutor | None
+    executor: WorkerPool | None
     tsa: TimeStampAuthority
     admin_token: str
     identities: StoreDirectory
@@ -106,13 +105,9 @@ class Simulator:
         self.store.close()
 
 
-def validation_workers(count: int) -> ProcessPoolExecutor:
-    """Worker processes started by a fork server, never forked from the server itself: its
-    other threads (store writer and readers, signing jobs) may hold a lock at that instant,
-    which the child would then wait for forever."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["operator_sim.engine.intake"])
-    return ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=default_registry)
+def validation_workers(count: int) -> WorkerPool:
+    """`count` validation processes (started by a fork server, replaced if one is killed)."""
+    return WorkerPool(count, preload=("operator_sim.engine.intake",), initializer=default_registry)
 
 
 def remove_leftovers(folder: Path) -> None:

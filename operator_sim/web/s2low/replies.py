@@ -27,6 +27,7 @@ from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..api import BadRequest
 from ..auth import CLOCK, IDENTITY, VERDICT
 from ..downloads import store_fault
+from ..faults import fault_of
 
 CHARSET = "iso-8859-1"
 RGS_LEVELS = frozenset({RgsLevel.TWO, RgsLevel.THREE})
@@ -83,9 +84,9 @@ def ok(message: str = "") -> web.Response:
     return text("OK\n" + (f"{message}\n" if message else ""))
 
 
-OWN_FAULTS = frozenset({408, 410, 503})
+OWN_FAULTS = frozenset({408, 410, 503, 507})
 """KO statuses kept: a body too slow to come (the web server's 408), a stored file altered or
-gone (410), a scenario's outage (503). Every other KO is a 200, as S²LOW answers."""
+gone (410), a scenario's outage or a database held (503), a full disk (507). Every other KO is a 200, as S²LOW answers."""
 
 
 def ko_response(error: S2lowKO) -> web.Response:
@@ -132,7 +133,14 @@ def s2low_handler(handler: Handler) -> Handler:
         except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
             if error.status < 400:
                 raise
-            return ko_response(S2lowKO(error.reason))
+            return ko_response(S2lowKO(error.reason, status=error.status))
+        except Exception as error:  # the machine's fault (database held, disk full): 503/507
+            fault = fault_of(error)
+            if fault is None:
+                raise
+            refused = ko_response(S2lowKO(fault.message_fr, status=fault.status))
+            refused.headers.update(fault.headers)
+            return refused
 
     return wrapped
 
