@@ -47,6 +47,9 @@ class Config:
     """Seconds a client has to send a request's headers, and then its body (plus one second
     per 64 KiB received): slower clients are cut off or get 408 (slowloris guard). Idle
     keep-alive connections are closed after as long."""
+    db_busy_timeout_ms: int = 10_000
+    """How long a write waits for a database another process holds before the request is
+    refused 503 with Retry-After (nothing stored)."""
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     """Processes that validate archives beside the event loop."""
     scenarios: str | None = None
@@ -144,8 +147,10 @@ def _validated(config: Config) -> Config:
             raise ConfigError(f"{name}: {port} is not a TCP port")
     if len(config.itc) != 3 or not config.itc.isupper() or not config.itc.isalpha():
         raise ConfigError(f"itc: {config.itc!r} is not a trigram of 3 capital letters")
-    if config.max_archive_bytes <= 0 or config.workers <= 0 or config.read_timeout <= 0:
-        raise ConfigError("max_archive_bytes, workers and read_timeout must be positive")
+    if config.max_archive_bytes <= 0 or config.workers <= 0 or config.read_timeout <= 0 \
+            or config.db_busy_timeout_ms <= 0:
+        raise ConfigError("max_archive_bytes, workers, read_timeout and db_busy_timeout_ms must "
+                          "be positive")
     parse_intermediaries(config.trusted_intermediaries)
     if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:
         raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "

@@ -134,7 +134,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     ensure_pki(config.pki_dir, now=clock.now())
     pki = PkiStore(config.pki_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore.open(config.data_dir)
+    store = SqliteStore.open(config.data_dir, busy_timeout_ms=config.db_busy_timeout_ms)
     remove_leftovers(store.blobs.temporary_dir)
     if isinstance(clock, VirtualClock):  # a restart resumes where the clock was moved to
         saved = store.run_read(saved_virtual_clock)

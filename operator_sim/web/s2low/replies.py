@@ -86,7 +86,8 @@ def ok(message: str = "") -> web.Response:
 
 OWN_FAULTS = frozenset({408, 410, 503, 507})
 """KO statuses kept: a body too slow to come (the web server's 408), a stored file altered or
-gone (410), a scenario's outage or a database held (503), a full disk (507). Every other KO is a 200, as S²LOW answers."""
+gone (410), a scenario's outage or a database held (503), a full disk (507). Every other KO
+is a 200, as S²LOW answers."""
 
 
 def ko_response(error: S2lowKO) -> web.Response:
