@@ -485,10 +485,11 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
     import asyncio
 
     from .config import ConfigError, load_config
+    from .engine.workers import end_helpers
     from .store import Collectivite
     from .validation import corpus
     from .web.app import build_simulator
-    from .web.server import running
+    from .web.server import running, until_signalled
 
     try:
         config = load_config(config_path, data_dir=data_dir, pki_dir=pki_dir,
@@ -513,14 +514,17 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
             click.echo(f"admin (loopback)  {served.admin_url}/admin/?token={served.admin_token}")
             click.echo(f"CA file           {simulator.pki.roots_path}")
             click.echo(f"agent (SIREN {commune.siren}, no password)  {demo}")
-            await asyncio.Event().wait()
+            signum = await until_signalled()
+            click.echo(f"{signum.name}: stopping (new connections refused, requests in flight "
+                       f"have {config.shutdown_grace} s to finish)")
 
     try:
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
     finally:
+        # Workers, then the fork server and the resource tracker: none is left orphaned.
         simulator.close()
+        end_helpers()
+    click.echo("stopped")
 
 
 def _demo_agent(simulator, demo, siren: str) -> None:  # type: ignore[no-untyped-def]

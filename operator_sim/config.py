@@ -50,6 +50,9 @@ class Config:
     db_busy_timeout_ms: int = 10_000
     """How long a write waits for a database another process holds before the request is
     refused 503 with Retry-After (nothing stored)."""
+    shutdown_grace: int = 10
+    """Seconds requests in flight have to finish once SIGTERM or SIGINT asked `serve` to stop
+    (new connections are refused at once); those still running then are cut."""
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     """Processes that validate archives beside the event loop."""
     scenarios: str | None = None
@@ -152,6 +155,8 @@ def _validated(config: Config) -> Config:
         raise ConfigError("max_archive_bytes, workers, read_timeout and db_busy_timeout_ms must "
                           "be positive")
     parse_intermediaries(config.trusted_intermediaries)
+    if config.shutdown_grace < 0:
+        raise ConfigError("shutdown_grace must not be negative")
     if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:
         raise ConfigError("callback_attempts and callback_timeout_ms must be positive, "
                           "callback_retry_ms not negative")

@@ -6,6 +6,9 @@ a simulator on the network (port 0 picks a free port), so they all exercise the 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +22,8 @@ from ..pki.store import CertRecord
 from .admin import create_admin_app
 from .app import Simulator, create_app
 from .tls import client_ssl_context
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,8 +69,11 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     api_host = api_host or config.api_host
     admin_host = admin_host or config.admin_host
     # keepalive_timeout also bounds how long a connection may take to send a request's headers.
-    api = web.AppRunner(create_app(simulator), keepalive_timeout=config.read_timeout)
-    admin = web.AppRunner(create_admin_app(simulator), keepalive_timeout=config.read_timeout)
+    # shutdown_timeout: what requests in flight are granted once the block ends.
+    api = web.AppRunner(create_app(simulator), keepalive_timeout=config.read_timeout,
+                        shutdown_timeout=config.shutdown_grace)
+    admin = web.AppRunner(create_admin_app(simulator), keepalive_timeout=config.read_timeout,
+                          shutdown_timeout=config.shutdown_grace)
     await api.setup()
     await admin.setup()
     try:
@@ -81,8 +89,37 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
         yield RunningSimulator(simulator, f"https://{_authority(api_host, api)}",
                                f"http://{_authority(admin_host, admin)}")
     finally:
-        await api.cleanup()
-        await admin.cleanup()
+        await stop(api, admin)
+
+
+async def stop(*runners: web.AppRunner) -> None:
+    """Stop accepting on every port at once, then let each runner finish its requests in
+    flight (within its shutdown_timeout, then cut) and clean its app up (journal flushed)."""
+    for runner in runners:
+        for site in list(runner.sites):
+            await site.stop()
+    await asyncio.gather(*(runner.cleanup() for runner in runners))
+
+
+async def until_signalled(signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+                          ) -> signal.Signals:
+    """Wait for the first of `signals` and return it.
+
+    The handlers are installed explicitly (a shell starting a process in the background
+    leaves SIGINT ignored, which Python keeps) and stay until the loop closes: a second
+    signal while the service stops is ignored rather than cutting its clean-up short."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+
+    def handle(signum: signal.Signals) -> None:
+        if received.done():
+            log.warning("%s ignored: already stopping", signum.name)
+        else:
+            received.set_result(signum)
+
+    for signum in signals:
+        loop.add_signal_handler(signum, handle, signum)
+    return await received
 
 
 def _authority(host: str, runner: web.AppRunner) -> str:
