@@ -19,8 +19,10 @@ from aiohttp import web
 
 from ..pki.enrol import enrol_agent
 from ..pki.store import CertRecord
+from . import tsa
 from .admin import create_admin_app
 from .app import Simulator, create_app
+from .limits import FORM_SLACK, refuse_oversized_expect
 from .tls import client_ssl_context
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,14 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     admin_host = admin_host or config.admin_host
     # keepalive_timeout also bounds how long a connection may take to send a request's headers.
     # shutdown_timeout: what requests in flight are granted once the block ends.
-    api = web.AppRunner(create_app(simulator), keepalive_timeout=config.read_timeout,
+    api_app, admin_app = create_app(simulator), create_admin_app(simulator)
+    body_limit = config.max_archive_bytes + FORM_SLACK
+    refuse_oversized_expect(api_app, body_limit)
+    refuse_oversized_expect(admin_app, body_limit,
+                            limits={"/tsa": (tsa.MAX_QUERY_BYTES, tsa.too_large)})
+    api = web.AppRunner(api_app, keepalive_timeout=config.read_timeout,
                         shutdown_timeout=config.shutdown_grace)
-    admin = web.AppRunner(create_admin_app(simulator), keepalive_timeout=config.read_timeout,
+    admin = web.AppRunner(admin_app, keepalive_timeout=config.read_timeout,
                           shutdown_timeout=config.shutdown_grace)
     await api.setup()
     await admin.setup()

@@ -30,6 +30,11 @@ def _error(status: int, error: str, reason: str) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status)
 
 
+def too_large(request: web.Request, limit: int) -> web.Response:
+    """The TSA's 413 (also answered to `Expect: 100-continue` with a larger Content-Length)."""
+    return _error(413, "request_too_large", f"a time-stamp query is at most {limit} bytes")
+
+
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it exceeds `limit` (declared or actually sent); under the
     app's body deadline (`api.reading_body`: 408 for a trickling client)."""
@@ -55,7 +60,7 @@ def tsa_handler(tsa: TimeStampAuthority, *, max_body: int = MAX_QUERY_BYTES) -> 
                           f"expected Content-Type {QUERY_TYPE}, got {request.content_type}")
         body = await _read_limited(request, max_body)
         if body is None:
-            return _error(413, "request_too_large", f"a time-stamp query is at most {max_body} bytes")
+            return too_large(request, max_body)
         return web.Response(body=tsa.respond(body), content_type=REPLY_TYPE)
 
     return handle
