@@ -23,6 +23,7 @@ from . import tsa
 from .admin import create_admin_app
 from .app import Simulator, create_app
 from .limits import FORM_SLACK, refuse_oversized_expect
+from .malformed import log_refusals_in_one_line, refuse_http09
 from .tls import client_ssl_context
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     # keepalive_timeout also bounds how long a connection may take to send a request's headers.
     # shutdown_timeout: what requests in flight are granted once the block ends.
     api_app, admin_app = create_app(simulator), create_admin_app(simulator)
+    for app in (api_app, admin_app):
+        app.middlewares.insert(0, refuse_http09)
+    log_refusals_in_one_line()
     body_limit = config.max_archive_bytes + FORM_SLACK
     refuse_oversized_expect(api_app, body_limit)
     refuse_oversized_expect(admin_app, body_limit,

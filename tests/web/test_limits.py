@@ -4,6 +4,7 @@ length over the limit is refused at once, on raw sockets as a hostile client wou
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 
 from .simkit import SIREN, act
@@ -76,3 +77,51 @@ async def test_expect_within_the_limit_still_gets_100_continue_and_is_acknowledg
     answer = await exchange(host, port, post_head(f"/api/v1/archives?name={name}", len(data)),
                             context=served.agent_ssl_context(agent), body=data)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 "), answer[:200]
+
+
+# -- malformed requests: one log line each, rate-limited; no HTTP/0.9 ----------------------------
+
+async def raw(host: str, port: int, data: bytes, *, context: ssl.SSLContext | None = None) -> bytes:
+    reader, writer = await asyncio.open_connection(
+        host, port, ssl=context, server_hostname="localhost" if context else None)
+    try:
+        writer.write(data)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+DUPLICATE_HOST = b"GET /admin/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+
+
+async def test_malformed_requests_are_refused_in_one_log_line_each_and_rate_limited(served, caplog):
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    host, port = where(served.admin_url)
+    for _ in range(80):
+        assert (await raw(host, port, DUPLICATE_HOST)).startswith(b"HTTP/1.0 400 ")
+    agent = served.enrol(SIREN)
+    host, port = where(served.api_url)
+    answer = await raw(host, port, DUPLICATE_HOST.replace(b"/admin/health", b"/api/v1/transactions"),
+                       context=served.agent_ssl_context(agent))
+    assert answer.startswith(b"HTTP/1.0 400 ")
+    lines = [r for r in caplog.records if r.name == "aiohttp.server" and r.levelno >= logging.WARNING]
+    assert 1 <= len(lines) <= 30, len(lines)
+    for record in lines:
+        assert record.exc_info is None and record.exc_text is None
+        text = record.getMessage()
+        assert "\n" not in text and len(text) < 300, text
+        assert "refused a malformed request from 127.0.0.1: 400 Duplicate 'Host'" in text
+
+
+async def test_a_request_line_without_version_is_refused_not_served_as_http09(served):
+    host, port = where(served.admin_url)
+    answer = await raw(host, port, b"GET /admin/health\r\n\r\n")
+    assert b" 400 " in answer.split(b"\r\n", 1)[0], answer
+    assert b"HTTP_VERSION_MISSING" in answer
+    agent = served.enrol(SIREN)
+    host, port = where(served.api_url)
+    answer = await raw(host, port, b"GET /api/v1/transactions\r\n\r\n",
+                       context=served.agent_ssl_context(agent))
+    assert b" 400 " in answer.split(b"\r\n", 1)[0] and b'"items"' not in answer, answer
