@@ -50,6 +50,10 @@ class Config:
     db_busy_timeout_ms: int = 10_000
     """How long a write waits for a database another process holds before the request is
     refused 503 with Retry-After (nothing stored)."""
+    max_connections: int = 1024
+    """TCP connections open at once on each port; more are closed as soon as accepted."""
+    max_connections_per_address: int = 256
+    """TCP connections open at once from one client address on each port."""
     shutdown_grace: int = 10
     """Seconds requests in flight have to finish once SIGTERM or SIGINT asked `serve` to stop
     (new connections are refused at once); those still running then are cut."""
@@ -155,6 +159,8 @@ def _validated(config: Config) -> Config:
         raise ConfigError("max_archive_bytes, workers, read_timeout and db_busy_timeout_ms must "
                           "be positive")
     parse_intermediaries(config.trusted_intermediaries)
+    if config.max_connections <= 0 or config.max_connections_per_address <= 0:
+        raise ConfigError("max_connections and max_connections_per_address must be positive")
     if config.shutdown_grace < 0:
         raise ConfigError("shutdown_grace must not be negative")
     if config.callback_attempts <= 0 or config.callback_retry_ms < 0 or config.callback_timeout_ms <= 0:

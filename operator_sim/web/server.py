@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import ssl
+from asyncio import sslproto
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..pki.store import CertRecord
 from . import tsa
 from .admin import create_admin_app
 from .app import Simulator, create_app
+from .connections import Gate, give_memory_back, listening_socket
 from .limits import FORM_SLACK, refuse_oversized_expect
 from .malformed import log_refusals_in_one_line, refuse_http09
 from .tls import client_ssl_context
@@ -36,6 +38,8 @@ class RunningSimulator:
     simulator: Simulator
     api_url: str
     admin_url: str
+    connections: tuple[Gate, ...] = ()
+    """The API port's connection gate, then the admin port's (open counts, refusals)."""
 
     @property
     def admin_token(self) -> str:
@@ -77,6 +81,7 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     for app in (api_app, admin_app):
         app.middlewares.insert(0, refuse_http09)
     log_refusals_in_one_line()
+    bound_tls_buffers()
     body_limit = config.max_archive_bytes + FORM_SLACK
     refuse_oversized_expect(api_app, body_limit)
     refuse_oversized_expect(admin_app, body_limit,
@@ -87,20 +92,36 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
                           shutdown_timeout=config.shutdown_grace)
     await api.setup()
     await admin.setup()
+    gates = (Gate(config.max_connections, config.max_connections_per_address),
+             Gate(config.max_connections, config.max_connections_per_address))
+    trimming = asyncio.get_running_loop().create_task(give_memory_back(*gates))
     try:
-        api_site = web.TCPSite(api, api_host, config.api_port if api_port is None else api_port,
-                               ssl_context=simulator.server_ssl_context())
-        admin_site = web.TCPSite(admin, admin_host,
-                                 config.admin_port if admin_port is None else admin_port)
-        await api_site.start()
-        await admin_site.start()
+        api_socket = listening_socket(api_host, config.api_port if api_port is None
+                                      else api_port, gates[0])
+        await web.SockSite(api, api_socket, ssl_context=simulator.server_ssl_context()).start()
+        admin_socket = listening_socket(admin_host, config.admin_port if admin_port is None
+                                        else admin_port, gates[1])
+        await web.SockSite(admin, admin_socket).start()
         # Callbacks never reach the ports actually bound (port 0 is only known now).
         simulator.callbacks.targets.serving([api_host, admin_host],
                                             [a[1] for r in (api, admin) for a in r.addresses])
         yield RunningSimulator(simulator, f"https://{_authority(api_host, api)}",
-                               f"http://{_authority(admin_host, admin)}")
+                               f"http://{_authority(admin_host, admin)}", gates)
     finally:
+        trimming.cancel()
         await stop(api, admin)
+
+
+TLS_READ_BUFFER = 32 * 1024
+"""Bytes asyncio's TLS layer allocates per connection to receive into (its default is 256 KiB,
+taken at accept, before the handshake: ~300 KiB of RSS per connection, unauthenticated ones
+included). Two TLS records fit; reads of large uploads just take more, smaller steps."""
+
+
+def bound_tls_buffers() -> None:
+    """Lower asyncio's per-connection TLS receive buffer (`SSLProtocol.max_size`, a class
+    attribute read when each connection is accepted) to `TLS_READ_BUFFER`."""
+    sslproto.SSLProtocol.max_size = min(sslproto.SSLProtocol.max_size, TLS_READ_BUFFER)
 
 
 async def stop(*runners: web.AppRunner) -> None:

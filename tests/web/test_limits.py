@@ -7,7 +7,7 @@ import asyncio
 import logging
 import ssl
 
-from .simkit import SIREN, act
+from .simkit import SIREN, act, admin, serve
 
 TEN_GB = 10 * 1024**3
 
@@ -125,3 +125,58 @@ async def test_a_request_line_without_version_is_refused_not_served_as_http09(se
     answer = await raw(host, port, b"GET /api/v1/transactions\r\n\r\n",
                        context=served.agent_ssl_context(agent))
     assert b" 400 " in answer.split(b"\r\n", 1)[0] and b'"items"' not in answer, answer
+
+
+# -- connections: capped per address and overall, places freed when they close -------------------
+
+async def _eventually(condition, seconds: float = 10) -> bool:
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+async def _closed_by_server(host: str, port: int) -> bool:
+    """Connect and wait: True if the server closes the connection without a word."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        async with asyncio.timeout(5):
+            return await reader.read() == b""
+    except (ConnectionError, TimeoutError):
+        return True
+    finally:
+        writer.close()
+
+
+async def test_connections_past_the_per_address_cap_are_closed_at_once_and_places_come_back(
+        tmp_path, shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, max_connections_per_address=4) as served:
+        gate = served.connections[0]
+        host, port = where(served.api_url)
+        held = [await asyncio.open_connection(host, port) for _ in range(4)]  # no handshake
+        assert await _eventually(lambda: gate.open == 4), gate.open
+        assert await _closed_by_server(host, port)
+        assert gate.refused >= 1 and gate.open == 4
+        for _, writer in held:
+            writer.close()
+        assert await _eventually(lambda: gate.open == 0), gate.open
+        agent = served.enrol(SIREN)
+        async with served.agent_session(agent) as http, http.get("/api/v1/transactions") as answer:
+            assert answer.status == 200
+        assert await _eventually(lambda: gate.open <= 1)
+
+
+async def test_connections_past_the_overall_cap_are_closed_on_the_admin_port_too(
+        tmp_path, shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, max_connections=3) as served:
+        gate = served.connections[1]
+        host, port = where(served.admin_url)
+        held = [await asyncio.open_connection(host, port) for _ in range(3)]
+        assert await _eventually(lambda: gate.open == 3), gate.open
+        assert await _closed_by_server(host, port)
+        for _, writer in held:
+            writer.close()
+        assert await _eventually(lambda: gate.open == 0), gate.open
+        status, body = await admin(served, "GET", "/admin/health")
+        assert status == 200, body
