@@ -105,3 +105,4 @@ async def test_a_full_disk_while_spooling_gives_507_leaves_nothing_and_recovers(
                 assert served.simulator.store.list().total == 0
                 status, body = await submit(http, act("FULL1"))  # recovered, no restart
                 assert status == 201 and body["outcome"] == "1-2", body
+
