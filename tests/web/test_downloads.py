@@ -166,7 +166,7 @@ async def test_an_ar_that_no_longer_reads_as_one_is_a_clear_refusal_not_a_500(se
     s2low, transaction_id = acknowledged
     _, messages, document = await stored(served, transaction_id)
     database = served.simulator.config.data_dir / DATABASE_NAME
-    subprocess.run(["sqlite3", str(database), f"UPDATE messages SET xml_sha256 = "
+    subprocess.run(["sqlite3", "-cmd", ".timeout 20000", str(database), f"UPDATE messages SET xml_sha256 = "
                     f"'{document.sha256}' WHERE id = {messages['1-2'].id}"], check=True,
                    timeout=30)
     api = s2low.session()
