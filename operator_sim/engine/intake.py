@@ -25,7 +25,7 @@ from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.classification import Classification
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.envelope import ActeRequest, Collectivite, build_acte_envelope
-from ..protocol.errors import ProtocolError
+from ..protocol.errors import InvalidName, ProtocolError
 from ..protocol.messages import (
     IDCL,
     Acte,
@@ -335,10 +335,10 @@ class Engine:
         assert acte is not None and exam.archive_sha256 is not None
         received_at = self.clock.now()
         received = paris_date(received_at)
-        id_acte = outcomes.id_acte_for(acte, idcl.departement, idcl.siren)
+        id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
         duplicate, mismatch = await self.store.call(_register_and_find, idcl,
-                                                    acte.numero_interne, str(id_acte))
-        anomalie = exam.report.anomalie() or mismatch or decision.anomalie_now
+                                                    acte.numero_interne, id_acte)
+        anomalie = exam.report.anomalie() or unnamed or mismatch or decision.anomalie_now
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis "
@@ -392,9 +392,9 @@ class Engine:
         else:
             assert outgoing is not None
             row = await self.store.call(_create_and_answer, new, outgoing, received_at, actor,
-                                        self.actor, None if anomalie else str(id_acte),
+                                        self.actor, None if anomalie else id_acte,
                                         anomalie[1] if anomalie else None, then)
-        return Outcome(row, bundle.code if bundle else None, None if anomalie else str(id_acte),
+        return Outcome(row, bundle.code if bundle else None, None if anomalie else id_acte,
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]),
                        exam.report, decision)
 
@@ -493,10 +493,10 @@ class Engine:
                                  "stored archive unreadable", report=exam.report)
         idcl = await self.idcl_of(row)
         now = self.clock.now()
-        id_acte = str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren))
+        id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
         decision = await self._decide(acte, row.siren, headers)
-        anomalie = exam.report.anomalie() or decision.anomalie_now
-        named = await self.store.find_by_id_acte(id_acte)
+        anomalie = exam.report.anomalie() or unnamed or decision.anomalie_now
+        named = None if id_acte is None else await self.store.find_by_id_acte(id_acte)
         if named is not None and named.id != row.id:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis (transaction {named.id})")
@@ -621,13 +621,24 @@ def _register(store: SqliteStore, idcl: IDCL) -> tuple[AnomalieNature, str] | No
             f"{idcl.siren} enregistrée : {', '.join(differences)}")
 
 
-def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str, id_acte: str
+def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str, id_acte: str | None
                        ) -> tuple[TransactionRow | None, tuple[AnomalieNature, str] | None]:
     """Remember the sender (`_register`), then find the act this one would duplicate: a live
     one with its NumeroInterne, or one with its IDActe (one trip to the writer). Returns that
     act and the IDCL anomaly, if any."""
     mismatch = _register(store, idcl)
-    return store.find_live_acte(idcl.siren, numero) or store.find_by_id_acte(id_acte), mismatch
+    named = None if id_acte is None else store.find_by_id_acte(id_acte)
+    return store.find_live_acte(idcl.siren, numero) or named, mismatch
+
+
+def _id_acte_or_anomalie(acte: Acte, idcl: IDCL
+                         ) -> tuple[str | None, tuple[AnomalieNature, str] | None]:
+    """The IDActe the act would get, or None and the anomaly when its fields cannot make one
+    (a NumeroInterne the schema lets through, such as `DEL-1`: the validator reports it too)."""
+    try:
+        return str(outcomes.id_acte_for(acte, idcl.departement, idcl.siren)), None
+    except InvalidName as exc:
+        return None, (AnomalieNature.SCHEMA, f"NUMERO_INTERNE_INVALID : {exc.message_fr}")
 
 
 def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionStatus], *,

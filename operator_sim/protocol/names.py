@@ -73,6 +73,11 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def is_numero_interne(numero_interne: str) -> bool:
+    """True when the NumeroInterne can be part of an IDActe (`[A-Za-z0-9_]{1,15}`)."""
+    return _matches(NUMACTE, numero_interne)
+
+
 def is_strict_numero_interne(numero_interne: str) -> bool:
     """True when the NumeroInterne also passes S²LOW's upper-case rule (warning, not error)."""
     return _matches(NUMACTE_STRICT, numero_interne)

@@ -31,6 +31,7 @@ from ..protocol.names import (
     EnveloppeName,
     MessageFileName,
     ascii_digits,
+    is_numero_interne,
     is_strict_numero_interne,
 )
 from ..protocol.xmlsafe import parse_xml
@@ -543,7 +544,14 @@ class _ActeCheck:
             self.c.add("DATE_FUTURE", f"la date de décision {acte.date} est dans le futur",
                        f"the decision date {acte.date} is in the future",
                        file=self.nom, element=self.root, xpath="/actes:Acte/@actes:Date")
-        if not is_strict_numero_interne(acte.numero_interne):
+        if not is_numero_interne(acte.numero_interne):
+            self.c.add("NUMERO_INTERNE_INVALID",
+                       f"numéro interne {acte.numero_interne!r} : 1 à 15 lettres, chiffres ou _ "
+                       "(il entre dans l'IDActe)",
+                       f"internal number {acte.numero_interne!r}: 1 to 15 letters, digits or _ "
+                       "(it is part of the IDActe)", file=self.nom,
+                       element=self.root, xpath="/actes:Acte/@actes:NumeroInterne")
+        elif not is_strict_numero_interne(acte.numero_interne):
             self.c.add("NUMERO_INTERNE_NOT_STRICT",
                        f"numéro interne {acte.numero_interne!r} : préférer majuscules, chiffres "
                        "et _ (ni en tête ni en fin)",

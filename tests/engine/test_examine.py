@@ -61,3 +61,15 @@ def test_validation_hands_over_the_envelope_and_act_it_parsed(tmp_path):
     acte_file, acte = reading.actes[0]
     assert examine(path, built.name, POLICY).acte == acte
     assert acte_file.endswith("-1-1_0.xml")
+
+
+@pytest.mark.parametrize("numero", [b"DEL-2024", b"DEL 2024", b"DEL.2024", "DÉL2024".encode("latin-1"), b""])
+def test_a_numero_interne_no_idacte_can_carry_is_an_error_naming_the_field(numero, tmp_path):
+    built = corpus.build(corpus.base_request(numero_interne="DEL2024"))
+    built.members[built.message_name] = built.members[built.message_name].replace(
+        b'NumeroInterne="DEL2024"', b'NumeroInterne="' + numero + b'"')
+    exam = examine(built.write(tmp_path), built.name, POLICY)
+    assert exam.acte is not None and not exam.report.valid
+    (finding,) = [f for f in exam.report.errors if f.code == "NUMERO_INTERNE_INVALID"]
+    assert finding.xpath == "/actes:Acte/@actes:NumeroInterne"
+    assert exam.report.anomalie()[0].value == "004"

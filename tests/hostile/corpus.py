@@ -837,6 +837,17 @@ def _cases() -> list[HostileCase]:
         case("oversized-objet", "Objet of 100 000 characters",
              lambda m: upload(envelope(m, act(m, objet="x" * 100_000))),
              Anomalie(A.SCHEMA, "SCHEMA_INVALID")),
+        *[case(f"numero-interne-{label}", f"NumeroInterne {shown} (IDActe refuses it)",
+               lambda m, value=value: edit_message(m, _numero_interne(m, value)),
+               Anomalie(A.SCHEMA, code))
+          for label, shown, value, code in (
+              ("16-characters", "of 16 characters", b"ABCDEFGHIJKLMNOP", "SCHEMA_INVALID"),
+              ("hyphen", "with a hyphen", b"DEL-2024", "NUMERO_INTERNE_INVALID"),
+              ("space", "with a space", b"DEL 2024", "NUMERO_INTERNE_INVALID"),
+              ("dot", "with a dot", b"DEL.2024", "NUMERO_INTERNE_INVALID"),
+              ("accent", "with an accented letter", "DÉL2024".encode("latin-1"),
+               "NUMERO_INTERNE_INVALID"),
+              ("empty", "empty", b"", "NUMERO_INTERNE_INVALID"))],
         case("annexes-count-lie", "Annexes/@Nombre says 7 for one annex",
              lambda m: edit_message(m, replace_text(b'actes:Nombre="1"', b'actes:Nombre="7"')),
              Anomalie(A.SCHEMA, "ANNEXES_COUNT")),
@@ -897,6 +908,12 @@ def _lying_header(name: str, size: int) -> bytes:
 
 def _future_envelope(m: Material) -> Upload:
     return upload(build_acte_envelope(act(m), corpus.COMMUNE, envelope_date=dt.date(2099, 1, 1)))
+
+
+def _numero_interne(m: Material, value: bytes) -> Callable[[bytes], bytes]:
+    """Put `value` in the act's NumeroInterne (the file names keep the case's number)."""
+    return replace_text(b'NumeroInterne="' + m.numero.encode() + b'"',
+                        b'NumeroInterne="' + value + b'"')
 
 
 def _budget_edit(m: Material, change: Callable[[bytes], bytes]) -> Upload:
