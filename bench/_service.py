@@ -81,6 +81,7 @@ def prepare(root: Path, *, agents: int = 4) -> Workspace:
     enrolled = []
     with SqliteStore.open(root / "data") as store:  # the accounts live in the service's database
         for i in range(agents):
+            store.ensure_convention(siren(i), "SLO")  # the strict profile needs one
             record = enrol_agent(pki, StoreDirectory(store), siren=siren(i),
                                  name=f"Agent de charge {i}", now=now)
             enrolled.append(Agent(siren(i), pki_dir / record.certificate, pki_dir / record.key))

@@ -52,15 +52,20 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.option("--signatures", "signature_mode", default="verify-if-present", show_default=True,
               type=click.Choice(["off", "verify-if-present", "required"]),
               help="Signatures carried by acts (actes:Signature CMS, PAdES in PDFs).")
+@click.option("--profile", default="strict", show_default=True,
+              type=click.Choice(["strict", "lenient"]),
+              help="Platform profile: lenient reports its leniencies as warnings.")
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
              today: dt.date | None, classification_date: dt.date | None,
-             progress: bool | None, pki_dir: str | None, signature_mode: str) -> None:
+             progress: bool | None, pki_dir: str | None, signature_mode: str,
+             profile: str) -> None:
     """Validate @ctes envelope archives (files, or folders searched for *.tar.gz).
 
     Exit status: 0 when every archive is valid, 1 when any is invalid, 2 on usage errors.
     """
     from .protocol.classification import bundled_classifications
     from .validation.batch import RENDERERS, find_archives, validate_many
+    from .validation.profiles import PlatformProfile
     from .validation.validator import ValidationPolicy
 
     archives = find_archives(paths)
@@ -84,7 +89,8 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int,
     policy = ValidationPolicy(today=today or dt.date.today(),
                               current_classification=classification_date,
                               signatures=SignaturePolicy(mode=SignatureMode(signature_mode)),
-                              trust=trust, received_at=None if today else _now())
+                              trust=trust, received_at=None if today else _now(),
+                              profile=PlatformProfile(profile))
     if progress is None:
         progress = sys.stderr.isatty() and len(archives) >= 10
     if progress:
@@ -506,6 +512,8 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         simulator.store.add_collectivite(Collectivite(
             commune.siren, commune.departement, str(commune.arrondissement), commune.nature,
             "Commune de démonstration"))
+    # With its convention (every matière, budget acts), which the strict profile requires.
+    simulator.store.ensure_convention(commune.siren, config.itc)
 
     async def run() -> None:
         async with running(simulator) as served:

@@ -84,6 +84,10 @@ class Config:
     header (Pastell does): SHA-256 fingerprints of client certificates and/or IP addresses,
     separated by commas or spaces. Empty: the header is refused from everyone."""
 
+    profile: str = "strict"
+    """Platform profile: strict (a sender needs a convention; the ministry schema's rules) or
+    lenient (today's leniencies as warnings, unknown senders registered on first sending)."""
+
     def intermediaries(self) -> tuple[frozenset[str], frozenset[str]]:
         """`trusted_intermediaries` read: (certificate fingerprints, addresses)."""
         return parse_intermediaries(self.trusted_intermediaries)
@@ -146,6 +150,8 @@ def _validated(config: Config) -> Config:
     if config.signatures not in ("off", "verify-if-present", "required"):
         raise ConfigError(f"signatures: {config.signatures!r} is not off, verify-if-present "
                           "or required")
+    if config.profile not in ("strict", "lenient"):
+        raise ConfigError(f"profile: {config.profile!r} is not strict or lenient")
     if config.clock not in ("real", "virtual"):
         raise ConfigError(f"clock: {config.clock!r} is not real or virtual")
     for name in ("api_port", "admin_port"):

@@ -87,15 +87,20 @@ class OperatorSim:
         """The roots file your own HTTP client must trust."""
         return self.agent.ca
 
-    def enrol_agent(self, siren: str, name: str = "Agent de test") -> Agent:
-        """Issue a certificate for another agent acting for `siren`; its files, no client."""
-        return _enrol(self.served, siren, name)
+    def enrol_agent(self, siren: str, name: str = "Agent de test", *,
+                    convention: bool = True) -> Agent:
+        """Issue a certificate for another agent acting for `siren`; its files, no client.
+        `siren` is given a convention (every matière, budget acts) unless it has one or
+        `convention` is False: the strict profile refuses a sender without."""
+        return _enrol(self.served, siren, name, convention=convention)
 
-    def enrol(self, siren: str, name: str = "Agent de test") -> Client:
-        """A ready client for a new agent acting for `siren` (closed with the fixture)."""
+    def enrol(self, siren: str, name: str = "Agent de test", *,
+              convention: bool = True) -> Client:
+        """A ready client for a new agent acting for `siren` (closed with the fixture);
+        `convention` as for `enrol_agent`."""
         from .client import Client
 
-        agent = self.enrol_agent(siren, name)
+        agent = self.enrol_agent(siren, name, convention=convention)
         client = Client(self.api_url, cert=agent.cert, key=agent.key, ca=agent.ca)
         self._clients.append(client)
         return client
@@ -105,8 +110,8 @@ class OperatorSim:
             await client.close()
 
 
-def _enrol(served: RunningSimulator, siren: str, name: str) -> Agent:
-    record = served.enrol(siren, name)
+def _enrol(served: RunningSimulator, siren: str, name: str, *, convention: bool = True) -> Agent:
+    record = served.enrol(siren, name, convention=convention)
     pki = served.simulator.pki
     return Agent(siren, pki.directory / record.certificate, pki.directory / record.key,
                  pki.roots_path)

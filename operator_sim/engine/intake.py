@@ -23,7 +23,13 @@ from lxml import etree
 from ..pki.identity import Identity, authorize
 from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.classification import Classification
-from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
+from ..protocol.codes import (
+    AnomalieNature,
+    NatureActe,
+    Sender,
+    TransactionStatus,
+    TransactionType,
+)
 from ..protocol.envelope import ActeRequest, Collectivite, build_acte_envelope
 from ..protocol.errors import InvalidName, ProtocolError
 from ..protocol.messages import (
@@ -39,6 +45,7 @@ from ..protocol.xmlsafe import parse_xml
 from ..store import (
     AsyncStore,
     BlobStore,
+    Convention,
     NewDocument,
     NewMessage,
     NewTransaction,
@@ -48,7 +55,8 @@ from ..store import (
 from ..store import Collectivite as RegisteredCollectivite
 from ..store.database import SqliteStore
 from ..store.interface import TransactionRow
-from ..validation.report import ValidationReport
+from ..validation.profiles import PlatformProfile
+from ..validation.report import Severity, ValidationReport
 from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
 from . import lifecycle, outcomes
 from .clock import Clock, paris_date
@@ -194,6 +202,8 @@ class Engine:
     """Signs the document and annexes of acts built by the operator door (unsigned if None)."""
     scenarios: ScenarioBook | None = None
     """Decides each valid act's outcome and faults (None: an ARActe at once, no fault)."""
+    profile: PlatformProfile = PlatformProfile.STRICT
+    """The deployment's platform profile; a collectivité's own (`profil`) takes precedence."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _policies: PolicyShipper = field(default_factory=PolicyShipper)
 
@@ -235,6 +245,7 @@ class Engine:
                 report=exam.report)
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
+        await self.judge_sender(exam.report, exam.acte, idcl.siren)
         # An act waiting to be posted (17) meets the scenarios when it is posted.
         decision = (DEFAULT_DECISION if await_posting
                     else await self._decide(exam.acte, idcl.siren, headers))
@@ -245,6 +256,44 @@ class Engine:
                                            await_posting=await_posting, decision=decision,
                                            owned=owned, posted=posted,
                                            operator_refuses=operator_refuses)
+
+    async def judge_sender(self, report: ValidationReport, acte: Acte, siren: str) -> None:
+        """Judge the act under its sender's profile (the collectivité's, else the deployment's).
+
+        strict: the sender needs a convention in force today (PREF-VERIF-02; refused with a
+        422 SENDER_UNKNOWN, nothing stored), covering the act's matière and, for a BF, budget
+        acts (errors in `report`: CONVENTION_MATIERE, CONVENTION_BUDGET). lenient: `report`
+        is relaxed (`LENIENCIES` become warnings) and an unknown sender is only a warning."""
+        today = paris_date(self.clock.now())
+        known, convention = await self.store.call(_sender, siren, today)
+        profile = PlatformProfile(known.profil) if known and known.profil else self.profile
+        if profile is PlatformProfile.LENIENT:
+            if convention is None:
+                report.add("SENDER_UNKNOWN",
+                           f"PREF-VERIF-02 : aucune convention en vigueur pour le SIREN {siren} "
+                           "(accepté : profil lenient)",
+                           f"PREF-VERIF-02: no convention in force for SIREN {siren} "
+                           "(accepted: lenient profile)", severity=Severity.WARNING)
+            report.relax()
+            return
+        if convention is None:
+            raise IntakeRefused(
+                422, "SENDER_UNKNOWN",
+                f"PREF-VERIF-02 : votre numéro de SIREN {siren} n'est pas enregistré dans "
+                "l'application ACTES (aucune convention en vigueur)",
+                f"PREF-VERIF-02: SIREN {siren} is not registered with the platform "
+                "(no convention in force)", report=report, field="siren")
+        matiere = ".".join(str(c) for c in acte.codes_matiere if c is not None)
+        if not convention.covers(matiere):
+            report.add("CONVENTION_MATIERE",
+                       f"la convention de {siren} ne couvre pas la matière {matiere} "
+                       f"(matières : {', '.join(convention.matieres)})",
+                       f"the convention of {siren} does not cover matière {matiere} "
+                       f"(matières: {', '.join(convention.matieres)})")
+        if acte.nature is NatureActe.BF and not convention.actes_budgetaires:
+            report.add("CONVENTION_BUDGET",
+                       f"la convention de {siren} ne couvre pas les actes budgétaires",
+                       f"the convention of {siren} does not cover budget acts")
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -492,6 +541,7 @@ class Engine:
             raise RequestRefused(422, "ARCHIVE_UNREADABLE", "archive stockée illisible",
                                  "stored archive unreadable", report=exam.report)
         idcl = await self.idcl_of(row)
+        await self.judge_sender(exam.report, acte, row.siren)
         now = self.clock.now()
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
         decision = await self._decide(acte, row.siren, headers)
@@ -600,6 +650,12 @@ class Engine:
 
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
+
+def _sender(store: SqliteStore, siren: str, day: dt.date
+            ) -> tuple[RegisteredCollectivite | None, Convention | None]:
+    """The collectivité registered under `siren`, and its convention in force on `day`."""
+    return store.get_collectivite(siren), store.convention_in_force(siren, day)
+
 
 def _register(store: SqliteStore, idcl: IDCL) -> tuple[AnomalieNature, str] | None:
     """Add the collectivité the first time it sends something; afterwards its IDCL must say

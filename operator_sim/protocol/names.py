@@ -29,6 +29,8 @@ DATE = r"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 """YYYYMMDD; a name's date must also be a real calendar date (checked apart)."""
 NUMACTE = r"[A-Za-z0-9_]{1,15}"
 """NumeroInterne as the XSD IDActe pattern admits it (lower case allowed)."""
+NUMACTE_UPPER = r"[A-Z0-9_]{1,15}"
+"""NumeroInterne under the strict profile: upper case only."""
 NUMACTE_STRICT = r"(?:[A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]"
 """S²LOW's stricter NumeroInterne rule (upper case, no leading/trailing `_`): a warning only."""
 NATUREACTE = "|".join(n.abrege for n in NatureActe)
@@ -76,6 +78,23 @@ def ascii_digits(text: str) -> bool:
 def is_numero_interne(numero_interne: str) -> bool:
     """True when the NumeroInterne can be part of an IDActe (`[A-Za-z0-9_]{1,15}`)."""
     return _matches(NUMACTE, numero_interne)
+
+
+def is_upper_numero_interne(numero_interne: str) -> bool:
+    """True for `[A-Z0-9_]{1,15}`, the strict profile's NumeroInterne (S²LOW's upper case)."""
+    return _matches(NUMACTE_UPPER, numero_interne)
+
+
+DEPARTEMENTS: frozenset[str] = frozenset(
+    [f"{n:03d}" for n in range(1, 96) if n != 20] + ["02A", "02B"]
+    + [f"{n}" for n in range(971, 977)])
+"""The real départements: 001–095 without 020 (Corsica is 02A and 02B), 971–976. The ministry
+schema's pattern `[0|9]{1}[0-9]{1}[A|B|0-9]{1}` admits more (`099`, `01A`, `0|1`)."""
+
+
+def is_departement(value: str) -> bool:
+    """True for a real département code (`DEPARTEMENTS`)."""
+    return value in DEPARTEMENTS
 
 
 def is_strict_numero_interne(numero_interne: str) -> bool:

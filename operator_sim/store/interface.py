@@ -80,6 +80,37 @@ class Collectivite:
     arrondissement: str
     nature: str  # IDCL/@Nature, two digits (protocol.codes.COLLECTIVITE_NATURES)
     nom: str
+    profil: str | None = None
+    """Its platform profile, `strict` or `lenient`; None: the deployment's."""
+
+
+@dataclass(frozen=True)
+class NewConvention:
+    """A convention to register: the collectivité (SIREN) transmits through `operateur`."""
+
+    siren: str
+    date_signature: date
+    operateur: str  # the operator's trigram, e.g. SLO
+    matieres: tuple[str, ...] = ()
+    """Matière prefixes covered ("1", "7.1"); empty: every matière."""
+    actes_budgetaires: bool = True
+
+
+@dataclass(frozen=True)
+class Convention(NewConvention):
+    id: int = 0
+    statut: str = "signee"  # signee | resiliee
+    date_resiliation: date | None = None
+
+    def in_force(self, day: date) -> bool:
+        """Signed on or before `day` and not terminated by then."""
+        return self.date_signature <= day and (
+            self.date_resiliation is None or day < self.date_resiliation)
+
+    def covers(self, matiere: str) -> bool:
+        """True when the act's matière ("7.1.2") falls under one the convention lists."""
+        return not self.matieres or any(matiere == m or matiere.startswith(m + ".")
+                                        for m in self.matieres)
 
 
 @dataclass(frozen=True)

@@ -386,3 +386,33 @@ def m0010_callback_fairness(db: Database) -> None:
     db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
     db.execute("CREATE INDEX callback_deliveries_pending ON callback_deliveries"
                " (callback_id, next_attempt_at, id) WHERE state = 'pending'")
+
+
+_CONVENTIONS = (
+    # A collectivité's own platform profile; NULL: the deployment's (config `profile`).
+    "ALTER TABLE collectivites ADD COLUMN profil TEXT CHECK (profil IN ('strict', 'lenient'))",
+    # The conventions a collectivité signed with the préfecture to transmit through an operator.
+    # Keyed by SIREN alone: a convention may be registered before the platform knows the
+    # collectivité's IDCL (learnt then from its first envelope).
+    """CREATE TABLE conventions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    siren TEXT NOT NULL CHECK (length(siren) = 9),
+    date_signature TEXT NOT NULL CHECK (date(date_signature) = date_signature),
+    operateur TEXT NOT NULL CHECK (length(operateur) = 3 AND operateur GLOB '[A-Z][A-Z][A-Z]'),
+    matieres TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(matieres)),
+    actes_budgetaires INTEGER NOT NULL DEFAULT 1 CHECK (actes_budgetaires IN (0, 1)),
+    statut TEXT NOT NULL DEFAULT 'signee' CHECK (statut IN ('signee', 'resiliee')),
+    date_resiliation TEXT CHECK (date_resiliation IS NULL
+                                 OR date(date_resiliation) = date_resiliation),
+    CHECK ((statut = 'resiliee') = (date_resiliation IS NOT NULL))
+) STRICT""",
+    "CREATE INDEX conventions_siren ON conventions (siren, id)",
+)
+
+
+@migrations(name="0008_conventions")
+def m0008_conventions(db: Database) -> None:
+    """The conventions register (per SIREN: date signed, operator trigram, matières covered,
+    budget acts, signed or terminated) and each collectivité's optional platform profile."""
+    for statement in _CONVENTIONS:
+        db.execute(statement)

@@ -26,6 +26,7 @@ from ..protocol.archive import write_archive
 from ..protocol.codes import NatureActe
 from ..protocol.envelope import ActeRequest, BuiltEnvelope, Collectivite, Piece, build_acte_envelope
 from .documents import compute_scellement
+from .profiles import PlatformProfile
 
 NS_BUDGET = "http://www.minefi.gouv.fr/cp/demat/docbudgetaire"
 CLASSIFICATION_2019 = dt.date(2019, 3, 1)
@@ -165,7 +166,16 @@ class Case:
     description: str
     valid: bool
     code: str | None
+    """The verdict and first error code under the strict profile (the default)."""
     make: Callable[[], tuple[str, bytes]]
+    leniency: str | None = None
+    """A finding the lenient profile only warns about: the case is valid under `lenient`."""
+
+    def verdict(self, profile: PlatformProfile = PlatformProfile.STRICT) -> tuple[bool, str | None]:
+        """(valid, first error code) under `profile`."""
+        if profile is PlatformProfile.LENIENT and self.leniency is not None:
+            return True, None
+        return self.valid, self.code
 
 
 def _pack(built: BuiltEnvelope) -> tuple[str, bytes]:
@@ -233,11 +243,6 @@ def _cases() -> Iterator[Case]:
                     annexes=())))
     yield valid("valid-budget-xml", "BF 7.1.1 budget primitif as sealed TOTEM XML + PDF",
                 lambda: build(budget_request()))
-    yield valid("valid-budget-pdf", "BF 7.1 budget as PDF",
-                lambda: build(base_request(
-                    numero_interne="BP2024PDF", nature=NatureActe.BF, codes_matiere=(7, 1),
-                    objet="Budget primitif 2024",
-                    document=Piece(minimal_pdf("Budget"), "pdf", "99_BU"), annexes=())))
     yield valid("valid-corse-du-sud", "collectivité in département 02A",
                 lambda: build(collectivite=replace(COMMUNE, siren="212000046", departement="02A",
                                                    arrondissement=1)))
@@ -246,8 +251,26 @@ def _cases() -> Iterator[Case]:
                               replace(COMMUNE, siren="219740115", departement="974")))
     yield valid("valid-unsealed-budget", "BF 7.1 XML budget without Scellement",
                 lambda: build(budget_request(sealed=False)))
-    yield valid("valid-lowercase-numero", "lower-case NumeroInterne (warning only)",
-                lambda: build(base_request(numero_interne="delib12")))
+
+    # Refused under strict, a warning under lenient (validation.profiles.LENIENCIES).
+    def strict(slug: str, description: str, code: str, make: Callable[[], BuiltEnvelope]) -> Case:
+        return Case(slug, description, False, code, lambda: _pack(make()), leniency=code)
+
+    yield strict("strict-budget-pdf", "BF 7.1 budget as PDF instead of TOTEM XML",
+                 "BUDGET_NOT_XML",
+                 lambda: build(base_request(
+                     numero_interne="BP2024PDF", nature=NatureActe.BF, codes_matiere=(7, 1),
+                     objet="Budget primitif 2024",
+                     document=Piece(minimal_pdf("Budget"), "pdf", "99_BU"), annexes=())))
+    yield strict("strict-numero-lowercase", "lower-case NumeroInterne", "NUMERO_INTERNE_LOWERCASE",
+                 lambda: build(base_request(numero_interne="delib12")))
+    yield strict("strict-document-papier-missing", "Acte without DocumentPapier",
+                 "DOCUMENT_PAPIER_MISSING",
+                 lambda: _message_text(build(), b"  <actes:DocumentPapier>N</actes:DocumentPapier>\n",
+                                       b""))
+    yield strict("strict-departement-unknown", "IDCL département 096, which does not exist",
+                 "DEPARTEMENT_UNKNOWN",
+                 lambda: build(collectivite=replace(COMMUNE, siren="213000018", departement="096")))
 
     # The archive itself.
     good = build()
@@ -299,6 +322,10 @@ def _cases() -> Iterator[Case]:
                   lambda: _pack(_message_text(build(), b'actes:Nombre="1"', b'actes:Nombre="2"')))
     yield invalid("name-message-bad-departement", "message named with département 2C",
                   "NAME_MESSAGE", lambda: _renamed_message())
+    yield invalid("numero-interne-hyphen", "NumeroInterne DEL-12, which no IDActe can carry",
+                  "NUMERO_INTERNE_INVALID",
+                  lambda: _pack(_message_text(build(), b'NumeroInterne="DELIB2024_012"',
+                                              b'NumeroInterne="DEL-12"')))
     yield invalid("emetteur-siren-mismatch", "documents named for another SIREN",
                   "EMETTEUR_MISMATCH", lambda: _pack(_other_siren_in_envelope()))
 
@@ -419,9 +446,12 @@ def write_corpus(folder: str | os.PathLike) -> Path:
         for old in target.iterdir():
             old.unlink()
         (target / name).write_bytes(data)
+        lenient_valid, lenient_code = case.verdict(PlatformProfile.LENIENT)
         manifest.append({"slug": case.slug, "archive": f"{case.slug}/{name}",
                          "description": case.description, "valid": case.valid,
-                         "code": case.code, "sha256": hashlib.sha256(data).hexdigest()})
+                         "code": case.code,
+                         "lenient": {"valid": lenient_valid, "code": lenient_code},
+                         "sha256": hashlib.sha256(data).hexdigest()})
     path = root / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path

@@ -1,8 +1,13 @@
-"""Matière profiles: which formats, natures and business documents an act may carry.
+"""Profiles: the platform's (strict or lenient) and the matières' (formats, natures, documents).
 
-Each folder under `schemas/profiles/` holds a `profile.toml` (and the XSDs it names). The
-profile that applies to an act is the one whose matière prefix is the longest match for the
-act's CodeMatiere path; `default` covers the rest.
+Platform profile: `strict`, the default, refuses what the ministry schema and the platform
+refuse; `lenient` reproduces the leniencies operator-sim had, each named by its finding code
+(`LENIENCIES`) and reported as a warning instead of an error. A deployment has one, and a
+collectivité may have its own (a legacy integration can stay lenient while others are strict).
+
+Matière profiles: each folder under `schemas/profiles/` holds a `profile.toml` (and the XSDs it
+names). The profile that applies to an act is the one whose matière prefix is the longest match
+for the act's CodeMatiere path; `default` covers the rest.
 """
 
 from __future__ import annotations
@@ -10,10 +15,62 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ..protocol.codes import NatureActe
 from ..signature.policy import SignatureMode
+
+
+class PlatformProfile(StrEnum):
+    """How strictly the platform judges: `strict` (default) or `lenient`."""
+
+    STRICT = "strict"
+    LENIENT = "lenient"
+
+    @classmethod
+    def parse(cls, value: object) -> PlatformProfile:
+        """The profile named `value`; ValueError naming both choices otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"profile {value!r}: expected strict or lenient") from None
+
+
+@dataclass(frozen=True)
+class Leniency:
+    """A rule `strict` enforces and `lenient` only warns about: its finding code, what it
+    requires, and where the requirement comes from."""
+
+    code: str
+    rule_fr: str
+    rule_en: str
+    source: str
+
+
+LENIENCIES: dict[str, Leniency] = {leniency.code: leniency for leniency in (
+    Leniency("DOCUMENT_PAPIER_MISSING", "Acte/DocumentPapier est obligatoire",
+             "Acte/DocumentPapier is required",
+             "official schema actesv1_1.xsd (DocumentPapier, minOccurs 1)"),
+    Leniency("NUMERO_INTERNE_LOWERCASE",
+             "le NumeroInterne s'écrit en majuscules, chiffres et _ ([A-Z0-9_]{1,15})",
+             "the NumeroInterne is upper case, digits and _ ([A-Z0-9_]{1,15})",
+             "S²LOW's number rule; the official IDActe pattern admits lower case"),
+    Leniency("DEPARTEMENT_UNKNOWN",
+             "le département est l'un des départements réels (001–095 sauf 020, 02A, 02B, "
+             "971–976)",
+             "the département is a real one (001–095 but 020, 02A, 02B, 971–976)",
+             "the real list; the official pattern [0|9]{1}[0-9]{1}[A|B|0-9]{1} is known wrong"),
+    Leniency("BUDGET_NOT_XML",
+             "un acte budgétaire (BF en 7.1) est transmis en XML TOTEM",
+             "a budget act (BF in 7.1) is sent as TOTEM XML",
+             "transmission operators (STELA) require the TOTEM XML for budget acts"),
+    Leniency("SENDER_UNKNOWN",
+             "la collectivité émettrice a une convention enregistrée",
+             "the sending collectivité has a registered convention",
+             "REFERENCE.md PREF-VERIF-02: the platform refuses a sender without a convention"),
+)}
+"""Every leniency `lenient` keeps, by finding code (README's table is made from the same list)."""
 
 
 def matiere_key(codes: Sequence[int]) -> str:

@@ -15,7 +15,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from lxml import etree
@@ -29,6 +29,8 @@ SCHEMAS_DIR = Path(os.environ.get("OPERATOR_SIM_SCHEMAS", Path(__file__).resolve
 LOCATED_ERRORS = 100
 """Most errors a document may have for them to be located: locating one costs up to a walk
 over every element (100 × the 100,000 nodes xmlsafe admits: some 50 ms)."""
+
+_XSD = "{http://www.w3.org/2001/XMLSchema}"
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,16 @@ class SchemaCheck:
 class CompiledSchema:
     """One XSD, compiled for libxml2."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, optional: tuple[str, ...] = ()) -> None:
+        """`optional`: names of local elements made optional (minOccurs 0) in this copy."""
         self.path = path
         with open(path, "rb") as fh:
             doc = etree.parse(fh, etree.XMLParser(resolve_entities=False, no_network=True),
                               base_url=str(path))
+        for name in optional:
+            declarations = doc.getroot().iterfind(f".//{_XSD}element[@name='{name}']")
+            for declaration in declarations:
+                declaration.set("minOccurs", "0")
         self._lxml = etree.XMLSchema(doc)
 
     def is_valid(self, element: etree._Element) -> bool:
@@ -129,6 +136,12 @@ class SchemaRegistry:
         for profile in self.profiles:
             if profile.xml_main is not None:
                 self._by_path[profile.xml_main.schema] = CompiledSchema(profile.xml_main.schema)
+
+    @cached_property
+    def actes_without_papier(self) -> CompiledSchema:
+        """actes.xsd with Acte/DocumentPapier optional: tells an act whose only schema fault
+        is that leniency (DOCUMENT_PAPIER_MISSING) apart; compiled the first time one fails."""
+        return CompiledSchema(self.folder / "actes" / "actes.xsd", optional=("DocumentPapier",))
 
     def schema_at(self, path: Path) -> CompiledSchema:
         return self._by_path[path]

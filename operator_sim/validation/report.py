@@ -12,11 +12,12 @@ surrogates by `surrogateescape`): their renderings go through `utf8_text` (JSON,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..protocol.codes import AnomalieNature
 from ..protocol.messages import NOT_XML_CHAR
+from .profiles import LENIENCIES, PlatformProfile
 
 
 class Severity(StrEnum):
@@ -58,6 +59,8 @@ ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
     "NAME_MISMATCH": _A.NOMMAGE,
     "NUMERO_INTERNE_NOT_STRICT": _A.NOMMAGE,
     "NUMERO_INTERNE_INVALID": _A.SCHEMA,
+    "NUMERO_INTERNE_LOWERCASE": _A.NOMMAGE,
+    "DOCUMENT_PAPIER_MISSING": _A.SCHEMA,
     # XML and schemas
     "XML_MALFORMED": _A.SCHEMA,
     "XML_DTD_FORBIDDEN": _A.SCHEMA,
@@ -91,10 +94,15 @@ ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
     "DATE_NAME_MISMATCH": _A.DATE,
     # Sender
     "EMETTEUR_MISMATCH": _A.EMETTEUR,
+    "DEPARTEMENT_UNKNOWN": _A.EMETTEUR,
+    "SENDER_UNKNOWN": _A.EMETTEUR,
+    "CONVENTION_MATIERE": _A.EMETTEUR,
+    "CONVENTION_BUDGET": _A.EMETTEUR,
     # Business documents
     "BUDGET_INVALID": _A.DOCUMENT_METIER,
     "BUDGET_SIRET_MISMATCH": _A.DOCUMENT_METIER,
     "BUDGET_SCELLEMENT": _A.DOCUMENT_METIER,
+    "BUDGET_NOT_XML": _A.FORMAT_DOCUMENT,
     # Signatures of the act's files (detached CMS in actes:Signature, PAdES in PDFs)
     "SIGNATURE_FORMAT": _A.SIGNATURE,
     "SIGNATURE_INVALID": _A.SIGNATURE,
@@ -168,6 +176,8 @@ class ValidationReport:
     findings: list[Finding] = field(default_factory=list)
     profile: str | None = None
     messages: list[str] = field(default_factory=list)
+    platform_profile: str = PlatformProfile.STRICT.value
+    """The platform profile judged under: `strict`, or `lenient` once `relax`ed."""
 
     @property
     def errors(self) -> list[Finding]:
@@ -192,6 +202,13 @@ class ValidationReport:
         self.findings.append(finding)
         return finding
 
+    def relax(self) -> None:
+        """Judge under the lenient profile: each finding `LENIENCIES` names becomes a warning
+        (the service relaxes a report after the fact for a lenient collectivité)."""
+        self.platform_profile = PlatformProfile.LENIENT.value
+        self.findings = [replace(f, severity=Severity.WARNING) if f.code in LENIENCIES else f
+                         for f in self.findings]
+
     def anomalie(self) -> tuple[AnomalieNature, str] | None:
         """The AnomalieActe (Nature, Detail) this report calls for: the first error wins."""
         first = next((f for f in self.findings if f.severity is Severity.ERROR), None)
@@ -208,6 +225,7 @@ class ValidationReport:
             "source": utf8_text(self.source),
             "valid": anomalie is None,
             "profile": self.profile,
+            "platform_profile": self.platform_profile,
             "messages": [utf8_text(m) for m in self.messages],
             "anomalie": None if anomalie is None else {
                 "nature": anomalie[0].value, "detail": utf8_text(anomalie[1])},

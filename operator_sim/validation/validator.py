@@ -31,8 +31,10 @@ from ..protocol.names import (
     EnveloppeName,
     MessageFileName,
     ascii_digits,
+    is_departement,
     is_numero_interne,
     is_strict_numero_interne,
+    is_upper_numero_interne,
 )
 from ..protocol.xmlsafe import parse_xml
 from ..signature.policy import (
@@ -48,7 +50,7 @@ from .documents import (
     pdf_structure_problem,
     sniff_format,
 )
-from .profiles import MatiereProfile, matiere_key
+from .profiles import MatiereProfile, PlatformProfile, matiere_key
 from .registry import CompiledSchema, SchemaRegistry, default_registry
 from .report import ANOMALIE_BY_CODE, Severity, ValidationReport
 
@@ -85,6 +87,8 @@ class ValidationPolicy:
     """Time one archive's validation may take, plus a second per 10 MiB of its inflated
     members; past it the validation ends (VALIDATION_TIMEOUT). Every step is bounded and
     linear, so this is a backstop, not the expected cost."""
+    profile: PlatformProfile = PlatformProfile.STRICT
+    """`lenient`: the findings named in `LENIENCIES` are warnings, not errors."""
 
     @property
     def current(self) -> Classification:
@@ -181,6 +185,8 @@ def _checked(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, nam
     check = _ArchiveCheck(label, name or os.path.basename(label), policy,
                           registry or default_registry())
     check.run(source)
+    if policy.profile is PlatformProfile.LENIENT:
+        check.report.relax()
     return check
 
 
@@ -259,6 +265,18 @@ class _ArchiveCheck:
             self.add(code, f"et {more} autre(s) erreur(s) de schéma non détaillée(s)",
                      f"and {more} more schema error(s) not listed", file=file)
         return check.valid
+
+    def message_schema_check(self, root: etree._Element, nom: str) -> bool:
+        """actes.xsd; an Acte whose only fault is a missing DocumentPapier (required by the
+        ministry schema) gets DOCUMENT_PAPIER_MISSING instead, and the checks go on."""
+        if root.tag == f"{{{NS_ACTES}}}Acte" and _find(root, "DocumentPapier") is None \
+                and self.registry.actes_without_papier.is_valid(root):
+            self.add("DOCUMENT_PAPIER_MISSING",
+                     "Acte/DocumentPapier manquant : le schéma du ministère l'exige (O ou N)",
+                     "Acte/DocumentPapier missing: the ministry schema requires it (O or N)",
+                     file=nom, element=root)
+            return True
+        return self.schema_check(self.registry.actes, root, nom)
 
     # -- the archive ------------------------------------------------------------------------
 
@@ -369,6 +387,14 @@ class _ArchiveCheck:
         idcl = _find(root, "Emetteur/IDCL")
         self.siren = idcl.get(f"{{{NS_INSEE}}}SIREN")
         self.departement = idcl.get(f"{{{NS_ACTES}}}Departement")
+        if not is_departement(self.departement or ""):
+            self.add("DEPARTEMENT_UNKNOWN",
+                     f"le département {self.departement} n'existe pas (001 à 095 sauf 020, 02A, "
+                     "02B, 971 à 976 ; le motif du schéma du ministère est plus large, à tort)",
+                     f"département {self.departement} does not exist (001 to 095 but 020, 02A, "
+                     "02B, 971 to 976; the ministry schema's pattern is wrongly wider)",
+                     file=member.name, element=idcl,
+                     xpath="/actes:EnveloppeCLMISILL/actes:Emetteur/actes:IDCL/@actes:Departement")
         if env_name is not None:
             if env_name.direction != "CL":
                 self.add("MESSAGE_WRONG_DIRECTION",
@@ -428,7 +454,7 @@ class _ArchiveCheck:
         if member is None:
             return
         root = self.parse_member(member)
-        if root is None or not self.schema_check(self.registry.actes, root, nom) \
+        if root is None or not self.message_schema_check(root, nom) \
                 or self.too_many_files(root, nom):
             self.references_unknown = True
             return
@@ -551,6 +577,13 @@ class _ActeCheck:
                        f"internal number {acte.numero_interne!r}: 1 to 15 letters, digits or _ "
                        "(it is part of the IDActe)", file=self.nom,
                        element=self.root, xpath="/actes:Acte/@actes:NumeroInterne")
+        elif not is_upper_numero_interne(acte.numero_interne):
+            self.c.add("NUMERO_INTERNE_LOWERCASE",
+                       f"numéro interne {acte.numero_interne!r} : majuscules, chiffres et _ "
+                       "seulement ([A-Z0-9_]{1,15})",
+                       f"internal number {acte.numero_interne!r}: upper case, digits and _ only "
+                       "([A-Z0-9_]{1,15})", file=self.nom,
+                       element=self.root, xpath="/actes:Acte/@actes:NumeroInterne")
         elif not is_strict_numero_interne(acte.numero_interne):
             self.c.add("NUMERO_INTERNE_NOT_STRICT",
                        f"numéro interne {acte.numero_interne!r} : préférer majuscules, chiffres "
@@ -638,6 +671,13 @@ class _ActeCheck:
         if main is not None:
             main_format = self.c.check_content(main, profile.main_formats, by=self.nom,
                                                element=doc_el)
+            if main_format == "pdf" and xml_rule is not None \
+                    and xml_rule.applies(acte.nature, self.codes):
+                self.c.add("BUDGET_NOT_XML",
+                           f"un acte budgétaire ({acte.nature.abrege} en "
+                           f"{matiere_key(self.codes)}) se transmet en XML TOTEM, pas en PDF",
+                           f"a budget act ({acte.nature.abrege} in {matiere_key(self.codes)}) "
+                           "is sent as TOTEM XML, not PDF", file=self.nom, element=doc_el)
             if main_format == "xml":
                 if xml_rule is None or not xml_rule.applies(acte.nature, self.codes):
                     self.c.add("DOCUMENT_FORMAT",

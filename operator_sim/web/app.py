@@ -36,6 +36,7 @@ from ..store.blobs import remove_stale_files
 from ..store.identities import StoreDirectory, adopt_pki_bindings
 from ..store.simulation import saved_virtual_clock
 from ..timestamp import TimeStampAuthority, authority_from_pki
+from ..validation.profiles import PlatformProfile
 from ..validation.registry import default_registry
 from ..validation.validator import ValidationPolicy
 from . import api, callbacks, courriers, journal, s2low, scenarios
@@ -164,6 +165,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     engine = Engine(store=AsyncStore(store), clock=clock, policy=policy,
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
                     classification=classification, executor=executor, itc=config.itc,
+                    profile=PlatformProfile(config.profile),
                     operator_signer=Signer(pki.certificate(operator), pki.private_key(operator),
                                            (pki.ca(operator.issuer).certificate,)))
     engine.scenarios = ScenarioBook(engine.store, config.scenarios)

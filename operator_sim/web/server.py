@@ -45,8 +45,13 @@ class RunningSimulator:
     def admin_token(self) -> str:
         return self.simulator.admin_token
 
-    def enrol(self, siren: str, name: str = "Agent de test", **options: object) -> CertRecord:
-        """Issue and register an agent certificate for `siren` (see `pki.enrol.enrol_agent`)."""
+    def enrol(self, siren: str, name: str = "Agent de test", *, convention: bool = True,
+              **options: object) -> CertRecord:
+        """Issue and register an agent certificate for `siren` (see `pki.enrol.enrol_agent`);
+        with `convention`, also give `siren` a convention if it has none (`ensure_convention`),
+        so that the strict profile lets its acts through."""
+        if convention:
+            self.simulator.store.ensure_convention(siren, self.simulator.config.itc)
         return enrol_agent(self.simulator.pki, self.simulator.identities, siren=siren, name=name,
                            now=self.simulator.clock.now(), **options)  # type: ignore[arg-type]
 

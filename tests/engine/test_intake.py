@@ -45,6 +45,8 @@ def identity(*sirens: str) -> Identity:
 @pytest.fixture
 async def engine(tmp_path, pki):
     store = SqliteStore.open(tmp_path / "data")
+    for siren in ("491011698", "253400014"):  # the strict profile refuses senders without
+        store.ensure_convention(siren, "SLO")
     clock = VirtualClock(NOW)
     tsa = authority_from_pki(pki.directory, clock=clock.now)
     yield Engine(store=AsyncStore(store), clock=clock,

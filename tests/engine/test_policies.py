@@ -48,6 +48,8 @@ def pki(tmp_path_factory) -> PkiStore:
 @pytest.fixture
 async def served_engine(tmp_path, pki):
     store = SqliteStore.open(tmp_path / "data")
+    for siren in ("491011698", "253400014"):  # the strict profile refuses senders without
+        store.ensure_convention(siren, "SLO")
     clock = VirtualClock(NOW)
     tsa = authority_from_pki(pki.directory, clock=clock.now)
     mode = {"signatures": SignaturePolicy(mode=SignatureMode.VERIFY_IF_PRESENT)}

@@ -61,6 +61,8 @@ def agent(*sirens: str, roles=("read", "submit", "cancel", "answer")) -> Identit
 @pytest.fixture
 async def prefecture(tmp_path, pki):
     store = SqliteStore.open(tmp_path / "data")
+    for siren in ("491011698", "253400014"):  # the strict profile refuses senders without
+        store.ensure_convention(siren, "SLO")
     clock = VirtualClock(NOW)
     tsa = authority_from_pki(pki.directory, clock=clock.now)
     engine = Engine(store=AsyncStore(store), clock=clock,

@@ -18,6 +18,10 @@ from operator_sim.web.app import build_simulator
 from operator_sim.web.server import RunningSimulator, running
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
+KIT_SIRENS = (SIREN, OTHER, "212000046", "219740115", "213000018")
+"""SIRENs the kit's simulators hold a convention for from the start (the strict profile
+refuses senders without one): tests may submit through the engine without enrolling. The
+corpus's other senders are among them (Corse-du-Sud, La Réunion, a made-up département)."""
 TYPOLOGIES = {NatureActe.DE: "99_DE", NatureActe.AR: "99_AR", NatureActe.AI: "99_AI"}
 
 
@@ -29,6 +33,8 @@ async def serve(data_dir: Path, pki_dir: Path, *, processes: bool = False,
     config = Config(**{"data_dir": data_dir, "pki_dir": pki_dir, "workers": 1, "api_port": 0,
                        "admin_port": 0, "callback_loopback": "allow", **options})
     simulator = build_simulator(config, processes=processes)
+    for siren in KIT_SIRENS:
+        simulator.store.ensure_convention(siren, config.itc)
     try:
         async with running(simulator) as served:
             yield served

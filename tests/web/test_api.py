@@ -37,6 +37,7 @@ async def service(tmp_path, pki_dir):
     port = site._server.sockets[0].getsockname()[1]
     agents = {}
     for siren, name in ((SIREN, "Alice"), (OTHER, "Bob")):
+        simulator.store.ensure_convention(siren, config.itc)  # strict: senders need one
         record = enrol_agent(simulator.pki, simulator.identities, siren=siren, name=name,
                              now=simulator.clock.now())
         agents[siren] = client_ssl_context(cafile=simulator.pki.roots_path,

@@ -16,7 +16,10 @@ import pytest
 from operator_sim.protocol.errors import ProtocolError
 from operator_sim.protocol.names import ArchiveName
 from operator_sim.validation import corpus
+from operator_sim.validation.profiles import PlatformProfile
 from operator_sim.validation.report import ANOMALIE_BY_CODE
+
+from .simkit import serve
 
 
 def _siren(name: str) -> str:
@@ -28,13 +31,26 @@ def _siren(name: str) -> str:
 
 @pytest.mark.parametrize("case", corpus.CASES, ids=lambda case: case.slug)
 async def test_corpus_case_gets_the_announced_answer(served, case, tmp_path):
+    await _gets_the_announced_answer(served, case, case.valid, case.code, tmp_path)
+
+
+@pytest.mark.parametrize("case", [c for c in corpus.CASES if c.leniency is not None],
+                         ids=lambda case: case.slug)
+async def test_a_lenient_deployment_gives_the_lenient_verdict(case, tmp_path, shared_pki_dir):
+    """The offline validator's `--profile lenient` verdicts are the service's under lenient."""
+    async with serve(tmp_path / "data", shared_pki_dir, profile="lenient") as served:
+        await _gets_the_announced_answer(served, case, *case.verdict(PlatformProfile.LENIENT),
+                                         tmp_path)
+
+
+async def _gets_the_announced_answer(served, case, valid, code, tmp_path):
     name, data = case.make()
     agent = served.enrol(_siren(name))
     async with served.agent_session(agent) as http:
         async with http.post("/api/v1/archives", params={"name": name}, data=data,
                              headers={"Content-Type": "application/gzip"}) as r:
             status, body = r.status, await r.json()
-        if case.valid:
+        if valid:
             assert status == 201 and body["outcome"] == "1-2", body
             tid = body["transaction"]["id"]
             async with http.get(f"/api/v1/transactions/{tid}/messages/1-2/timestamp") as r:
@@ -50,11 +66,11 @@ async def test_corpus_case_gets_the_announced_answer(served, case, tmp_path):
             assert "Verification: OK" in check.stdout, check.stdout + check.stderr
         elif status == 201:
             assert body["outcome"] == "1-3", body
-            assert body["anomalie"]["nature"] == ANOMALIE_BY_CODE[case.code].value, body
-            assert body["anomalie"]["detail"].startswith(case.code), body
+            assert body["anomalie"]["nature"] == ANOMALIE_BY_CODE[code].value, body
+            assert body["anomalie"]["detail"].startswith(code), body
         elif case.slug == "emetteur-siren-mismatch":
             assert status == 403 and body["code"] == "FORBIDDEN_SIREN", body
         else:
-            assert status == 422 and body["code"] == case.code, body
+            assert status == 422 and body["code"] == code, body
         if status >= 400:
             assert served.simulator.store.list().total == 0
