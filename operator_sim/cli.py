@@ -10,6 +10,7 @@ import atexit
 import datetime as dt
 import gc
 import os
+import re
 import sys
 
 import click
@@ -419,6 +420,122 @@ def pki_export_p12(directory: str, reference: str, out: str, password: str) -> N
 
 
 # -- timestamp: RFC 3161 tokens from the simulator's TSA (thin layer over operator_sim.timestamp)
+
+
+_DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False), default="data", show_default=True,
+    envvar="OPERATOR_SIM_DATA_DIR",
+    help="The service's data folder (env OPERATOR_SIM_DATA_DIR); a running service sees "
+         "the change at its next request.")
+
+
+@main.group()
+def collectivite() -> None:
+    """The collectivités the platform knows and their conventions (strict: no convention,
+    no transmission)."""
+
+
+@collectivite.command("add")
+@_DATA_DIR
+@click.option("--siren", required=True, help="SIREN (9 digits).")
+@click.option("--nom", required=True, help="Name, e.g. \"Commune de Montpellier\".")
+@click.option("--nature", default="31", show_default=True,
+              help="IDCL nature of the collectivité (31 commune, 32 département…).")
+@click.option("--departement", required=True, help="Département: 034, 02A, 974…")
+@click.option("--arrondissement", default="1", show_default=True, help="One digit.")
+@click.option("--profil", type=click.Choice(["strict", "lenient"]), default=None,
+              help="Its own platform profile (default: the deployment's).")
+@click.option("--date-signature", default=None, metavar="YYYY-MM-DD",
+              help="Date the convention was signed (default: today).")
+@click.option("--operateur", default="SLO", show_default=True,
+              help="Trigram of the transmission operator.")
+@click.option("--matiere", "matieres", multiple=True, metavar="PREFIX",
+              help="A matière the convention covers (repeatable; none: every matière).")
+@click.option("--budget/--no-budget", default=True, show_default=True,
+              help="Whether the convention covers budget acts (BF).")
+@click.option("--no-convention", is_flag=True, help="Register the collectivité only.")
+def collectivite_add(data_dir: str, siren: str, nom: str, nature: str, departement: str,
+                     arrondissement: str, profil: str | None, date_signature: str | None,
+                     operateur: str, matieres: tuple[str, ...], budget: bool,
+                     no_convention: bool) -> None:
+    """Register (or correct) a collectivité with its convention."""
+    from .engine.conventions import ConventionInvalid, parse_collectivite, parse_convention
+    from .store import SqliteStore, StoreError
+
+    if not re.fullmatch(r"[0-9]{9}", siren):
+        raise click.BadParameter("9 digits expected", param_hint="--siren")
+    try:
+        with SqliteStore.open(data_dir) as store:
+            fields = {"nom": nom, "nature": nature, "departement": departement,
+                      "arrondissement": arrondissement}
+            if profil is not None:  # else the registered one, if any, is kept
+                fields["profil"] = profil
+            described = parse_collectivite(siren, fields, store.get_collectivite(siren))
+            convention = None if no_convention else parse_convention(siren, {
+                "date_signature": date_signature or dt.date.today().isoformat(),
+                "operateur": operateur, "matieres": list(matieres),
+                "actes_budgetaires": budget}, default_operateur=operateur)
+            store.add_collectivite(described)
+            if convention is not None:
+                saved = store.add_convention(convention)
+                click.echo(f"convention {saved.id}: {siren} via {saved.operateur}, signed "
+                           f"{saved.date_signature}, matières "
+                           f"{', '.join(saved.matieres) or 'toutes'}, budget "
+                           f"{'oui' if saved.actes_budgetaires else 'non'}")
+    except ConventionInvalid as exc:
+        hint = {"matieres": "--matiere", "actes_budgetaires": "--budget"}.get(
+            exc.field, f"--{exc.field.replace('_', '-')}")
+        raise click.BadParameter(exc.message_en, param_hint=hint) from None
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"collectivité {siren} ({described.nom}): IDCL {described.departement}/"
+               f"{described.arrondissement}/{described.nature}, profil "
+               f"{described.profil or 'du déploiement'}")
+
+
+@collectivite.command("list")
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="JSON, as GET /admin/conventions.")
+def collectivite_list(data_dir: str, as_json: bool) -> None:
+    """Every convention, with its collectivité when its IDCL is known."""
+    import json
+
+    from .engine.conventions import convention_json
+    from .store import SqliteStore
+
+    with SqliteStore.open(data_dir) as store:
+        conventions = store.conventions()
+        known = {c.siren: c for c in store.collectivites()}
+    if as_json:
+        click.echo(json.dumps([convention_json(c) for c in conventions], ensure_ascii=False))
+        return
+    for c in conventions:
+        who = known.get(c.siren)
+        end = f" résiliée le {c.date_resiliation}" if c.date_resiliation else ""
+        click.echo(f"{c.id}\t{c.siren}\t{who.nom if who else '?'}\t{c.operateur}\t"
+                   f"{c.date_signature}\t{','.join(c.matieres) or 'toutes'}\t"
+                   f"budget {'oui' if c.actes_budgetaires else 'non'}\t{c.statut}{end}")
+
+
+@collectivite.command("resilier")
+@_DATA_DIR
+@click.argument("convention_id", type=click.IntRange(1))
+@click.option("--date", "on", default=None, metavar="YYYY-MM-DD",
+              help="Termination date (default: today).")
+def collectivite_resilier(data_dir: str, convention_id: int, on: str | None) -> None:
+    """Terminate a convention: from that day its collectivité may no longer transmit."""
+    from .engine.conventions import ConventionInvalid, parse_day
+    from .store import NotFound, SqliteStore
+
+    try:
+        day = parse_day("date", on or dt.date.today().isoformat())
+        with SqliteStore.open(data_dir) as store:
+            saved = store.terminate_convention(convention_id, day)
+    except ConventionInvalid as exc:
+        raise click.BadParameter(exc.message_en, param_hint="--date") from None
+    except NotFound:
+        raise click.UsageError(f"no convention {convention_id}") from None
+    click.echo(f"convention {saved.id} ({saved.siren}) résiliée le {saved.date_resiliation}")
 
 
 @main.command("timestamp")

@@ -91,6 +91,28 @@ async def test_callbacks_reach_a_local_receiver(operator_sim):
 async def test_loopback_callbacks_refused_when_told(operator_sim):
     status, body = await _register(operator_sim, "http://127.0.0.1:9000/hook")
     assert (status, body["code"]) == (422, "CALLBACK_URL_REFUSED")
+
+
+@pytest.mark.asyncio
+async def test_enrol_gives_a_convention_unless_told_not_to(operator_sim):
+    enrolled = operator_sim.enrol("253400014")
+    body = await enrolled.submit_acte({**FIELDS, "siren": "253400014"},
+                                      {"acte": ("acte.pdf", PDF)})
+    assert body["outcome"] == "1-2", body
+    stranger = operator_sim.enrol("213400005", convention=False)
+    with pytest.raises(ApiError) as refused:
+        await stranger.submit_acte({**FIELDS, "siren": "213400005"}, {"acte": ("acte.pdf", PDF)})
+    assert (refused.value.status, refused.value.code) == (422, "SENDER_UNKNOWN")
+
+
+@pytest.mark.asyncio
+@pytest.mark.operator_sim(profile="lenient")
+async def test_a_lenient_simulator_takes_a_sender_without_convention(operator_sim):
+    stranger = operator_sim.enrol("213400005", convention=False)
+    body = await stranger.submit_acte({**FIELDS, "siren": "213400005"},
+                                      {"acte": ("acte.pdf", PDF)})
+    assert body["outcome"] == "1-2", body
+    assert "SENDER_UNKNOWN" in [w["code"] for w in body["warnings"]]
 '''
 
 
@@ -103,7 +125,7 @@ def strict_asyncio_project(pytester):
 def test_a_user_test_file_gets_a_served_simulator_and_clients(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
 
 
 def test_the_fixture_and_marker_are_registered(pytester):

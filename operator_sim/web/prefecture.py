@@ -17,16 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..engine.conventions import (
+    COLLECTIVITE_FIELDS,
+    ConventionInvalid,
+    convention_json,
+    parse_collectivite,
+    parse_convention,
+    parse_day,
+)
 from ..engine.prefecture import letter_code
 from ..protocol.codes import (
-    COLLECTIVITE_NATURES,
     AnomalieNature,
     NatureActe,
     TransactionStatus,
     TransactionType,
 )
-from ..protocol.names import DEPARTEMENT, SIREN, ascii_digits
-from ..store import Collectivite, TransactionFilter
+from ..protocol.names import SIREN, ascii_digits
+from ..store import Collectivite, Convention, NotFound, SqliteStore, TransactionFilter
 from ..store.database import MAX_PAGE
 from .admin import simulator_of
 from .api import BadRequest, json_object, outcome_json, path_id, query_int, transaction_json
@@ -37,8 +44,6 @@ if TYPE_CHECKING:
     from ..engine.prefecture import Prefecture
 
 MAX_BODY = 20 * 1024 * 1024
-MAX_NOM = 255
-"""A collectivité's name is laid out on every bordereau: 200 000 characters of it took 13 s."""
 
 
 def _prefecture(request: web.Request) -> Prefecture:
@@ -204,55 +209,129 @@ async def post_courrier(request: web.Request) -> web.Response:
     return web.json_response(outcome_json(outcome), status=201)
 
 
-# -- collectivités: the senders the platform knows ------------------------------------------
+# -- collectivités and their conventions: the senders the platform knows -------------------
 
-def _collectivite_json(c: Collectivite) -> dict[str, str]:
+def _collectivite_json(c: Collectivite, conventions: list[Convention]) -> dict[str, object]:
     return {"siren": c.siren, "departement": c.departement, "arrondissement": c.arrondissement,
-            "nature": c.nature, "nom": c.nom}
+            "nature": c.nature, "nom": c.nom, "profil": c.profil,
+            "conventions": [convention_json(v) for v in conventions]}
 
 
-async def list_collectivites(request: web.Request) -> web.Response:
-    found = await simulator_of(request).engine.store.call(lambda store: store.collectivites())
-    return web.json_response({"items": [_collectivite_json(c) for c in found]})
+def _invalid(error: ConventionInvalid) -> BadRequest:
+    return BadRequest(422, error.code, error.message_fr, error.message_en, field=error.field)
 
 
-def _idcl_field(data: dict[str, Any], key: str, pattern: str, fr: str, en: str,
-                default: str | None = None) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not re.fullmatch(pattern, value):
-        raise BadRequest(422, "FIELD_INVALID", f"{key} : {fr}", f"{key}: {en}", field=key)
-    return value
-
-
-async def put_collectivite(request: web.Request) -> web.Response:
-    """Register a collectivité, or correct what its first transmission registered: the IDCL
-    later envelopes must carry (`departement`, `arrondissement`, `nature`) and a `nom`."""
+def _siren_of(request: web.Request) -> str:
     siren = request.match_info["siren"]
     if not re.fullmatch(SIREN, siren):
         raise BadRequest(404, "COLLECTIVITE_UNKNOWN", f"{siren!r} n'est pas un SIREN",
                          f"{siren!r} is not a SIREN")
+    return siren
+
+
+async def list_collectivites(request: web.Request) -> web.Response:
+    def read(store: SqliteStore) -> list[dict[str, object]]:
+        return [_collectivite_json(c, store.conventions(c.siren)) for c in store.collectivites()]
+
+    return web.json_response({"items": await simulator_of(request).engine.store.call(read)})
+
+
+async def put_collectivite(request: web.Request) -> web.Response:
+    """Register a collectivité, or correct what its first transmission registered: the IDCL
+    later envelopes must carry (`departement`, `arrondissement`, `nature`), a `nom`, its own
+    `profil`, and optionally a `convention` to register with it (`parse_convention`)."""
+    siren = _siren_of(request)
     data = await json_object(request)
-    unknown = sorted(set(data) - {"departement", "arrondissement", "nature", "nom"})
+    unknown = sorted(set(data) - COLLECTIVITE_FIELDS - {"convention"})
     if unknown:
         raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
                          f"unknown field {unknown[0]!r}", field=unknown[0])
-    departement = _idcl_field(data, "departement", DEPARTEMENT,
-                              "3 chiffres, ou 02A/02B", "3 digits, or 02A/02B")
-    arrondissement = _idcl_field(data, "arrondissement", "[0-9]", "un chiffre de 0 à 9",
-                                 "one digit, 0 to 9")
-    nature = _idcl_field(data, "nature", "|".join(COLLECTIVITE_NATURES),
-                         "une nature de collectivité connue (31 = commune)",
-                         "a known collectivité nature (31 = commune)")
-    store = simulator_of(request).engine.store
+    simulator = simulator_of(request)
+    store = simulator.engine.store
     known = await store.call(lambda s: s.get_collectivite(siren))
-    nom = data.get("nom", known.nom if known else siren)
-    if not isinstance(nom, str) or not nom.strip() or not nom.isprintable() or len(nom) > MAX_NOM:
-        raise BadRequest(422, "FIELD_INVALID",
-                         f"nom : texte imprimable de 1 à {MAX_NOM} caractères attendu",
-                         f"nom: printable text of 1 to {MAX_NOM} characters expected", field="nom")
-    saved = await store.call(lambda s: s.add_collectivite(
-        Collectivite(siren, departement, arrondissement, nature, nom.strip())))
-    return web.json_response(_collectivite_json(saved), status=200 if known else 201)
+    try:
+        collectivite = parse_collectivite(siren, data, known)
+    except ConventionInvalid as error:
+        raise _invalid(error) from None
+    new = None
+    if "convention" in data:
+        convention = data["convention"]
+        try:
+            if not isinstance(convention, dict):
+                raise ConventionInvalid("date_signature", "un objet convention est attendu",
+                                        "a convention object is expected")
+            new = parse_convention(siren, convention, default_operateur=simulator.config.itc)
+        except ConventionInvalid as error:
+            error.field = f"convention.{error.field}"
+            raise _invalid(error) from None
+
+    def write(s: SqliteStore) -> dict[str, object]:
+        s.add_collectivite(collectivite)
+        if new is not None:
+            s.add_convention(new)
+        return _collectivite_json(collectivite, s.conventions(siren))
+
+    saved = await store.call(write)
+    return web.json_response(saved, status=200 if known else 201)
+
+
+async def list_conventions(request: web.Request) -> web.Response:
+    """Every convention (`?siren=`: of one collectivité), registered before or after its IDCL."""
+    siren = request.query.get("siren")
+    if siren is not None and not re.fullmatch(SIREN, siren):
+        raise _bad("siren", "9 chiffres attendus", "9 digits expected")
+    found = await simulator_of(request).engine.store.call(lambda s: s.conventions(siren))
+    return web.json_response({"items": [convention_json(c) for c in found]})
+
+
+async def post_convention(request: web.Request) -> web.Response:
+    """Register a signed convention for `siren` (its IDCL may come later: the first envelope)."""
+    siren = _siren_of(request)
+    data = await json_object(request)
+    simulator = simulator_of(request)
+    try:
+        new = parse_convention(siren, data, default_operateur=simulator.config.itc)
+    except ConventionInvalid as error:
+        raise _invalid(error) from None
+    saved = await simulator.engine.store.call(lambda s: s.add_convention(new))
+    return web.json_response(convention_json(saved), status=201)
+
+
+async def post_resiliation(request: web.Request) -> web.Response:
+    """Terminate a convention as of `date` (default: today on the simulator's clock); from
+    that day its collectivité's envelopes are refused under strict (SENDER_UNKNOWN)."""
+    convention_id = path_id(request)
+    data = await json_object(request, optional=True)
+    simulator = simulator_of(request)
+    unknown = sorted(set(data) - {"date"})
+    if unknown:
+        raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
+                         f"unknown field {unknown[0]!r}", field=unknown[0])
+    day = data.get("date", simulator.clock.today().isoformat())
+    try:
+        if not isinstance(day, str):
+            raise ConventionInvalid("date", "date AAAA-MM-JJ attendue", "YYYY-MM-DD date expected")
+        on = parse_day("date", day)
+    except ConventionInvalid as error:
+        raise _invalid(error) from None
+
+    def write(s: SqliteStore) -> Convention:
+        found = [c for c in s.conventions() if c.id == convention_id]
+        if not found:
+            raise NotFound(f"convention {convention_id}")
+        if found[0].statut == "resiliee" or on < found[0].date_signature:
+            raise BadRequest(409, "CONVENTION_NOT_TERMINABLE",
+                             f"convention {convention_id} déjà résiliée, ou date avant sa signature",
+                             f"convention {convention_id} already terminated, or date before "
+                             "its signature")
+        return s.terminate_convention(convention_id, on)
+
+    try:
+        saved = await simulator.engine.store.call(write)
+    except NotFound:
+        raise BadRequest(404, "CONVENTION_UNKNOWN", f"convention {convention_id} inconnue",
+                         f"unknown convention {convention_id}") from None
+    return web.json_response(convention_json(saved))
 
 
 def add_admin_routes(app: web.Application) -> None:
@@ -264,3 +343,6 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post("/admin/transactions/{id}/courriers", post_courrier)
     r.add_get("/admin/collectivites", list_collectivites)
     r.add_put("/admin/collectivites/{siren}", put_collectivite)
+    r.add_post("/admin/collectivites/{siren}/conventions", post_convention)
+    r.add_get("/admin/conventions", list_conventions)
+    r.add_post("/admin/conventions/{id}/resiliation", post_resiliation)

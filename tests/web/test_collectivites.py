@@ -18,7 +18,10 @@ async def test_the_first_transmission_registers_and_the_admin_api_corrects(serve
     async with served.agent_session(served.enrol(SIREN)) as http:
         assert (await submit(http, act("DELIB1")))[1]["outcome"] == "1-2"
         status, listed = await admin(served, "GET", "/admin/collectivites")
-        assert (status, listed["items"]) == (200, [{"siren": SIREN, **COMMUNE, "nom": SIREN}])
+        (item,) = listed["items"]
+        conventions = item.pop("conventions")  # the test kit's (served.enrol gives one)
+        assert (status, item) == (200, {"siren": SIREN, **COMMUNE, "nom": SIREN, "profil": None})
+        assert [(c["operateur"], c["statut"]) for c in conventions] == [("SLO", "signee")]
 
         # The préfecture moves the commune to another arrondissement: the same envelope is now
         # refused with the IDCL anomaly, and the name set earlier is kept.
@@ -113,3 +116,95 @@ async def test_a_json_body_trickled_in_is_cut_at_the_read_deadline(tmp_path, sha
         assert head.startswith(b"HTTP/1.1 408"), head
         assert asyncio.get_running_loop().time() - started < 4
         assert served.simulator.store.collectivites() == []
+
+
+CONVENTION = {"date_signature": "2024-01-15", "operateur": "SLO", "matieres": ["5", "7.1"],
+              "actes_budgetaires": True}
+NEWCOMER = "213400005"
+
+
+async def test_a_collectivite_registered_with_its_convention_may_transmit_then_not_once_terminated(
+        served):
+    """Under strict, the collectivité and its convention come first (PUT with `convention`);
+    the agent is enrolled without the kit's convention, so the register alone decides."""
+    async with served.agent_session(served.enrol(NEWCOMER, convention=False)) as http:
+        status, body = await submit(http, act("DELIB1", siren=NEWCOMER))
+        assert (status, body["code"], body["field"]) == (422, "SENDER_UNKNOWN", "siren"), body
+        assert "PREF-VERIF-02" in body["message_fr"]
+        status, body = await admin(served, "PUT", f"/admin/collectivites/{NEWCOMER}",
+                                   {**COMMUNE, "nom": "Commune nouvelle", "profil": "strict",
+                                    "convention": CONVENTION})
+        assert status == 201 and body["profil"] == "strict", body
+        (convention,) = body["conventions"]
+        assert convention == {"id": convention["id"], "siren": NEWCOMER, **CONVENTION,
+                              "statut": "signee", "date_resiliation": None}
+        status, body = await submit(http, act("DELIB2", siren=NEWCOMER))
+        assert (status, body["outcome"]) == (201, "1-2"), body
+        status, body = await submit(http, act("URBA1", siren=NEWCOMER, matiere=(2, 1)))
+        assert body["anomalie"]["detail"].startswith("CONVENTION_MATIERE :"), body
+
+        status, ended = await admin(served, "POST",
+                                    f"/admin/conventions/{convention['id']}/resiliation",
+                                    {"date": "2024-01-16"})
+        assert (status, ended["statut"], ended["date_resiliation"]) == (
+            200, "resiliee", "2024-01-16"), ended
+        status, body = await submit(http, act("DELIB3", siren=NEWCOMER))
+        assert (status, body["code"]) == (422, "SENDER_UNKNOWN"), body
+        status, again = await admin(served, "POST",
+                                    f"/admin/conventions/{convention['id']}/resiliation")
+        assert (status, again["code"]) == (409, "CONVENTION_NOT_TERMINABLE")
+
+        status, added = await admin(served, "POST", f"/admin/collectivites/{NEWCOMER}/conventions",
+                                    {"date_signature": "2024-02-01"})
+        assert (status, added["matieres"], added["operateur"]) == (201, [], "SLO"), added
+        status, listed = await admin(served, "GET", f"/admin/conventions?siren={NEWCOMER}")
+        assert [c["statut"] for c in listed["items"]] == ["resiliee", "signee"]
+        status, body = await submit(http, act("DELIB4", siren=NEWCOMER))
+        assert (status, body["outcome"]) == (201, "1-2"), body
+
+
+async def test_a_lenient_collectivite_is_registered_by_its_first_envelope(tmp_path,
+                                                                        shared_pki_dir):
+    async with serve(tmp_path / "data", shared_pki_dir, profile="lenient") as served:
+        async with served.agent_session(served.enrol(NEWCOMER, convention=False)) as http:
+            status, body = await submit(http, act("DELIB1", siren=NEWCOMER))
+        assert (status, body["outcome"]) == (201, "1-2"), body
+        assert "SENDER_UNKNOWN" in [f["code"] for f in body["warnings"]]
+        status, listed = await admin(served, "GET", "/admin/collectivites")
+        assert [(c["siren"], c["conventions"]) for c in listed["items"]] == [(NEWCOMER, [])]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code", "field"), [
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "departement": "096"}, 422, "FIELD_INVALID",
+     "departement"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "profil": "souple"}, 422, "FIELD_INVALID",
+     "profil"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "convention": {"operateur": "SLO"}}, 422,
+     "FIELD_INVALID", "convention.date_signature"),
+    (f"/admin/collectivites/{SIREN}", {**COMMUNE, "convention": "oui"}, 422, "FIELD_INVALID",
+     "convention.date_signature"),
+    (f"/admin/collectivites/{SIREN}/conventions", {"date_signature": "2024-02-30"}, 422,
+     "FIELD_INVALID", "date_signature"),
+    (f"/admin/collectivites/{SIREN}/conventions",
+     {"date_signature": "2024-01-01", "operateur": "slo"}, 422, "FIELD_INVALID", "operateur"),
+    (f"/admin/collectivites/{SIREN}/conventions",
+     {"date_signature": "2024-01-01", "matieres": ["7.1", "x"]}, 422, "FIELD_INVALID", "matieres"),
+    (f"/admin/collectivites/{SIREN}/conventions",
+     {"date_signature": "2024-01-01", "actes_budgetaires": "non"}, 422, "FIELD_INVALID",
+     "actes_budgetaires"),
+    (f"/admin/collectivites/{SIREN}/conventions", {"date_signature": "2024-01-01", "x": 1}, 422,
+     "FIELD_UNKNOWN", "x"),
+    ("/admin/collectivites/12345/conventions", {"date_signature": "2024-01-01"}, 404,
+     "COLLECTIVITE_UNKNOWN", None),
+    ("/admin/conventions/999/resiliation", {"date": "2024-01-01"}, 404, "CONVENTION_UNKNOWN",
+     None),
+    ("/admin/conventions/1/resiliation", {"date": "hier"}, 422, "FIELD_INVALID", "date"),
+])
+async def test_a_wrong_convention_is_refused_with_its_field_and_changes_nothing(
+        served, path, body, status, code, field):
+    before = await admin(served, "GET", "/admin/conventions")
+    method = "PUT" if path.count("/") == 3 else "POST"
+    got, answer = await admin(served, method, path, body)
+    assert (got, answer["code"], answer.get("field")) == (status, code, field), answer
+    assert await admin(served, "GET", "/admin/conventions") == before
+    assert await admin(served, "GET", "/admin/collectivites") == (200, {"items": []})
