@@ -28,11 +28,28 @@ from aiohttp import web
 
 from ..engine import simulation
 from ..engine.clock import PARIS
+from ..engine.conventions import parse_collectivite, parse_convention, parse_day
 from ..engine.prefecture import LETTER_TYPES
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_rule
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
-from ..protocol.codes import MESSAGE_TYPES, AnomalieNature, NatureActe, TransactionStatus, TransactionType
-from ..store import BlobCorrupted, BlobNotFound, NotFound, StatusConflict, TransactionFilter
+from ..protocol.codes import (
+    COLLECTIVITE_NATURES,
+    MESSAGE_TYPES,
+    AnomalieNature,
+    NatureActe,
+    TransactionStatus,
+    TransactionType,
+)
+from ..store import (
+    BlobCorrupted,
+    BlobNotFound,
+    Collectivite,
+    Convention,
+    NotFound,
+    SqliteStore,
+    StatusConflict,
+    TransactionFilter,
+)
 from ..store import simulation as rows
 from ..store.interface import TransactionRow
 from .admin import (
@@ -439,6 +456,77 @@ async def scenarios(request: web.Request) -> web.Response:
                         source=book.source, events=pending)
 
 
+# --- collectivités and their conventions -----------------------------------------------------
+
+
+@page
+async def collectivites(request: web.Request) -> web.Response:
+    """Conventions, with the collectivité each belongs to, and the form to register one."""
+    simulator = simulator_of(request)
+
+    def read(store: SqliteStore) -> tuple[list[Convention], dict[str, Collectivite]]:
+        return store.conventions(), {c.siren: c for c in store.collectivites()}
+
+    conventions, known = await simulator.engine.store.call(read)
+    return await render(request, "collectivites.html", section="collectivites",
+                        conventions=conventions, collectivites=known,
+                        profile=simulator.config.profile, itc=simulator.config.itc,
+                        today=simulator.clock.today(), NATURES=COLLECTIVITE_NATURES)
+
+
+def _collectivites_page(_request: web.Request) -> str:
+    return "/admin/tableau/collectivites"
+
+
+@action(_collectivites_page)
+async def enregistrer_collectivite(request: web.Request) -> str:
+    form = await _form(request)
+    simulator = simulator_of(request)
+    siren = form.get("siren", "")
+    if not re.fullmatch(r"[0-9]{9}", siren):
+        raise Refused("SIREN : 9 chiffres attendus ; rien n'a été enregistré.")
+    described = {k: form.get(k, "") for k in ("nom", "nature", "departement", "arrondissement")}
+    if form.get("profil"):
+        described["profil"] = form["profil"]
+    store = simulator.engine.store
+    known = await store.call(lambda s: s.get_collectivite(siren))
+    collectivite = parse_collectivite(siren, described, known)
+    convention = parse_convention(siren, {
+        "date_signature": form.get("date_signature", ""), "operateur": form.get("operateur", ""),
+        "matieres": form.get("matieres", ""),
+        "actes_budgetaires": bool(form.get("actes_budgetaires"))},
+        default_operateur=simulator.config.itc)
+
+    def write(s: SqliteStore) -> Convention:
+        s.add_collectivite(collectivite)
+        return s.add_convention(convention)
+
+    saved = await store.call(write)
+    return (f"Collectivité {siren} ({collectivite.nom}) enregistrée avec la convention "
+            f"{saved.id} (opérateur {saved.operateur}, signée le {_date_fr(saved.date_signature)}).")
+
+
+@action(_collectivites_page)
+async def resilier_convention(request: web.Request) -> str:
+    convention_id = path_id(request)
+    form = await _form(request)
+    simulator = simulator_of(request)
+    on = parse_day("date", form.get("date") or simulator.clock.today().isoformat())
+
+    def write(s: SqliteStore) -> Convention:
+        found = [c for c in s.conventions() if c.id == convention_id]
+        if not found:
+            raise Refused(f"Aucune convention n° {convention_id} : rien n'a été fait.")
+        if found[0].statut == "resiliee" or on < found[0].date_signature:
+            raise Refused(f"La convention {convention_id} est déjà résiliée, ou la date précède "
+                          "sa signature : rien n'a été fait.")
+        return s.terminate_convention(convention_id, on)
+
+    saved = await simulator.engine.store.call(write)
+    return (f"Convention {saved.id} ({saved.siren}) résiliée le "
+            f"{_date_fr(saved.date_resiliation)}.")
+
+
 # --- the préfecture's decisions and letters ---------------------------------------------------
 
 
@@ -684,6 +772,9 @@ def add_admin_routes(app: web.Application) -> None:
         ("POST", "/admin/actes/{id}/acquitter", acquitter),
         ("POST", "/admin/actes/{id}/rejeter", rejeter),
         ("POST", "/admin/actes/{id}/courriers", courrier),
+        ("GET", "/admin/tableau/collectivites", collectivites),
+        ("POST", "/admin/tableau/collectivites", enregistrer_collectivite),
+        ("POST", "/admin/tableau/conventions/{id}/resilier", resilier_convention),
         ("GET", "/admin/tableau/scenarios", scenarios),
         ("POST", "/admin/tableau/scenarios", ajouter_regle),
         ("POST", "/admin/tableau/scenarios/{rule}/supprimer", supprimer_regle),

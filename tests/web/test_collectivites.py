@@ -9,6 +9,7 @@ import pytest
 from yarl import URL
 
 from .simkit import OTHER, SIREN, act, admin, serve, submit
+from .test_admin_hostile import dashboard_post
 
 COMMUNE = {"departement": "034", "arrondissement": "3", "nature": "31"}
 
@@ -208,3 +209,36 @@ async def test_a_wrong_convention_is_refused_with_its_field_and_changes_nothing(
     assert (got, answer["code"], answer.get("field")) == (status, code, field), answer
     assert await admin(served, "GET", "/admin/conventions") == before
     assert await admin(served, "GET", "/admin/collectivites") == (200, {"items": []})
+
+
+async def test_the_dashboard_registers_a_collectivite_with_its_convention_and_terminates_it(
+        served):
+    form = {"siren": NEWCOMER, "nom": "Commune du tableau", "nature": "31", "departement": "034",
+            "arrondissement": "2", "profil": "lenient", "operateur": "SLO",
+            "date_signature": "2024-01-15", "matieres": "5, 7.1", "actes_budgetaires": "1"}
+    where, message = await dashboard_post(served, "/admin/tableau/collectivites", data=form)
+    assert where == "/admin/tableau/collectivites" and "enregistrée avec la convention" in message
+    _, listed = await admin(served, "GET", f"/admin/conventions?siren={NEWCOMER}")
+    (convention,) = listed["items"]
+    assert (convention["matieres"], convention["actes_budgetaires"]) == (["5", "7.1"], True)
+    _, collectivites = await admin(served, "GET", "/admin/collectivites")
+    assert [(c["nom"], c["arrondissement"], c["profil"]) for c in collectivites["items"]] == [
+        ("Commune du tableau", "2", "lenient")]
+    async with served.admin_session() as http, http.get("/admin/tableau/collectivites") as page:
+        html = await page.text()
+    assert page.status == 200 and "Commune du tableau" in html and "5, 7.1" in html
+
+    _, refused = await dashboard_post(served, "/admin/tableau/collectivites",
+                                      data={**form, "departement": "096"})
+    assert refused.startswith("Departement : ce département n'existe pas"), refused
+    _, refused = await dashboard_post(served, "/admin/tableau/collectivites",
+                                      data={**form, "matieres": "sept"})
+    assert refused.startswith("Matieres :"), refused
+    assert len((await admin(served, "GET", f"/admin/conventions?siren={NEWCOMER}"))[1]["items"]) == 1
+
+    _, message = await dashboard_post(
+        served, f"/admin/tableau/conventions/{convention['id']}/resilier", data={"date": "2024-06-30"})
+    assert message == f"Convention {convention['id']} ({NEWCOMER}) résiliée le 30/06/2024.", message
+    _, message = await dashboard_post(
+        served, f"/admin/tableau/conventions/{convention['id']}/resilier", data={"date": "2024-07-01"})
+    assert "déjà résiliée" in message
