@@ -24,6 +24,7 @@ from ..pki.identity import Identity, authorize
 from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.classification import Classification
 from ..protocol.codes import (
+    AnomalieEnveloppeNature,
     AnomalieNature,
     NatureActe,
     Sender,
@@ -112,14 +113,17 @@ class Examination:
     acte_file: str | None
     members: tuple[tuple[str, int, str], ...]  # (name, size, sha256)
     archive_sha256: str | None
+    enveloppe_file: str | None = None
 
 
 def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Examination:
     """Validate and parse one archive (runs in a worker process: pure CPU, no shared state)."""
     report, reading = inspect_archive(Path(path), policy, name=name)
     if reading is not None and (read := _read_by_validation(reading)) is not None:
-        return Examination(report, *read, reading.members, reading.archive_sha256)
-    enveloppe = acte = acte_file = None
+        assert reading.enveloppe is not None
+        return Examination(report, *read, reading.members, reading.archive_sha256,
+                           reading.enveloppe[0])
+    enveloppe = acte = acte_file = enveloppe_file = None
     members: tuple[tuple[str, int, str], ...] = ()
     sha = None
     try:
@@ -135,12 +139,12 @@ def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Exa
                 except ProtocolError:
                     continue
                 if isinstance(parsed, EnveloppeCLMISILL) and enveloppe is None:
-                    enveloppe = parsed
+                    enveloppe, enveloppe_file = parsed, member.name
                 elif isinstance(parsed, Acte) and acte is None:
                     acte, acte_file = parsed, member.name
     except ProtocolError:
         pass  # the report already says why the archive cannot be read
-    return Examination(report, enveloppe, acte, acte_file, members, sha)
+    return Examination(report, enveloppe, acte, acte_file, members, sha, enveloppe_file)
 
 
 def _read_by_validation(reading: ArchiveReading
@@ -235,7 +239,9 @@ class Engine:
         (S²LOW's): such an act goes 1 → -1 "Enveloppe invalide : …" with no ministry message.
         """
         exam = await self.examine(path, name)
-        if exam.enveloppe is None or exam.acte is None:
+        fault = None if exam.enveloppe is None else _envelope_fault(exam, name)
+        if exam.enveloppe is None or exam.archive_sha256 is None \
+                or (exam.acte is None and fault is None):
             first = exam.report.errors[0] if exam.report.errors else None
             code = first.code if first else "MESSAGE_INVALID"
             raise IntakeRefused(
@@ -245,7 +251,12 @@ class Engine:
                 report=exam.report)
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
-        await self.judge_sender(exam.report, exam.acte, idcl.siren)
+        fault = await self.judge_sender(exam.report, exam.acte, idcl.siren, name) or fault
+        if fault is not None or exam.acte is None:
+            assert fault is not None  # without a readable act, only an envelope fault gets here
+            async with self._locks.setdefault(idcl.siren, asyncio.Lock()):
+                return await self._refuse_envelope(identity, name, path, exam, idcl, fault,
+                                                   owned=owned)
         # An act waiting to be posted (17) meets the scenarios when it is posted.
         decision = (DEFAULT_DECISION if await_posting
                     else await self._decide(exam.acte, idcl.siren, headers))
@@ -257,13 +268,15 @@ class Engine:
                                            owned=owned, posted=posted,
                                            operator_refuses=operator_refuses)
 
-    async def judge_sender(self, report: ValidationReport, acte: Acte, siren: str) -> None:
+    async def judge_sender(self, report: ValidationReport, acte: Acte | None, siren: str,
+                           name: str) -> EnvelopeFault | None:
         """Judge the act under its sender's profile (the collectivité's, else the deployment's).
 
-        strict: the sender needs a convention in force today (PREF-VERIF-02; refused with a
-        422 SENDER_UNKNOWN, nothing stored), covering the act's matière and, for a BF, budget
-        acts (errors in `report`: CONVENTION_MATIERE, CONVENTION_BUDGET). lenient: `report`
-        is relaxed (`LENIENCIES` become warnings) and an unknown sender is only a warning."""
+        strict: the sender needs a convention in force today, else the envelope is refused
+        (PREF-VERIF-02: the fault returned, answered by an AnomalieEnveloppe 005), covering
+        the act's matière and, for a BF, budget acts (errors in `report`: CONVENTION_MATIERE,
+        CONVENTION_BUDGET). lenient: `report` is relaxed (`LENIENCIES` become warnings) and
+        an unknown sender is only a warning."""
         today = paris_date(self.clock.now())
         known, convention = await self.store.call(_sender, siren, today)
         profile = PlatformProfile(known.profil) if known and known.profil else self.profile
@@ -275,14 +288,19 @@ class Engine:
                            f"PREF-VERIF-02: no convention in force for SIREN {siren} "
                            "(accepted: lenient profile)", severity=Severity.WARNING)
             report.relax()
-            return
+            return None
         if convention is None:
-            raise IntakeRefused(
-                422, "SENDER_UNKNOWN",
-                f"PREF-VERIF-02 : votre numéro de SIREN {siren} n'est pas enregistré dans "
-                "l'application ACTES (aucune convention en vigueur)",
-                f"PREF-VERIF-02: SIREN {siren} is not registered with the platform "
-                "(no convention in force)", report=report, field="siren")
+            report.add("SENDER_UNKNOWN",
+                       f"PREF-VERIF-02 : votre numéro de SIREN {siren} n'est pas encore "
+                       "enregistré dans l'application ACTES (aucune convention en vigueur)",
+                       f"PREF-VERIF-02: SIREN {siren} is not registered with the platform "
+                       "(no convention in force)")
+            return EnvelopeFault(AnomalieEnveloppeNature.EMETTEUR, "SENDER_UNKNOWN",
+                                 f"{name} -> PREF-VERIF-02 : Votre numéro de SIREN n'est pas "
+                                 "encore enregistré dans l'application ACTES (aucune convention "
+                                 "en vigueur).")
+        if acte is None:
+            return None
         matiere = ".".join(str(c) for c in acte.codes_matiere if c is not None)
         if not convention.covers(matiere):
             report.add("CONVENTION_MATIERE",
@@ -294,6 +312,48 @@ class Engine:
             report.add("CONVENTION_BUDGET",
                        f"la convention de {siren} ne couvre pas les actes budgétaires",
                        f"the convention of {siren} does not cover budget acts")
+        return None
+
+    async def _refuse_envelope(self, identity: Identity, name: str, path: Path,
+                               exam: Examination, idcl: IDCL, fault: EnvelopeFault, *,
+                               owned: bool) -> Outcome:
+        """Answer the whole envelope with an AnomalieEnveloppe, as the platform does: the
+        archive, its token and the act (when readable) stored, the transaction walked to -1
+        with the `ANO_` message, signed and time-stamped like any return message. The sender
+        is registered with the envelope's IDCL (a convention is still needed to transmit)."""
+        assert exam.enveloppe is not None and exam.archive_sha256 is not None
+        received_at = self.clock.now()
+        acte = exam.acte
+        serial = await self.return_serial(idcl.siren)
+        bundle = outcomes.anomalie_enveloppe(
+            exam.enveloppe, exam.enveloppe_file or name, idcl, nature=fault.nature,
+            detail=fault.detail, notified=paris_date(received_at), serial=serial, itc=self.itc)
+        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
+        documents = _documents(acte, exam.members) if acte is not None else ()
+        kept = {f for f in (exam.acte_file, *(d.file_name for d in documents)) if f}
+
+        def receipt() -> tuple[str, str, dict[str, str]]:
+            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
+                                  owned)
+
+        archive_sha, token_sha, members = await asyncio.to_thread(receipt)
+        outgoing = await self.store_answer(bundle, token_sha)
+        incoming = () if acte is None or exam.acte_file not in members else (
+            NewMessage("1-1", Sender.CL, exam.acte_file, members[exam.acte_file],
+                       timestamp_token_sha256=token_sha),)
+        new = NewTransaction(
+            type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
+            numero_interne=acte.numero_interne if acte else "",  # "": no act could be read
+            nature=acte.nature if acte else None,
+            matiere=".".join(str(c) for c in acte.codes_matiere if c is not None) if acte else None,
+            objet=acte.objet if acte else None, decision_date=acte.date if acte else None,
+            archive_name=name, archive_sha256=archive_sha, messages=incoming,
+            documents=documents)
+        rejected = f"Enveloppe rejetée ({fault.nature.value} : {fault.detail})"
+        row = await self.store.call(_register_then_answer, idcl, new, outgoing, received_at,
+                                    actor_label(identity), self.actor, rejected)
+        return Outcome(row, outcomes.ANO, None, (fault.nature.value, fault.detail),
+                       exam.report)
 
     async def examine(self, path: Path, name: str) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each)."""
@@ -541,7 +601,10 @@ class Engine:
             raise RequestRefused(422, "ARCHIVE_UNREADABLE", "archive stockée illisible",
                                  "stored archive unreadable", report=exam.report)
         idcl = await self.idcl_of(row)
-        await self.judge_sender(exam.report, acte, row.siren)
+        fault = await self.judge_sender(exam.report, acte, row.siren, row.archive_name or "")
+        if fault is not None:  # the convention ended while the act waited: it keeps waiting
+            raise RequestRefused(422, fault.code, fault.detail, f"{fault.code}: envelope refused",
+                                 report=exam.report)
         now = self.clock.now()
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
         decision = await self._decide(acte, row.siren, headers)
@@ -650,6 +713,46 @@ class Engine:
 
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
+
+@dataclass(frozen=True)
+class EnvelopeFault:
+    """Why a whole envelope is refused: the AnomalieEnveloppe's Nature and Detail, and the
+    finding code behind it."""
+
+    nature: AnomalieEnveloppeNature
+    code: str
+    detail: str
+
+
+ENVELOPE_NAME_CODES = frozenset({"NAME_ARCHIVE", "NAME_ENVELOPE", "NAME_MISMATCH"})
+"""Faults of the archive's or envelope's name: the platform rejects the envelope (002)."""
+
+
+def _envelope_fault(exam: Examination, name: str) -> EnvelopeFault | None:
+    """A fault of the envelope as a whole that the platform can still answer (the envelope
+    was read): a wrong archive or envelope name (002), or a message the envelope lists
+    missing from the archive (004). Faults of the message itself (its XML, its name) are
+    not the envelope's."""
+    envelope = exam.enveloppe_file
+    for finding in exam.report.errors:
+        if finding.file != envelope and finding.code != "NAME_ARCHIVE":
+            continue
+        if finding.code in ENVELOPE_NAME_CODES:
+            return EnvelopeFault(AnomalieEnveloppeNature.NOMMAGE, finding.code,
+                                 f"{name} -> {finding.code} : {finding.message_fr}")
+        if finding.code == "FILE_MISSING":
+            return EnvelopeFault(AnomalieEnveloppeNature.FICHIERS, finding.code,
+                                 f"{name} -> {finding.code} : {finding.message_fr}")
+    return None
+
+
+def _register_then_answer(store: SqliteStore, idcl: IDCL, new: NewTransaction,
+                          answer: NewMessage, at: dt.datetime, actor: str, ministere: str,
+                          rejected: str) -> TransactionRow:
+    """Register the sender if new (its IDCL), then store the refused envelope's transaction."""
+    _register(store, idcl)
+    return _create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
+
 
 def _sender(store: SqliteStore, siren: str, day: dt.date
             ) -> tuple[RegisteredCollectivite | None, Convention | None]:
@@ -905,5 +1008,16 @@ def actor_label(identity: Identity) -> str:
     return f"{who} ({identity.fingerprint[:16]})"
 
 
-__all__ = ["Engine", "Examination", "IntakeRefused", "Outcome", "RequestRefused", "actor_label",
-           "examine", "examine_shipped", "only_siren", "walk_to_transmis"]
+__all__ = [
+    "Engine",
+    "EnvelopeFault",
+    "Examination",
+    "IntakeRefused",
+    "Outcome",
+    "RequestRefused",
+    "actor_label",
+    "examine",
+    "examine_shipped",
+    "only_siren",
+    "walk_to_transmis",
+]

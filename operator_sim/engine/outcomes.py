@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from ..protocol.archive import write_archive
 from ..protocol.classification import Classification
-from ..protocol.codes import AnomalieNature
+from ..protocol.codes import AnomalieEnveloppeNature, AnomalieNature
 from ..protocol.messages import (
     IDCL,
     AnomalieActe,
+    AnomalieEnveloppe,
     ARActe,
     ARAnnulation,
     ARPieceComplementaire,
@@ -26,6 +27,7 @@ from ..protocol.messages import (
     CourrierSimple,
     DefereTA,
     DemandePieceComplementaire,
+    EnveloppeCLMISILL,
     EnveloppeMISILLCL,
     FichierSigne,
     IDPref,
@@ -34,7 +36,10 @@ from ..protocol.messages import (
     ReponseClassificationSansChangement,
 )
 from ..protocol.messages import Acte as ActeMessage
-from ..protocol.names import ArchiveName, EnveloppeName, IDActe, MessageFileName
+from ..protocol.names import ANOMALIE_PREFIX, ArchiveName, EnveloppeName, IDActe, MessageFileName
+
+ANO = "ANO"
+"""The code an AnomalieEnveloppe is stored and downloaded under (it has no T-S code)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def id_acte_for(acte: ActeMessage, departement: str, siren: str) -> IDActe:
     return IDActe(departement, siren, acte.date, acte.numero_interne, acte.nature)
 
 
-def _bundle(code: str, message_name: MessageFileName, xml: bytes, idcl: IDCL, *,
+def _bundle(code: str, message_name: MessageFileName | str, xml: bytes, idcl: IDCL, *,
             sent: dt.date, serial: int, itc: str,
             attachments: tuple[tuple[str, bytes], ...] = ()) -> ReturnBundle:
     emetteur = prefecture_of(idcl)
@@ -109,6 +114,17 @@ def anomalie_acte(acte: ActeMessage, idcl: IDCL, *, nature: AnomalieNature, deta
                            numero_interne=None, nature=None, code="1-3", numero=serial,
                            extension="xml")
     return _bundle("1-3", name, message.to_xml(), idcl, sent=notified, serial=serial, itc=itc)
+
+
+def anomalie_enveloppe(enveloppe: EnveloppeCLMISILL, received: str, idcl: IDCL, *,
+                       nature: AnomalieEnveloppeNature, detail: str, notified: dt.date,
+                       serial: int, itc: str) -> ReturnBundle:
+    """The envelope is refused as a whole: an AnomalieEnveloppe echoing it, named `ANO_` + the
+    received envelope's file name (`received`), as the platform names it."""
+    message = AnomalieEnveloppe(date=notified, nature=nature.value, enveloppe_recue=enveloppe,
+                                detail=detail)
+    return _bundle(ANO, ANOMALIE_PREFIX + received, message.to_xml(), idcl, sent=notified,
+                   serial=serial, itc=itc)
 
 
 def ar_annulation(id_acte: IDActe, idcl: IDCL, *, received: dt.date, serial: int,

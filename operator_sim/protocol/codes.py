@@ -225,6 +225,21 @@ class AnomalieNature(StrEnum):
         return _ANOMALIE_LIBELLES[self]
 
 
+class AnomalieEnveloppeNature(StrEnum):
+    """AnomalieEnveloppe/Nature, the ministry schema's enumeration (001–005, 100).
+
+    The platform was seen sending 5 with PREF-VERIF-02 (SIREN not registered); no official
+    meaning of the others is public, so they are the simulator's own, one per family.
+    """
+
+    ARCHIVE = "001"
+    NOMMAGE = "002"
+    ENVELOPPE = "003"
+    FICHIERS = "004"
+    EMETTEUR = "005"
+    AUTRE = "100"
+
+
 _ANOMALIE_LIBELLES = {
     AnomalieNature.ARCHIVE_ILLISIBLE: "Archive illisible ou dangereuse",
     AnomalieNature.CLASSIFICATION_PERIMEE: "Date de classification non à jour",

@@ -410,9 +410,31 @@ _CONVENTIONS = (
 )
 
 
+_MESSAGE_CODE = "CHECK (code GLOB '[1-7]-[1-5]')"
+_MESSAGE_CODE_OR_ANO = "CHECK (code GLOB '[1-7]-[1-5]' OR code = 'ANO')"
+
+
 @migrations(name="0008_conventions")
 def m0008_conventions(db: Database) -> None:
     """The conventions register (per SIREN: date signed, operator trigram, matières covered,
-    budget acts, signed or terminated) and each collectivité's optional platform profile."""
+    budget acts, signed or terminated) and each collectivité's optional platform profile.
+
+    Also lets a message be the platform's AnomalieEnveloppe (code `ANO`, which the CHECK of
+    `messages.code` refused): a CHECK that accepts more changes no stored byte, so it is
+    widened in place by SQLite's documented writable_schema procedure (schema_version bumped
+    so every connection reloads the schema) rather than by copying every message."""
     for statement in _CONVENTIONS:
         db.execute(statement)
+    conn = db.conn
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        changed = conn.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, ?, ?) "
+            "WHERE type = 'table' AND name = 'messages' AND instr(sql, ?) > 0",
+            [_MESSAGE_CODE, _MESSAGE_CODE_OR_ANO, _MESSAGE_CODE]).rowcount
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    if changed != 1:
+        raise RuntimeError("messages.code: the CHECK to widen was not found")

@@ -6,9 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-import pytest
-
-from operator_sim.engine.intake import IntakeRefused
 from operator_sim.protocol.codes import NatureActe
 from operator_sim.protocol.envelope import Piece
 from operator_sim.store import Collectivite, NewConvention
@@ -25,13 +22,13 @@ def newcomer_act(**changes: object):
     return corpus.build(corpus.base_request(**changes), COMMUNE)
 
 
-async def test_strict_refuses_a_sender_without_a_convention_and_stores_nothing(engine, tmp_path):
-    with pytest.raises(IntakeRefused) as refused:
-        await submit(engine, newcomer_act(), tmp_path, who=identity(NEWCOMER))
-    assert (refused.value.status, refused.value.code) == (422, "SENDER_UNKNOWN")
-    assert "PREF-VERIF-02" in refused.value.message_fr and refused.value.field == "siren"
-    assert engine.sqlite.get_collectivite(NEWCOMER) is None
-    assert (await engine.store.list()).total == 0
+async def test_strict_refuses_a_sender_without_a_convention_with_an_anomalie_enveloppe(
+        engine, tmp_path):
+    outcome = await submit(engine, newcomer_act(), tmp_path, who=identity(NEWCOMER))
+    assert (outcome.code, outcome.anomalie[0]) == ("ANO", "005")
+    assert "PREF-VERIF-02" in outcome.anomalie[1]
+    assert "SENDER_UNKNOWN" in [f.code for f in outcome.report.errors]
+    assert engine.sqlite.convention_in_force(NEWCOMER, NOW.date()) is None
 
 
 async def test_lenient_registers_an_unknown_sender_with_a_warning(engine, tmp_path):
@@ -49,16 +46,15 @@ async def test_a_convention_in_force_lets_the_sender_in_and_a_terminated_one_doe
     outcome = await submit(engine, newcomer_act(), tmp_path / "a", who=identity(NEWCOMER))
     assert outcome.code == "1-2"
     engine.sqlite.terminate_convention(convention.id, NOW.date())
-    with pytest.raises(IntakeRefused) as refused:
-        await submit(engine, newcomer_act(numero_interne="DEL2"), tmp_path / "b",
-                     who=identity(NEWCOMER))
-    assert refused.value.code == "SENDER_UNKNOWN"
+    refused = await submit(engine, newcomer_act(numero_interne="DEL2"), tmp_path / "b",
+                           who=identity(NEWCOMER))
+    assert (refused.code, refused.anomalie[0]) == ("ANO", "005")
 
 
 async def test_a_convention_signed_after_today_is_not_in_force(engine, tmp_path):
     engine.sqlite.add_convention(NewConvention(NEWCOMER, NOW.date() + dt.timedelta(days=1), "SLO"))
-    with pytest.raises(IntakeRefused):
-        await submit(engine, newcomer_act(), tmp_path, who=identity(NEWCOMER))
+    refused = await submit(engine, newcomer_act(), tmp_path, who=identity(NEWCOMER))
+    assert refused.code == "ANO"
 
 
 async def test_the_convention_must_cover_the_matiere_and_budget_acts(engine, tmp_path):

@@ -104,6 +104,15 @@ class Anomalie:
 
 
 @dataclass(frozen=True)
+class EnveloppeRefusee:
+    """201: one new transaction at -1 answered by an AnomalieEnveloppe (`ANO_…`) of this
+    Nature, its Detail naming the finding code after the archive name."""
+
+    nature: str
+    code: str
+
+
+@dataclass(frozen=True)
 class Dropped:
     """The server closes the connection without an answer, well before the client gives up."""
 
@@ -118,7 +127,7 @@ class ParserRefused:
     status: int
 
 
-Expectation = Refused | S2lowKO | Anomalie | Dropped | ParserRefused
+Expectation = Refused | S2lowKO | Anomalie | EnveloppeRefusee | Dropped | ParserRefused
 
 
 @dataclass(frozen=True)
@@ -498,7 +507,7 @@ def _cases() -> list[HostileCase]:
         case("archive-name-missing", "no name parameter nor header",
              lambda m: Upload(good(m), None), bad(400, "ARCHIVE_NAME_MISSING")),
         case("name-path-traversal", "name=../../../etc/passwd: only the last segment is kept",
-             lambda m: Upload(good(m), "../../../etc/passwd"), Anomalie(A.NOMMAGE, "NAME_ARCHIVE")),
+             lambda m: Upload(good(m), "../../../etc/passwd"), EnveloppeRefusee("002", "NAME_ARCHIVE")),
         case("name-header-injection", "CR LF and a quote in the archive name",
              lambda m: Upload(good(m), 'SLO"\r\nX-Injected: 1.tar.gz'),
              bad(400, "ARCHIVE_NAME_INVALID")),
@@ -742,12 +751,12 @@ def _cases() -> list[HostileCase]:
 
         # -- names -------------------------------------------------------------------------
         case("archive-name-lowercase-itc", "slo-EACT-…: archive named against the rules",
-             lambda m: Upload(good(m), "slo" + name[3:]), Anomalie(A.NOMMAGE, "NAME_ARCHIVE")),
+             lambda m: Upload(good(m), "slo" + name[3:]), EnveloppeRefusee("002", "NAME_ARCHIVE")),
         case("archive-name-wrong-extension", "the archive named .zip",
              lambda m: Upload(good(m), name.replace(".tar.gz", ".zip")),
-             Anomalie(A.NOMMAGE, "NAME_ARCHIVE")),
+             EnveloppeRefusee("002", "NAME_ARCHIVE")),
         case("envelope-name-mismatch", "archive -1, envelope inside named -2",
-             lambda m: upload(envelope(m, numero=2), name=name), Anomalie(A.NOMMAGE, "NAME_MISMATCH")),
+             lambda m: upload(envelope(m, numero=2), name=name), EnveloppeRefusee("002", "NAME_MISMATCH")),
         case("message-file-name-wrong", "the Acte message named with département 02C",
              lambda m: Upload(corpus._renamed_message()[1], name), Anomalie(A.NOMMAGE, "NAME_MESSAGE")),
         case("document-file-name-wrong", "the annex named annexe.pdf",

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from operator_sim.protocol.archive import read_archive
-from operator_sim.protocol.messages import AnomalieActe, parse_message
+from operator_sim.protocol.messages import AnomalieActe, AnomalieEnveloppe, parse_message
 
 from .conftest import Snapshot, Target
 from .corpus import (
@@ -31,6 +31,7 @@ from .corpus import (
     Anomalie,
     Call,
     Dropped,
+    EnveloppeRefusee,
     HostileCase,
     ParserRefused,
     Refused,
@@ -81,7 +82,7 @@ async def test_hostile_input(case: HostileCase, targets, canary) -> None:
     journal = _journaled(before, after)
     before, after = _without_journal(before), _without_journal(after)
     expect = case.expect
-    if isinstance(expect, Anomalie):
+    if isinstance(expect, Anomalie | EnveloppeRefusee):
         transaction_id = await _check_anomalie(target.http, expect, answer, before, after, request)
         assert [(e["status"], e["transaction_id"]) for e in journal] == [(201, transaction_id)]
     else:
@@ -137,30 +138,39 @@ def _check_refusal(expect: Refused | S2lowKO | Dropped | ParserRefused, answer: 
     assert body["message_fr"] and body["message_en"]
 
 
-async def _check_anomalie(http: aiohttp.ClientSession, expect: Anomalie, answer: Answer,
-                          before: Snapshot, after: Snapshot, request: Request) -> int:
-    """Check the 1-3 answer and what it stored; return the new transaction's id."""
+async def _check_anomalie(http: aiohttp.ClientSession, expect: Anomalie | EnveloppeRefusee,
+                          answer: Answer, before: Snapshot, after: Snapshot,
+                          request: Request) -> int:
+    """Check the 1-3 (or AnomalieEnveloppe) answer and what it stored; return the new
+    transaction's id."""
     assert answer.status == 201, answer.body[:500]
     body = answer.json()
-    assert body["outcome"] == "1-3", body
-    assert body["anomalie"]["nature"] == expect.nature.value, body["anomalie"]
-    assert body["anomalie"]["detail"].startswith(f"{expect.code} :"), body["anomalie"]
+    envelope = isinstance(expect, EnveloppeRefusee)
+    code = "ANO" if envelope else "1-3"
+    nature = expect.nature if envelope else expect.nature.value
+    assert body["outcome"] == code, body
+    assert body["anomalie"]["nature"] == nature, body["anomalie"]
+    if envelope:
+        assert f" -> {expect.code} : " in body["anomalie"]["detail"], body["anomalie"]
+    else:
+        assert body["anomalie"]["detail"].startswith(f"{expect.code} :"), body["anomalie"]
     transaction = body["transaction"]
     assert transaction["status"] == -1
     assert "/" not in transaction["archive_name"] and "\\" not in transaction["archive_name"]
-    async with http.get(f"/api/v1/transactions/{transaction['id']}/messages/1-3") as r:
+    async with http.get(f"/api/v1/transactions/{transaction['id']}/messages/{code}") as r:
         assert r.status == 200
         xml = await r.read()
     anomalie = parse_message(xml)
-    assert isinstance(anomalie, AnomalieActe) and anomalie.nature == expect.nature
+    assert isinstance(anomalie, AnomalieEnveloppe if envelope else AnomalieActe)
+    assert (anomalie.nature if envelope else anomalie.nature.value) == nature
     assert LEAKED_FILE not in xml
     assert isinstance(request, Upload)
-    _check_one_transaction_added(before, after, transaction["id"], request.body)
+    _check_one_transaction_added(before, after, transaction["id"], request.body, code)
     return transaction["id"]
 
 
 def _check_one_transaction_added(before: Snapshot, after: Snapshot, transaction_id: int,
-                                 archive: bytes) -> None:
+                                 archive: bytes, answer: str = "1-3") -> None:
     """Exactly one transaction, its rows and its blobs were added; nothing else moved."""
     assert set(after.rows) == set(before.rows)
     added = {t: [dict(row) for row in after.rows[t] - before.rows[t]] for t in after.rows}
@@ -169,7 +179,7 @@ def _check_one_transaction_added(before: Snapshot, after: Snapshot, transaction_
             assert rows <= after.rows[table], f"{table}: rows changed or removed"
     assert [row["id"] for row in added.pop("transactions")] == [transaction_id]
     messages = added.pop("messages")
-    assert sorted(row["code"] for row in messages) == ["1-1", "1-3"]
+    assert sorted(row["code"] for row in messages) == sorted(["1-1", answer])
     journal, documents = added.pop("journal"), added.pop("documents")
     assert journal and documents
     for table, rows in (("messages", messages), ("journal", journal), ("documents", documents)):

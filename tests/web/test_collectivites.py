@@ -127,15 +127,24 @@ NEWCOMER = "213400005"
 async def test_a_collectivite_registered_with_its_convention_may_transmit_then_not_once_terminated(
         served):
     """Under strict, the collectivité and its convention come first (PUT with `convention`);
-    the agent is enrolled without the kit's convention, so the register alone decides."""
+    the agent is enrolled without the kit's convention, so the register alone decides. Before
+    and after the convention: an AnomalieEnveloppe 005, on the API and S²LOW's status."""
     async with served.agent_session(served.enrol(NEWCOMER, convention=False)) as http:
         status, body = await submit(http, act("DELIB1", siren=NEWCOMER))
-        assert (status, body["code"], body["field"]) == (422, "SENDER_UNKNOWN", "siren"), body
-        assert "PREF-VERIF-02" in body["message_fr"]
+        assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "ANO", "005"), body
+        assert "PREF-VERIF-02" in body["anomalie"]["detail"]
+        refused = body["transaction"]["id"]
+        async with http.get(f"/api/v1/transactions/{refused}/messages/ANO") as r:
+            assert r.status == 200 and b"<actes:AnomalieEnveloppe" in await r.read()
+        async with http.get(f"/modules/actes/actes_transac_get_status.php?transaction={refused}") as r:
+            status_text = (await r.read()).decode("iso-8859-1")
+        assert status_text.startswith("OK\n-1\n") and "<actes:AnomalieEnveloppe" in status_text
+        assert "Enveloppe rejetée (005 : " in status_text
         status, body = await admin(served, "PUT", f"/admin/collectivites/{NEWCOMER}",
                                    {**COMMUNE, "nom": "Commune nouvelle", "profil": "strict",
                                     "convention": CONVENTION})
-        assert status == 201 and body["profil"] == "strict", body
+        # 200: the refused envelope registered its IDCL (not a convention).
+        assert status == 200 and body["profil"] == "strict", body
         (convention,) = body["conventions"]
         assert convention == {"id": convention["id"], "siren": NEWCOMER, **CONVENTION,
                               "statut": "signee", "date_resiliation": None}
@@ -150,7 +159,7 @@ async def test_a_collectivite_registered_with_its_convention_may_transmit_then_n
         assert (status, ended["statut"], ended["date_resiliation"]) == (
             200, "resiliee", "2024-01-16"), ended
         status, body = await submit(http, act("DELIB3", siren=NEWCOMER))
-        assert (status, body["code"]) == (422, "SENDER_UNKNOWN"), body
+        assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "ANO", "005"), body
         status, again = await admin(served, "POST",
                                     f"/admin/conventions/{convention['id']}/resiliation")
         assert (status, again["code"]) == (409, "CONVENTION_NOT_TERMINABLE")
