@@ -368,26 +368,6 @@ def m0007_document_posted_names(db: Database) -> None:
     db.execute("ALTER TABLE documents ADD COLUMN posted_signature TEXT")
 
 
-@migrations(name="0009_s2low_accounts")
-def m0009_s2low_accounts(db: Database) -> None:
-    """The `post` right (S²LOW's teletransmission right) given to every account that could
-    submit: until now submitting included posting, and it still does for them."""
-    db.execute("""UPDATE agents SET roles = json_insert(roles, '$[#]', 'post')
-        WHERE EXISTS (SELECT 1 FROM json_each(agents.roles) WHERE value = 'submit')
-        AND NOT EXISTS (SELECT 1 FROM json_each(agents.roles) WHERE value = 'post')""")
-
-
-@migrations(name="0010_callback_fairness")
-def m0010_callback_fairness(db: Database) -> None:
-    """Each callback attempt's real (wall-clock) time beside its simulator-clock time: with a
-    virtual clock the two differ, and the journal shows both. Pending deliveries indexed per
-    registration in due order: the outbox reads a few due of each registration, whatever
-    the backlog (per-SIREN fairness)."""
-    db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
-    db.execute("CREATE INDEX callback_deliveries_pending ON callback_deliveries"
-               " (callback_id, next_attempt_at, id) WHERE state = 'pending'")
-
-
 _CONVENTIONS = (
     # A collectivité's own platform profile; NULL: the deployment's (config `profile`).
     "ALTER TABLE collectivites ADD COLUMN profil TEXT CHECK (profil IN ('strict', 'lenient'))",
@@ -438,3 +418,23 @@ def m0008_conventions(db: Database) -> None:
         conn.execute("PRAGMA writable_schema = OFF")
     if changed != 1:
         raise RuntimeError("messages.code: the CHECK to widen was not found")
+
+
+@migrations(name="0009_s2low_accounts")
+def m0009_s2low_accounts(db: Database) -> None:
+    """The `post` right (S²LOW's teletransmission right) given to every account that could
+    submit: until now submitting included posting, and it still does for them."""
+    db.execute("""UPDATE agents SET roles = json_insert(roles, '$[#]', 'post')
+        WHERE EXISTS (SELECT 1 FROM json_each(agents.roles) WHERE value = 'submit')
+        AND NOT EXISTS (SELECT 1 FROM json_each(agents.roles) WHERE value = 'post')""")
+
+
+@migrations(name="0010_callback_fairness")
+def m0010_callback_fairness(db: Database) -> None:
+    """Each callback attempt's real (wall-clock) time beside its simulator-clock time: with a
+    virtual clock the two differ, and the journal shows both. Pending deliveries indexed per
+    registration in due order: the outbox reads a few due of each registration, whatever
+    the backlog (per-SIREN fairness)."""
+    db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
+    db.execute("CREATE INDEX callback_deliveries_pending ON callback_deliveries"
+               " (callback_id, next_attempt_at, id) WHERE state = 'pending'")
