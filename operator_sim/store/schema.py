@@ -438,3 +438,38 @@ def m0010_callback_fairness(db: Database) -> None:
     db.execute("ALTER TABLE callback_attempts ADD COLUMN real_at TEXT")
     db.execute("CREATE INDEX callback_deliveries_pending ON callback_deliveries"
                " (callback_id, next_attempt_at, id) WHERE state = 'pending'")
+
+
+_PILOTAGE = (
+    # What the préfecture's référent @CTES knows of a collectivité beyond its IDCL: its category
+    # (for the NOTRe obligation), population and contact. One row per collectivités row.
+    """CREATE TABLE pilotage_fiches (
+    siren TEXT PRIMARY KEY CHECK (length(siren) = 9),
+    categorie TEXT NOT NULL CHECK (categorie IN ('commune', 'epci_fp', 'epci', 'departement',
+                                                 'region', 'etablissement_public')),
+    population INTEGER CHECK (population IS NULL OR population >= 0),
+    contact_nom TEXT NOT NULL DEFAULT '',
+    contact_email TEXT NOT NULL DEFAULT ''
+) STRICT""",
+    # Acts the préfecture received on paper: a count per day, SIREN, nature and matière.
+    """CREATE TABLE depots_papier (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    date_depot TEXT NOT NULL CHECK (date(date_depot) = date_depot),
+    siren TEXT NOT NULL CHECK (length(siren) = 9),
+    nature INTEGER NOT NULL CHECK (nature BETWEEN 1 AND 6),
+    matiere TEXT NOT NULL,
+    nombre INTEGER NOT NULL CHECK (nombre > 0),
+    created_at TEXT NOT NULL
+) STRICT""",
+    "CREATE INDEX depots_papier_siren ON depots_papier (siren, date_depot)",
+    "CREATE INDEX depots_papier_date ON depots_papier (date_depot)",
+    # The pilotage report reads each SIREN's acts of a period by nature and matière.
+    "CREATE INDEX transactions_type_created ON transactions (type, created_at)",
+)
+
+
+@migrations(name="0012_pilotage")
+def m0012_pilotage(db: Database) -> None:
+    """Collectivités' pilotage fiches (category, population, contact) and paper deposits."""
+    for statement in _PILOTAGE:
+        db.execute(statement)
