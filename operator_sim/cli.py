@@ -538,6 +538,126 @@ def collectivite_resilier(data_dir: str, convention_id: int, on: str | None) -> 
     click.echo(f"convention {saved.id} ({saved.siren}) résiliée le {saved.date_resiliation}")
 
 
+@main.group()
+def pilotage() -> None:
+    """Pilotage @CTES: the département's collectivités, paper deposits, indicators and the
+    lists of collectivités to remind (the dashboard's Pilotage page, on a data folder)."""
+
+
+def _refused_lines(refus: list) -> None:  # type: ignore[type-arg]
+    for r in refus:
+        click.echo(f"line {r.ligne}, {r.champ}: {r.raison_en}", err=True)
+    raise click.ClickException(f"{len(refus)} line(s) refused, nothing stored")
+
+
+@pilotage.command("import")
+@_DATA_DIR
+@click.argument("csv_file", type=click.File("rb"))
+@click.option("--departement", default=None, help="Département of collectivités not yet known "
+              "(034, 02A, 974…).")
+def pilotage_import(data_dir: str, csv_file: click.utils.LazyFile, departement: str | None) -> None:
+    """Import the collectivités of a CSV (siren;nom;nature;population;arrondissement;
+    contact_nom;contact_email): all lines or none; importing it again changes nothing."""
+    from .pilotage.registre import FichierInvalide, lire_collectivites
+    from .store import SqliteStore
+    from .store.pilotage import import_collectivites
+
+    data = csv_file.read()
+    with SqliteStore.open(data_dir) as store:
+        try:
+            lecture = lire_collectivites(data, departement=departement,
+                                         connues={c.siren: c for c in store.collectivites()})
+        except FichierInvalide as exc:
+            raise click.ClickException(exc.message_en) from None
+        if not lecture.ok:
+            _refused_lines(lecture.refus)
+        counts = import_collectivites(store, lecture.lignes)
+    click.echo(f"{counts['crees']} created, {counts['modifies']} updated, "
+               f"{counts['inchanges']} unchanged")
+
+
+@pilotage.command("depots")
+@_DATA_DIR
+@click.argument("csv_file", type=click.File("rb"))
+def pilotage_depots(data_dir: str, csv_file: click.utils.LazyFile) -> None:
+    """Record paper deposits from a CSV (date;siren;nature;matiere;nombre): all or none."""
+    from datetime import UTC, datetime
+
+    from .pilotage.registre import FichierInvalide, lire_depots
+    from .store import SqliteStore
+    from .store.pilotage import add_depots
+
+    data = csv_file.read()
+    with SqliteStore.open(data_dir) as store:
+        try:
+            lecture = lire_depots(data, connus=[c.siren for c in store.collectivites()],
+                                  today=dt.date.today())
+        except FichierInvalide as exc:
+            raise click.ClickException(exc.message_en) from None
+        if not lecture.ok:
+            _refused_lines(lecture.refus)
+        stored = add_depots(store, lecture.lignes, at=datetime.now(UTC))
+    click.echo(f"{len(stored)} deposit line(s), {sum(d.nombre for d in stored)} act(s) recorded")
+
+
+@pilotage.command("rapport")
+@_DATA_DIR
+@click.option("--du", default=None, metavar="YYYY-MM-DD", callback=_date,
+              help="First day (default: 364 days before --au).")
+@click.option("--au", default=None, metavar="YYYY-MM-DD", callback=_date,
+              help="Last day (default: today).")
+@click.option("--arrondissement", default=None, help="One arrondissement (a digit).")
+@click.option("--inactivite", type=click.IntRange(1, 3650), default=None,
+              help="Days without an act that make a connected collectivité inactive "
+                   "(default: the stored setting, 90).")
+@click.option("--liste", type=click.Choice(["collectivites", "arrondissements",
+                                            "non_connectees", "inactives", "partielles",
+                                            "sans_budget", "notre_non_conformes"]),
+              default="collectivites", show_default=True, help="What to print.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json: the whole report, as GET /admin/pilotage.")
+def pilotage_rapport(data_dir: str, du: dt.date | None, au: dt.date | None,
+                     arrondissement: str | None, inactivite: int | None, liste: str,
+                     fmt: str) -> None:
+    """Indicators per collectivité and arrondissement, and the lists to act on."""
+    import csv
+    import io
+    import json
+
+    from .pilotage.indicateurs import export_csv, rapport
+    from .store import SqliteStore
+    from .store.pilotage import inactivite_jours, pilotage_rows
+
+    au = au or dt.date.today()
+    du = du or au - dt.timedelta(days=364)
+    if du > au:
+        raise click.BadParameter("the period starts after its end", param_hint="--du")
+    if arrondissement is not None and not re.fullmatch(r"[0-9]", arrondissement):
+        raise click.BadParameter("one digit, 0 to 9", param_hint="--arrondissement")
+    with SqliteStore.open(data_dir) as store:
+        report = store.run_read(lambda db: rapport(
+            pilotage_rows(db, du, au), du, au, arrondissement=arrondissement,
+            inactivite=inactivite or inactivite_jours(db)))
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+    text = export_csv(report, liste)
+    if fmt == "csv":
+        click.echo(text, nl=False)
+        return
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    if liste == "collectivites":  # the columns a terminal can hold
+        keep = [rows[0].index(c) for c in ("siren", "nom", "arrondissement", "raccordee",
+                                           "derniere_transmission", "teletransmis", "papier",
+                                           "taux", "inactive", "partielle", "budget_integre",
+                                           "notre_conforme")]
+        rows = [[r[i][:32] if i < len(r) else "" for i in keep] for r in rows]
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip())
+
+
+
 @main.command("timestamp")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", default=None, help="A running TSA, e.g. http://127.0.0.1:8080/tsa "

@@ -281,3 +281,17 @@ def to_csv(records: Iterable[dict[str, object]], colonnes: Iterable[str]) -> str
     for r in records:
         writer.writerow([_cell(r.get(c)) for c in cols])
     return out.getvalue()
+
+
+EXPORTS = (*LISTES, "collectivites", "arrondissements")
+
+
+def export_csv(report: dict, name: str) -> str:
+    """One of the report's tables (`EXPORTS`) as CSV: a list for a mailing, or the indicators
+    per collectivité or per arrondissement."""
+    if name == "collectivites":
+        return to_csv(report["collectivites"], INDICATEUR_COLONNES)
+    if name == "arrondissements":
+        rows = report["arrondissements"]
+        return to_csv(rows, rows[0].keys() if rows else ("arrondissement",))
+    return to_csv(report["listes"][name], LISTE_COLONNES)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
-from .database import SqliteStore, time_to_text
+from .database import SqliteStore, _convention, time_to_text
 from .interface import Collectivite
 
 COUNTED = "t.type = 1 AND t.status NOT IN (-1, 0, 17, 18)"
@@ -165,56 +165,64 @@ def depots(store: SqliteStore, du: date | None = None, au: date | None = None) -
     return [_depot(r) for r in store.run_read(lambda db: list(db.query(sql, params)))]
 
 
-def pilotage_rows(store: SqliteStore, du: date, au: date) -> PilotageRows:
-    """The rows behind the indicators of the days [du, au], read in one snapshot."""
+def pilotage_rows(db: Database, du: date, au: date) -> PilotageRows:
+    """The rows behind the indicators of the days [du, au], read in one snapshot (call it
+    through `run_read`, or `AsyncStore.read` off the writer thread)."""
     start, end = _day_start(du), _day_start(au + timedelta(days=1))
+    own = not db.conn.in_transaction
+    if own:  # one read transaction: every aggregate sees the same rows
+        db.execute("BEGIN")
+    try:
+        return _read_rows(db, du, au, start, end)
+    finally:
+        if own:
+            db.execute("COMMIT")
 
-    def read(db: Database) -> PilotageRows:
-        actes = tuple(ActesCount(r[0], r[1], r[2], r[3], r[4]) for r in db.execute(
-            f"SELECT t.siren, t.nature, substr(t.created_at, 1, 7), "
-            f"ifnull(substr(t.matiere, 1, 1), ''), count(*) FROM transactions t "
-            f"WHERE {COUNTED} AND t.created_at >= ? AND t.created_at < ? "
-            f"AND t.nature IS NOT NULL GROUP BY 1, 2, 3, 4", [start, end]))
-        natures: dict[str, set[int]] = {}
-        last: dict[str, datetime] = {}
-        for siren, nature, newest in db.execute(
-                f"SELECT t.siren, t.nature, max(t.created_at) FROM transactions t "
-                f"WHERE {COUNTED} AND t.created_at < ? GROUP BY 1, 2", [end]):
-            if nature is not None:
-                natures.setdefault(siren, set()).add(nature)
-            at = datetime.fromisoformat(newest)
-            if siren not in last or at > last[siren]:
-                last[siren] = at
-        delais = {r[0]: Delai(r[0], r[1], r[2], r[3]) for r in db.execute(
-            f"SELECT t.siren, count(*), avg(d), max(d) FROM (SELECT t.siren, "
-            f"(julianday(min(j.at)) - julianday(t.created_at)) * 86400.0 AS d "
-            f"FROM transactions t JOIN journal j ON j.transaction_id = t.id "
-            f"AND j.to_status = {AR_STATUS} WHERE {COUNTED} AND t.created_at >= ? "
-            f"AND t.created_at < ? GROUP BY t.id) t GROUP BY 1", [start, end])}
-        deposits = tuple(_depot(r) for r in db.query(
-            "SELECT * FROM depots_papier WHERE date_depot >= ? AND date_depot <= ? "
-            "ORDER BY date_depot, id", [du.isoformat(), au.isoformat()]))
-        return PilotageRows(
-            collectivites=tuple(Collectivite(**r) for r in
-                                db.query("SELECT * FROM collectivites ORDER BY siren")),
-            fiches={r["siren"]: Fiche(**r) for r in db.query("SELECT * FROM pilotage_fiches")},
-            conventions=(), actes=actes, derniere_transmission=last,
-            budget=frozenset(s for s, n in natures.items() if 5 in n),
-            natures_teletransmises={s: frozenset(n) for s, n in natures.items()},
-            delais=delais, depots=deposits)
 
-    rows = store.run_read(read)
-    return PilotageRows(**{**rows.__dict__, "conventions": tuple(store.conventions())})
+def _read_rows(db: Database, du: date, au: date, start: str, end: str) -> PilotageRows:
+    actes = tuple(ActesCount(r[0], r[1], r[2], r[3], r[4]) for r in db.execute(
+        f"SELECT t.siren, t.nature, substr(t.created_at, 1, 7), "
+        f"ifnull(substr(t.matiere, 1, 1), ''), count(*) FROM transactions t "
+        f"WHERE {COUNTED} AND t.created_at >= ? AND t.created_at < ? "
+        f"AND t.nature IS NOT NULL GROUP BY 1, 2, 3, 4", [start, end]))
+    natures: dict[str, set[int]] = {}
+    last: dict[str, datetime] = {}
+    for siren, nature, newest in db.execute(
+            f"SELECT t.siren, t.nature, max(t.created_at) FROM transactions t "
+            f"WHERE {COUNTED} AND t.created_at < ? GROUP BY 1, 2", [end]):
+        if nature is not None:
+            natures.setdefault(siren, set()).add(nature)
+        at = datetime.fromisoformat(newest)
+        if siren not in last or at > last[siren]:
+            last[siren] = at
+    delais = {r[0]: Delai(r[0], r[1], r[2], r[3]) for r in db.execute(
+        f"SELECT t.siren, count(*), avg(d), max(d) FROM (SELECT t.siren, "
+        f"(julianday(min(j.at)) - julianday(t.created_at)) * 86400.0 AS d "
+        f"FROM transactions t JOIN journal j ON j.transaction_id = t.id "
+        f"AND j.to_status = {AR_STATUS} WHERE {COUNTED} AND t.created_at >= ? "
+        f"AND t.created_at < ? GROUP BY t.id) t GROUP BY 1", [start, end])}
+    deposits = tuple(_depot(r) for r in db.query(
+        "SELECT * FROM depots_papier WHERE date_depot >= ? AND date_depot <= ? "
+        "ORDER BY date_depot, id", [du.isoformat(), au.isoformat()]))
+    return PilotageRows(
+        collectivites=tuple(Collectivite(**r) for r in
+                            db.query("SELECT * FROM collectivites ORDER BY siren")),
+        fiches={r["siren"]: Fiche(**r) for r in db.query("SELECT * FROM pilotage_fiches")},
+        conventions=tuple(_convention(r) for r in
+                          db.query("SELECT * FROM conventions ORDER BY id")),
+        actes=actes, derniere_transmission=last,
+        budget=frozenset(s for s, n in natures.items() if 5 in n),
+        natures_teletransmises={s: frozenset(n) for s, n in natures.items()},
+        delais=delais, depots=deposits)
 
 
 INACTIVITE_SETTING = "pilotage.inactivite_jours"
 INACTIVITE_DEFAULT = 90
 
 
-def inactivite_jours(store: SqliteStore) -> int:
+def inactivite_jours(db: Database) -> int:
     """N: a connected collectivité with no act for N days is inactive (setting, default 90)."""
-    rows = store.run_read(lambda db: list(db.execute(
-        "SELECT value FROM settings WHERE name = ?", [INACTIVITE_SETTING])))
+    rows = list(db.execute("SELECT value FROM settings WHERE name = ?", [INACTIVITE_SETTING]))
     return int(rows[0][0]) if rows else INACTIVITE_DEFAULT
 
 

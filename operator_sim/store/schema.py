@@ -463,8 +463,6 @@ _PILOTAGE = (
 ) STRICT""",
     "CREATE INDEX depots_papier_siren ON depots_papier (siren, date_depot)",
     "CREATE INDEX depots_papier_date ON depots_papier (date_depot)",
-    # The pilotage report reads each SIREN's acts of a period by nature and matière.
-    "CREATE INDEX transactions_type_created ON transactions (type, created_at)",
 )
 
 

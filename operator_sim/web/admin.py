@@ -153,7 +153,14 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     app[UPLOAD_DIR].mkdir(parents=True, exist_ok=True)
     add_tsa_route(app, simulator.tsa, read_timeout=simulator.config.read_timeout)
     app.router.add_get("/admin/health", health)
-    from . import callbacks, dashboard, journal, prefecture, scenarios  # they read this module's keys
+    from . import (  # they read this module's keys
+        callbacks,
+        dashboard,
+        journal,
+        pilotage,
+        prefecture,
+        scenarios,
+    )
     from .s2low import accounts
 
     dashboard.add_admin_routes(app)
@@ -162,4 +169,5 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     callbacks.add_admin_routes(app)
     journal.add_admin_routes(app)
     accounts.add_admin_routes(app)
+    pilotage.add_admin_routes(app)
     return app

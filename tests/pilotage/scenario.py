@@ -52,11 +52,25 @@ def _acte(store: SqliteStore, siren: str, numero: str, day: str, nature: NatureA
                          expected_from=TransactionStatus.POSTE)
 
 
+DEPOTS = [{"date": "2025-02-03", "siren": C, "nature": "DE", "matiere": "5.7", "nombre": 4},
+          {"date": "2025-04-01", "siren": D, "nature": "BF", "matiere": "7.1", "nombre": 2}]
+
+
 def build(directory: Path) -> SqliteStore:
+    """The whole scenario in a new store."""
     store = SqliteStore.open(directory)
     lecture = lire_collectivites(CSV, departement="034", connues={})
     assert lecture.ok, lecture.refus
     import_collectivites(store, lecture.lignes)
+    activity(store)
+    add_depots(store, [NewDepot(dt.date.fromisoformat(d["date"]), d["siren"],
+                                int(NatureActe[d["nature"]]), d["matiere"], d["nombre"])
+                       for d in DEPOTS], at=at("2025-07-01"))
+    return store
+
+
+def activity(store: SqliteStore) -> None:
+    """Conventions and acts (the collectivités already registered)."""
     for siren, signed in ((A, "2024-01-01"), (B, "2024-01-01"), (D, "2024-06-01"),
                           (E, "2023-01-01")):
         store.add_convention(NewConvention(siren, dt.date.fromisoformat(signed), "SLO"))
@@ -69,9 +83,6 @@ def build(directory: Path) -> SqliteStore:
     _acte(store, B, "B1", "2024-12-01", NatureActe.DE, "7.1.2")
     _acte(store, D, "D1", "2025-06-01", NatureActe.DE, "7.1.2", ar_after_h=4)
     _acte(store, E, "E1", "2025-02-20", NatureActe.DE, "7.1.2")
-    add_depots(store, [NewDepot(dt.date(2025, 2, 3), C, 1, "5.7", 4),
-                       NewDepot(dt.date(2025, 4, 1), D, 5, "7.1", 2)], at=at("2025-07-01"))
-    return store
 
 
 EXPECTED = {

@@ -15,10 +15,13 @@ from operator_sim.store.pilotage import pilotage_rows
 from tests.pilotage import scenario
 
 
+def _rows(store):
+    return store.run_read(lambda db: pilotage_rows(db, scenario.DU, scenario.AU))
+
+
 def test_every_indicator_matches_the_hand_computed_figures(tmp_path):
     with scenario.build(tmp_path) as store:
-        report = rapport(pilotage_rows(store, scenario.DU, scenario.AU), scenario.DU,
-                         scenario.AU, inactivite=scenario.INACTIVITE)
+        report = rapport(_rows(store), scenario.DU, scenario.AU, inactivite=scenario.INACTIVITE)
     got = {c["siren"]: c for c in report["collectivites"]}
     assert set(got) == set(scenario.EXPECTED)
     for siren, expected in scenario.EXPECTED.items():
@@ -33,7 +36,7 @@ def test_every_indicator_matches_the_hand_computed_figures(tmp_path):
 
 def test_one_arrondissement_and_another_inactivity_threshold(tmp_path):
     with scenario.build(tmp_path) as store:
-        rows = pilotage_rows(store, scenario.DU, scenario.AU)
+        rows = _rows(store)
     report = rapport(rows, scenario.DU, scenario.AU, inactivite=10, arrondissement="2")
     assert [c["siren"] for c in report["collectivites"]] == [scenario.D, scenario.C]
     assert report["listes"]["inactives"][0]["siren"] == scenario.D  # 29 days ≥ 10
@@ -43,8 +46,7 @@ def test_one_arrondissement_and_another_inactivity_threshold(tmp_path):
 
 def test_csv_exports_carry_the_same_figures(tmp_path):
     with scenario.build(tmp_path) as store:
-        report = rapport(pilotage_rows(store, scenario.DU, scenario.AU), scenario.DU,
-                         scenario.AU, inactivite=scenario.INACTIVITE)
+        report = rapport(_rows(store), scenario.DU, scenario.AU, inactivite=scenario.INACTIVITE)
     table = list(csv.DictReader(io.StringIO(to_csv(report["collectivites"],
                                                    INDICATEUR_COLONNES)), delimiter=";"))
     d = next(r for r in table if r["siren"] == scenario.D)
