@@ -163,7 +163,7 @@ def create_admin_app(simulator: Simulator) -> web.Application:
     )
     from .s2low import accounts
 
-    dashboard.add_admin_routes(app)
+    dashboard.add_admin_routes(app, pilotage.DASHBOARD_PAGES)
     prefecture.add_admin_routes(app)
     scenarios.add_admin_routes(app)
     callbacks.add_admin_routes(app)

@@ -760,8 +760,10 @@ def _token_page(pages: frozenset[Handler], request: web.Request) -> web.Response
 # --- routes -----------------------------------------------------------------------------------
 
 
-def add_admin_routes(app: web.Application) -> None:
-    """Mount the dashboard on the admin app (which holds the simulator under `SIMULATOR`)."""
+def add_admin_routes(app: web.Application,
+                     pages: tuple[tuple[str, str, Handler], ...] = ()) -> None:
+    """Mount the dashboard on the admin app (which holds the simulator under `SIMULATOR`);
+    `pages`: other modules' pages and forms, built with `page` and `action`."""
     app[TEMPLATES] = environment()
     routes: list[tuple[str, str, Handler]] = [
         ("GET", "/admin/", actes),
@@ -781,6 +783,7 @@ def add_admin_routes(app: web.Application) -> None:
         ("POST", "/admin/tableau/reinitialiser", reinitialiser),
         ("POST", "/admin/tableau/horloge", avancer_horloge),
         ("POST", "/admin/tableau/horloge/regler", regler_horloge),
+        *pages,
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)

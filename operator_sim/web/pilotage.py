@@ -10,14 +10,16 @@ import datetime as dt
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlite_utils import Database
 
-from ..pilotage.indicateurs import EXPORTS, export_csv, rapport
+from ..pilotage.indicateurs import EXPORTS, LISTE_TITRES, export_csv, rapport
 from ..pilotage.registre import FichierInvalide, Lecture, lire_collectivites, lire_depots
 from ..store import SqliteStore
 from ..store.pilotage import (
+    DepotPapier,
     add_depots,
     depots,
     import_collectivites,
@@ -27,6 +29,7 @@ from ..store.pilotage import (
 )
 from .admin import simulator_of
 from .api import BadRequest, reading_body
+from .dashboard import Refused, _form, action, page, render
 
 MAX_INACTIVITE = 3650
 
@@ -225,6 +228,62 @@ async def put_reglages(request: web.Request) -> web.Response:
                    f"a number of days from 1 to {MAX_INACTIVITE}", status=422)
     saved = await simulator_of(request).engine.store.call(lambda s: set_inactivite_jours(s, days))
     return web.json_response({"inactivite_jours": saved})
+
+
+# --- the dashboard's Pilotage page ------------------------------------------------------------
+
+NATURES_DEPOT = ("DE", "AR", "AI", "CC", "BF", "AU")
+
+
+@page
+async def tableau(request: web.Request) -> web.Response:
+    """Indicators, lists with their CSV exports, charts, and the paper-deposit form."""
+    simulator = simulator_of(request)
+    query = {k: request.query.get(k, "") for k in ("du", "au", "arrondissement", "inactivite")}
+    try:
+        report = await report_of(request)
+    except BadRequest as refused:
+        return await render(request, "pilotage.html", status=400, section="pilotage",
+                            query=query, erreur=refused.fr, report=None,
+                            today=simulator.clock.today(), NATURES=NATURES_DEPOT)
+    query.update(du=report["du"], au=report["au"], inactivite=str(report["inactivite_jours"]))
+    export_query = urlencode({k: v for k, v in query.items() if v})
+    return await render(request, "pilotage.html", section="pilotage", query=query,
+                        report=report, erreur=None, export_query=export_query,
+                        titres=LISTE_TITRES, today=simulator.clock.today(),
+                        NATURES=NATURES_DEPOT)
+
+
+def _tableau_page(request: web.Request) -> str:
+    back = request.query.get("retour", "")
+    return back if back.startswith("/admin/tableau/pilotage") else "/admin/tableau/pilotage"
+
+
+@action(_tableau_page)
+async def enregistrer_depot(request: web.Request) -> str:
+    """The paper-deposit form: the same reader as the API, a refusal names its field."""
+    form = await _form(request)
+    simulator = simulator_of(request)
+    fields = {k: form.get(k, "") for k in ("date", "siren", "nature", "matiere", "nombre")}
+    today, now = simulator.clock.today(), simulator.clock.now()
+
+    def write(s: SqliteStore) -> DepotPapier:
+        lecture = lire_depots([fields], connus=[c.siren for c in s.collectivites()], today=today)
+        if not lecture.ok:
+            r = lecture.refus[0]
+            raise Refused(f"Dépôt papier refusé, {r.champ} : {r.raison_fr} ; rien n'a été "
+                          "enregistré.")
+        return add_depots(s, lecture.lignes, at=now)[0]
+
+    saved = await simulator.engine.store.call(write)
+    return (f"Dépôt papier enregistré : {saved.nombre} acte(s) de {saved.siren} reçu(s) le "
+            f"{saved.date_depot.strftime('%d/%m/%Y')}.")
+
+
+DASHBOARD_PAGES = (
+    ("GET", "/admin/tableau/pilotage", tableau),
+    ("POST", "/admin/tableau/pilotage/depots", enregistrer_depot),
+)
 
 
 def add_admin_routes(app: web.Application) -> None:
