@@ -4,6 +4,7 @@ indicators, lists and CSV exports compared with the figures computed by hand (sc
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -148,3 +149,10 @@ async def test_a_file_without_its_columns_or_not_utf8_is_refused(served):
                                .encode("latin-1"))
     assert (status, body["code"]) == (422, "FILE_INVALID")
     assert await admin(served, "GET", "/admin/collectivites") == (200, {"items": []})
+
+
+async def test_the_period_defaults_to_the_last_twelve_months(served):
+    _, report = await admin(served, "GET", "/admin/pilotage")
+    today = served.simulator.clock.today()
+    assert (report["au"], report["du"], report["inactivite_jours"]) == (
+        today.isoformat(), (today - dt.timedelta(days=364)).isoformat(), 90)

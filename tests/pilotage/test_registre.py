@@ -106,3 +106,11 @@ def test_deposits_for_an_unknown_siren_or_in_the_future_are_refused(tmp_path):
                            "matiere": "7.1", "nombre": 2}], connus=known, today=today)
         assert ok.refus == [] and ok.lignes[0].nature == 5
         assert depots(store) == before
+
+
+def test_a_comma_separated_file_with_a_bom_and_a_french_label_reads_the_same():
+    text = "\ufeff" + HEADER.replace(";", ",") + "491011698,Village,Commune,800,1,Bruno,b@b.example\n"
+    lecture = lire_collectivites(text.encode("utf-8"), departement="034", connues={})
+    assert lecture.refus == []
+    ((collectivite, fiche),) = lecture.lignes
+    assert (collectivite.nature, fiche.categorie, fiche.population) == ("31", "commune", 800)
