@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlite_utils import Database
 
+from ..pilotage.courrier import render_relance
 from ..pilotage.indicateurs import EXPORTS, LISTE_TITRES, export_csv, rapport
 from ..pilotage.registre import FichierInvalide, Lecture, lire_collectivites, lire_depots
 from ..store import SqliteStore
@@ -105,6 +106,25 @@ async def get_export(request: web.Request) -> web.Response:
         body=export_csv(report, name).encode("utf-8-sig"), content_type="text/csv",
         charset="utf-8", headers={"Content-Disposition": f'attachment; filename="pilotage-'
                                   f'{name}-{report["du"]}-{report["au"]}.csv"'})
+
+
+async def get_courrier(request: web.Request) -> web.Response:
+    """`/admin/pilotage/courriers/{siren}.pdf`: the reminder letter of a collectivité on one of
+    the lists to act on over the period the query names."""
+    siren = request.match_info["siren"]
+    report = await report_of(request)
+    found = [c for c in report["collectivites"] if c["siren"] == siren]
+    if not found:
+        raise BadRequest(404, "COLLECTIVITE_UNKNOWN", f"collectivité {siren[:20]!r} inconnue",
+                         f"unknown collectivité {siren[:20]!r}", field="siren")
+    if not found[0]["raisons"]:
+        raise BadRequest(409, "NOTHING_TO_REMIND",
+                         "cette collectivité n'est sur aucune liste à traiter : pas de relance",
+                         "this collectivité is on no list to act on: no reminder")
+    simulator = simulator_of(request)
+    pdf = render_relance(found[0], prefecture="Préfecture", generated_at=simulator.clock.now())
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="relance-{siren}.pdf"'})
 
 
 async def _body(request: web.Request) -> tuple[str, bytes]:
@@ -290,6 +310,7 @@ def add_admin_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/pilotage", get_rapport)
     r.add_get("/admin/pilotage/export/{liste}.csv", get_export)
+    r.add_get(r"/admin/pilotage/courriers/{siren:[0-9]{9}}.pdf", get_courrier)
     r.add_post("/admin/pilotage/collectivites", post_collectivites)
     r.add_get("/admin/pilotage/depots", get_depots)
     r.add_post("/admin/pilotage/depots", post_depots)

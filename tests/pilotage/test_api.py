@@ -8,6 +8,7 @@ import datetime as dt
 import io
 
 import pytest
+from pypdf import PdfReader
 
 from tests.pilotage import scenario
 from tests.web.simkit import admin
@@ -156,3 +157,22 @@ async def test_the_period_defaults_to_the_last_twelve_months(served):
     today = served.simulator.clock.today()
     assert (report["au"], report["du"], report["inactivite_jours"]) == (
         today.isoformat(), (today - dt.timedelta(days=364)).isoformat(), 90)
+
+
+async def test_a_reminder_letter_per_collectivite_says_why(served, tmp_path):
+    await _populate(served)
+    async with served.admin_session() as http:
+        async with http.get(f"/admin/pilotage/courriers/{scenario.D}.pdf?{QUERY}") as r:
+            assert r.status == 200 and r.content_type == "application/pdf"
+            pdf = await r.read()
+        async with http.get(f"/admin/pilotage/courriers/{scenario.A}.pdf?{QUERY}") as r:
+            assert (r.status, (await r.json())["code"]) == (409, "NOTHING_TO_REMIND")
+        async with http.get(f"/admin/pilotage/courriers/732829320.pdf?{QUERY}") as r:
+            assert (r.status, (await r.json())["code"]) == (404, "COLLECTIVITE_UNKNOWN")
+    path = tmp_path / "relance.pdf"
+    path.write_bytes(pdf)
+    text = " ".join(PdfReader(path).pages[0].extract_text().split())
+    assert "Bourg D (SIREN 225774637)" in text and "Denis" in text
+    for name in ("partielles", "sans_budget"):  # D's two lists, each with its reason
+        assert " ".join(scenario.EXPECTED[scenario.D]["raisons"][name].split()) in text, name
+    assert "loi NOTRe" not in text  # D is not obliged
