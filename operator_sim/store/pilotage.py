@@ -180,27 +180,27 @@ def pilotage_rows(db: Database, du: date, au: date) -> PilotageRows:
 
 
 def _read_rows(db: Database, du: date, au: date, start: str, end: str) -> PilotageRows:
+    first, last_day = du.isoformat(), au.isoformat()
+    # From the counters the triggers of 0012_pilotage keep (one row per SIREN, day, nature
+    # and matière), never a scan of the acts themselves.
     actes = tuple(ActesCount(r[0], r[1], r[2], r[3], r[4]) for r in db.execute(
-        f"SELECT t.siren, t.nature, substr(t.created_at, 1, 7), "
-        f"ifnull(substr(t.matiere, 1, 1), ''), count(*) FROM transactions t "
-        f"WHERE {COUNTED} AND t.created_at >= ? AND t.created_at < ? "
-        f"AND t.nature IS NOT NULL GROUP BY 1, 2, 3, 4", [start, end]))
+        "SELECT siren, nature, substr(jour, 1, 7), matiere, sum(n) FROM pilotage_actes "
+        "WHERE jour >= ? AND jour <= ? AND n > 0 GROUP BY 1, 2, 3, 4", [first, last_day]))
     natures: dict[str, set[int]] = {}
+    for siren, nature in db.execute("SELECT DISTINCT siren, nature FROM pilotage_actes "
+                                    "WHERE jour <= ? AND n > 0", [last_day]):
+        natures.setdefault(siren, set()).add(nature)
     last: dict[str, datetime] = {}
-    for siren, nature, newest in db.execute(
-            f"SELECT t.siren, t.nature, max(t.created_at) FROM transactions t "
-            f"WHERE {COUNTED} AND t.created_at < ? GROUP BY 1, 2", [end]):
-        if nature is not None:
-            natures.setdefault(siren, set()).add(nature)
-        at = datetime.fromisoformat(newest)
-        if siren not in last or at > last[siren]:
-            last[siren] = at
-    delais = {r[0]: Delai(r[0], r[1], r[2], r[3]) for r in db.execute(
-        f"SELECT t.siren, count(*), avg(d), max(d) FROM (SELECT t.siren, "
-        f"(julianday(min(j.at)) - julianday(t.created_at)) * 86400.0 AS d "
-        f"FROM transactions t JOIN journal j ON j.transaction_id = t.id "
-        f"AND j.to_status = {AR_STATUS} WHERE {COUNTED} AND t.created_at >= ? "
-        f"AND t.created_at < ? GROUP BY t.id) t GROUP BY 1", [start, end])}
+    for siren in natures:  # each SIREN's newest act, straight from (siren, created_at)
+        row = db.execute(
+            f"SELECT t.created_at FROM transactions t WHERE t.siren = ? AND t.created_at < ? "
+            f"AND {COUNTED} AND t.nature IS NOT NULL ORDER BY t.created_at DESC LIMIT 1",
+            [siren, end]).fetchone()
+        if row is not None:
+            last[siren] = datetime.fromisoformat(row[0])
+    delais = {r[0]: Delai(r[0], r[1], r[2] / r[1], r[3]) for r in db.execute(
+        "SELECT siren, sum(n), sum(total_s), max(max_s) FROM pilotage_delais "
+        "WHERE jour >= ? AND jour <= ? GROUP BY 1 HAVING sum(n) > 0", [first, last_day])}
     deposits = tuple(_depot(r) for r in db.query(
         "SELECT * FROM depots_papier WHERE date_depot >= ? AND date_depot <= ? "
         "ORDER BY date_depot, id", [du.isoformat(), au.isoformat()]))

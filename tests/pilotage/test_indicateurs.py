@@ -11,6 +11,7 @@ from operator_sim.pilotage.indicateurs import (
     rapport,
     to_csv,
 )
+from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store.pilotage import pilotage_rows
 from tests.pilotage import scenario
 
@@ -63,3 +64,14 @@ def test_a_cell_a_spreadsheet_would_run_is_quoted():
     text = to_csv([{"nom": "=HYPERLINK(\"x\")", "taux": -1}], ("nom", "taux"))
     row = next(csv.reader(io.StringIO(text.splitlines()[1]), delimiter=";"))
     assert row == ["'=HYPERLINK(\"x\")", "-1"]
+
+
+def test_the_counters_follow_an_act_that_leaves_or_enters_the_count(tmp_path):
+    with scenario.build(tmp_path) as store:
+        d1 = store.find_live_acte(scenario.D, "D1")
+        store.transition(d1.id, TransactionStatus.ANNULE, at=scenario.at("2025-06-02"),
+                         actor="test", expected_from=TransactionStatus.ACQUITTEMENT_RECU)
+        report = rapport(_rows(store), scenario.DU, scenario.AU, inactivite=scenario.INACTIVITE)
+        d = next(c for c in report["collectivites"] if c["siren"] == scenario.D)
+        assert (d["teletransmis"], d["derniere_transmission"], d["taux"]) == (0, None, 0.0)
+        assert report["series"]["teletransmis_par_mois"] == [0, 1, 0, 0, 1, 2]
