@@ -624,14 +624,18 @@ def pilotage_rapport(data_dir: str, du: dt.date | None, au: dt.date | None,
     import io
     import json
 
-    from .pilotage.indicateurs import export_csv, rapport
+    from .pilotage.indicateurs import export_csv, periode_invalide, rapport
     from .store import SqliteStore
     from .store.pilotage import inactivite_jours, pilotage_rows
 
     au = au or dt.date.today()
-    du = du or au - dt.timedelta(days=364)
-    if du > au:
-        raise click.BadParameter("the period starts after its end", param_hint="--du")
+    try:
+        du = du or au - dt.timedelta(days=364)
+    except OverflowError:
+        du = dt.date.min
+    refused = periode_invalide(du, au)
+    if refused is not None:
+        raise click.BadParameter(refused[2], param_hint=f"--{refused[0]}")
     if arrondissement is not None and not re.fullmatch(r"[0-9]", arrondissement):
         raise click.BadParameter("one digit, 0 to 9", param_hint="--arrondissement")
     with SqliteStore.open(data_dir) as store:

@@ -42,6 +42,22 @@ LISTE_TITRES = {
 }
 
 
+PREMIER_JOUR, DERNIER_JOUR = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+MAX_JOURS = 3660
+
+
+def periode_invalide(du: dt.date, au: dt.date) -> tuple[str, str, str] | None:
+    """Why [du, au] cannot be reported on (field, French, English), or None."""
+    for field, day in (("du", du), ("au", au)):
+        if not PREMIER_JOUR <= day <= DERNIER_JOUR:
+            return field, "date entre 1900 et 2999 attendue", "date between 1900 and 2999 expected"
+    if du > au:
+        return "du", "la période commence après sa fin", "the period starts after its end"
+    if (au - du).days >= MAX_JOURS:
+        return "du", f"période de {MAX_JOURS} jours au plus", f"period of at most {MAX_JOURS} days"
+    return None
+
+
 @dataclass(frozen=True)
 class Indicateurs:
     """One collectivité's figures over the period."""

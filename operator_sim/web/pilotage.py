@@ -16,7 +16,13 @@ from aiohttp import web
 from sqlite_utils import Database
 
 from ..pilotage.courrier import render_relance
-from ..pilotage.indicateurs import EXPORTS, LISTE_TITRES, export_csv, rapport
+from ..pilotage.indicateurs import (
+    EXPORTS,
+    LISTE_TITRES,
+    export_csv,
+    periode_invalide,
+    rapport,
+)
 from ..pilotage.registre import FichierInvalide, Lecture, lire_collectivites, lire_depots
 from ..store import SqliteStore
 from ..store.pilotage import (
@@ -54,9 +60,13 @@ def _day(request: web.Request, name: str, default: dt.date) -> dt.date:
 def period(request: web.Request, today: dt.date) -> tuple[dt.date, dt.date]:
     """`du` and `au` (default: the 12 months up to today), `du` ≤ `au`."""
     au = _day(request, "au", today)
-    du = _day(request, "du", au - dt.timedelta(days=364))
-    if du > au:
-        raise _bad("du", "la période commence après sa fin", "the period starts after its end")
+    try:
+        du = _day(request, "du", au - dt.timedelta(days=364))
+    except OverflowError:
+        du = dt.date.min
+    refused = periode_invalide(du, au)
+    if refused is not None:
+        raise _bad(*refused)
     return du, au
 
 
