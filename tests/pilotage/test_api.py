@@ -184,3 +184,11 @@ async def test_a_reminder_letter_per_collectivite_says_why(served, tmp_path):
     for name in ("partielles", "sans_budget"):  # D's two lists, each with its reason
         assert " ".join(scenario.EXPECTED[scenario.D]["raisons"][name].split()) in text, name
     assert "loi NOTRe" not in text  # D is not obliged
+
+
+async def test_the_page_with_a_bad_filter_says_which_in_french(served):
+    async with served.admin_session() as http, http.get(
+            "/admin/tableau/pilotage?du=2025-02-30") as response:
+        page = await response.text()
+    assert response.status == 400 and "du : date AAAA-MM-JJ attendue" in page
+    assert 'id="depot"' in page  # the deposit form is still there
