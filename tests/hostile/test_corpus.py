@@ -45,7 +45,8 @@ INTERNALS = re.compile(r"Traceback|File \"|\.py\b|\b[A-Z]\w*(?:Error|Exception)\
 LEAKED_FILE = b"root:x:0:0"
 # Tables whose rows carry running values (counters, AUTOINCREMENT high-water marks, the
 # transaction counts the list totals are summed from).
-COUNTER_TABLES = {"counters", "sqlite_sequence", "transaction_counts", "transaction_totals"}
+COUNTER_TABLES = {"counters", "sqlite_sequence", "transaction_counts", "transaction_totals",
+                  "pilotage_actes", "pilotage_delais"}
 JOURNAL = "requests"
 MACHINERY = "simulator_state"
 
