@@ -252,6 +252,9 @@ class Engine:
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
         fault = await self.judge_sender(exam.report, exam.acte, idcl.siren, name) or fault
+        if fault is None:  # checked again under the lock, where the sender is registered
+            known = await self.store.call(lambda store: store.get_collectivite(idcl.siren))
+            fault = _idcl_fault(exam, idcl, name, known)
         if fault is not None or exam.acte is None:
             assert fault is not None  # without a readable act, only an envelope fault gets here
             async with self._locks.setdefault(idcl.siren, asyncio.Lock()):
@@ -445,9 +448,13 @@ class Engine:
         received_at = self.clock.now()
         received = paris_date(received_at)
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
-        duplicate, mismatch = await self.store.call(_register_and_find, idcl,
-                                                    acte.numero_interne, id_acte)
-        anomalie = exam.report.anomalie() or unnamed or mismatch or decision.anomalie_now
+        duplicate, known = await self.store.call(_register_and_find, idcl,
+                                                 acte.numero_interne, id_acte)
+        mismatch = _idcl_fault(exam, idcl, name, known)
+        if mismatch is not None:  # the registration changed since `submit_archive` looked
+            return await self._refuse_envelope(identity, name, path, exam, idcl, mismatch,
+                                               owned=owned)
+        anomalie = exam.report.anomalie() or unnamed or decision.anomalie_now
         if duplicate is not None:
             anomalie = (AnomalieNature.DOUBLON,
                         f"DOUBLON : l'acte {id_acte} a déjà été transmis "
@@ -760,34 +767,54 @@ def _sender(store: SqliteStore, siren: str, day: dt.date
     return store.get_collectivite(siren), store.convention_in_force(siren, day)
 
 
-def _register(store: SqliteStore, idcl: IDCL) -> tuple[AnomalieNature, str] | None:
-    """Add the collectivité the first time it sends something; afterwards its IDCL must say
-    what was registered (the platform checks département, arrondissement and nature against
-    the collectivité it knows): the anomaly when it does not."""
+def _register(store: SqliteStore, idcl: IDCL) -> RegisteredCollectivite | None:
+    """Add the collectivité the first time it sends something: None then, else the one
+    registered, whose IDCL the envelope's must match (`_idcl_fault`)."""
     known = store.get_collectivite(idcl.siren)
     if known is None:
         store.add_collectivite(RegisteredCollectivite(
             idcl.siren, idcl.departement, str(idcl.arrondissement), idcl.nature, idcl.siren))
+    return known
+
+
+def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
+                known: RegisteredCollectivite | None) -> EnvelopeFault | None:
+    """The envelope's IDCL against the collectivité the platform knows (département,
+    arrondissement, nature): when they differ, the sender is not who the platform knows, and
+    the whole envelope is refused with the finding `IDCL_MISMATCH` added to the report.
+
+    Nature 005: REFERENCE.md's only platform sample tied to the sender (§4.3, PREF-VERIF-02,
+    Nature 5) refuses an emitter the platform does not recognise, and the operators check
+    IDCL consistency right after the envelope's schema, before any act (REFERENCE.md's
+    validation order); an IDCL that contradicts the registered one is the same family of
+    fault (the emitter is not the one registered), so it shares 005 (`EMETTEUR`)."""
+    if known is None:
         return None
-    differences = [f"{label} {sent} au lieu de {registered}" for label, sent, registered in (
+    differences = [(label, sent, registered) for label, sent, registered in (
         ("Departement", idcl.departement, known.departement),
         ("Arrondissement", str(idcl.arrondissement), known.arrondissement),
         ("Nature", idcl.nature, known.nature)) if sent != registered]
     if not differences:
         return None
-    return (AnomalieNature.EMETTEUR,
-            f"IDCL_MISMATCH : l'émetteur (IDCL) ne correspond pas à la collectivité "
-            f"{idcl.siren} enregistrée : {', '.join(differences)}")
+    said_fr = ", ".join(f"{label} {sent} au lieu de {was}" for label, sent, was in differences)
+    said_en = ", ".join(f"{label} {sent} instead of {was}" for label, sent, was in differences)
+    message_fr = (f"l'émetteur (IDCL) ne correspond pas à la collectivité {idcl.siren} "
+                  f"enregistrée : {said_fr}")
+    exam.report.add("IDCL_MISMATCH", message_fr,
+                    f"the sender (IDCL) does not match the registered collectivité "
+                    f"{idcl.siren}: {said_en}", file=exam.enveloppe_file, xpath="IDCL")
+    return EnvelopeFault(AnomalieEnveloppeNature.EMETTEUR, "IDCL_MISMATCH",
+                         f"{name} -> IDCL_MISMATCH : {message_fr}")
 
 
 def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str, id_acte: str | None
-                       ) -> tuple[TransactionRow | None, tuple[AnomalieNature, str] | None]:
+                       ) -> tuple[TransactionRow | None, RegisteredCollectivite | None]:
     """Remember the sender (`_register`), then find the act this one would duplicate: a live
     one with its NumeroInterne, or one with its IDActe (one trip to the writer). Returns that
-    act and the IDCL anomaly, if any."""
-    mismatch = _register(store, idcl)
+    act and the collectivité registered before (None: registered now)."""
+    known = _register(store, idcl)
     named = None if id_acte is None else store.find_by_id_acte(id_acte)
-    return store.find_live_acte(idcl.siren, numero) or named, mismatch
+    return store.find_live_acte(idcl.siren, numero) or named, known
 
 
 def _id_acte_or_anomalie(acte: Acte, idcl: IDCL

@@ -96,6 +96,7 @@ ANOMALIE_BY_CODE: dict[str, AnomalieNature] = {
     "EMETTEUR_MISMATCH": _A.EMETTEUR,
     "DEPARTEMENT_UNKNOWN": _A.EMETTEUR,
     "SENDER_UNKNOWN": _A.EMETTEUR,
+    "IDCL_MISMATCH": _A.EMETTEUR,  # answered by an AnomalieEnveloppe 005 (engine.intake)
     "CONVENTION_MATIERE": _A.EMETTEUR,
     "CONVENTION_BUDGET": _A.EMETTEUR,
     # Business documents

@@ -41,6 +41,10 @@ CASES = {
         lambda: corpus.build(corpus.base_request(), dataclasses.replace(corpus.COMMUNE,
                                                                         siren=NEWCOMER)),
         NEWCOMER, "005", "PREF-VERIF-02"),
+    "idcl-contradicting-the-registered-one": (
+        lambda: corpus.build(corpus.base_request(), dataclasses.replace(corpus.COMMUNE,
+                                                                        arrondissement=2)),
+        corpus.COMMUNE.siren, "005", "IDCL_MISMATCH"),
     "message-missing": (lambda: _without_formulaire(corpus.build()), corpus.COMMUNE.siren, "004",
                         "FILE_MISSING"),
 }
@@ -50,6 +54,10 @@ CASES = {
 async def test_an_envelope_fault_gets_a_signed_time_stamped_anomalie_enveloppe(
         case, engine, tmp_path, pki):
     make, siren, nature, code = CASES[case]
+    if code == "IDCL_MISMATCH":  # the collectivité registered as 034 / 3 / 31 beforehand
+        first = await submit(engine, corpus.build(corpus.base_request(numero_interne="FIRST"),
+                                                  numero=9), tmp_path / "first")
+        assert first.code == "1-2"
     built = make()
     outcome = await submit(engine, built, tmp_path / "in", who=identity(siren))
     assert outcome.code == ANO and outcome.anomalie[0] == nature

@@ -124,16 +124,19 @@ async def test_invalid_act_is_stored_with_an_anomalie_acte(engine, tmp_path):
     ({"nature": "32"}, "Nature 32 au lieu de 31"),
     ({"departement": "030", "arrondissement": 1}, "Departement 030 au lieu de 034, "
                                                  "Arrondissement 1 au lieu de 3")])
-async def test_an_idcl_that_contradicts_the_registered_collectivite_is_an_anomaly(
+async def test_an_idcl_that_contradicts_the_registered_collectivite_refuses_the_envelope(
         engine, tmp_path, change, said):
     registered = await submit(engine, corpus.build(), tmp_path / "a")
     assert registered.code == "1-2"
     other = dataclasses.replace(corpus.COMMUNE, **change)
     request = corpus.base_request(numero_interne="DELIB2024_013")
-    outcome = await submit(engine, corpus.build(request, other, numero=2), tmp_path / "b")
-    assert outcome.code == "1-3" and outcome.anomalie[0] == "014", outcome.anomalie
-    assert outcome.anomalie[1] == ("IDCL_MISMATCH : l'émetteur (IDCL) ne correspond pas à la "
-                                   f"collectivité {SIREN} enregistrée : {said}")
+    built = corpus.build(request, other, numero=2)
+    outcome = await submit(engine, built, tmp_path / "b")
+    assert outcome.code == "ANO" and outcome.anomalie[0] == "005", outcome.anomalie
+    assert outcome.anomalie[1] == (f"{built.name} -> IDCL_MISMATCH : l'émetteur (IDCL) ne "
+                                   f"correspond pas à la collectivité {SIREN} enregistrée : {said}")
+    assert [f.code for f in outcome.report.errors] == ["IDCL_MISMATCH"]
+    assert outcome.transaction.status is S.ERREUR and outcome.transaction.id_acte is None
     # What was registered first stays; a consistent act is still acknowledged.
     again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_014"),
                                               numero=3), tmp_path / "c")

@@ -40,6 +40,19 @@ async def test_lenient_registers_an_unknown_sender_with_a_warning(engine, tmp_pa
     assert engine.sqlite.get_collectivite(NEWCOMER).departement == "034"
 
 
+async def test_lenient_still_refuses_an_idcl_contradicting_the_registered_one(engine, tmp_path):
+    """Lenient relaxes the schema's and the convention's rules, not who the sender is."""
+    engine.profile = PlatformProfile.LENIENT
+    assert (await submit(engine, newcomer_act(), tmp_path / "a",
+                         who=identity(NEWCOMER))).code == "1-2"
+    moved = corpus.build(corpus.base_request(numero_interne="DELIB2024_013"),
+                         dataclasses.replace(COMMUNE, arrondissement=2), numero=2)
+    outcome = await submit(engine, moved, tmp_path / "b", who=identity(NEWCOMER))
+    assert (outcome.code, outcome.anomalie[0]) == ("ANO", "005"), outcome.anomalie
+    assert "IDCL_MISMATCH" in [f.code for f in outcome.report.errors]
+    assert engine.sqlite.get_collectivite(NEWCOMER).arrondissement == "3"
+
+
 async def test_a_convention_in_force_lets_the_sender_in_and_a_terminated_one_does_not(
         engine, tmp_path):
     convention = engine.sqlite.add_convention(NewConvention(NEWCOMER, dt.date(2020, 1, 1), "SLO"))

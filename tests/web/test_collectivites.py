@@ -25,16 +25,26 @@ async def test_the_first_transmission_registers_and_the_admin_api_corrects(serve
         assert [(c["operateur"], c["statut"]) for c in conventions] == [("SLO", "signee")]
 
         # The préfecture moves the commune to another arrondissement: the same envelope is now
-        # refused with the IDCL anomaly, and the name set earlier is kept.
+        # refused as a whole (AnomalieEnveloppe 005, IDCL_MISMATCH), and the name set earlier
+        # is kept.
         status, body = await admin(served, "PUT", f"/admin/collectivites/{SIREN}",
                                    {**COMMUNE, "arrondissement": "2", "nom": "Commune de test"})
         assert (status, body["arrondissement"]) == (200, "2"), body
         status, body = await admin(served, "PUT", f"/admin/collectivites/{SIREN}",
                                    {**COMMUNE, "arrondissement": "2"})
         assert body["nom"] == "Commune de test"
-        status, body = await submit(http, act("DELIB2"))
-    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "1-3", "014"), body
-    assert body["anomalie"]["detail"].endswith("Arrondissement 3 au lieu de 2")
+        name, data = act("DELIB2")
+        status, body = await submit(http, (name, data))
+        assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "ANO", "005"), body
+        assert body["anomalie"]["detail"].startswith(f"{name} -> IDCL_MISMATCH : "), body
+        assert body["anomalie"]["detail"].endswith("Arrondissement 3 au lieu de 2")
+        refused = body["transaction"]["id"]
+        async with http.get(f"/api/v1/transactions/{refused}/messages/ANO") as r:
+            assert r.status == 200 and b"<actes:AnomalieEnveloppe" in await r.read()
+        async with http.get(f"/modules/actes/actes_transac_get_status.php?transaction={refused}") as r:
+            status_text = (await r.read()).decode("iso-8859-1")
+    assert status_text.startswith("OK\n-1\n") and "<actes:AnomalieEnveloppe" in status_text
+    assert "Enveloppe rejetée (005 : " in status_text and "IDCL_MISMATCH" in status_text
 
 
 async def test_a_collectivite_registered_beforehand_is_held_to_its_idcl(served):
@@ -44,6 +54,7 @@ async def test_a_collectivite_registered_beforehand_is_held_to_its_idcl(served):
     assert (status, body["nom"]) == (201, "Département de test"), body
     async with served.agent_session(served.enrol(OTHER)) as http:
         status, body = await submit(http, act("DELIB1", siren=OTHER))  # IDCL 034 / 3 / 31
+    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "ANO", "005"), body
     assert body["anomalie"]["detail"].endswith(
         "Arrondissement 3 au lieu de 1, Nature 31 au lieu de 32"), body
 

@@ -125,7 +125,7 @@ async def test_a_known_collectivite_needs_no_departement_and_a_duplicate_is_an_a
     assert "DOUBLON" in body["anomalie"]["detail"]
 
 
-async def test_fields_left_out_come_from_the_registered_collectivite_and_a_contradiction_is_014(
+async def test_fields_left_out_come_from_the_registered_collectivite_and_a_contradiction_refused(
         served):
     async with served.agent_session(served.enrol(SIREN)) as http:
         assert (await post(http, form()))[0] == 201  # registers 034, arrondissement 3, nature 31
@@ -133,7 +133,8 @@ async def test_fields_left_out_come_from_the_registered_collectivite_and_a_contr
                                              nature_collectivite=None))
         assert (status, body["outcome"]) == (201, "1-2"), body
         status, body = await post(http, form(numero_interne="DELIB2024_014", arrondissement="2"))
-    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "1-3", "014"), body
+    assert (status, body["outcome"], body["anomalie"]["nature"]) == (201, "ANO", "005"), body
+    assert "-> IDCL_MISMATCH : " in body["anomalie"]["detail"], body
     assert body["anomalie"]["detail"].endswith("Arrondissement 2 au lieu de 3"), body
 
 
