@@ -12,6 +12,7 @@ import pytest
 
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, IntakeRefused, RequestRefused
+from operator_sim.engine.scenarios import DEFAULT_DECISION
 from operator_sim.pki import Forbidden, Identity, PkiStore
 from operator_sim.pki.profiles import RSA_2048
 from operator_sim.protocol.classification import default_classification
@@ -141,6 +142,29 @@ async def test_an_idcl_that_contradicts_the_registered_collectivite_refuses_the_
     again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_014"),
                                               numero=3), tmp_path / "c")
     assert again.code == "1-2"
+
+
+class _MovedWhileDeciding:
+    """A scenario book that lets the admin move the commune to arrondissement 2 while the act
+    is being decided, after the intake first compared the IDCL with the register."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def decide(self, facts):
+        self.store.add_collectivite(Collectivite(SIREN, "034", "2", "31", "Commune"))
+        return DEFAULT_DECISION
+
+
+async def test_an_idcl_changed_in_the_register_during_the_intake_still_refuses_the_envelope(
+        engine, tmp_path):
+    assert (await submit(engine, corpus.build(), tmp_path / "a")).code == "1-2"
+    engine.scenarios = _MovedWhileDeciding(engine.sqlite)
+    request = corpus.base_request(numero_interne="DELIB2024_013")
+    outcome = await submit(engine, corpus.build(request, numero=2), tmp_path / "b")
+    assert (outcome.code, outcome.anomalie[0]) == ("ANO", "005"), outcome.anomalie
+    assert outcome.anomalie[1].endswith("Arrondissement 3 au lieu de 2"), outcome.anomalie
+    assert [f.code for f in outcome.report.errors] == ["IDCL_MISMATCH"]
 
 
 async def test_unreadable_archive_is_refused_and_nothing_is_stored(engine, tmp_path):
