@@ -219,6 +219,7 @@ class Engine:
 
     async def submit_archive(self, identity: Identity, name: str, path: Path, *,
                              hold: bool = False, await_posting: bool = False,
+                             await_signature: bool = False,
                              headers: Mapping[str, str] | None = None,
                              owned: bool = False,
                              posted: Sequence[tuple[str | None, bytes | None]] = (),
@@ -228,7 +229,9 @@ class Engine:
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
         `answer_acte` (the préfecture's decision, a scenario's delay). Invalid acts and
         duplicates are always refused at once, as the platform does. With `await_posting` the
-        act is stored "en attente d'être postée" (17) and goes no further until `post_acte`.
+        act is stored "en attente d'être postée" (17) and goes no further until `post_acte`;
+        with `await_signature`, "en attente d'être signé" (18), where an API client leaves it
+        (S²LOW signs or posts it from its web UI only).
         A readable act the agent may submit is then put to the scenario book, which may refuse
         it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match). `owned`: the file is the engine's once the act is
@@ -260,14 +263,16 @@ class Engine:
             async with self._locks.setdefault(idcl.siren, asyncio.Lock()):
                 return await self._refuse_envelope(identity, name, path, exam, idcl, fault,
                                                    owned=owned)
-        # An act waiting to be posted (17) meets the scenarios when it is posted.
-        decision = (DEFAULT_DECISION if await_posting
+        # An act waiting (17 to be posted, 18 to be signed) meets the scenarios when posted.
+        waiting = (S.EN_ATTENTE_D_ETRE_SIGNEE if await_signature
+                   else S.EN_ATTENTE_D_ETRE_POSTEE if await_posting else None)
+        decision = (DEFAULT_DECISION if waiting is not None
                     else await self._decide(exam.acte, idcl.siren, headers))
         # One submission at a time per SIREN: the duplicate check and the insert form one step.
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
             return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
-                                           await_posting=await_posting, decision=decision,
+                                           waiting=waiting, decision=decision,
                                            owned=owned, posted=posted,
                                            operator_refuses=operator_refuses)
 
@@ -382,7 +387,7 @@ class Engine:
 
     async def submit_acte(self, identity: Identity, request: ActeRequest,
                           collectivite: Collectivite | None = None, *, hold: bool = False,
-                          await_posting: bool = False,
+                          await_posting: bool = False, await_signature: bool = False,
                           headers: Mapping[str, str] | None = None,
                           operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         """Operator door: build the 1-1 archive from the act's fields and files as an operator
@@ -417,7 +422,7 @@ class Engine:
                                     f"act refused: {exc.message_en}", field=exc.field) from None
             return await self.submit_archive(
                 identity, path.name, path, hold=hold, await_posting=await_posting,
-                headers=headers, owned=True,
+                await_signature=await_signature, headers=headers, owned=True,
                 posted=[(p.posted_name, p.signature)
                         for p in (request.document, *request.annexes)],
                 operator_refuses=operator_refuses)
@@ -439,7 +444,7 @@ class Engine:
                             arrondissement=int(known.arrondissement), nature=known.nature)
 
     async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
-                           idcl: IDCL, *, hold: bool, await_posting: bool = False,
+                           idcl: IDCL, *, hold: bool, waiting: S | None = None,
                            decision: Decision = DEFAULT_DECISION, owned: bool = False,
                            posted: Sequence[tuple[str | None, bytes | None]] = (),
                            operator_refuses: frozenset[str] = frozenset()) -> Outcome:
@@ -462,7 +467,7 @@ class Engine:
         held = (hold or decision.holds) and anomalie is None
         # Committed with the transaction: the rule that decided it and what follows later.
         then = decision.recorder(received_at, followup=anomalie is None)
-        pending = await_posting and duplicate is None  # examined again when posted
+        pending = waiting is not None and duplicate is None  # examined again when posted
         by_operator = None if duplicate is not None else _operator_refusal(exam.report,
                                                                            operator_refuses)
         bundle = None if held or pending or by_operator else await self._answer_bundle(
@@ -493,7 +498,8 @@ class Engine:
             row = await self.store.call(_create_refused, new, outgoing, received_at, actor,
                                         anomalie[1], then)
         elif pending:
-            row = await self.store.call(_create_pending, new, received_at, actor)
+            assert waiting is not None
+            row = await self.store.call(_create_pending, new, waiting, received_at, actor)
             return Outcome(row, None, None, None, exam.report)
         elif by_operator is not None:
             assert anomalie is not None
@@ -885,12 +891,15 @@ def _to_answer(store: SqliteStore, row: TransactionRow, answer: NewMessage | Non
     return row
 
 
-def _create_pending(store: SqliteStore, new: NewTransaction, at: dt.datetime,
+def _create_pending(store: SqliteStore, new: NewTransaction, status: S, at: dt.datetime,
                     actor: str) -> TransactionRow:
-    """Store the act "en attente d'être postée" (17): it waits for `post_acte`."""
-    waiting = NewTransaction(**{**new.__dict__, "status": S.EN_ATTENTE_D_ETRE_POSTEE})
+    """Store the act waiting: "en attente d'être postée" (17) waits for `post_acte`, "en
+    attente d'être signé" (18) for a signature no API gives."""
+    waiting = NewTransaction(**{**new.__dict__, "status": status})
     return lifecycle.create(store, waiting, at=at, actor=actor,
-                            message="Dépôt dans un état d'attente")
+                            message=("Dépôt en attente de signature"
+                                     if status is S.EN_ATTENTE_D_ETRE_SIGNEE
+                                     else "Dépôt dans un état d'attente"))
 
 
 def _post_pending(store: SqliteStore, transaction_id: int, answer: NewMessage | None,

@@ -67,12 +67,14 @@ _SENT_WITHOUT_AR = _moves(
 _LETTER_WITH_AR = _moves(DOCUMENT_RECU=(S.ACQUITTEMENT_ENVOYE,))
 
 LIFECYCLES: Mapping[TransactionType, Lifecycle] = {
-    # 17 (waiting for an RGS-authenticated confirmation) → 1; 4 → 0 after ARAnnulation (6-2),
+    # 17 (waiting for an RGS-authenticated confirmation) → 1; 18 (waiting to be signed in the
+    # operator's web UI, which no API moves on) stays; 4 → 0 after ARAnnulation (6-2),
     # 4 → 5 "Validé" by hand two months after the AR.
     # Created at -1 directly when refused on reception as a duplicate: its number is still
     # held by a live act, so it could not even be posted.
     T.ACTE: Lifecycle(
-        initial=frozenset({S.POSTE, S.EN_ATTENTE_D_ETRE_POSTEE, S.ERREUR}),
+        initial=frozenset({S.POSTE, S.EN_ATTENTE_D_ETRE_POSTEE, S.EN_ATTENTE_D_ETRE_SIGNEE,
+                           S.ERREUR}),
         moves={**_SENT_WITH_AR,
                S.EN_ATTENTE_D_ETRE_POSTEE: frozenset({S.POSTE}),
                S.ACQUITTEMENT_RECU: frozenset({S.ANNULE, S.VALIDE})},
