@@ -1,6 +1,7 @@
 """S²LOW's act transactions: create, status, post-confirm, cancel, import, classification.
 
-`actes_transac_create.php` refuses a connection whose TLS certificate is not RGS, then checks
+`actes_transac_create.php` refuses a connection whose TLS certificate is not RGS (unless
+`must_signed`: the act then stays at 18, "en attente d'être signé"), then checks
 the fields as S²LOW does (number, decision date, duplicate number, typologies, file types,
 size) and answers its exact `KO` texts; the act itself is built, signed and taken by the
 engine's operator door (`Engine.submit_acte`), stored at 17 ("en attente d'être postée") when
@@ -74,8 +75,6 @@ signatures, the IDCL of an imported archive. They end at -1 "Enveloppe invalide 
 ministry XML. Everything else (classification, nature and matière, dates, budget documents,
 duplicates, a required signature missing) is the ministry's: an AnomalieActe (1-3)."""
 RGS_REQUIRED = "La télétransmission nécessite un certificat RGS<br/>Erreur : {}"
-MUST_SIGNED = ("must_signed : la signature des actes dans S²LOW (statut 18, « En attente d'être "
-               "signée ») n'est pas simulée ; signer l'acte avant de le poster")
 SAVE_FAILED = "Erreur lors de l'enregistrement de la transaction :\n"
 DUPLICATE = ("Un acte portant le même numéro interne existe déjà dans la base de données.\n"
              "Il faut peut-être ajouter un suffixe au numéro.")
@@ -240,16 +239,17 @@ async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeReq
 
 @s2low_handler
 async def create(request: web.Request) -> web.Response:
-    """Create an act: `OK\\n<transaction id>`; at 17 unless the connection is RGS (or if asked)."""
+    """Create an act: `OK\\n<transaction id>`; at 17 if asked or without the right to post,
+    at 18 with `must_signed`. As in S²LOW, an act to be signed needs no RGS connection: it
+    is not transmitted, and only S²LOW's web UI signs or posts it (no API moves it on)."""
     engine = engine_of(request)
     identity = request[IDENTITY]
     siren = authority(identity)
     form = await read_form(request)
     try:
-        if _truthy(form.value("must_signed")):
-            raise S2lowKO(MUST_SIGNED)
+        must_signed = _truthy(form.value("must_signed"))
         state = connexion(request)
-        if not state.rgs:  # S²LOW checks it before any field
+        if not must_signed and not state.rgs:  # S²LOW checks it before any field
             raise S2lowKO(RGS_REQUIRED.format(state.reason))
         acte = await _acte_request(request, form, siren)
     finally:
@@ -258,7 +258,7 @@ async def create(request: web.Request) -> web.Response:
     # S²LOW: an account with the "CS" right only (no "post" here) leaves every act at 17
     waiting = _truthy(form.value("en_attente")) or not identity.has_role("post")
     outcome = await engine.submit_acte(identity, acte, collectivite, await_posting=waiting,
-                                       headers=request.headers,
+                                       await_signature=must_signed, headers=request.headers,
                                        operator_refuses=REFUSED_BY_S2LOW)
     show_scenario(request, outcome)
     return ok(f"{outcome.transaction.id}\n")
