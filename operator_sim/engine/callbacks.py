@@ -45,7 +45,7 @@ from yarl import URL
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import TransactionStatus, TransactionType
 from ..store import simulation as rows
-from ..store.database import AsyncStore
+from ..store.asyncstore import AsyncStore
 from ..store.simulation import Callback, Delivery
 from .clock import Clock, SystemClock
 from .intake import RequestRefused, only_siren

@@ -52,8 +52,9 @@ from ..protocol.messages import (
 )
 from ..protocol.names import IDActe
 from ..store import NewDocument, NewMessage, NewTransaction, StatusConflict, TransactionFilter
-from ..store.database import MAX_PAGE, SqliteStore
+from ..store.database import SqliteStore
 from ..store.interface import DocumentRow, TransactionRow
+from ..store.transactions import MAX_PAGE
 from ..validation.corpus import minimal_pdf
 from ..validation.documents import format_from_extension, pdf_structure_problem, sniff_format
 from . import lifecycle, outcomes

@@ -40,7 +40,8 @@ from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
 from ..protocol.messages import NOT_XML_CHAR
 from ..protocol.names import ascii_digits
 from ..store import simulation as rows
-from ..store.database import AsyncStore, SqliteStore
+from ..store.asyncstore import AsyncStore
+from ..store.database import SqliteStore
 
 if TYPE_CHECKING:
     from ..protocol.messages import Acte

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from ..store import simulation as rows
-from ..store.database import AsyncStore
+from ..store.asyncstore import AsyncStore
 from ..store.simulation import ScheduledEvent
 from .clock import Clock, VirtualClock
 

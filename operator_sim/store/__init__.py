@@ -4,8 +4,9 @@ Owns durable state (rows in SQLite, bytes in a content-addressed folder). Knows 
 HTTP or of the transaction state machine (that is `engine.lifecycle`), and never reads the clock.
 """
 
+from .asyncstore import AsyncStore
 from .blobs import BlobCorrupted, BlobNotFound, BlobStore
-from .database import AsyncStore, SqliteStore, Store
+from .database import SqliteStore, Store
 from .interface import (
     Agent,
     AgentCertificate,

@@ -13,8 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
-from .database import SqliteStore, _convention, time_to_text
+from .collectivites import convention_row
+from .database import SqliteStore
 from .interface import Collectivite
+from .rows import time_to_text
 
 COUNTED = "t.type = 1 AND t.status NOT IN (-1, 0, 17, 18)"
 """A teletransmitted act: an act (type 1) posted, neither in error, cancelled, nor still
@@ -208,7 +210,7 @@ def _read_rows(db: Database, du: date, au: date, start: str, end: str) -> Pilota
         collectivites=tuple(Collectivite(**r) for r in
                             db.query("SELECT * FROM collectivites ORDER BY siren")),
         fiches={r["siren"]: Fiche(**r) for r in db.query("SELECT * FROM pilotage_fiches")},
-        conventions=tuple(_convention(r) for r in
+        conventions=tuple(convention_row(r) for r in
                           db.query("SELECT * FROM conventions ORDER BY id")),
         actes=actes, derniere_transmission=last,
         budget=frozenset(s for s, n in natures.items() if 5 in n),

@@ -33,8 +33,8 @@ from ..protocol.envelope import (
 )
 from ..protocol.names import ascii_digits
 from ..store import BlobCorrupted, BlobNotFound, NotFound, TransactionFilter
-from ..store.database import SQLITE_MAX_INTEGER
 from ..store.interface import TransactionRow
+from ..store.rows import SQLITE_MAX_INTEGER
 from .auth import IDENTITY, refusal
 from .downloads import content_disposition, sound_file, store_fault
 from .faults import fault_of

@@ -31,8 +31,9 @@ from operator_sim.store import (
     TransitionStep,
     schema,
 )
-from operator_sim.store.database import DATABASE_NAME, MERGED_SIRENS
+from operator_sim.store.database import DATABASE_NAME
 from operator_sim.store.simulation import wipe_transactions
+from operator_sim.store.transactions import MERGED_SIRENS
 
 from .factories import OTHER_SIREN, SIREN, T0, open_store
 

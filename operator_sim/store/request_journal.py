@@ -1,0 +1,54 @@
+"""The request journal: every request the simulator answered, what it saw and decided."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from .rows import fetch_all, time_to_text
+
+REQUEST_COLUMNS = ("at", "method", "path", "query", "status", "duration_ms", "remote", "subject",
+                   "issuer", "serial", "fingerprint", "verdict", "indication", "sub_indication",
+                   "identity", "transaction_id", "error_code", "scenario", "note")
+
+
+def record_request(db: Database, entry: dict[str, Any]) -> int:
+    values = dict(entry)
+    values["at"] = time_to_text(values["at"])
+    if values.get("identity") is not None:
+        values["identity"] = json.dumps(values["identity"], ensure_ascii=False)
+    cursor = db.execute(f"insert into requests ({', '.join(REQUEST_COLUMNS)}) values"
+                        f" ({', '.join('?' * len(REQUEST_COLUMNS))})",
+                        [values.get(c) for c in REQUEST_COLUMNS])
+    return int(cursor.lastrowid)
+
+
+def requests(db: Database, *, fingerprint: str | None = None, status: int | None = None,
+             path: str | None = None, verdict: str | None = None, since: datetime | None = None,
+             after: int | None = None, transaction_id: int | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+    """Journaled requests newest first; `path` is a prefix, `since` an instant on the clock."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("fingerprint", fingerprint), ("status", status), ("verdict", verdict),
+                          ("transaction_id", transaction_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if path is not None:
+        clauses.append("substr(path, 1, ?) = ?")
+        params += [len(path), path]
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(time_to_text(since))
+    if after is not None:
+        clauses.append("id > ?")
+        params.append(after)
+    where = f" where {' and '.join(clauses)}" if clauses else ""
+    found = fetch_all(db, f"select * from requests{where} order by id desc limit ?", [*params, limit])
+    for row in found:
+        row["identity"] = None if row["identity"] is None else json.loads(row["identity"])
+    return found

@@ -1,0 +1,229 @@
+"""The SQLite connections and the threading rule every table module writes through.
+
+ONE writer thread owns the only write connection and runs every write as one `BEGIN IMMEDIATE`
+transaction; reads use one connection per calling thread. Writes that need no commit of their
+own (`defer_write`) join the next transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, Self, TypeVar
+
+from sqlite_utils import Database
+
+from .interface import StoreBusy, StoreError, StoreFull
+
+T = TypeVar("T")
+P = ParamSpec("P")
+log = logging.getLogger(__name__)
+
+
+class SqliteDatabase:
+    """One SQLite file: the writer thread and its transactions, a read connection per thread.
+
+    Concurrency rule: every write runs on the single writer thread, inside one
+    `BEGIN IMMEDIATE` transaction; call the write methods from any thread (they wait), or
+    from the event loop through `AsyncStore`. Reads run on the calling thread's own
+    connection and see the last committed state.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[tuple[threading.Thread, Database]] = []  # with their thread
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._writer_ident: int | None = None
+        self._write_db: Database | None = None
+        self._deferred: list[Callable[[Database], object]] = []
+        self._deferred_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
+                                          initializer=self._start_writer)
+
+    # -- connections and the threading rule --
+
+    def _connect(self) -> Database:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=self._busy_timeout_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: in WAL mode every commit fsyncs the log, so an acknowledged submission
+        # survives power loss, not just a killed process.
+        conn.execute("PRAGMA synchronous = FULL")
+        # A submission's write runs in savepoints and touches more than 64 KiB of pages: the
+        # sub-journal then spilled to a temporary file, created and deleted on every commit.
+        # In memory it costs no file (creating inodes is what the service pays most for).
+        conn.execute("PRAGMA temp_store = MEMORY")
+        db = Database(conn, execute_plugins=False)
+        db.enable_wal()
+        with self._connections_lock:
+            self._connections.append((threading.current_thread(), db))
+        return db
+
+    def _start_writer(self) -> None:
+        self._writer_ident = threading.get_ident()
+        self._write_db = self._connect()
+
+    def _on_writer(self) -> bool:
+        return threading.get_ident() == self._writer_ident
+
+    def _read_db(self) -> Database:
+        """The calling thread's connection (the write one on the writer: read your writes)."""
+        if self._closed:
+            raise StoreError("store is closed")
+        if self._on_writer():
+            assert self._write_db is not None
+            return self._write_db
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def _in_write_transaction(self, fn: Callable[[Database], T]) -> T:
+        try:
+            return self._write_transaction(fn)
+        except sqlite3.OperationalError as error:
+            mapped = _environment_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    def _write_transaction(self, fn: Callable[[Database], T]) -> T:
+        db = self._write_db
+        assert db is not None and self._on_writer()
+        if db.conn.in_transaction:  # a write nested in a write: a savepoint of the outer one
+            with db.atomic():
+                return fn(db)
+        # IMMEDIATE takes the write lock up front: a reader-turned-writer can never hit
+        # SQLITE_BUSY_SNAPSHOT, and another process waits on busy_timeout instead of failing.
+        db.conn.execute("BEGIN IMMEDIATE")
+        deferred: list[Callable[[Database], object]] = []
+        try:
+            deferred = self._run_deferred(db)  # older than `fn`: a reserved serial first
+            result = fn(db)
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            if deferred:  # not committed after all: they join the next transaction
+                with self._deferred_lock:
+                    self._deferred[:0] = deferred
+            raise
+        return result
+
+    def _run_deferred(self, db: Database) -> list[Callable[[Database], object]]:
+        """Apply the queued `defer_write` writes inside the open transaction, each under its
+        own savepoint: a failing one is logged and dropped, never the caller's transaction."""
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
+        for fn in deferred:
+            db.conn.execute("SAVEPOINT deferred")
+            try:
+                fn(db)
+            except Exception:
+                db.conn.execute("ROLLBACK TO deferred")
+                log.exception("deferred write %r failed and was dropped", fn)
+            db.conn.execute("RELEASE deferred")
+        return deferred
+
+    def defer_write(self, fn: Callable[[Database], object]) -> None:
+        """Queue `fn(db)` to join the next write transaction, whoever runs it (applied before
+        that transaction's own writes): for rows that need not cost a commit (an fsync) of
+        their own. They are durable once that commit is (`flush_deferred` forces one; `close`
+        flushes); until then a crash loses them."""
+        if self._closed:
+            raise StoreError("store is closed")
+        with self._deferred_lock:
+            self._deferred.append(fn)
+
+    @property
+    def has_deferred(self) -> bool:
+        """Whether `defer_write` writes wait for a commit."""
+        return bool(self._deferred)
+
+    def flush_deferred(self) -> None:
+        """Commit every write deferred so far: once this returns they are durable and
+        visible, even those a transaction on the writer was committing at the time."""
+        self.run_write(lambda db: None)
+
+    def submit_write(self, fn: Callable[[Database], T]) -> Future[T]:
+        """Queue `fn(db)` to run on the writer thread inside one transaction."""
+        if self._closed:
+            raise StoreError("store is closed")
+        return self._writer.submit(self._in_write_transaction, fn)
+
+    def run_write(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` atomically on the writer thread and return its result.
+
+        SQLite-specific escape hatch (not part of `TransactionStore`): everything `fn` does
+        commits together or not at all. Called on the writer thread, it nests as a savepoint.
+        """
+        if self._on_writer():
+            return self._in_write_transaction(fn)
+        return self.submit_write(fn).result()
+
+    def run_read(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` on the calling thread's read connection (the last committed state)."""
+        try:
+            return fn(self._read_db())
+        except sqlite3.OperationalError as error:
+            mapped = _environment_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    def run_on_writer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Run any store method on the writer thread (used by `AsyncStore`)."""
+        if self._closed:
+            raise StoreError("store is closed")
+        return self._writer.submit(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection no other thread may be using.
+
+        Closing a connection while another thread runs a query on it crashes the interpreter
+        (SIGSEGV in CPython's sqlite3), so the connection of a thread still alive — a reader
+        whose request was cancelled may be mid-query — is only let go: it closes when that
+        thread drops it. New reads fail from now on anyway.
+        """
+        if self._closed:
+            return
+        self.flush_deferred()
+        self._writer.shutdown(wait=True)
+        self._closed = True
+        here = threading.current_thread()
+        with self._connections_lock:
+            for owner, db in self._connections:
+                if owner is here or not owner.is_alive():
+                    db.close()
+            self._connections.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _environment_error(error: sqlite3.OperationalError) -> sqlite3.OperationalError | StoreError:
+    """What the machine, not the request, caused: the database held by another process past
+    the busy timeout (`StoreBusy`), a full disk (`StoreFull`); any other error unchanged."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if primary in _BUSY_CODES:
+        return StoreBusy(f"database busy: {error}")
+    if primary == sqlite3.SQLITE_FULL:
+        return StoreFull(f"no space left for the database: {error}")
+    return error
+
+
