@@ -19,7 +19,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .client import Client
-    from .web.app import Simulator
+    from .simulator import Simulator
     from .web.server import RunningSimulator
 
 DEFAULT_SIREN = "491011698"
@@ -134,7 +134,7 @@ async def operator_sim(request: pytest.FixtureRequest, operator_sim_pki: Path,
     """A simulator served in-process on ephemeral ports, with a client for one agent."""
     from .client import Client
     from .config import Config
-    from .web.app import build_simulator
+    from .simulator import build_simulator
     from .web.server import running
 
     marker = request.node.get_closest_marker("operator_sim")

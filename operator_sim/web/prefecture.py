@@ -35,10 +35,9 @@ from ..protocol.codes import (
 from ..protocol.names import SIREN, ascii_digits
 from ..store import Collectivite, Convention, NotFound, SqliteStore, TransactionFilter
 from ..store.database import MAX_PAGE
-from .admin import simulator_of
-from .api import BadRequest, json_object, outcome_json, path_id, query_int, transaction_json
 from .courriers import letter_json
 from .forms import Field, Limits, read_form
+from .http import BadRequest, json_object, outcome_json, path_id, query_int, simulator_of, transaction_json
 
 if TYPE_CHECKING:
     from ..engine.prefecture import Prefecture
