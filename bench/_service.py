@@ -77,7 +77,7 @@ def prepare(root: Path, *, agents: int = 4) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     pki_dir, now = root / "certs", datetime.now(UTC).replace(microsecond=0)
     pki = PkiStore(pki_dir)
-    pki.initialise(now=now, ca_key=RSA_2048, catalogue=False)
+    pki.initialise(now=now, ca_key=RSA_2048)
     enrolled = []
     with SqliteStore.open(root / "data") as store:  # the accounts live in the service's database
         for i in range(agents):

@@ -2,6 +2,10 @@
 
 Each command only parses arguments, calls the library and turns results into output and an
 exit code; anything a test or a user script needs is importable without going through here.
+
+Each command imports what it uses inside its function, on purpose: `operator-sim --help` and
+`operator-sim validate` must not pay for the server, pyHanko or cryptography
+(tests/protocol/test_startup_imports.py measures the validator's start).
 """
 
 from __future__ import annotations
@@ -291,10 +295,10 @@ def pki() -> None:
               help="Also issue the bad-certificate catalogue and its manifest.")
 def pki_init(directory: str, ca_key: str, catalogue: bool) -> None:
     """Create the test PKI in DIR (does nothing if it already exists)."""
-    from .pki import KeySpec, PkiStore
+    from .pki import KeySpec, PkiStore, initialise_pki
 
-    report = PkiStore(directory).initialise(now=_now(), ca_key=KeySpec.parse(ca_key),
-                                            catalogue=catalogue)
+    report = initialise_pki(PkiStore(directory), now=_now(), ca_key=KeySpec.parse(ca_key),
+                            catalogue=catalogue)
     if report.already_initialised:
         click.echo(f"PKI already initialised in {report.directory}; nothing created.")
         return

@@ -31,7 +31,8 @@ from .engine.simulation import scenario_handlers
 from .engine.workers import WorkerPool
 from .pki.enrol import bind_record, enrol_agent
 from .pki.identity import Account
-from .pki.store import PkiStore, ensure_pki, fingerprint
+from .pki.provision import ensure_pki
+from .pki.store import PkiStore, fingerprint
 from .pki.tls import HandshakeRefusal, server_ssl_context
 from .protocol.classification import Classification, bundled_classifications
 from .signature.archive import Signer

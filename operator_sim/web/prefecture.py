@@ -13,7 +13,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -25,7 +25,7 @@ from ..engine.conventions import (
     parse_convention,
     parse_day,
 )
-from ..engine.prefecture import letter_code
+from ..engine.prefecture import Prefecture, letter_code
 from ..protocol.codes import (
     AnomalieNature,
     NatureActe,
@@ -38,9 +38,6 @@ from ..store.database import MAX_PAGE
 from .courriers import letter_json
 from .forms import Field, Limits, read_form
 from .http import BadRequest, json_object, outcome_json, path_id, query_int, simulator_of, transaction_json
-
-if TYPE_CHECKING:
-    from ..engine.prefecture import Prefecture
 
 MAX_BODY = 20 * 1024 * 1024
 
