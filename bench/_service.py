@@ -29,11 +29,11 @@ import aiohttp
 from operator_sim.pki import PkiStore
 from operator_sim.pki.enrol import enrol_agent
 from operator_sim.pki.profiles import RSA_2048
+from operator_sim.pki.tls import client_ssl_context
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.store import SqliteStore
 from operator_sim.store.identities import StoreDirectory
 from operator_sim.validation import corpus
-from operator_sim.web.tls import client_ssl_context
 
 API_LINE = re.compile(r"API \(mutual TLS\)\s+(https://\S+?)/api/v1/")
 ADMIN_LINE = re.compile(r"TSA \(RFC 3161\)\s+(http://\S+?)/tsa")
@@ -77,7 +77,7 @@ def prepare(root: Path, *, agents: int = 4) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     pki_dir, now = root / "certs", datetime.now(UTC).replace(microsecond=0)
     pki = PkiStore(pki_dir)
-    pki.initialise(now=now, ca_key=RSA_2048, catalogue=False)
+    pki.initialise(now=now, ca_key=RSA_2048)
     enrolled = []
     with SqliteStore.open(root / "data") as store:  # the accounts live in the service's database
         for i in range(agents):

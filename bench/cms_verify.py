@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as raw:
         folder = Path(raw)
         pki = PkiStore(folder / "certs")
-        pki.initialise(now=now, ca_key=RSA_2048, catalogue=False)
+        pki.initialise(now=now, ca_key=RSA_2048)
         record = pki.issue_agent(AgentSubject("Commune de test", "491011698", "Maire"),
                                  now=now, signing=True)
         data_path, sig_path = folder / "acte.pdf", folder / "acte.pdf.p7s"

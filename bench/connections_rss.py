@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._service import Server, prepare
-from operator_sim.web.tls import client_ssl_context
+from operator_sim.pki.tls import client_ssl_context
 
 MIB = 1024 * 1024
 

@@ -118,7 +118,7 @@ def main() -> int:
         folder = Path(tmp)
         store = PkiStore(folder / "certs")
         store.initialise(now=datetime.now(UTC).replace(microsecond=0), ca_key=RSA_2048,
-                         service_key=KeySpec.parse(args.key), catalogue=False)
+                         service_key=KeySpec.parse(args.key))
         tsa = authority_from_pki(store.directory, clock=lambda: datetime.now(UTC),
                                  serials=MemorySerials())
         record = next(r for r in store.records() if r.kind == "tsa")

@@ -2,6 +2,10 @@
 
 Each command only parses arguments, calls the library and turns results into output and an
 exit code; anything a test or a user script needs is importable without going through here.
+
+Each command imports what it uses inside its function, on purpose: `operator-sim --help` and
+`operator-sim validate` must not pay for the server, pyHanko or cryptography
+(tests/protocol/test_startup_imports.py measures the validator's start).
 """
 
 from __future__ import annotations
@@ -291,10 +295,10 @@ def pki() -> None:
               help="Also issue the bad-certificate catalogue and its manifest.")
 def pki_init(directory: str, ca_key: str, catalogue: bool) -> None:
     """Create the test PKI in DIR (does nothing if it already exists)."""
-    from .pki import KeySpec, PkiStore
+    from .pki import KeySpec, PkiStore, initialise_pki
 
-    report = PkiStore(directory).initialise(now=_now(), ca_key=KeySpec.parse(ca_key),
-                                            catalogue=catalogue)
+    report = initialise_pki(PkiStore(directory), now=_now(), ca_key=KeySpec.parse(ca_key),
+                            catalogue=catalogue)
     if report.already_initialised:
         click.echo(f"PKI already initialised in {report.directory}; nothing created.")
         return
@@ -733,9 +737,7 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
 
     from .config import ConfigError, load_config
     from .engine.workers import end_helpers
-    from .store import Collectivite
-    from .validation import corpus
-    from .web.app import build_simulator
+    from .simulator import DEMO_COMMUNE, build_simulator, seed_demo
     from .web.server import running, until_signalled
 
     try:
@@ -744,17 +746,8 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     simulator = build_simulator(config)
-    demo = config.pki_dir / "demo-agent.p12"
-    commune = corpus.COMMUNE
-    _demo_agent(simulator, demo, commune.siren)
-    if simulator.store.get_collectivite(commune.siren) is None:
-        # Known to the platform from the start, as a registered collectivité would be: the
-        # operator door and S²LOW's create need its département before any transmission.
-        simulator.store.add_collectivite(Collectivite(
-            commune.siren, commune.departement, str(commune.arrondissement), commune.nature,
-            "Commune de démonstration"))
-    # With its convention (every matière, budget acts), which the strict profile requires.
-    simulator.store.ensure_convention(commune.siren, config.itc)
+    demo = seed_demo(simulator)
+    commune = DEMO_COMMUNE
 
     async def run() -> None:
         async with running(simulator) as served:
@@ -774,28 +767,6 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
         simulator.close()
         end_helpers()
     click.echo("stopped")
-
-
-def _demo_agent(simulator, demo, siren: str) -> None:  # type: ignore[no-untyped-def]
-    """Issue `demo` (PKCS#12, kept with the PKI) once, and bind it in this data folder: again
-    when the data folder, which holds the accounts, was reset and the PKI kept."""
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    from .pki.enrol import bind_record, enrol_agent
-    from .pki.identity import Account
-    from .pki.store import fingerprint
-
-    name, now = "Agent de démonstration", simulator.clock.now()
-    if not demo.exists():
-        record = enrol_agent(simulator.pki, simulator.identities, siren=siren, name=name, now=now,
-                             collectivite="Commune de démonstration")
-        simulator.pki.export_p12(record.fingerprint, demo)
-        return
-    certificate = pkcs12.load_key_and_certificates(demo.read_bytes(), None)[1]
-    if certificate is not None and simulator.identities.binding(fingerprint(certificate)) is None:
-        record = simulator.pki.find(fingerprint(certificate))
-        simulator.identities.bind(bind_record(record, siren, Account(
-            name=name, sirens=frozenset({siren}))), at=now)
 
 
 # -- submit, status, cancel: a thin layer over operator_sim.client -----------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from .web.tls import client_ssl_context
+from .pki.tls import client_ssl_context
 
 StrPath = str | os.PathLike[str]
 FileSpec = StrPath | tuple[str, bytes]

@@ -19,7 +19,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .client import Client
-    from .web.app import Simulator
+    from .simulator import Simulator
     from .web.server import RunningSimulator
 
 DEFAULT_SIREN = "491011698"
@@ -98,7 +98,7 @@ class OperatorSim:
               convention: bool = True) -> Client:
         """A ready client for a new agent acting for `siren` (closed with the fixture);
         `convention` as for `enrol_agent`."""
-        from .client import Client
+        from .client import Client  # only on use (see `operator_sim`)
 
         agent = self.enrol_agent(siren, name, convention=convention)
         client = Client(self.api_url, cert=agent.cert, key=agent.key, ca=agent.ca)
@@ -122,7 +122,7 @@ def operator_sim_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test PKI generated once per session (the slow part); each test serves a copy."""
     import datetime as dt
 
-    from .pki.store import ensure_pki
+    from .pki.provision import ensure_pki  # the plugin loads in every pytest run: only on use
 
     folder = tmp_path_factory.mktemp("operator-sim-pki") / "certs"
     ensure_pki(folder, now=dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -132,9 +132,11 @@ def operator_sim_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def operator_sim(request: pytest.FixtureRequest, operator_sim_pki: Path,
                        tmp_path: Path) -> AsyncIterator[OperatorSim]:
     """A simulator served in-process on ephemeral ports, with a client for one agent."""
+    # The plugin loads in every pytest run where the package is installed: the simulator
+    # (aiohttp, cryptography, pyHanko…) is imported only when a test asks for the fixture.
     from .client import Client
     from .config import Config
-    from .web.app import build_simulator
+    from .simulator import build_simulator
     from .web.server import running
 
     marker = request.node.get_closest_marker("operator_sim")

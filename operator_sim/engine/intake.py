@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -43,6 +42,7 @@ from ..protocol.messages import (
 )
 from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
+from ..signature.archive import Signer, sign_envelope
 from ..store import (
     AsyncStore,
     BlobStore,
@@ -63,9 +63,6 @@ from . import lifecycle, outcomes
 from .clock import Clock, paris_date
 from .policies import PolicyRef, PolicyShipper, resolve
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
-
-if TYPE_CHECKING:
-    from ..signature.archive import Signer
 
 S = TransactionStatus
 AlsoWrite = Callable[[SqliteStore, TransactionRow], None]
@@ -409,8 +406,6 @@ class Engine:
             built = build_acte_envelope(request, collectivite, envelope_date=today,
                                         envelope_numero=numero, itc=self.itc)
             if signer is not None:
-                from ..signature.archive import sign_envelope
-
                 built = sign_envelope(built, signer.certificate, signer.key, signer.chain)
             return built.write(folder)
 

@@ -38,7 +38,6 @@ from ..pki.identity import Identity, authorize
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.errors import ProtocolError
 from ..protocol.messages import (
-    NOT_XML_CHAR,
     ARDemandePieceComplementaire,
     ARLettreObservations,
     FichierSigne,
@@ -51,6 +50,7 @@ from ..protocol.messages import (
     parse_message,
 )
 from ..protocol.names import IDActe
+from ..protocol.xmlsafe import NOT_XML_CHAR
 from ..store import NewDocument, NewMessage, NewTransaction, StatusConflict, TransactionFilter
 from ..store.database import SqliteStore
 from ..store.interface import DocumentRow, TransactionRow

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import re2
 
 from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
-from ..protocol.messages import NOT_XML_CHAR
 from ..protocol.names import ascii_digits
+from ..protocol.xmlsafe import NOT_XML_CHAR
 from ..store import simulation as rows
 from ..store.asyncstore import AsyncStore
 from ..store.database import SqliteStore

@@ -1,8 +1,9 @@
 """RGS-style test PKI: profiles, issuance, CRLs, trust decisions and agent identity.
 
 Public surface (everything else is internal):
-- folder: `PkiStore`, `ensure_pki`, `CertRecord`, `InitReport`, `PkiError`, `fingerprint`
+- folder: `PkiStore`, `CertRecord`, `InitReport`, `PkiError`, `fingerprint`
 - profiles: `AgentSubject`, `RgsLevel`, `KeySpec`, `RevocationReason`
+- making a folder ready: `ensure_pki` (on start), `initialise_pki` (with the catalogue)
 - catalogue: `build_catalogue`, `load_manifest`, `catalogue_bindings`, `CatalogueEntry`
 - trust: `judge`, `TrustPolicy`, `TrustStore`, `Verdict`, `Reason`
 - identity: `Identity`, `Account`, `CertificateBinding`, `IdentityDirectory` (implemented by
@@ -44,10 +45,11 @@ _WHERE = {
     "authorize": "identity",
     "build_catalogue": "catalogue",
     "catalogue_bindings": "catalogue",
-    "ensure_pki": "store",
+    "ensure_pki": "provision",
     "fingerprint": "store",
     "hash_password": "identity",
     "identify": "identity",
+    "initialise_pki": "provision",
     "judge": "trust",
     "load_manifest": "catalogue",
     "read_identities_file": "identity",

@@ -37,6 +37,7 @@ from .profiles import (
     root_spec,
 )
 from .store import AGENTS_CA, CRL_VALIDITY, ROOT, PkiStore, fingerprint, write_atomic
+from .trust import Reason
 
 CATALOGUE_SIREN = "491011698"
 OTHER_SIREN = "253400014"
@@ -194,8 +195,6 @@ class _Builder:
         if recorded_by:
             self.store._record_external(leaf, recorded_by, folder / "cert.pem",
                                         folder / "key.pem")
-        from .trust import Reason  # the manifest names the reason's DSS mapping
-
         reason = Reason[case.code] if case.code in Reason.__members__ else None
         indication = reason.indication if reason else ("PASSED" if case.code == "ACCEPTED"
                                                        else None)

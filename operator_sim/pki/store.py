@@ -170,8 +170,9 @@ class PkiStore:
     # -- creation -----------------------------------------------------------------------
     def initialise(self, *, now: datetime, ca_key: KeySpec = RSA_4096,
                    intermediate_key: KeySpec = RSA_2048, service_key: KeySpec = EC_P256,
-                   catalogue: bool = True) -> InitReport:
-        """Create root, intermediates, service certificates, CRLs and the catalogue. Idempotent."""
+                   ) -> InitReport:
+        """Create root, intermediates, service certificates and CRLs. Idempotent. (The catalogue
+        of test certificates is built on top: `pki.provision.initialise_pki`.)"""
         if self.initialised:
             return InitReport(self.directory, already_initialised=True)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -205,11 +206,6 @@ class PkiStore:
         self._write_index(index)
         created += self.regenerate_crls(now=now)
         created.append(self.index_path)
-        if catalogue:
-            from .catalogue import build_catalogue
-
-            manifest = build_catalogue(self, now=now)
-            created.append(manifest)
         return InitReport(self.directory, tuple(created))
 
     def _save(self, index: _Index, issued: Issued, name: str, issuer: str, kind: str,
@@ -394,15 +390,3 @@ def _record(certificate: x509.Certificate, issuer: str, kind: str, cert_path: Pa
         not_before=certificate.not_valid_before_utc.isoformat(),
         not_after=certificate.not_valid_after_utc.isoformat(),
         certificate=cert_path.as_posix(), key=key_path.as_posix())
-
-
-def ensure_pki(directory: str | os.PathLike[str], *, now: datetime) -> InitReport:
-    """What the service calls on start: initialise the folder if it is missing or empty, and
-    give a folder made before the operator door its operator certificate."""
-    store = PkiStore(directory)
-    if store.directory.exists() and any(store.directory.iterdir()) and not store.initialised:
-        raise PkiError(f"{store.directory} is not empty but holds no PKI index")
-    report = store.initialise(now=now)
-    if report.already_initialised:
-        store.ensure_operator(now=now)
-    return report

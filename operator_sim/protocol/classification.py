@@ -19,8 +19,7 @@ from lxml import etree
 
 from .codes import NS_ACTES, NS_XSI, NSMAP, SCHEMA_LOCATION, NatureActe
 from .errors import ProtocolError
-from .messages import NOT_XML_CHAR
-from .xmlsafe import parse_xml
+from .xmlsafe import NOT_XML_CHAR, parse_xml
 
 __all__ = [
     "ERROR_CODE",

@@ -27,10 +27,11 @@ import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, NoReturn, Self
+from typing import ClassVar, NoReturn, Self
 
 from lxml import etree
 
+from .classification import Classification
 from .codes import (
     MESSAGE_TYPE_BY_ROOT,
     NS_ACTES,
@@ -43,10 +44,7 @@ from .codes import (
     NatureActe,
 )
 from .errors import ProtocolError, UnsafeXML
-from .xmlsafe import parse_xml
-
-if TYPE_CHECKING:
-    from .classification import Classification
+from .xmlsafe import NOT_XML_CHAR, parse_xml
 
 __all__ = [
     "ENVELOPE_CLASSES",
@@ -97,10 +95,6 @@ _XSD_WS = " \t\n\r"
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 # xsd:date: the calendar date is kept; a time-zone suffix is accepted and dropped.
 _DATE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
-NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-"""A character XML 1.0 cannot carry: the complement of its `Char` production (#x9 | #xA | #xD |
-[#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]), listed because the negated class takes
-~30 ms to compile at every start of the command line, this one ~1 ms."""
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -1198,14 +1192,6 @@ _CLASSIFICATION_ROOT = "RetourClassification"
 
 
 def _classification_from_element(root: etree._Element) -> Classification:
-    try:
-        from .classification import Classification
-    except ImportError:
-        raise ProtocolError(
-            "actes:RetourClassification: classification support is not available",
-            "actes:RetourClassification : lecture de la classification indisponible",
-            code=UNKNOWN_ROOT, field=_CLASSIFICATION_ROOT,
-        ) from None
     try:
         return Classification.from_element(root)
     except ProtocolError:

@@ -142,7 +142,7 @@ class SignatureResult:
     def signer_fingerprint(self) -> str | None:
         if self.signer is None:
             return None
-        from ..pki.store import fingerprint
+        from ..pki.store import fingerprint  # cryptography: kept off the validator's start
 
         return fingerprint(self.signer)
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..pki.profiles import TEST_ARC
+from ..pki.store import PkiStore
 from ._der import TokenTemplate, accuracy_der
 from .serials import FileSerials, SerialSource
 
@@ -233,8 +234,6 @@ def authority_from_pki(directory: str | os.PathLike[str], *, clock: Callable[[],
     The chain is the certificate's issuing CAs up to (not including) the root; serials default
     to `FileSerials(<folder>/tsa/serials.json)`, so they survive restarts.
     """
-    from ..pki import PkiStore
-
     store = PkiStore(directory)
     if not store.initialised:
         raise TsaConfigurationError(f"{store.directory} holds no test PKI (run `pki init`)")

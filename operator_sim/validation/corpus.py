@@ -25,6 +25,7 @@ from lxml import etree
 from ..protocol.archive import write_archive
 from ..protocol.codes import NatureActe
 from ..protocol.envelope import ActeRequest, BuiltEnvelope, Collectivite, Piece, build_acte_envelope
+from ..protocol.messages import ARActe
 from .documents import compute_scellement
 from .profiles import PlatformProfile
 
@@ -401,8 +402,6 @@ def _drop_idcoll(data: bytes) -> bytes:
 
 
 def _ar_acte_inside() -> BuiltEnvelope:
-    from ..protocol.messages import ARActe
-
     built = build()
     ar = ARActe(id_acte="034-491011698-20240312-DELIB2024_012-DE", date_reception=SENT_DATE,
                 acte_recu=built.acte, classification_date_version_en_cours=CLASSIFICATION_2019)

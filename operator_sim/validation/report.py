@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..protocol.codes import AnomalieNature
-from ..protocol.messages import NOT_XML_CHAR
+from ..protocol.xmlsafe import NOT_XML_CHAR
 from .profiles import LENIENCIES, PlatformProfile
 
 

@@ -1,8 +1,8 @@
 """The REST API under /api/v1: handlers translate HTTP ⇄ engine calls, nothing more.
 
-Every error is JSON in one shape (`code`, `message_fr`, `message_en`, …) with a 4xx status;
-an unexpected fault is a 500 without a traceback. Uploads are streamed to disk under a size
-limit, never read whole into memory.
+Every error is JSON in one shape (`code`, `message_fr`, `message_en`, …) with a 4xx status
+(`http.json_errors`); an unexpected fault is a 500 without a traceback. Uploads are streamed to
+disk under a size limit, never read whole into memory.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ import asyncio
 import datetime as dt
 import functools
 import json
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from ..engine.intake import Engine, IntakeRefused, Outcome, only_siren
-from ..engine.scenarios import Decision, archive_sender, damaged
+from ..engine.intake import Engine, Outcome, only_siren
+from ..engine.scenarios import archive_sender, damaged
 from ..pki.identity import authorize
 from ..protocol.codes import COLLECTIVITE_NATURES, NatureActe, TransactionStatus, TransactionType
 from ..protocol.envelope import (
@@ -32,120 +31,25 @@ from ..protocol.envelope import (
     parse_codes_matiere,
 )
 from ..protocol.names import ascii_digits
-from ..store import BlobCorrupted, BlobNotFound, NotFound, TransactionFilter
+from ..store import NotFound, TransactionFilter
 from ..store.interface import TransactionRow
-from ..store.rows import SQLITE_MAX_INTEGER
-from .auth import IDENTITY, refusal
-from .downloads import content_disposition, sound_file, store_fault
-from .faults import fault_of
+from .downloads import MESSAGE_FILES, content_disposition, sound_file
 from .forms import Limits, read_form
-from .http import (  # noqa: F401  (READ_TIMEOUT, UPLOAD_DIR: still imported from here)
-    MAX_ARCHIVE_BYTES,
-    READ_TIMEOUT,
-    UPLOAD_DIR,
+from .http import (
     BadRequest,
+    outcome_json,
+    path_id,
+    query_int,
     reading_body,
+    show_scenario,
+    spool,
+    transaction_json,
 )
-from .http import spool as _spool
+from .keys import ENGINE, IDENTITY, MAX_ARCHIVE_BYTES
 
-ENGINE = web.AppKey("engine", Engine)
-SCENARIO = web.RequestKey("scenario_decision", Decision)
 MAX_NAME_BYTES = 255
 ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/octet-stream",
                  "application/x-tar+gzip", "application/x-compressed-tar"}
-log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    """The request's JSON object body (`{}` when there is none and that is `optional`).
-
-    A body sent as another media type is a 415, so that a form posted by mistake is named
-    as such rather than reported as broken JSON. No Content-Type at all is taken as JSON. The
-    body comes under the read deadline (408), like uploads.
-    """
-    body = b""
-    if request.can_read_body:
-        async with reading_body(request):
-            body = await request.read()
-    if not body:
-        if optional:
-            return {}
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu",
-                         "a JSON object is expected")
-    if "Content-Type" in request.headers and request.content_type != "application/json":
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
-                         f"type {request.content_type} non accepté (application/json)",
-                         f"content type {request.content_type} not accepted (application/json)")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # syntax, not UTF-8, or nested beyond the parser
-        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
-    return data
-
-
-def _error(status: int, code: str, fr: str, en: str, **extra: Any) -> web.Response:
-    """`refusal`'s JSON shape, plus the members that apply (field, findings)."""
-    response = refusal(status, code, fr, en)
-    extra = {k: v for k, v in extra.items() if v is not None}
-    if extra:
-        response = web.json_response({**json.loads(response.text or "{}"), **extra}, status=status)
-    return response
-
-
-_FRENCH_REASONS = {
-    404: "adresse inconnue",
-    405: "méthode non acceptée à cette adresse",
-    413: "corps de la requête trop volumineux",
-}
-"""`message_fr` of the refusals aiohttp itself raises (routing, body size)."""
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost middleware: every failure becomes the one JSON error shape."""
-    try:
-        return await handler(request)
-    except IntakeRefused as exc:
-        findings = None if exc.report is None else exc.report.to_dict()["findings"]
-        return _error(exc.status, exc.code, exc.message_fr, exc.message_en, field=exc.field,
-                      findings=findings)
-    except BadRequest as exc:
-        return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)
-    except NotFound:
-        return refusal(404, "NOT_FOUND", "introuvable", "not found")
-    except (BlobCorrupted, BlobNotFound) as exc:  # a disk fault or a hand edit: never a 500
-        return refusal(410, *store_fault(request, exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return refusal(exc.status, f"HTTP_{exc.status}", _FRENCH_REASONS.get(exc.status, exc.reason),
-                       exc.reason)
-    except Exception as exc:
-        fault = fault_of(exc)
-        if fault is not None:  # the machine's, not the request's: 503/507, never a 500
-            log.warning("%s %s refused %d %s: %s", request.method, request.path, fault.status,
-                        fault.code, exc)
-            return refusal(fault.status, fault.code, fault.message_fr, fault.message_en,
-                           headers=fault.headers)
-        log.exception("unexpected failure on %s %s", request.method, request.path)
-        return refusal(500, "INTERNAL", "erreur interne du simulateur",
-                       "internal simulator error")
-
-
-def transaction_json(row: TransactionRow) -> dict:
-    return {
-        "id": row.id, "type": int(row.type), "type_label": row.type.libelle,
-        "status": int(row.status), "status_label": row.status.libelle, "siren": row.siren,
-        "id_acte": row.id_acte, "numero_interne": row.numero_interne,
-        "nature": row.nature.abrege if row.nature else None, "matiere": row.matiere,
-        "objet": row.objet,
-        "decision_date": row.decision_date.isoformat() if row.decision_date else None,
-        "archive_name": row.archive_name, "related_transaction_id": row.related_transaction_id,
-        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-    }
 
 
 def _archive_name(raw: str) -> str:
@@ -198,7 +102,7 @@ async def _stream_upload(request: web.Request) -> tuple[str, Path]:
                          "archive name missing (name parameter or X-Archive-Name header)")
     name = _archive_name(name)
     async with reading_body(request) as received:
-        path, _ = await _spool(request, request.content, suffix=".tar.gz",
+        path, _ = await spool(request, request.content, suffix=".tar.gz",
                                limit=request.app[MAX_ARCHIVE_BYTES], received=received)
     return name, path
 
@@ -378,53 +282,9 @@ def _submitted_response(request: web.Request, outcome: Outcome) -> web.Response:
     return web.json_response(_submitted(outcome), status=201)
 
 
-def show_scenario(request: web.Request, outcome: Outcome) -> None:
-    """Every door that submits or posts an act calls this: the decision's faults (slow answer,
-    dropped connection) are then shown by the `scenarios.show_faults` middleware and the rule
-    named in the journal. (A 503 was already raised by the engine, nothing stored.)"""
-    if outcome.scenario is not None:
-        request[SCENARIO] = outcome.scenario
-
-
 def _submitted(outcome: Outcome) -> dict[str, Any]:
     return {**outcome_json(outcome),
             "warnings": [f.to_dict() for f in outcome.report.warnings] if outcome.report else []}
-
-
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
-    """An act's outcome as both APIs show it: the transaction, the answer's code, the IDActe
-    and the anomaly (nature, detail), if any."""
-    return {"transaction": transaction_json(outcome.transaction), "outcome": outcome.code,
-            "id_acte": outcome.id_acte,
-            "anomalie": None if outcome.anomalie is None else
-            {"nature": outcome.anomalie[0], "detail": outcome.anomalie[1]}}
-
-
-def row_id(raw: str) -> int | None:
-    """A row id read from a URL or a query: ASCII digits within SQLite's INTEGER range (what
-    `int()` also takes — signs, spaces, `_`, other scripts' digits, huge values — is None)."""
-    return int(raw) if ascii_digits(raw) and len(raw) <= 19 and int(raw) <= SQLITE_MAX_INTEGER \
-        else None
-
-
-def path_id(request: web.Request, key: str = "id") -> int:
-    """The row id in the URL's `{key}` segment; 404 when it cannot name a row (see `row_id`)."""
-    found = row_id(request.match_info[key])
-    if found is None:
-        raise NotFound()
-    return found
-
-
-def query_number(request: web.Request, name: str) -> int | None:
-    """A whole number ≥ 0 from the query string (None when absent); 400 BAD_PARAMETER otherwise."""
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    value = row_id(raw)
-    if value is None:
-        raise BadRequest(400, "BAD_PARAMETER", f"{name} doit être un entier positif",
-                         f"{name} must be a positive integer")
-    return value
 
 
 async def _owned(request: web.Request, role: str = "read") -> TransactionRow:
@@ -447,22 +307,6 @@ async def get_transaction(request: web.Request) -> web.Response:
                       "file_name": m.file_name, "signed": m.signature_sha256 is not None,
                       "timestamped": m.timestamp_token_sha256 is not None} for m in messages],
     })
-
-
-def query_int(request: web.Request, key: str, default: int | None = None) -> int | None:
-    """A whole number (sign allowed) from the query string, within SQLite's integers; `default`
-    when absent, 400 BAD_PARAMETER naming the field otherwise."""
-    raw = request.query.get(key)
-    if raw is None:
-        return default
-    digits = raw.removeprefix("-")
-    if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être un entier",
-                         f"{key} must be an integer", field=key)
-    if len(digits) > 19 or abs(value := int(raw)) > SQLITE_MAX_INTEGER:
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range",
-                         field=key)
-    return value
 
 
 def _date(request: web.Request, key: str) -> dt.datetime | None:
@@ -496,13 +340,6 @@ async def list_transactions(request: web.Request) -> web.Response:
     page = await request.app[ENGINE].store.list(filters, limit=limit, offset=offset)
     return web.json_response({"total": page.total, "limit": page.limit, "offset": page.offset,
                               "items": [transaction_json(r) for r in page.items]})
-
-
-MESSAGE_FILES = {"xml": ("xml_sha256", "application/xml", ""),
-                 "signature": ("signature_sha256", "application/pkcs7-signature", ".p7s"),
-                 "timestamp": ("timestamp_token_sha256", "application/timestamp-token", ".tst")}
-"""What a stored message's download serves, by kind: (MessageRow field, media type, suffix) of
-the XML, its detached CMS signature, the RFC 3161 token beside it."""
 
 
 async def get_message(request: web.Request) -> web.StreamResponse:

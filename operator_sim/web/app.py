@@ -1,183 +1,26 @@
-"""Assembling a simulator: PKI, store, clock, TSA and engine behind the mutual-TLS API.
+"""The API port's application: the mutual-TLS routes of a simulator built by `simulator.py`.
 
-`build_simulator(config)` makes every part from a `Config` (creating the PKI and the data
-folder on first start); `create_app(simulator)` returns the aiohttp application the CLI, the
-tests and the pytest plugin all serve.
+`create_app(simulator)` returns the aiohttp application the CLI, the tests and the pytest plugin
+all serve (through `web.server.running`); this file only assembles middlewares and routes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import secrets
-import ssl
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from ..config import Config, ConfigError
-from ..engine.callbacks import Callbacks, Limits, RetryPolicy, Targets
-from ..engine.clock import Clock, SystemClock, VirtualClock
-from ..engine.intake import Engine
-from ..engine.prefecture import Prefecture
-from ..engine.scenarios import ScenarioBook, ScenarioError, load_rules_file
-from ..engine.scheduler import Scheduler
-from ..engine.simulation import scenario_handlers
-from ..engine.workers import WorkerPool
-from ..pki.store import PkiStore, ensure_pki
-from ..protocol.classification import Classification, bundled_classifications
-from ..signature.archive import Signer
-from ..signature.cms import sign_outgoing
-from ..signature.policy import SignatureMode, SignaturePolicy
-from ..store import AsyncStore, SqliteStore
-from ..store.blobs import remove_stale_files
-from ..store.identities import StoreDirectory, adopt_pki_bindings
-from ..store.simulation import saved_virtual_clock
-from ..timestamp import TimeStampAuthority, authority_from_pki
-from ..validation.profiles import PlatformProfile
-from ..validation.registry import default_registry
-from ..validation.validator import ValidationPolicy
+from ..simulator import Simulator, remove_leftovers
 from . import api, callbacks, courriers, journal, s2low, scenarios
 from .auth import Intermediaries, setup_client_auth
-from .tls import HandshakeRefusal, server_ssl_context
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Simulator:
-    """One running instance's parts, owned together and closed together."""
-
-    config: Config
-    pki: PkiStore
-    store: SqliteStore
-    clock: Clock
-    engine: Engine
-    executor: WorkerPool | None
-    tsa: TimeStampAuthority
-    admin_token: str
-    identities: StoreDirectory
-    """Which certificate is which agent: the store's agents tables, cached in memory."""
-    prefecture: Prefecture = field(init=False)
-    scheduler: Scheduler = field(init=False)
-    callbacks: Callbacks = field(init=False)
-    on_handshake_refused: Callable[[HandshakeRefusal], None] | None = field(default=None,
-                                                                          init=False)
-    """Told of each TLS handshake the API port refuses (`create_app` sets the journal's)."""
-
-    def __post_init__(self) -> None:
-        self.prefecture = Prefecture(self.engine)
-        self.scheduler = Scheduler(self.engine.store, self.clock, scenario_handlers(self.prefecture))
-        config = self.config
-        retries = RetryPolicy(attempts=config.callback_attempts,
-                              first_delay=dt.timedelta(milliseconds=config.callback_retry_ms),
-                              timeout_seconds=config.callback_timeout_ms / 1000)
-        limits = Limits(total=config.callback_concurrency, per_siren=config.callback_siren_concurrency,
-                        per_target=config.callback_target_concurrency,
-                        registrations_per_siren=config.callback_max_per_siren)
-        targets = Targets(allow_loopback=config.callback_loopback == "allow",
-                          own_ports={p for p in (config.api_port, config.admin_port) if p})
-        self.callbacks = Callbacks(self.engine.store, self.clock, retries, limits=limits,
-                                   targets=targets)
-        self.scheduler.on_moved.append(self.callbacks.clock_moved)
-
-    @property
-    def scenarios(self) -> ScenarioBook:
-        """The scenario book (`build_simulator` always gives the engine one)."""
-        assert self.engine.scenarios is not None
-        return self.engine.scenarios
-
-    def server_ssl_context(self) -> ssl.SSLContext:
-        return server_ssl_context(certificate_chain=self.pki.server_chain_path,
-                                  key=self.pki.server_key_path,
-                                  client_cas=[self.pki.roots_path, self.pki.intermediates_path],
-                                  on_refused=self._handshake_refused)
-
-    def _handshake_refused(self, refusal: HandshakeRefusal) -> None:
-        if self.on_handshake_refused is not None:
-            self.on_handshake_refused(refusal)
-
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
-        self.engine.store.close()  # its reader threads first: their connections close with them
-        self.store.close()
-
-
-def validation_workers(count: int) -> WorkerPool:
-    """`count` validation processes (started by a fork server, replaced if one is killed)."""
-    return WorkerPool(count, preload=("operator_sim.engine.intake",), initializer=default_registry)
-
-
-def remove_leftovers(folder: Path) -> None:
-    """Temporary files a killed run left behind (half an upload, half a blob): this server
-    owns the data folder, so any older than this process belongs to no live request."""
-    removed = remove_stale_files(folder)
-    if removed:
-        log.warning("removed %d leftover temporary file(s) from %s (a previous run was "
-                    "stopped abruptly)", removed, folder)
-
-
-def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
-    """Every part of a simulator from its config; the PKI is created on first start."""
-    clock: Clock = SystemClock()
-    if config.clock == "virtual":
-        start = (dt.datetime.fromisoformat(config.clock_start) if config.clock_start
-                 else dt.datetime.now(dt.UTC))
-        clock = VirtualClock(start)
-    if config.scenarios:  # a broken rules file is a start-up error, even once seeded
-        try:
-            load_rules_file(config.scenarios)
-        except ScenarioError as error:
-            raise ConfigError(f"scenarios: {error.en}") from None
-    ensure_pki(config.pki_dir, now=clock.now())
-    pki = PkiStore(config.pki_dir)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore.open(config.data_dir, busy_timeout_ms=config.db_busy_timeout_ms)
-    remove_leftovers(store.blobs.temporary_dir)
-    if isinstance(clock, VirtualClock):  # a restart resumes where the clock was moved to
-        saved = store.run_read(saved_virtual_clock)
-        if saved is not None:
-            clock.set(saved)
-    identities = StoreDirectory(store)
-    try:
-        adopt_pki_bindings(identities, pki, at=clock.now())
-    except ValueError as error:  # a damaged identities.json from an older version
-        store.close()
-        raise ConfigError(str(error)) from None
-    tsa = authority_from_pki(config.pki_dir, clock=clock.now)
-    signatures = SignaturePolicy(mode=SignatureMode(config.signatures))
-    current = max(bundled_classifications().values(), key=lambda c: c.date)
-
-    def policy() -> ValidationPolicy:
-        # The trust store as of now: `pki revoke` beside a running service takes effect on the
-        # next act (the store is cached until the PKI index changes; one stat per call).
-        return ValidationPolicy(today=clock.today(), signatures=signatures,
-                                trust=pki.trust_store(), received_at=clock.now())
-
-    def classification() -> Classification:
-        return current
-
-    executor = validation_workers(config.workers) if processes else None
-    operator = pki.ensure_operator(now=clock.now())
-    engine = Engine(store=AsyncStore(store), clock=clock, policy=policy,
-                    stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
-                    classification=classification, executor=executor, itc=config.itc,
-                    profile=PlatformProfile(config.profile),
-                    operator_signer=Signer(pki.certificate(operator), pki.private_key(operator),
-                                           (pki.ca(operator.issuer).certificate,)))
-    engine.scenarios = ScenarioBook(engine.store, config.scenarios)
-    engine.scenarios.load()
-    token = config.admin_token or secrets.token_urlsafe(24)
-    return Simulator(config, pki, store, clock, engine, executor, tsa, token, identities)
+from .http import json_errors
+from .keys import ENGINE, MAX_ARCHIVE_BYTES, READ_TIMEOUT, UPLOAD_DIR
 
 
 def create_app(simulator: Simulator) -> web.Application:
     """The API application: JSON errors outermost, then client-certificate authentication."""
     app = web.Application(middlewares=[journal.record_requests, s2low.s2low_refusals,
-                                       api.json_errors, scenarios.show_faults])
+                                       json_errors, scenarios.show_faults])
     prints, addresses = simulator.config.intermediaries()
     setup_client_auth(app, trust=simulator.pki.trust_store, directory=simulator.identities,
                       clock=simulator.clock.now,
@@ -185,15 +28,24 @@ def create_app(simulator: Simulator) -> web.Application:
     upload_dir = simulator.config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(upload_dir)
-    app[api.ENGINE] = simulator.engine
-    app[api.UPLOAD_DIR] = upload_dir
-    app[api.MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
-    app[api.READ_TIMEOUT] = simulator.config.read_timeout
+    app[ENGINE] = simulator.engine
+    app[UPLOAD_DIR] = upload_dir
+    app[MAX_ARCHIVE_BYTES] = simulator.config.max_archive_bytes
+    app[READ_TIMEOUT] = simulator.config.read_timeout
     journal.setup_journal(app, simulator.store)
     simulator.on_handshake_refused = journal.handshake_recorder(app)
     api.add_routes(app)
     courriers.add_routes(app, simulator.prefecture)
     s2low.add_routes(app, simulator.prefecture)
     callbacks.add_routes(app, simulator.callbacks)
-    app.cleanup_ctx.append(scenarios.background(simulator))
+    app.cleanup_ctx.append(_pumps(simulator))
     return app
+
+
+def _pumps(simulator: Simulator) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The simulator's background work (`Simulator.pumps`) while the app is served."""
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        async with simulator.pumps():
+            yield
+
+    return run

@@ -18,7 +18,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,14 +34,17 @@ from ..pki.identity import (
     identify,
 )
 from ..pki.trust import DEFAULT_POLICY, Reason, TrustPolicy, TrustStore, Verdict, judge
+from .keys import (
+    CLOCK,
+    IDENTITY,
+    IDENTITY_DIRECTORY,
+    PEER_CERTIFICATE,
+    TRUST_POLICY,
+    TRUST_SOURCE,
+    VERDICT,
+    Handler,
+)
 
-TRUST_SOURCE = web.AppKey("pki_trust_source", Callable[[], TrustStore])
-TRUST_POLICY = web.AppKey("pki_trust_policy", TrustPolicy)
-IDENTITY_DIRECTORY = web.AppKey("pki_identity_directory", IdentityDirectory)
-CLOCK = web.AppKey("clock", Callable[[], datetime])
-IDENTITY = web.RequestKey("identity", Identity)
-VERDICT = web.RequestKey("certificate_verdict", Verdict)
-_PEER = web.RequestKey("peer_certificate", tuple)
 FORWARD_HEADER = "org.s2low.forward-x509-identification"
 CERTIFICATE_ONLY = ("/admin/users/api-list-login.php",)
 """Paths S²LOW answers from the certificate alone (no login asked, even when shared)."""
@@ -75,7 +78,6 @@ class ForwardRefused(IdentityError):
         self.message_fr = f"{ForwardRefused.message_fr} : {detail}"
 
 _BASIC_CHALLENGE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="operator-sim", charset="UTF-8"'}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup_client_auth(app: web.Application, *, trust: Callable[[], TrustStore],
@@ -130,12 +132,13 @@ def peer_fingerprint(request: web.Request) -> str | None:
 
 def _peer(request: web.Request) -> tuple[x509.Certificate | None, str | None]:
     """Read once per request: the auth middleware and the request journal both need it."""
-    peer = request.get(_PEER)
+    peer = request.get(PEER_CERTIFICATE)
     if peer is None:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        peer = request[_PEER] = ((x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest())
-                                 if der else (None, None))
+        peer = request[PEER_CERTIFICATE] = (
+            (x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest()) if der
+            else (None, None))
     return peer
 
 

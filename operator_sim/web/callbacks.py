@@ -21,11 +21,9 @@ from aiohttp import web
 
 from ..engine.callbacks import EVENT_HEADER, SIGNATURE_HEADER, Callbacks
 from ..store import simulation as rows
-from .admin import simulator_of
-from .api import BadRequest, json_object, query_number, row_id
-from .auth import IDENTITY
+from .http import BadRequest, json_object, query_number, row_id, simulator_of
+from .keys import CALLBACKS, IDENTITY
 
-CALLBACKS = web.AppKey("callbacks", Callbacks)
 STATES = ("pending", "delivered", "failed", "cancelled")
 
 
@@ -85,4 +83,4 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/callbacks/deliveries", admin_deliveries)
 
 
-__all__ = ["CALLBACKS", "add_admin_routes", "add_routes"]
+__all__ = ["add_admin_routes", "add_routes"]

@@ -16,18 +16,11 @@ from ..engine.scenarios import damaged
 from ..pki.identity import authorize
 from ..protocol.codes import Sender
 from ..store.interface import TransactionRow
-from .api import (
-    ENGINE,
-    MAX_ARCHIVE_BYTES,
-    BadRequest,
-    path_id,
-    transaction_json,
-)
-from .auth import IDENTITY
 from .downloads import content_disposition, sound_file
 from .forms import Field, Limits, read_form
+from .http import BadRequest, path_id, transaction_json
+from .keys import ENGINE, IDENTITY, MAX_ARCHIVE_BYTES, PREFECTURE
 
-PREFECTURE = web.AppKey("prefecture", Prefecture)
 MAX_CODE_BYTES = 16
 
 

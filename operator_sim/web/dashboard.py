@@ -52,27 +52,16 @@ from ..store import (
 )
 from ..store import simulation as rows
 from ..store.interface import TransactionRow
-from .admin import (
-    ADMIN_TOKEN,
-    COOKIE,
-    CREDENTIAL,
-    FORM_ROUTES,
-    TOKEN_PAGE,
-    csrf_ok,
-    csrf_token,
-    same_origin,
-    simulator_of,
-)
-from .api import MESSAGE_FILES, path_id
-from .downloads import INTEGRITY_FAULT, sound_file, store_fault
+from .downloads import MESSAGE_FILES, sound_file, store_fault
 from .forms import Limits, read_form
-from .http import BadRequest
+from .guard import COOKIE, csrf_ok, csrf_token, same_origin
+from .http import BadRequest, path_id, simulator_of
 from .journal import record_fault
+from .keys import ADMIN_TOKEN, CREDENTIAL, FORM_ROUTES, INTEGRITY_FAULT, TEMPLATES, TOKEN_PAGE
 from .prefecture import letter_form
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)
 FLASH_COOKIE = "operator_sim_flash"
 PAGE_SIZE = 25
 ACTOR = "préfecture (tableau de bord)"

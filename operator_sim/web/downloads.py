@@ -18,10 +18,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..store.blobs import BlobCorrupted, BlobNotFound, BlobStore
+from .keys import INTEGRITY_FAULT
 
 log = logging.getLogger(__name__)
-INTEGRITY_FAULT = web.RequestKey("integrity_fault", tuple)
-"""(code, note) set on a request that met an altered or missing blob, for the request journal."""
 PLAIN_NAME = re.compile(r'[\x20-\x7e]+')
 UNSAFE_IN_FALLBACK = re.compile(r'[^A-Za-z0-9 ._()+,=@~-]')
 CORRUPTED_FR = "fichier stocké altéré (son empreinte SHA-256 ne correspond plus) : rien n'est envoyé"
@@ -29,6 +28,11 @@ CORRUPTED_EN = "stored file altered (its SHA-256 no longer matches): nothing is 
 MISSING_FR = "fichier stocké absent du magasin : rien n'est envoyé"
 MISSING_EN = "stored file missing from the store: nothing is sent"
 StoreFault = BlobCorrupted | BlobNotFound
+MESSAGE_FILES = {"xml": ("xml_sha256", "application/xml", ""),
+                 "signature": ("signature_sha256", "application/pkcs7-signature", ".p7s"),
+                 "timestamp": ("timestamp_token_sha256", "application/timestamp-token", ".tst")}
+"""What a stored message's download serves, by kind: (MessageRow field, media type, suffix) of
+the XML, its detached CMS signature, the RFC 3161 token beside it."""
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
@@ -63,5 +67,5 @@ async def sound_file(blobs: BlobStore, sha256: str, *, filename: str,
         "Content-Type": mimetype, "Content-Disposition": content_disposition(filename, disposition)})
 
 
-__all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "INTEGRITY_FAULT", "MISSING_EN", "MISSING_FR",
+__all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "MESSAGE_FILES", "MISSING_EN", "MISSING_FR",
            "StoreFault", "content_disposition", "sound_file", "store_fault"]

@@ -30,15 +30,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ..pki.tls import HandshakeRefusal
 from ..store import StoreError
 from ..store import simulation as rows
 from ..store.database import SqliteStore
-from .admin import simulator_of
-from .api import SCENARIO, BadRequest, query_number, row_id
-from .auth import CLOCK, IDENTITY, VERDICT, peer_certificate, peer_fingerprint
-from .downloads import INTEGRITY_FAULT
-from .scenarios import DROPPED
-from .tls import HandshakeRefusal
+from .auth import peer_certificate, peer_fingerprint
+from .http import BadRequest, query_number, row_id, simulator_of
+from .keys import CLOCK, DROPPED, IDENTITY, INTEGRITY_FAULT, SCENARIO, VERDICT
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

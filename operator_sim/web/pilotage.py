@@ -34,9 +34,8 @@ from ..store.pilotage import (
     pilotage_rows,
     set_inactivite_jours,
 )
-from .admin import simulator_of
-from .api import BadRequest, reading_body
 from .dashboard import Refused, _form, action, page, render
+from .http import BadRequest, reading_body, simulator_of
 
 MAX_INACTIVITE = 3650
 

@@ -13,7 +13,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -25,7 +25,7 @@ from ..engine.conventions import (
     parse_convention,
     parse_day,
 )
-from ..engine.prefecture import letter_code
+from ..engine.prefecture import Prefecture, letter_code
 from ..protocol.codes import (
     AnomalieNature,
     NatureActe,
@@ -35,13 +35,9 @@ from ..protocol.codes import (
 from ..protocol.names import SIREN, ascii_digits
 from ..store import Collectivite, Convention, NotFound, SqliteStore, TransactionFilter
 from ..store.transactions import MAX_PAGE
-from .admin import simulator_of
-from .api import BadRequest, json_object, outcome_json, path_id, query_int, transaction_json
 from .courriers import letter_json
 from .forms import Field, Limits, read_form
-
-if TYPE_CHECKING:
-    from ..engine.prefecture import Prefecture
+from .http import BadRequest, json_object, outcome_json, path_id, query_int, simulator_of, transaction_json
 
 MAX_BODY = 20 * 1024 * 1024
 

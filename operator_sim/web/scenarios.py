@@ -1,5 +1,5 @@
-"""Admin routes of the simulation (scenario rules, reset, clock, scheduled events), the API
-middleware that shows a rule's faults, and the served app's background work.
+"""Admin routes of the simulation (scenario rules, reset, clock, scheduled events, health) and
+the API middleware that shows a rule's faults.
 
 Handlers translate HTTP ⇄ `engine.scenarios` / `engine.scheduler` / `engine.simulation` calls;
 the dashboard calls those same functions.
@@ -12,29 +12,24 @@ the dashboard calls those same functions.
     GET    /admin/clock              now, kind, pending events
     POST   /admin/clock              {"set": iso} or {"advance": "P2D" | seconds}, virtual only
     GET    /admin/schedule           scheduled events (?state=pending|fired&transaction=)
+    GET    /admin/health             up, and the simulator's time
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..engine import simulation
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
+from ..simulator import Simulator
 from ..store import simulation as rows
-from .admin import simulator_of
-from .api import SCENARIO, BadRequest, json_object, query_number
-
-if TYPE_CHECKING:
-    from .app import Simulator
-
-DROPPED = web.RequestKey("connection_dropped", bool)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .http import BadRequest, json_object, query_number, simulator_of
+from .keys import DROPPED, SCENARIO, Handler
 
 
 def _invalid(error: ScenarioError, status: int = 422) -> BadRequest:
@@ -59,17 +54,11 @@ async def show_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def background(simulator: Simulator) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx running the scheduler (due events) and the callback outbox while served."""
-    async def run(_app: web.Application) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(simulator.scheduler.run(), name="scheduler"),
-                 asyncio.create_task(simulator.callbacks.run(), name="callbacks")]
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    return run
+async def health(request: web.Request) -> web.Response:
+    """GET /admin/health: up, and what time it is for the simulator."""
+    simulator = simulator_of(request)
+    return web.json_response({"status": "ok", "clock": simulator.clock.now().isoformat(),
+                              "clock_kind": simulator.config.clock})
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -217,4 +206,4 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_get("/admin/schedule", list_schedule)
 
 
-__all__ = ["DROPPED", "add_admin_routes", "background", "show_faults"]
+__all__ = ["add_admin_routes", "health", "show_faults"]

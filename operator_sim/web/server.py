@@ -20,13 +20,14 @@ from aiohttp import web
 
 from ..pki.enrol import enrol_agent
 from ..pki.store import CertRecord
+from ..pki.tls import client_ssl_context
+from ..simulator import Simulator
 from . import tsa
 from .admin import create_admin_app
-from .app import Simulator, create_app
+from .app import create_app
 from .connections import Gate, give_memory_back, listening_socket
 from .limits import FORM_SLACK, refuse_oversized_expect
 from .malformed import log_refusals_in_one_line, refuse_http09
-from .tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ import aiohttp
 from aiohttp import web
 
 from ..timestamp import TimeStampAuthority
-from .api import READ_TIMEOUT, json_errors, reading_body
+from .http import json_errors, reading_body
+from .keys import READ_TIMEOUT, TSA_KEY
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 #: A SHA-512 query with nonce and policy is ~120 bytes; anything far larger is not a query.
 MAX_QUERY_BYTES = 8 * 1024
 
-TSA_KEY = web.AppKey("tsa", TimeStampAuthority)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,7 +69,7 @@ def tsa_handler(tsa: TimeStampAuthority, *, max_body: int = MAX_QUERY_BYTES) -> 
 def add_tsa_route(app: web.Application, tsa: TimeStampAuthority, *, path: str = "/tsa",
                   max_body: int = MAX_QUERY_BYTES, read_timeout: float = 60.0) -> None:
     """Mount the TSA on an existing application (and remember it under `TSA_KEY`); the app
-    needs `api.json_errors` to answer the 408, and takes `read_timeout` as its body deadline."""
+    needs `http.json_errors` to answer the 408, and takes `read_timeout` as its body deadline."""
     app[TSA_KEY] = tsa
     app[READ_TIMEOUT] = read_timeout
     app.router.add_post(path, tsa_handler(tsa, max_body=max_body))

@@ -33,7 +33,7 @@ SIREN = corpus.COMMUNE.siren
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> PkiStore:
     store = PkiStore(tmp_path_factory.mktemp("intake-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048, catalogue=False)
+    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
     return store
 
 

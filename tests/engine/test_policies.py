@@ -41,7 +41,7 @@ class RecordingPool(ProcessPoolExecutor):
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> PkiStore:
     store = PkiStore(tmp_path_factory.mktemp("policies-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048, catalogue=False)
+    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
     return store
 
 

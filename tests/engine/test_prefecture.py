@@ -44,7 +44,7 @@ PDF = corpus.minimal_pdf("pièce")
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> PkiStore:
     store = PkiStore(tmp_path_factory.mktemp("prefecture-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048, catalogue=False)
+    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
     return store
 
 

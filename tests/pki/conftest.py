@@ -21,6 +21,7 @@ from operator_sim.pki import (
 )
 from operator_sim.pki.enrol import bind_record
 from operator_sim.pki.profiles import RSA_2048
+from operator_sim.pki.provision import initialise_pki
 from operator_sim.store import SqliteStore
 from operator_sim.store.identities import StoreDirectory, adopt_pki_bindings
 
@@ -39,7 +40,7 @@ def reference_time() -> datetime:
 def pki(tmp_path_factory: pytest.TempPathFactory, reference_time: datetime) -> PkiStore:
     """Read-only for tests: anything that revokes or rebinds builds its own folder."""
     store = PkiStore(tmp_path_factory.mktemp("pki") / "certs")
-    store.initialise(now=reference_time, ca_key=RSA_2048)
+    initialise_pki(store, now=reference_time, ca_key=RSA_2048)
     return store
 
 

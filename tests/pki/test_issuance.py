@@ -110,7 +110,7 @@ def test_each_issuing_ca_publishes_a_signed_crl(pki, reference_time):
 def own_pki(tmp_path, reference_time) -> PkiStore:
     """A small PKI of its own (no catalogue) for tests that revoke."""
     store = PkiStore(tmp_path / "certs")
-    store.initialise(now=reference_time, ca_key=RSA_2048, catalogue=False)
+    store.initialise(now=reference_time, ca_key=RSA_2048)
     return store
 
 

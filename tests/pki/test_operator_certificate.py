@@ -9,7 +9,7 @@ from cryptography import x509
 
 from operator_sim.pki import PkiStore
 from operator_sim.pki.profiles import EC_P256
-from operator_sim.pki.store import ensure_pki
+from operator_sim.pki.provision import ensure_pki
 from operator_sim.pki.trust import judge
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -17,7 +17,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 def small_pki(folder) -> PkiStore:
     store = PkiStore(folder)
-    store.initialise(now=NOW, ca_key=EC_P256, intermediate_key=EC_P256, catalogue=False)
+    store.initialise(now=NOW, ca_key=EC_P256, intermediate_key=EC_P256)
     return store
 
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import encode_basic_auth
 
 from operator_sim.pki.catalogue import CLASSES
-from operator_sim.web.tls import client_ssl_context
+from operator_sim.pki.tls import client_ssl_context
 
 from .conftest import SHARED_PASSWORDS, entry_named
 from .tlskit import SIREN_A, SIREN_B, Clock, get, make_app, server_context

@@ -12,8 +12,9 @@ from datetime import datetime
 from aiohttp import web
 
 from operator_sim.pki import IdentityDirectory, PkiStore, authorize
-from operator_sim.web.auth import IDENTITY, setup_client_auth
-from operator_sim.web.tls import server_ssl_context
+from operator_sim.pki.tls import server_ssl_context
+from operator_sim.web.auth import setup_client_auth
+from operator_sim.web.keys import IDENTITY
 
 SIREN_A, SIREN_B = "491011698", "253400014"
 TRANSACTIONS = {"1001": SIREN_A, "1002": SIREN_B}  # transaction id → owning SIREN

@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from operator_sim.protocol.messages import NOT_XML_CHAR
+from operator_sim.protocol.xmlsafe import NOT_XML_CHAR
 
 
 def test_not_xml_char_is_exactly_the_complement_of_the_xml_char_production() -> None:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from operator_sim.pki import AgentSubject, CatalogueEntry, PkiStore, TrustStore, load_manifest
 from operator_sim.pki.profiles import RSA_2048, PrivateKey
+from operator_sim.pki.provision import initialise_pki
 from operator_sim.protocol.envelope import ActeRequest, Piece
 from operator_sim.validation.corpus import base_request, build, minimal_pdf
 from operator_sim.validation.report import ValidationReport
@@ -49,7 +50,7 @@ def reference_time() -> datetime:
 def pki(tmp_path_factory: pytest.TempPathFactory, reference_time: datetime) -> PkiStore:
     """Read-only for tests (the catalogue's `revoked` entry is already revoked)."""
     store = PkiStore(tmp_path_factory.mktemp("signature-pki") / "certs")
-    store.initialise(now=reference_time, ca_key=RSA_2048)
+    initialise_pki(store, now=reference_time, ca_key=RSA_2048)
     return store
 
 

@@ -15,7 +15,7 @@ XML = b"<ARActe/>"
 
 def fresh_pki(folder) -> PkiStore:
     pki = PkiStore(folder)
-    pki.initialise(now=NOW, ca_key=RSA_2048, catalogue=False)
+    pki.initialise(now=NOW, ca_key=RSA_2048)
     return pki
 
 

@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from operator_sim.config import Config
+from operator_sim.simulator import build_simulator
 from operator_sim.store import SqliteStore, StoreError
-from operator_sim.web.app import build_simulator
 
 
 def test_close_leaves_a_live_threads_connection_usable_and_refuses_new_reads(tmp_path):

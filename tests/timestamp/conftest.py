@@ -56,7 +56,7 @@ class TsaMaterial:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiStore:
     store = PkiStore(tmp_path_factory.mktemp("tsa-pki") / "certs")
     now = datetime.now(UTC).replace(microsecond=0)
-    store.initialise(now=now - timedelta(days=30), ca_key=RSA_2048, catalogue=False)
+    store.initialise(now=now - timedelta(days=30), ca_key=RSA_2048)
     return store
 
 

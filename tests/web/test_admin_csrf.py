@@ -20,7 +20,7 @@ from operator_sim.engine.scenarios import parse_rule
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store import TransactionFilter
 from operator_sim.validation import corpus
-from operator_sim.web.admin import csrf_token
+from operator_sim.web.guard import csrf_token
 
 from .simkit import SIREN
 from .test_dashboard import browser, login, origin, submit_held

@@ -11,9 +11,10 @@ from aiohttp import web
 
 from operator_sim.config import Config
 from operator_sim.pki.enrol import enrol_agent
+from operator_sim.pki.tls import client_ssl_context
+from operator_sim.simulator import build_simulator
 from operator_sim.validation import corpus
-from operator_sim.web.app import build_simulator, create_app
-from operator_sim.web.tls import client_ssl_context
+from operator_sim.web.app import create_app
 
 from .simkit import openssl_cms_verify
 

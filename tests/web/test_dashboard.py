@@ -15,7 +15,7 @@ from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.validation import corpus
 from operator_sim.web import dashboard
-from operator_sim.web.admin import csrf_token
+from operator_sim.web.guard import csrf_token
 
 from .simkit import OTHER, SIREN, serve
 

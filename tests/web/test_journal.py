@@ -8,7 +8,7 @@ from cryptography import x509
 
 from operator_sim.pki.catalogue import load_manifest
 from operator_sim.pki.store import fingerprint
-from operator_sim.web.tls import client_ssl_context
+from operator_sim.pki.tls import client_ssl_context
 
 from .simkit import SIREN, act, admin, submit
 

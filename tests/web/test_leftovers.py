@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from bench import _service
+from operator_sim.pki.tls import client_ssl_context
 from operator_sim.store.blobs import STARTED
-from operator_sim.web.tls import client_ssl_context
 
 from .simkit import SIREN, act, serve, submit
 
@@ -40,7 +40,7 @@ async def test_stale_temporary_files_go_at_start_and_the_rest_stays(
     live = data / "uploads" / "tmpnewer000.tar.gz"  # written since this process started
     live.write_bytes(b"\x1f\x8b\x08 a live upload")
 
-    with caplog.at_level(logging.WARNING, logger="operator_sim.web.app"):
+    with caplog.at_level(logging.WARNING, logger="operator_sim.simulator"):
         async with serve(data, shared_pki_dir) as served:
             assert [p for p in stale if p.exists()] == []
             assert live.exists()

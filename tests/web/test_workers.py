@@ -10,7 +10,7 @@ import pytest
 
 from operator_sim.config import Config
 from operator_sim.engine.workers import WorkerLost, WorkerPool
-from operator_sim.web.app import build_simulator
+from operator_sim.simulator import build_simulator
 from operator_sim.web.faults import fault_of
 
 from .simkit import SIREN, act, serve, submit

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...engine.prefecture import Prefecture
+from ..keys import S2LOW_PREFECTURE
 from . import actes, courriers, documents, listing
 from .replies import NONCES, s2low_refusals, text
 
@@ -24,7 +25,7 @@ async def _module_root(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, prefecture: Prefecture) -> None:
     """Register every S²LOW route on the API application."""
-    app[courriers.PREFECTURE] = prefecture
+    app[S2LOW_PREFECTURE] = prefecture
     app[NONCES] = {}
     r = app.router
     both = ("GET", "POST")

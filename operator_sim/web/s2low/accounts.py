@@ -25,8 +25,7 @@ from ...pki.identity import AGENT_ROLES, Account, CertificateBinding, hash_passw
 from ...pki.profiles import siren_of
 from ...protocol.names import SIREN
 from ...store import IdentityConflict
-from ..admin import simulator_of
-from ..api import BadRequest, json_object
+from ..http import BadRequest, json_object, simulator_of
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")

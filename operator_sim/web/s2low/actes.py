@@ -28,8 +28,8 @@ from ...protocol.names import ascii_digits
 from ...store import TransactionFilter
 from ...validation.documents import sniff_format
 from ...validation.report import ANOMALIE_BY_CODE
-from ..api import show_scenario
-from ..auth import IDENTITY
+from ..http import show_scenario
+from ..keys import IDENTITY
 from .common import (
     engine_of,
     owned,

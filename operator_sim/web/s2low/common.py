@@ -15,8 +15,7 @@ from ...protocol.codes import TransactionStatus
 from ...protocol.names import ascii_digits
 from ...store import NotFound
 from ...store.interface import MessageRow, TransactionRow
-from ..api import ENGINE
-from ..auth import IDENTITY
+from ..keys import ENGINE, IDENTITY
 from .replies import ACCES_REFUSE, S2lowKO
 
 INVALID_TRANSACTION = "Numéro de transaction invalide."

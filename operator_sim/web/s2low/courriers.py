@@ -12,15 +12,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...engine.intake import IntakeRefused
-from ...engine.prefecture import Prefecture
 from ...protocol.codes import TransactionType
-from ..auth import IDENTITY
+from ..keys import IDENTITY, S2LOW_PREFECTURE
 from .actes import BAD_CODE_PJ, CODE_PJ
 from .common import owned, php_int
 from .form import read_form
 from .replies import S2lowKO, authority, ok, s2low_handler, text
 
-PREFECTURE = web.AppKey("s2low_prefecture", Prefecture)
 T = TransactionType
 
 
@@ -28,7 +26,7 @@ T = TransactionType
 async def list_document_prefecture(request: web.Request) -> web.Response:
     """The authority's préfecture letters not yet marked read, oldest first."""
     siren = authority(request[IDENTITY])
-    letters = await request.app[PREFECTURE].letters({siren}, unread_only=True)
+    letters = await request.app[S2LOW_PREFECTURE].letters({siren}, unread_only=True)
     return web.json_response([
         {"id": row.id, "type": str(int(row.type)), "related_transaction_id": row.related_transaction_id,
          "number": row.numero_interne, "unique_id": row.id_acte, "last_status_id": int(row.status)}
@@ -44,7 +42,7 @@ async def mark_as_read(request: web.Request) -> web.Response:
         row = await owned(request, transaction_id)
     except S2lowKO:  # unknown, or another authority's: nothing to update
         return web.json_response({"result": "ok"})
-    await request.app[PREFECTURE].mark_as_read(request[IDENTITY], row.id)
+    await request.app[S2LOW_PREFECTURE].mark_as_read(request[IDENTITY], row.id)
     return web.json_response({"result": "ok"})
 
 
@@ -100,7 +98,7 @@ async def _answer(request: web.Request) -> int:
                 typologies.append(typologie)
             documents += [(u.filename, u.read()) for u in pieces]
         try:
-            outcome = await request.app[PREFECTURE].answer(request[IDENTITY], letter.id, code,
+            outcome = await request.app[S2LOW_PREFECTURE].answer(request[IDENTITY], letter.id, code,
                                                            documents=documents,
                                                            typologies=typologies)
         except IntakeRefused as refused:
@@ -112,4 +110,4 @@ async def _answer(request: web.Request) -> int:
     return outcome.transaction.id
 
 
-__all__ = ["PREFECTURE", "list_document_prefecture", "mark_as_read", "reponse_create"]
+__all__ = ["list_document_prefecture", "mark_as_read", "reponse_create"]

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from ..forms import Form, Limits, Upload, decode
 from ..forms import read_form as read_any_form
-from ..http import MAX_ARCHIVE_BYTES, BadRequest
+from ..http import BadRequest
+from ..keys import MAX_ARCHIVE_BYTES
 from .replies import S2lowKO
 
 MAX_FIELD_BYTES = 64 * 1024

@@ -17,7 +17,8 @@ from aiohttp import web
 from ...engine.clock import PARIS
 from ...protocol.codes import NatureActe, TransactionStatus
 from ...store import TransactionFilter
-from ..auth import CLOCK, IDENTITY, IDENTITY_DIRECTORY, _basic_credentials
+from ..auth import _basic_credentials
+from ..keys import CLOCK, IDENTITY, IDENTITY_DIRECTORY
 from .common import engine_of, php_int
 from .replies import NONCES, Nonce, authority, connexion, remember_nonce, s2low_handler, text
 

@@ -24,10 +24,10 @@ from ...engine.intake import IntakeRefused
 from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
-from ..api import BadRequest
-from ..auth import CLOCK, IDENTITY, VERDICT
 from ..downloads import store_fault
 from ..faults import fault_of
+from ..http import BadRequest
+from ..keys import CLOCK, IDENTITY, VERDICT
 
 CHARSET = "iso-8859-1"
 RGS_LEVELS = frozenset({RgsLevel.TWO, RgsLevel.THREE})
