@@ -42,10 +42,10 @@ DROPPED = web.RequestKey("connection_dropped", bool)
 
 # -- client-certificate authentication ----------------------------------------------------------
 
-TRUST_SOURCE = web.AppKey("pki_trust_source", Callable[[], TrustStore])
+TRUST_SOURCE: web.AppKey[Callable[[], TrustStore]] = web.AppKey("pki_trust_source")
 TRUST_POLICY = web.AppKey("pki_trust_policy", TrustPolicy)
 IDENTITY_DIRECTORY = web.AppKey("pki_identity_directory", IdentityDirectory)
-CLOCK = web.AppKey("clock", Callable[[], datetime])
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 IDENTITY = web.RequestKey("identity", Identity)
 VERDICT = web.RequestKey("certificate_verdict", Verdict)
 PEER_CERTIFICATE = web.RequestKey("peer_certificate",
@@ -70,7 +70,7 @@ CREDENTIAL = web.RequestKey("admin_credential", str)
 FORM_ROUTES = web.AppKey("form_routes", frozenset[Handler])
 """Set by the dashboard: the handlers of its HTML forms, which check the form token themselves
 (and answer a French page) instead of requiring a JSON body."""
-TOKEN_PAGE = web.AppKey("token_page", Callable[[web.Request], web.Response | None])
+TOKEN_PAGE: web.AppKey[Callable[[web.Request], web.Response | None]] = web.AppKey("token_page")
 """Set by the dashboard: its page explaining the token to a browser refused here, or None
 when the request is not a browser's for one of its pages (then the JSON 401 answers)."""
 TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)

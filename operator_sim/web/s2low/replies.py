@@ -179,7 +179,7 @@ class Nonce:
     expires: dt.datetime
 
 
-NONCES = web.AppKey("s2low_nonces", dict)
+NONCES = web.AppKey("s2low_nonces", dict[str, Nonce])
 MAX_OPEN_NONCES = 10_000
 """Nonces issued and not used yet, at most: beyond, the oldest is forgotten (a client asking
 for nonces it never uses must not grow the server's memory)."""
