@@ -21,17 +21,18 @@ DOC = REPO / "docs" / "architecture.md"
 
 LAYERS = {
     "_lazy": 0, "errors": 0,
-    "protocol": 1, "pki": 1, "config": 1,
+    "protocol": 1, "pki": 1, "config": 1, "pdf": 1,
     "signature": 2, "timestamp": 2,
     "validation": 3,
-    "store": 4,
+    "store": 4, "testing": 4,
     "engine": 5, "pilotage": 5,
     "simulator": 6,
     "web": 7, "client": 7,
     "cli": 8, "pytest_plugin": 8, "operator_sim": 8,
 }
 """Unit (a subpackage, a top-level module, or `operator_sim` for the package's own
-`__init__`) → layer. A unit imports only its own modules and lower layers' units."""
+`__init__`) → layer. A unit imports only its own modules and lower layers' units. A unit may
+be placed before it exists (`errors`, `pdf`, `testing` are being written)."""
 
 FUNCTION_IMPORTS = {
     ("operator_sim.cli", "*"):
