@@ -41,7 +41,6 @@ from .signature.policy import SignatureMode, SignaturePolicy
 from .store import AsyncStore, Collectivite, SqliteStore
 from .store.blobs import remove_stale_files
 from .store.identities import StoreDirectory, adopt_pki_bindings
-from .store.simulation import saved_virtual_clock
 from .timestamp import TimeStampAuthority, authority_from_pki
 from .validation import corpus
 from .validation.profiles import PlatformProfile
@@ -155,7 +154,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     store = SqliteStore.open(config.data_dir, busy_timeout_ms=config.db_busy_timeout_ms)
     remove_leftovers(store.blobs.temporary_dir)
     if isinstance(clock, VirtualClock):  # a restart resumes where the clock was moved to
-        saved = store.run_read(saved_virtual_clock)
+        saved = store.saved_virtual_clock()
         if saved is not None:
             clock.set(saved)
     identities = StoreDirectory(store)

@@ -44,9 +44,7 @@ from yarl import URL
 
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import TransactionStatus, TransactionType
-from ..store import simulation as rows
-from ..store.asyncstore import AsyncStore
-from ..store.simulation import Callback, Delivery
+from ..store.interface import AsyncSimulatorStore, Callback, Delivery, SimulatorStore
 from .clock import Clock, SystemClock
 from .intake import RequestRefused, only_siren
 
@@ -215,32 +213,35 @@ def notification(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _unseen_events(db: Any) -> bool:
+def _unseen_events(store: SimulatorStore) -> bool:
     """Whether the journal grew past the outbox cursor (a cheap read before any write)."""
-    return rows.last_journal_id(db) > int(rows.state_get(db, CURSOR) or 0)
+    return store.last_journal_id() > int(store.state(CURSOR) or 0)
 
 
-def _fan_out(db: Any, created_at: dt.datetime) -> int:
+def _fan_out(store: SimulatorStore, created_at: dt.datetime) -> int:
     """Queue a delivery per (new journal event, live registration of its SIREN); one commit."""
-    cursor = int(rows.state_get(db, CURSOR) or 0)
-    found = rows.journal_after(db, cursor, FAN_OUT_BATCH)
-    if not found:
-        return 0
-    registered = rows.callbacks(db, sirens={e["siren"] for e in found})
-    for event in found:
-        for callback in registered:
-            if callback.siren == event["siren"] and event["event_id"] > callback.since_event:
-                rows.add_delivery(db, callback_id=callback.id, event_id=event["event_id"],
-                                  transaction_id=event["transaction_id"],
-                                  payload=notification(event), created_at=created_at)
-    rows.state_set(db, CURSOR, str(found[-1]["event_id"]))
-    return len(found)
+    def write() -> int:
+        cursor = int(store.state(CURSOR) or 0)
+        found = store.journal_after(cursor, FAN_OUT_BATCH)
+        if not found:
+            return 0
+        registered = store.callbacks(sirens={e["siren"] for e in found})
+        for event in found:
+            for callback in registered:
+                if callback.siren == event["siren"] and event["event_id"] > callback.since_event:
+                    store.add_delivery(callback_id=callback.id, event_id=event["event_id"],
+                                       transaction_id=event["transaction_id"],
+                                       payload=notification(event), created_at=created_at)
+        store.set_state(CURSOR, str(found[-1]["event_id"]))
+        return len(found)
+
+    return store.atomic(write)
 
 
 class Callbacks:
     """Registrations (through the agents' API) and the outbox that delivers to them."""
 
-    def __init__(self, store: AsyncStore, clock: Clock, policy: RetryPolicy = RetryPolicy(), *,
+    def __init__(self, store: AsyncSimulatorStore, clock: Clock, policy: RetryPolicy = RetryPolicy(), *,
                  real_clock: Clock | None = None, poll_seconds: float = 0.2,
                  limits: Limits = Limits(), targets: Targets | None = None) -> None:
         self.store = store
@@ -265,15 +266,15 @@ class Callbacks:
         await self._vet(URL(checked))
         cap = self.limits.registrations_per_siren
 
-        def add(db: Any) -> Callback | None:
-            if len(rows.callbacks(db, sirens=[siren])) >= cap:  # counted in the write itself
+        def add(store: SimulatorStore) -> Callback | None:
+            if len(store.callbacks(sirens=[siren])) >= cap:  # counted in the write itself
                 return None
-            return rows.add_callback(db, siren=siren, url=checked, secret=secrets.token_urlsafe(32),
-                                     owner_fingerprint=identity.fingerprint,
-                                     owner_name=identity.login or identity.name,
-                                     created_at=self.clock.now())
+            return store.add_callback(siren=siren, url=checked, secret=secrets.token_urlsafe(32),
+                                      owner_fingerprint=identity.fingerprint,
+                                      owner_name=identity.login or identity.name,
+                                      created_at=self.clock.now())
 
-        added = await self.store.write(add)
+        added = await self.store.call(lambda store: store.atomic(lambda: add(store)))
         if added is None:
             raise CallbackRefused(409, "CALLBACK_LIMIT",
                                   f"le SIREN {siren} a déjà {cap} callbacks : en supprimer un d'abord",
@@ -313,16 +314,17 @@ class Callbacks:
         """The live registrations of the identity's SIRENs (or of `siren`, if it may read it)."""
         if siren is not None:
             authorize(identity, siren, "read")
-        return await self.store.read(rows.callbacks, sirens=[siren] if siren else identity.sirens)
+        return await self.store.query(lambda s: s.callbacks(sirens=[siren] if siren else identity.sirens))
 
     async def delete(self, identity: Identity, callback_id: int) -> None:
         """Retire a registration of the identity's SIRENs: nothing more is sent to it."""
-        found = await self.store.read(rows.get_callback, callback_id)
+        found = await self.store.query(lambda s: s.get_callback(callback_id))
         if found is None or found.deleted_at is not None:
             raise CallbackRefused(404, "CALLBACK_UNKNOWN", f"aucun callback {callback_id}",
                                   f"no callback {callback_id}")
         authorize(identity, found.siren, "read")
-        await self.store.write(rows.delete_callback, callback_id, self.clock.now())
+        now = self.clock.now()
+        await self.store.call(lambda s: s.delete_callback(callback_id, now))
 
     # -- the outbox -------------------------------------------------------------------------
 
@@ -336,19 +338,20 @@ class Callbacks:
         falls due at once; either way the outbox passes now, for what fell due."""
         now = self.clock.now()
         if now < before:
-            await self.store.write(rows.rewind_deliveries, now)
+            await self.store.call(lambda s: s.rewind_deliveries(now))
         self.wake()
 
     async def pump(self, session: aiohttp.ClientSession) -> None:
         """One pass: queue deliveries for new journal events, start the due ones fairly."""
-        if await self.store.read(_unseen_events):  # an idle pass takes no write lock
-            while await self.store.write(_fan_out, self.clock.now()) == FAN_OUT_BATCH:
+        if await self.store.query(_unseen_events):  # an idle pass takes no write lock
+            while await self.store.call(_fan_out, self.clock.now()) == FAN_OUT_BATCH:
                 pass
         limits = self.limits
         if len(self._inflight) >= limits.total:
             return
-        due = await self.store.read(rows.due_deliveries, self.clock.now(),
-                                    per_callback=limits.per_target, skip=list(self._inflight))
+        now, skip = self.clock.now(), list(self._inflight)
+        due = await self.store.query(lambda s: s.due_deliveries(now, per_callback=limits.per_target,
+                                                                skip=skip))
         sirens = Counter(siren for siren, _ in self._inflight.values())
         targets = Counter(target for _, target in self._inflight.values())
         queues: dict[str, deque[tuple[int, Delivery]]] = {}
@@ -415,9 +418,10 @@ class Callbacks:
             error = error or f"HTTP {status}"
             state = "failed" if refused or attempt >= self.policy.attempts else "pending"
             next_at = None if state == "failed" else now + self.policy.delay_after(attempt)
-        await self.store.write(rows.record_attempt, delivery.id, at=now, real_at=self.real_clock.now(),
-                               status=status, error=error, duration_ms=duration_ms, state=state,
-                               next_attempt_at=next_at)
+        real_at = self.real_clock.now()
+        await self.store.call(lambda s: s.record_attempt(
+            delivery.id, at=now, real_at=real_at, status=status, error=error,
+            duration_ms=duration_ms, state=state, next_attempt_at=next_at))
 
     async def run(self) -> None:
         """Deliver until cancelled (a background task of the served application)."""
@@ -441,7 +445,7 @@ class Callbacks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
-        return await self.store.read(rows.deliveries, **filters)
+        return await self.store.query(lambda s: s.deliveries(**filters))
 
 
 def _target(url: str) -> tuple[str, str, int]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ..protocol.codes import COLLECTIVITE_NATURES
 from ..protocol.names import DEPARTEMENT, is_departement
-from ..store import Collectivite, Convention, NewConvention
+from ..store.interface import Collectivite, Convention, NewConvention
 from ..validation.profiles import PlatformProfile
 
 FIELDS = frozenset({"date_signature", "operateur", "matieres", "actes_budgetaires"})

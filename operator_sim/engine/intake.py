@@ -43,19 +43,19 @@ from ..protocol.messages import (
 from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
 from ..signature.archive import Signer, sign_envelope
-from ..store import (
-    AsyncStore,
-    BlobStore,
+from ..store.blobs import BlobStore
+from ..store.interface import (
+    AsyncSimulatorStore,
     Convention,
     NewDocument,
     NewMessage,
     NewTransaction,
+    SimulatorStore,
     StatusConflict,
+    TransactionRow,
     TransitionStep,
 )
-from ..store import Collectivite as RegisteredCollectivite
-from ..store.database import SqliteStore
-from ..store.interface import TransactionRow
+from ..store.interface import Collectivite as RegisteredCollectivite
 from ..validation.profiles import PlatformProfile
 from ..validation.report import Severity, ValidationReport
 from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
@@ -65,7 +65,7 @@ from .policies import PolicyRef, PolicyShipper, resolve
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
 
 S = TransactionStatus
-AlsoWrite = Callable[[SqliteStore, TransactionRow], None]
+AlsoWrite = Callable[[SimulatorStore, TransactionRow], None]
 MAX_DAILY_SERIAL = 9999  # envelope numbers and message _N suffixes have at most 4 digits
 MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
              "jpg": "image/jpeg", "jpeg": "image/jpeg"}
@@ -188,7 +188,7 @@ class Outcome:
 class Engine:
     """The simulator's behaviour behind both doors; the web layer only translates HTTP."""
 
-    store: AsyncStore
+    store: AsyncSimulatorStore
     clock: Clock
     policy: Callable[[], ValidationPolicy]
     stamp: Callable[[bytes], bytes]
@@ -209,7 +209,7 @@ class Engine:
     _policies: PolicyShipper = field(default_factory=PolicyShipper)
 
     @property
-    def sqlite(self) -> SqliteStore:
+    def sqlite(self) -> SimulatorStore:
         return self.store.store
 
     # -- submissions ------------------------------------------------------------------------
@@ -754,7 +754,7 @@ def _envelope_fault(exam: Examination, name: str) -> EnvelopeFault | None:
     return None
 
 
-def _register_then_answer(store: SqliteStore, idcl: IDCL, new: NewTransaction,
+def _register_then_answer(store: SimulatorStore, idcl: IDCL, new: NewTransaction,
                           answer: NewMessage, at: dt.datetime, actor: str, ministere: str,
                           rejected: str) -> TransactionRow:
     """Register the sender if new (its IDCL), then store the refused envelope's transaction."""
@@ -762,13 +762,13 @@ def _register_then_answer(store: SqliteStore, idcl: IDCL, new: NewTransaction,
     return _create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
 
 
-def _sender(store: SqliteStore, siren: str, day: dt.date
+def _sender(store: SimulatorStore, siren: str, day: dt.date
             ) -> tuple[RegisteredCollectivite | None, Convention | None]:
     """The collectivité registered under `siren`, and its convention in force on `day`."""
     return store.get_collectivite(siren), store.convention_in_force(siren, day)
 
 
-def _register(store: SqliteStore, idcl: IDCL) -> RegisteredCollectivite | None:
+def _register(store: SimulatorStore, idcl: IDCL) -> RegisteredCollectivite | None:
     """Add the collectivité the first time it sends something: None then, else the one
     registered, whose IDCL the envelope's must match (`_idcl_fault`)."""
     known = store.get_collectivite(idcl.siren)
@@ -808,7 +808,7 @@ def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
                          f"{name} -> IDCL_MISMATCH : {message_fr}")
 
 
-def _register_and_find(store: SqliteStore, idcl: IDCL, numero: str, id_acte: str | None
+def _register_and_find(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: str | None
                        ) -> tuple[TransactionRow | None, RegisteredCollectivite | None]:
     """Remember the sender (`_register`), then find the act this one would duplicate: a live
     one with its NumeroInterne, or one with its IDActe (one trip to the writer). Returns that
@@ -828,7 +828,7 @@ def _id_acte_or_anomalie(acte: Acte, idcl: IDCL
         return None, (AnomalieNature.SCHEMA, f"NUMERO_INTERNE_INVALID : {exc.message_fr}")
 
 
-def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionStatus], *,
+def _path_to(store: SimulatorStore, row: TransactionRow, steps: list[TransactionStatus], *,
              at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
              message: str) -> TransactionRow:
     """Walk `row` through `steps` as the chain does, the last step carrying the answer."""
@@ -847,27 +847,27 @@ def _path_to(store: SqliteStore, row: TransactionRow, steps: list[TransactionSta
     return store.transition_many(moves, at=at, actor=actor)[-1]
 
 
-def _create_and_answer(store: SqliteStore, new: NewTransaction, answer: NewMessage | None,
+def _create_and_answer(store: SimulatorStore, new: NewTransaction, answer: NewMessage | None,
                        at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
                        anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
     """Create the transaction and walk it to its answer; without one, stop at "transmis".
     `then` writes more in the same commit (the scenario's record and follow-up)."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
         return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
                           anomalie=anomalie, then=then)
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
-def walk_to_transmis(store: SqliteStore, row: TransactionRow, *, at: dt.datetime,
+def walk_to_transmis(store: SimulatorStore, row: TransactionRow, *, at: dt.datetime,
                      actor: str) -> TransactionRow:
     """Posté → en attente de transmission → transmis, as the chain carries any request."""
     return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at, actor=actor,
                     final=None, id_acte=None, message="Transmis au MI")
 
 
-def _to_answer(store: SqliteStore, row: TransactionRow, answer: NewMessage | None, *,
+def _to_answer(store: SimulatorStore, row: TransactionRow, answer: NewMessage | None, *,
                at: dt.datetime, ministere: str, id_acte: str | None, anomalie: str | None,
                then: AlsoWrite | None) -> TransactionRow:
     """From "posté", walk to the answer (4, or -1 on an anomaly); without one, to "transmis".
@@ -886,7 +886,7 @@ def _to_answer(store: SqliteStore, row: TransactionRow, answer: NewMessage | Non
     return row
 
 
-def _create_pending(store: SqliteStore, new: NewTransaction, status: S, at: dt.datetime,
+def _create_pending(store: SimulatorStore, new: NewTransaction, status: S, at: dt.datetime,
                     actor: str) -> TransactionRow:
     """Store the act waiting: "en attente d'être postée" (17) waits for `post_acte`, "en
     attente d'être signé" (18) for a signature no API gives."""
@@ -897,12 +897,12 @@ def _create_pending(store: SqliteStore, new: NewTransaction, status: S, at: dt.d
                                      else "Dépôt dans un état d'attente"))
 
 
-def _post_pending(store: SqliteStore, transaction_id: int, answer: NewMessage | None,
+def _post_pending(store: SimulatorStore, transaction_id: int, answer: NewMessage | None,
                   at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
                   anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
     """17 → 1 by the agent who confirms, then on to the answer as any submission (`then`:
     the scenario's record and follow-up, in the same commit)."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         row = lifecycle.transition(store, transaction_id, S.POSTE, at=at, actor=actor,
                                    expected_from=S.EN_ATTENTE_D_ETRE_POSTEE,
                                    message="La transaction a été postée par l'agent "
@@ -910,7 +910,7 @@ def _post_pending(store: SqliteStore, transaction_id: int, answer: NewMessage | 
         return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
                           anomalie=anomalie, then=then)
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
 def _operator_refusal(report: ValidationReport, codes: frozenset[str]) -> str | None:
@@ -923,11 +923,11 @@ def _operator_refusal(report: ValidationReport, codes: frozenset[str]) -> str | 
     return f"Enveloppe invalide : {anomalie[1]}"
 
 
-def _create_and_refuse(store: SqliteStore, new: NewTransaction, at: dt.datetime, actor: str,
+def _create_and_refuse(store: SimulatorStore, new: NewTransaction, at: dt.datetime, actor: str,
                        operator: str, message: str,
                        then: AlsoWrite | None = None) -> TransactionRow:
     """Posté, then -1 by the operator's own analysis: nothing goes to the ministry."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
         row = lifecycle.transition(store, row.id, S.ERREUR, at=at, actor=operator,
                                    expected_from=S.POSTE, message=message)
@@ -935,13 +935,13 @@ def _create_and_refuse(store: SqliteStore, new: NewTransaction, at: dt.datetime,
             then(store, row)
         return row
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
-def _post_and_refuse(store: SqliteStore, transaction_id: int, at: dt.datetime, actor: str,
+def _post_and_refuse(store: SimulatorStore, transaction_id: int, at: dt.datetime, actor: str,
                      operator: str, message: str) -> TransactionRow:
     """17 → 1 by the agent who confirms, then -1 by the operator's own analysis."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         lifecycle.transition(store, transaction_id, S.POSTE, at=at, actor=actor,
                              expected_from=S.EN_ATTENTE_D_ETRE_POSTEE,
                              message="La transaction a été postée par l'agent "
@@ -949,13 +949,13 @@ def _post_and_refuse(store: SqliteStore, transaction_id: int, at: dt.datetime, a
         return lifecycle.transition(store, transaction_id, S.ERREUR, at=at, actor=operator,
                                     expected_from=S.POSTE, message=message)
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
-def _create_refused(store: SqliteStore, new: NewTransaction, answer: NewMessage,
+def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessage,
                     at: dt.datetime, actor: str, detail: str,
                     then: AlsoWrite | None = None) -> TransactionRow:
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         refused = NewTransaction(**{**new.__dict__, "status": S.ERREUR,
                                     "messages": (*new.messages, answer)})
         row = lifecycle.create(store, refused, at=at, actor=actor, message=detail)
@@ -963,12 +963,12 @@ def _create_refused(store: SqliteStore, new: NewTransaction, answer: NewMessage,
             then(store, row)
         return row
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
-def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMessage,
+def _cancel(store: SimulatorStore, new: NewTransaction, acte_id: int, answer: NewMessage,
             at: dt.datetime, actor: str, ministere: str) -> TransactionRow:
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
         row = walk_to_transmis(store, row, at=at, actor=ministere)
         store.transition_many([
@@ -978,7 +978,7 @@ def _cancel(store: SqliteStore, new: NewTransaction, acte_id: int, answer: NewMe
             at=at, actor=ministere)
         return store.get(row.id)
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
 def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLimits,

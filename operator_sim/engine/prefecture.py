@@ -51,10 +51,17 @@ from ..protocol.messages import (
 )
 from ..protocol.names import IDActe
 from ..protocol.xmlsafe import NOT_XML_CHAR
-from ..store import NewDocument, NewMessage, NewTransaction, StatusConflict, TransactionFilter
-from ..store.database import SqliteStore
-from ..store.interface import DocumentRow, TransactionRow
-from ..store.transactions import MAX_PAGE
+from ..store.interface import (
+    MAX_PAGE,
+    DocumentRow,
+    NewDocument,
+    NewMessage,
+    NewTransaction,
+    SimulatorStore,
+    StatusConflict,
+    TransactionFilter,
+    TransactionRow,
+)
 from ..validation.corpus import minimal_pdf
 from ..validation.documents import format_from_extension, pdf_structure_problem, sniff_format
 from . import lifecycle, outcomes
@@ -408,10 +415,10 @@ def _answer_message(code: str, id_acte: IDActe, letter_date: dt.date, names: lis
 
 # -- one serial step each, run on the store's writer thread -------------------------------------
 
-def _record_letter(store: SqliteStore, new: NewTransaction, receipt: NewMessage | None,
+def _record_letter(store: SimulatorStore, new: NewTransaction, receipt: NewMessage | None,
                    at: dt.datetime, actor: str) -> TransactionRow:
     """Create the letter (the act must still be acknowledged) and send the TdT's receipt."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         assert new.related_transaction_id is not None
         _require_acknowledged(store.get(new.related_transaction_id))
         row = lifecycle.create(store, new, at=at, actor=actor,
@@ -423,15 +430,15 @@ def _record_letter(store: SqliteStore, new: NewTransaction, receipt: NewMessage 
                                     expected_from=effect.from_status, attach=receipt,
                                     message="Accusé de réception envoyé par le TdT")
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
-def _record_answer(store: SqliteStore, new: NewTransaction, letter_id: int,
+def _record_answer(store: SimulatorStore, new: NewTransaction, letter_id: int,
                    waiting: TransactionStatus, receipt: NewMessage | None, at: dt.datetime,
                    actor: str, prefecture: str) -> TransactionRow:
     """Create the answer if the letter still waits for one, walk it to "transmis", then to
     "acquittement reçu" with the préfecture's receipt when the protocol has one."""
-    def write(_db: object) -> TransactionRow:
+    def write() -> TransactionRow:
         letter = store.get(letter_id)
         if letter.status is not waiting:
             raise RequestRefused(409, "COURRIER_NOT_ANSWERABLE",
@@ -452,7 +459,7 @@ def _record_answer(store: SqliteStore, new: NewTransaction, letter_id: int,
             expected_from=effect.from_status, attach=receipt,
             message=f"Reçu par la préfecture le {paris_date(at):%d/%m/%Y}")
 
-    return store.run_write(write)
+    return store.atomic(write)
 
 
 __all__ = ["ANSWERS", "ANSWER_CODES", "LETTER_CODES", "LETTER_TYPES", "Prefecture",

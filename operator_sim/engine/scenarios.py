@@ -39,9 +39,7 @@ import re2
 from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
 from ..protocol.names import ascii_digits
 from ..protocol.xmlsafe import NOT_XML_CHAR
-from ..store import simulation as rows
-from ..store.asyncstore import AsyncStore
-from ..store.database import SqliteStore
+from ..store.interface import AsyncSimulatorStore, SimulatorStore, StoredRule
 
 if TYPE_CHECKING:
     from ..protocol.messages import Acte
@@ -503,23 +501,24 @@ class Decision:
             return due, "letter", {"code": plan.code or "5-1", "text": plan.text, "rule": self.rule_id}
         return None
 
-    def recorder(self, at: dt.datetime, *, followup: bool) -> Callable[[SqliteStore, TransactionRow], None]:
+    def recorder(self, at: dt.datetime, *, followup: bool
+                 ) -> Callable[[SimulatorStore, TransactionRow], None]:
         """What to write with the new transaction, in its own commit: which rule decided it,
         and the follow-up event (unless the act was refused, when nothing follows)."""
-        def record(store: SqliteStore, row: TransactionRow) -> None:
+        def record(store: SimulatorStore, row: TransactionRow) -> None:
             if self.rule_id is None:
                 return
 
-            def write(db: Any) -> None:
-                rows.record_application(db, row.id, self.rule_id or "", self.to_dict(),
-                                        self.faults.corrupt_return)
+            def write() -> None:
+                store.record_application(row.id, self.rule_id or "", self.to_dict(),
+                                         self.faults.corrupt_return)
                 later = self.followup(at) if followup else None
                 if later is not None:
                     due, kind, payload = later
-                    rows.schedule_event(db, due_at=due, kind=kind, transaction_id=row.id,
-                                        payload=payload, created_at=at)
+                    store.schedule_event(due_at=due, kind=kind, transaction_id=row.id,
+                                         payload=payload, created_at=at)
 
-            store.run_write(write)
+            store.atomic(write)
 
         return record
 
@@ -562,7 +561,7 @@ class ScenarioUnknown(LookupError):
 class ScenarioBook:
     """The rules in force: read from memory to decide, written through to the database."""
 
-    def __init__(self, store: AsyncStore, source: str | Path | None = None) -> None:
+    def __init__(self, store: AsyncSimulatorStore, source: str | Path | None = None) -> None:
         self.store = store
         self.source = None if source is None else Path(source)
         self._rules: tuple[Rule, ...] = ()
@@ -576,25 +575,27 @@ class ScenarioBook:
 
     def load(self) -> None:
         """At start: the stored rules, seeded from the file the first time."""
-        def seed(db: Any) -> list[rows.StoredRule]:
-            if rows.state_get(db, SEEDED) is None:
-                _replaced(db, self.file_rules(), "config")
-                rows.state_set(db, SEEDED, str(self.source or ""))
-            return rows.rules(db)
+        store = self.store.store
 
-        self._rules = tuple(parse_rule(s.body) for s in self.store.store.run_write(seed))
+        def seed() -> list[StoredRule]:
+            if store.state(SEEDED) is None:
+                _replaced(store, self.file_rules(), "config")
+                store.set_state(SEEDED, str(self.source or ""))
+            return store.scenario_rules()
+
+        self._rules = tuple(parse_rule(s.body) for s in store.atomic(seed))
 
     async def listing(self) -> list[dict[str, Any]]:
         """Each rule as JSON (stored as `Rule.to_dict` wrote it) with where it came from and
         how often it matched."""
         return [{**s.body, "origin": s.origin, "hits": s.hits}
-                for s in await self.store.read(rows.rules)]
+                for s in await self.store.query(lambda s: s.scenario_rules())]
 
     async def decide(self, facts: Facts) -> Decision:
         for rule in self._rules:
             if not rule.match.matches(facts):
                 continue
-            if not await self.store.write(rows.take_hit, rule.id, rule.times):
+            if not await self.store.call(lambda s, rule=rule: s.take_rule_hit(rule.id, rule.times)):
                 continue  # used up (times), or removed meanwhile
             key = f"{rule.id}:{facts.siren}:{facts.numero_interne}"
             return Decision(rule.id, rule.plan, rule.faults, rule.plan.delay.pick(key))
@@ -603,8 +604,8 @@ class ScenarioBook:
     async def add(self, *rules: Rule, position: int | None = None) -> None:
         """Insert `rules` at `position` (0 = first to match; default: last), all of them or,
         when an id is taken (ids are unique), none."""
-        def write(db: Any) -> list[rows.StoredRule]:
-            stored = rows.rules(db)
+        def write(store: SimulatorStore) -> list[StoredRule]:
+            stored = store.scenario_rules()
             taken = {s.id for s in stored}
             for rule in rules:
                 if rule.id in taken:
@@ -612,47 +613,48 @@ class ScenarioBook:
                                         f"a rule {rule.id!r} already exists", code="SCENARIO_EXISTS")
                 taken.add(rule.id)
             at = len(stored) if position is None else max(0, min(position, len(stored)))
-            stored[at:at] = [rows.StoredRule(rule.id, "admin", rule.to_dict(), 0) for rule in rules]
-            rows.replace_rules(db, stored)
+            stored[at:at] = [StoredRule(rule.id, "admin", rule.to_dict(), 0) for rule in rules]
+            store.replace_scenario_rules(stored)
             return stored
 
         await self._apply(write)
 
     async def remove(self, rule_id: str) -> None:
-        def write(db: Any) -> list[rows.StoredRule]:
-            stored = rows.rules(db)
+        def write(store: SimulatorStore) -> list[StoredRule]:
+            stored = store.scenario_rules()
             kept = [s for s in stored if s.id != rule_id]
             if len(kept) == len(stored):
                 raise ScenarioUnknown(rule_id)
-            rows.replace_rules(db, kept)
+            store.replace_scenario_rules(kept)
             return kept
 
         await self._apply(write)
 
     async def replace_all(self, rules: Sequence[Rule], origin: str = "admin") -> None:
         """The whole list at once (an editor's "save"); hit counts start again."""
-        await self._apply(lambda db: _replaced(db, rules, origin))
+        await self._apply(lambda store: _replaced(store, rules, origin))
 
     async def reset(self) -> tuple[Rule, ...]:
         """Back to the file's rules (read again now), hit counts cleared."""
         rules = self.file_rules()
-        await self._apply(lambda db: _replaced(db, rules, "config"))
+        await self._apply(lambda store: _replaced(store, rules, "config"))
         return rules
 
-    async def _apply(self, write: Callable[[Any], list[rows.StoredRule]]) -> None:
-        stored = await self.store.write(write)
+    async def _apply(self, write: Callable[[SimulatorStore], list[StoredRule]]) -> None:
+        """Run `write` on the store as one commit; the rules in force become what it stored."""
+        stored = await self.store.call(lambda store: store.atomic(lambda: write(store)))
         self._rules = tuple(parse_rule(s.body) for s in stored)
 
     async def corrupts(self, row: TransactionRow) -> bool:
         """Whether a rule asked to corrupt what the préfecture returns about this transaction
         (its own messages, or those of a letter about it)."""
         ids = [row.id] + ([row.related_transaction_id] if row.related_transaction_id else [])
-        return await self.store.read(rows.corrupts_return, ids)
+        return await self.store.query(lambda s: s.corrupts_return(ids))
 
 
-def _replaced(db: Any, rules: Sequence[Rule], origin: str) -> list[rows.StoredRule]:
-    stored = [rows.StoredRule(r.id, origin, r.to_dict(), 0) for r in rules]
-    rows.replace_rules(db, stored)
+def _replaced(store: SimulatorStore, rules: Sequence[Rule], origin: str) -> list[StoredRule]:
+    stored = [StoredRule(r.id, origin, r.to_dict(), 0) for r in rules]
+    store.replace_scenario_rules(stored)
     return stored
 
 

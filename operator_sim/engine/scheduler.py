@@ -18,9 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
-from ..store import simulation as rows
-from ..store.asyncstore import AsyncStore
-from ..store.simulation import ScheduledEvent
+from ..store.interface import AsyncSimulatorStore, ScheduledEvent
 from .clock import Clock, VirtualClock
 
 log = logging.getLogger(__name__)
@@ -51,7 +49,7 @@ class ClockOutOfRange(ValueError):
 class Scheduler:
     """Fires due events through the handler registered for their kind."""
 
-    def __init__(self, store: AsyncStore, clock: Clock, handlers: Mapping[str, Handler], *,
+    def __init__(self, store: AsyncSimulatorStore, clock: Clock, handlers: Mapping[str, Handler], *,
                  poll_seconds: float = 0.5) -> None:
         self.store = store
         self.clock = clock
@@ -108,14 +106,14 @@ class Scheduler:
     async def _moved(self, before: dt.datetime, now: dt.datetime) -> dt.datetime:
         """Persist the virtual clock's new time (a restart resumes from it, not from the
         start), then tell the listeners before the move is answered."""
-        await self.store.write(rows.save_virtual_clock, now)
+        await self.store.call(lambda s: s.save_virtual_clock(now))
         for listener in self.on_moved:
             await listener(before)
         return now
 
     async def _fire_until(self, until: dt.datetime, *, step: bool) -> list[ScheduledEvent]:
         fired = []
-        while (event := await self.store.read(rows.next_due_event, until)) is not None:
+        while (event := await self.store.query(lambda s: s.next_due_event(until))) is not None:
             if step and event.due_at > self.clock.now():
                 self._virtual_clock().set(event.due_at)
             done = await self._fire(event)
@@ -125,7 +123,7 @@ class Scheduler:
 
     async def _fire(self, event: ScheduledEvent) -> ScheduledEvent | None:
         at = self.clock.now()
-        if not await self.store.write(rows.claim_event, event.id, at):
+        if not await self.store.call(lambda s: s.claim_event(event.id, at)):
             return None  # another firer took it
         handler = self.handlers.get(event.kind)
         try:
@@ -137,7 +135,7 @@ class Scheduler:
         except Exception as exc:
             log.exception("scheduled event %s (%s) failed", event.id, event.kind)
             outcome, result = "failed", f"{type(exc).__name__}: {exc}"
-        await self.store.write(rows.finish_event, event.id, outcome, result)
+        await self.store.call(lambda s: s.finish_event(event.id, outcome, result))
         return dataclasses.replace(event, fired_at=at, outcome=outcome, result=result)
 
     async def run(self) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.codes import AnomalieNature
-from ..store import simulation as rows
-from ..store.simulation import ScheduledEvent as Event
+from ..store.interface import ScheduledEvent as Event
+from ..store.interface import SimulatorStore
 from .intake import RequestRefused
 from .prefecture import Prefecture
 from .scenarios import ScenarioBook
@@ -72,15 +72,15 @@ async def reset(book: ScenarioBook, scheduler: Scheduler, *, transactions: bool 
     async with scheduler.paused():
         rules = await book.reset()
 
-        def wipe(db: Any) -> int:
-            cleared = rows.clear_events(db)
+        def wipe(s: SimulatorStore) -> int:
+            cleared = s.clear_events()
             if transactions:
-                rows.wipe_transactions(db)
+                s.wipe_transactions()
             if callbacks:
-                rows.clear_callbacks(db)
+                s.clear_callbacks()
             return cleared
 
-        cleared = await store.write(wipe)
+        cleared = await store.call(lambda s: s.atomic(lambda: wipe(s)))
     return ResetReport(len(rules), cleared, transactions, callbacks)
 
 

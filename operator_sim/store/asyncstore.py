@@ -54,6 +54,10 @@ class AsyncStore:
         """
         return await asyncio.wrap_future(self.store.run_on_writer(fn, self.store, *args, **kwargs))
 
+    async def query(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a read `fn(store, *args, **kwargs)` made of named store reads on a reader thread."""
+        return await self._read(fn, self.store, *args, **kwargs)
+
     async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """`fn(db, *args, **kwargs)` as one write transaction on the writer thread."""
         return await self._write(self.store.run_write, lambda db: fn(db, *args, **kwargs))

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
+from .interface import Callback, Delivery
 from .rows import fetch_all, fetch_one, time_from_text, time_to_text
-
-
-@dataclass(frozen=True)
-class Callback:
-    """A URL registered by an agent for a SIREN's status changes and préfecture messages."""
-
-    id: int
-    siren: str
-    url: str
-    secret: str
-    owner_fingerprint: str
-    owner_name: str
-    since_event: int
-    created_at: datetime
-    deleted_at: datetime | None
-
-    def to_dict(self, *, secret: bool = False) -> dict[str, Any]:
-        data = {"id": self.id, "siren": self.siren, "url": self.url,
-                "owner": {"name": self.owner_name, "fingerprint": self.owner_fingerprint},
-                "created_at": self.created_at.isoformat(),
-                "deleted_at": None if self.deleted_at is None else self.deleted_at.isoformat()}
-        if secret:
-            data["secret"] = self.secret
-        return data
+from .writer import SqliteDatabase
 
 
 def _callback(row: dict[str, Any]) -> Callback:
@@ -102,18 +79,6 @@ def add_delivery(db: Database, *, callback_id: int, event_id: int, transaction_i
                " payload, state, next_attempt_at, created_at) values (?, ?, ?, ?, 'pending', ?, ?)",
                [callback_id, event_id, transaction_id, json.dumps(payload, ensure_ascii=False),
                 time_to_text(created_at), time_to_text(created_at)])
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    callback_id: int
-    siren: str
-    url: str
-    secret: str
-    event_id: int
-    payload: str  # the exact JSON text that is POSTed and signed
-    attempts: int
 
 
 def due_deliveries(db: Database, now: datetime, *, per_callback: int,
@@ -193,3 +158,69 @@ def clear_callbacks(db: Database) -> None:
     """Every registration and its deliveries (a reset for a test suite)."""
     for table in ("callback_attempts", "callback_deliveries", "callbacks"):
         db.execute(f"delete from {table}")
+
+
+class CallbackTables(SqliteDatabase):
+    """`callbacks`, `callback_deliveries` and `callback_attempts`, as named store methods."""
+
+    def add_callback(self, *, siren: str, url: str, secret: str, owner_fingerprint: str,
+                     owner_name: str, created_at: datetime) -> Callback:
+        """Register a URL; it is told of journal events from now on."""
+        return self.run_write(lambda db: add_callback(
+            db, siren=siren, url=url, secret=secret, owner_fingerprint=owner_fingerprint,
+            owner_name=owner_name, created_at=created_at))
+
+    def get_callback(self, callback_id: int) -> Callback | None:
+        return self.run_read(lambda db: get_callback(db, callback_id))
+
+    def callbacks(self, *, sirens: Iterable[str] | None = None,
+                  include_deleted: bool = False) -> list[Callback]:
+        return self.run_read(lambda db: callbacks(db, sirens=sirens,
+                                                    include_deleted=include_deleted))
+
+    def delete_callback(self, callback_id: int, at: datetime) -> None:
+        """Retire a registration: nothing more is sent to it, its journal stays."""
+        self.run_write(lambda db: delete_callback(db, callback_id, at))
+
+    def journal_after(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Journal events past the outbox cursor with what a notification tells of them."""
+        return self.run_read(lambda db: journal_after(db, after_id, limit))
+
+    def last_journal_id(self) -> int:
+        return self.run_read(last_journal_id)
+
+    def add_delivery(self, *, callback_id: int, event_id: int, transaction_id: int,
+                     payload: dict[str, Any], created_at: datetime) -> None:
+        """A notification to POST (once per registration and event)."""
+        self.run_write(lambda db: add_delivery(
+            db, callback_id=callback_id, event_id=event_id, transaction_id=transaction_id,
+            payload=payload, created_at=created_at))
+
+    def due_deliveries(self, now: datetime, *, per_callback: int,
+                       skip: Iterable[int] = ()) -> list[Delivery]:
+        """Pending deliveries due by `now`, at most `per_callback` per live registration."""
+        return self.run_read(lambda db: due_deliveries(db, now, per_callback=per_callback,
+                                                         skip=skip))
+
+    def rewind_deliveries(self, now: datetime) -> int:
+        """A clock set back: pending deliveries due later than `now` become due at `now`."""
+        return self.run_write(lambda db: rewind_deliveries(db, now))
+
+    def record_attempt(self, delivery_id: int, *, at: datetime, real_at: datetime,
+                       status: int | None, error: str | None, duration_ms: int, state: str,
+                       next_attempt_at: datetime | None) -> None:
+        """One POST and its result; the delivery moves on."""
+        self.run_write(lambda db: record_attempt(
+            db, delivery_id, at=at, real_at=real_at, status=status, error=error,
+            duration_ms=duration_ms, state=state, next_attempt_at=next_attempt_at))
+
+    def deliveries(self, *, callback_id: int | None = None, transaction_id: int | None = None,
+                   state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries newest first, each with its attempts in order."""
+        return self.run_read(lambda db: deliveries(db, callback_id=callback_id,
+                                                     transaction_id=transaction_id, state=state,
+                                                     limit=limit))
+
+    def clear_callbacks(self) -> None:
+        """Every registration and its deliveries (a reset for a test suite)."""
+        self.run_write(clear_callbacks)

@@ -58,6 +58,11 @@ class CollectiviteTables(SqliteDatabase):
             sql, params = "SELECT * FROM conventions WHERE siren = ? ORDER BY id", [siren]
         return [convention_row(row) for row in self._read_db().query(sql, params)]
 
+    def get_convention(self, convention_id: int) -> Convention | None:
+        """One convention by its id, or None."""
+        row = fetch_one(self._read_db(), "SELECT * FROM conventions WHERE id = ?", [convention_id])
+        return None if row is None else convention_row(row)
+
     def terminate_convention(self, convention_id: int, on: date) -> Convention:
         """Mark a convention terminated (résiliée) as of `on`; NotFound if there is none."""
         def write(db: Database) -> None:

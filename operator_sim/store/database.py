@@ -8,20 +8,30 @@ already fsynced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import schema
 from .agents import AgentTables
 from .blobs import BlobStore
+from .callbacks import CallbackTables
 from .collectivites import CollectiviteTables
+from .request_journal import RequestTables
+from .reset import ResetTables
+from .rules import RuleTables
+from .schedule import ScheduleTables
+from .state import StateTables
 from .transactions import TransactionTables
+
+T = TypeVar("T")
 
 DATABASE_NAME = "operator-sim.sqlite3"
 BLOBS_NAME = "blobs"
 
 
-class SqliteStore(TransactionTables, CollectiviteTables, AgentTables):
+class SqliteStore(TransactionTables, CollectiviteTables, AgentTables, RuleTables, ScheduleTables,
+                  CallbackTables, RequestTables, StateTables, ResetTables):
     """`TransactionStore` over one SQLite file (WAL, synchronous=FULL) and a `BlobStore`.
 
     The threading rule is `writer.SqliteDatabase`'s; each table family is its own module.
@@ -42,6 +52,11 @@ class SqliteStore(TransactionTables, CollectiviteTables, AgentTables):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         return cls(directory / DATABASE_NAME, blobs=directory / BLOBS_NAME, **kwargs)
+
+    def atomic(self, fn: Callable[[], T]) -> T:
+        """Run `fn`, which calls this store's named methods, as ONE commit: its writes land
+        together or not at all, and its reads see its own writes. Nested calls join it."""
+        return self.run_write(lambda _db: fn())
 
 
 Store = SqliteStore

@@ -6,12 +6,23 @@ SQL and does no I/O; records are frozen dataclasses so no caller ever touches a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+
+T = TypeVar("T")
+MAX_PAGE = 500
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""Largest id a store names (SQLite's INTEGER): a bigger one names no row."""
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""Largest id a store names (SQLite's INTEGER): a bigger one names no row."""
+"""The most rows a `list` page holds, whatever `limit` asks."""
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -205,6 +216,82 @@ class Page:
     offset: int
 
 
+
+# --- the simulation's records ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    """One rule as stored: its JSON body, where it came from, how often it was used."""
+
+    id: str
+    origin: str  # "config" (seeded from the file) or "admin" (added through the API)
+    body: dict[str, Any]
+    hits: int
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    id: int
+    due_at: datetime
+    kind: str
+    transaction_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    fired_at: datetime | None
+    outcome: str | None  # None while pending or running; done, skipped or failed
+    result: str | None
+
+    @property
+    def state(self) -> str:
+        if self.fired_at is None:
+            return "pending"
+        return self.outcome or "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "due_at": self.due_at.isoformat(), "kind": self.kind,
+                "transaction_id": self.transaction_id, "payload": self.payload,
+                "created_at": self.created_at.isoformat(),
+                "fired_at": None if self.fired_at is None else self.fired_at.isoformat(),
+                "state": self.state, "result": self.result}
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A URL registered by an agent for a SIREN's status changes and préfecture messages."""
+
+    id: int
+    siren: str
+    url: str
+    secret: str
+    owner_fingerprint: str
+    owner_name: str
+    since_event: int
+    created_at: datetime
+    deleted_at: datetime | None
+
+    def to_dict(self, *, secret: bool = False) -> dict[str, Any]:
+        data = {"id": self.id, "siren": self.siren, "url": self.url,
+                "owner": {"name": self.owner_name, "fingerprint": self.owner_fingerprint},
+                "created_at": self.created_at.isoformat(),
+                "deleted_at": None if self.deleted_at is None else self.deleted_at.isoformat()}
+        if secret:
+            data["secret"] = self.secret
+        return data
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    callback_id: int
+    siren: str
+    url: str
+    secret: str
+    event_id: int
+    payload: str  # the exact JSON text that is POSTed and signed
+    attempts: int
+
+
 # --- inputs (what writes take) ------------------------------------------------------------------
 
 DOCUMENT_ROLES = ("main", "annexe", "piece")
@@ -342,6 +429,118 @@ class TransactionStore(Protocol):
 
     def read_at(self, transaction_id: int) -> datetime | None: ...
 
+    def find_live_acte(self, siren: str, numero_interne: str) -> TransactionRow | None: ...
+
+    def numero_interne_taken(self, siren: str, numero_interne: str) -> bool: ...
+
+    def atomic(self, fn: Callable[[], T]) -> T:
+        """Run `fn`, which calls named methods of this store, as one commit."""
+        ...
+
+
+class CollectiviteStore(Protocol):
+    """The collectivités the platform knows and their conventions with an operator."""
+
+    def get_collectivite(self, siren: str) -> Collectivite | None: ...
+
+    def add_collectivite(self, collectivite: Collectivite) -> Collectivite: ...
+
+    def collectivites(self) -> list[Collectivite]: ...
+
+    def conventions(self, siren: str | None = None) -> list[Convention]: ...
+
+    def add_convention(self, new: NewConvention) -> Convention: ...
+
+    def get_convention(self, convention_id: int) -> Convention | None: ...
+
+    def terminate_convention(self, convention_id: int, on: date) -> Convention: ...
+
+    def convention_in_force(self, siren: str, day: date) -> Convention | None: ...
+
+
+class SimulationStore(Protocol):
+    """What the simulation machinery keeps: scenario rules, scheduled events, callbacks, the
+    request journal, a small name → value state, and the reset."""
+
+    def scenario_rules(self) -> list[StoredRule]: ...
+
+    def replace_scenario_rules(self, stored: Sequence[StoredRule]) -> None: ...
+
+    def take_rule_hit(self, rule_id: str, limit: int | None) -> bool: ...
+
+    def record_application(self, transaction_id: int, rule_id: str, decision: dict[str, Any],
+                           corrupt_return: bool) -> None: ...
+
+    def corrupts_return(self, transaction_ids: Iterable[int]) -> bool: ...
+
+    def application(self, transaction_id: int) -> dict[str, Any] | None: ...
+
+    def schedule_event(self, *, due_at: datetime, kind: str, transaction_id: int | None,
+                       payload: dict[str, Any], created_at: datetime) -> int: ...
+
+    def next_due_event(self, until: datetime) -> ScheduledEvent | None: ...
+
+    def pending_summary(self) -> tuple[int, datetime | None]: ...
+
+    def claim_event(self, event_id: int, at: datetime) -> bool: ...
+
+    def finish_event(self, event_id: int, outcome: str, result: str) -> None: ...
+
+    def events(self, *, state: str | None = None, transaction_id: int | None = None,
+               limit: int = 100) -> list[ScheduledEvent]: ...
+
+    def clear_events(self) -> int: ...
+
+    def add_callback(self, *, siren: str, url: str, secret: str, owner_fingerprint: str,
+                     owner_name: str, created_at: datetime) -> Callback: ...
+
+    def get_callback(self, callback_id: int) -> Callback | None: ...
+
+    def callbacks(self, *, sirens: Iterable[str] | None = None,
+                  include_deleted: bool = False) -> list[Callback]: ...
+
+    def delete_callback(self, callback_id: int, at: datetime) -> None: ...
+
+    def journal_after(self, after_id: int, limit: int) -> list[dict[str, Any]]: ...
+
+    def last_journal_id(self) -> int: ...
+
+    def add_delivery(self, *, callback_id: int, event_id: int, transaction_id: int,
+                     payload: dict[str, Any], created_at: datetime) -> None: ...
+
+    def due_deliveries(self, now: datetime, *, per_callback: int,
+                       skip: Iterable[int] = ()) -> list[Delivery]: ...
+
+    def rewind_deliveries(self, now: datetime) -> int: ...
+
+    def record_attempt(self, delivery_id: int, *, at: datetime, real_at: datetime,
+                       status: int | None, error: str | None, duration_ms: int, state: str,
+                       next_attempt_at: datetime | None) -> None: ...
+
+    def deliveries(self, *, callback_id: int | None = None, transaction_id: int | None = None,
+                   state: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def clear_callbacks(self) -> None: ...
+
+    def record_request(self, entry: dict[str, Any]) -> int: ...
+
+    def defer_request(self, entry: dict[str, Any]) -> None: ...
+
+    def requests(self, *, fingerprint: str | None = None, status: int | None = None,
+                 path: str | None = None, verdict: str | None = None,
+                 since: datetime | None = None, after: int | None = None,
+                 transaction_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def state(self, name: str) -> str | None: ...
+
+    def set_state(self, name: str, value: str) -> None: ...
+
+    def save_virtual_clock(self, at: datetime) -> None: ...
+
+    def saved_virtual_clock(self) -> datetime | None: ...
+
+    def wipe_transactions(self) -> None: ...
+
 
 class IdentityStore(Protocol):
     """The identity directory: which certificate is which agent, acting for which SIRENs."""
@@ -350,3 +549,56 @@ class IdentityStore(Protocol):
               keep_existing: bool = False) -> tuple[AgentCertificate, ...]: ...
 
     def agent_certificate(self, fingerprint: str) -> AgentCertificate | None: ...
+
+
+class SimulatorStore(TransactionStore, CollectiviteStore, SimulationStore, IdentityStore, Protocol):
+    """The whole store as the engine sees it: named methods only, and the blob store."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+
+class AsyncSimulatorStore(Protocol):
+    """The store from the event loop (`AsyncStore`): writes on the writer thread, reads on a
+    pool; `call` runs a short step made of named store methods on the writer, `query` a read
+    made of named reads on the pool."""
+
+    @property
+    def store(self) -> SimulatorStore: ...
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+    async def query(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+    async def put_blob(self, source: Any) -> str: ...
+
+    async def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
+                                 message: str = "") -> TransactionRow: ...
+
+    async def transition(self, transaction_id: int, to_status: TransactionStatus, *,
+                         at: datetime, actor: str, expected_from: TransactionStatus,
+                         message: str = "", attach: NewMessage | None = None,
+                         id_acte: str | None = None) -> TransactionRow: ...
+
+    async def next_serial(self, name: str) -> int: ...
+
+    async def reserve_serial(self, name: str) -> int: ...
+
+    async def mark_read(self, transaction_id: int, *, at: datetime, actor: str) -> datetime: ...
+
+    async def read_at(self, transaction_id: int) -> datetime | None: ...
+
+    async def get(self, transaction_id: int) -> TransactionRow: ...
+
+    async def find_by_id_acte(self, id_acte: str) -> TransactionRow | None: ...
+
+    async def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
+                   offset: int = 0) -> Page: ...
+
+    async def messages(self, transaction_id: int) -> tuple[MessageRow, ...]: ...
+
+    async def documents(self, transaction_id: int) -> tuple[DocumentRow, ...]: ...
+
+    async def journal(self, transaction_id: int) -> tuple[JournalEvent, ...]: ...
+
+    async def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]: ...

@@ -181,6 +181,11 @@ def pilotage_rows(db: Database, du: date, au: date) -> PilotageRows:
             db.execute("COMMIT")
 
 
+def pilotage_rows_of(store: SqliteStore, du: date, au: date) -> PilotageRows:
+    """`pilotage_rows` on the calling thread's read connection."""
+    return store.run_read(lambda db: pilotage_rows(db, du, au))
+
+
 def _read_rows(db: Database, du: date, au: date, start: str, end: str) -> PilotageRows:
     first, last_day = du.isoformat(), au.isoformat()
     # From the counters the triggers of 0012_pilotage keep (one row per SIREN, day, nature
@@ -226,6 +231,11 @@ def inactivite_jours(db: Database) -> int:
     """N: a connected collectivité with no act for N days is inactive (setting, default 90)."""
     rows = list(db.execute("SELECT value FROM settings WHERE name = ?", [INACTIVITE_SETTING]))
     return int(rows[0][0]) if rows else INACTIVITE_DEFAULT
+
+
+def inactivite_jours_of(store: SqliteStore) -> int:
+    """`inactivite_jours` on the calling thread's read connection."""
+    return store.run_read(inactivite_jours)
 
 
 def set_inactivite_jours(store: SqliteStore, days: int) -> int:

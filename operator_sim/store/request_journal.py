@@ -9,6 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .rows import fetch_all, time_to_text
+from .writer import SqliteDatabase
 
 REQUEST_COLUMNS = ("at", "method", "path", "query", "status", "duration_ms", "remote", "subject",
                    "issuer", "serial", "fingerprint", "verdict", "indication", "sub_indication",
@@ -52,3 +53,24 @@ def requests(db: Database, *, fingerprint: str | None = None, status: int | None
     for row in found:
         row["identity"] = None if row["identity"] is None else json.loads(row["identity"])
     return found
+
+
+class RequestTables(SqliteDatabase):
+    """`requests`, as named store methods."""
+
+    def record_request(self, entry: dict[str, Any]) -> int:
+        """Journal one request now, in its own commit."""
+        return self.run_write(lambda db: record_request(db, entry))
+
+    def defer_request(self, entry: dict[str, Any]) -> None:
+        """Journal one request with the next commit, whoever makes it (`defer_write`)."""
+        self.defer_write(lambda db: record_request(db, entry))
+
+    def requests(self, *, fingerprint: str | None = None, status: int | None = None,
+                 path: str | None = None, verdict: str | None = None,
+                 since: datetime | None = None, after: int | None = None,
+                 transaction_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Journaled requests newest first; `path` is a prefix, `since` an instant on the clock."""
+        return self.run_read(lambda db: requests(
+            db, fingerprint=fingerprint, status=status, path=path, verdict=verdict, since=since,
+            after=after, transaction_id=transaction_id, limit=limit))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from .rows import fetch_all
+from .writer import SqliteDatabase
 
 
 def wipe_transactions(db: Database) -> None:
@@ -40,3 +41,11 @@ def wipe_transactions(db: Database) -> None:
         db.execute(f'delete from "{table}"')
     for trigger in triggers:
         db.execute(trigger["sql"])
+
+
+class ResetTables(SqliteDatabase):
+    """The reset, as a named store method."""
+
+    def wipe_transactions(self) -> None:
+        """Every transaction and what hangs off it, the journal too (see `wipe_transactions`)."""
+        self.run_write(wipe_transactions)

@@ -14,9 +14,6 @@ from sqlite_utils import Database
 from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
 from .interface import DocumentRow, JournalEvent, MessageRow, TransactionRow
 
-SQLITE_MAX_INTEGER = 2**63 - 1
-"""Largest SQLite INTEGER: a bigger id names no row (and sqlite3 would raise OverflowError)."""
-
 
 def time_to_text(at: datetime) -> str:
     """UTC ISO-8601 with microseconds: sortable as text, and naive times refused."""

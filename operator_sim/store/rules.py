@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
+from .interface import StoredRule
 from .rows import fetch_all, fetch_one
-
-
-@dataclass(frozen=True)
-class StoredRule:
-    """One rule as stored: its JSON body, where it came from, how often it was used."""
-
-    id: str
-    origin: str  # "config" (seeded from the file) or "admin" (added through the API)
-    body: dict[str, Any]
-    hits: int
+from .writer import SqliteDatabase
 
 
 def rules(db: Database) -> list[StoredRule]:
@@ -68,3 +59,33 @@ def application(db: Database, transaction_id: int) -> dict[str, Any] | None:
         return None
     return {"rule_id": row["rule_id"], "decision": json.loads(row["decision"]),
             "corrupt_return": bool(row["corrupt_return"])}
+
+
+class RuleTables(SqliteDatabase):
+    """`scenario_rules` and `scenario_applications`, as named store methods."""
+
+    def scenario_rules(self) -> list[StoredRule]:
+        """Every rule in matching order (first match wins)."""
+        return self.run_read(rules)
+
+    def replace_scenario_rules(self, stored: Sequence[StoredRule]) -> None:
+        """The whole ordered list at once."""
+        self.run_write(lambda db: replace_rules(db, stored))
+
+    def take_rule_hit(self, rule_id: str, limit: int | None) -> bool:
+        """Count one use of a rule; False (nothing counted) once a limited rule is used up."""
+        return self.run_write(lambda db: take_hit(db, rule_id, limit))
+
+    def record_application(self, transaction_id: int, rule_id: str, decision: dict[str, Any],
+                           corrupt_return: bool) -> None:
+        """Which rule decided this transaction, and how."""
+        self.run_write(lambda db: record_application(db, transaction_id, rule_id, decision,
+                                                     corrupt_return))
+
+    def corrupts_return(self, transaction_ids: Iterable[int]) -> bool:
+        """Whether a rule asked to corrupt what the préfecture returns for any of these."""
+        return self.run_read(lambda db: corrupts_return(db, transaction_ids))
+
+    def application(self, transaction_id: int) -> dict[str, Any] | None:
+        """The rule that decided this transaction, if one did."""
+        return self.run_read(lambda db: application(db, transaction_id))

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
+from .interface import ScheduledEvent
 from .rows import fetch_all, fetch_one, time_from_text, time_to_text
-
-
-@dataclass(frozen=True)
-class ScheduledEvent:
-    id: int
-    due_at: datetime
-    kind: str
-    transaction_id: int | None
-    payload: dict[str, Any]
-    created_at: datetime
-    fired_at: datetime | None
-    outcome: str | None  # None while pending or running; done, skipped or failed
-    result: str | None
-
-    @property
-    def state(self) -> str:
-        if self.fired_at is None:
-            return "pending"
-        return self.outcome or "running"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "due_at": self.due_at.isoformat(), "kind": self.kind,
-                "transaction_id": self.transaction_id, "payload": self.payload,
-                "created_at": self.created_at.isoformat(),
-                "fired_at": None if self.fired_at is None else self.fired_at.isoformat(),
-                "state": self.state, "result": self.result}
+from .writer import SqliteDatabase
 
 
 def _event(row: dict[str, Any]) -> ScheduledEvent:
@@ -100,3 +75,38 @@ def events(db: Database, *, state: str | None = None, transaction_id: int | None
 
 def clear_events(db: Database) -> int:
     return db.execute("delete from scheduled_events").rowcount
+
+
+class ScheduleTables(SqliteDatabase):
+    """`scheduled_events`, as named store methods."""
+
+    def schedule_event(self, *, due_at: datetime, kind: str, transaction_id: int | None,
+                       payload: dict[str, Any], created_at: datetime) -> int:
+        return self.run_write(lambda db: schedule_event(
+            db, due_at=due_at, kind=kind, transaction_id=transaction_id, payload=payload,
+            created_at=created_at))
+
+    def next_due_event(self, until: datetime) -> ScheduledEvent | None:
+        """The earliest pending event due at or before `until` (ties: the first scheduled)."""
+        return self.run_read(lambda db: next_due_event(db, until))
+
+    def pending_summary(self) -> tuple[int, datetime | None]:
+        """How many events wait, and when the first is due."""
+        return self.run_read(pending_summary)
+
+    def claim_event(self, event_id: int, at: datetime) -> bool:
+        """Mark an event fired; False when someone else already did (it must not fire twice)."""
+        return self.run_write(lambda db: claim_event(db, event_id, at))
+
+    def finish_event(self, event_id: int, outcome: str, result: str) -> None:
+        self.run_write(lambda db: finish_event(db, event_id, outcome, result))
+
+    def events(self, *, state: str | None = None, transaction_id: int | None = None,
+               limit: int = 100) -> list[ScheduledEvent]:
+        """Events in due order; `state` pending or fired narrows them."""
+        return self.run_read(lambda db: events(db, state=state, transaction_id=transaction_id,
+                                                 limit=limit))
+
+    def clear_events(self) -> int:
+        """Drop every scheduled event; how many there were."""
+        return self.run_write(clear_events)

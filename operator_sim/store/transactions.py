@@ -15,6 +15,8 @@ from ..protocol.codes import TransactionStatus
 from .blobs import BlobStore
 from .interface import (
     DOCUMENT_ROLES,
+    MAX_PAGE,
+    SQLITE_MAX_INTEGER,
     DocumentRow,
     DuplicateActe,
     JournalEvent,
@@ -31,7 +33,6 @@ from .interface import (
     TransitionStep,
 )
 from .rows import (
-    SQLITE_MAX_INTEGER,
     document_row,
     fetch_all,
     fetch_one,
@@ -44,7 +45,6 @@ from .rows import (
 )
 from .writer import SqliteDatabase
 
-MAX_PAGE = 500
 MERGED_SIRENS = 100
 """Up to this many SIRENs, a list's page merges each SIREN's own newest rows (see `_page`)."""
 
@@ -262,6 +262,18 @@ class TransactionTables(SqliteDatabase):
                         "select * from transactions where type = 1 and siren = ? and numero_interne = ?"
                         " and status not in (-1, 0)", [siren, numero_interne])
         return None if row is None else transaction_row(row)
+
+    def numero_interne_taken(self, siren: str, numero_interne: str) -> bool:
+        """Whether any act of `siren`, whatever its status, holds this NumeroInterne: the live
+        one from the unique index, else those in error or cancelled from (siren, status, id)."""
+        row = fetch_one(self._read_db(),
+                        "select exists(select 1 from transactions where type = 1 and siren = ?"
+                        " and numero_interne = ? and status not in (-1, 0))"
+                        " or exists(select 1 from transactions where siren = ? and status in (-1, 0)"
+                        " and type = 1 and numero_interne = ?) as taken",
+                        [siren, numero_interne, siren, numero_interne])
+        assert row is not None
+        return bool(row["taken"])
 
     def list(self, filters: TransactionFilter | None = None, *, limit: int = 50,
              offset: int = 0) -> Page:

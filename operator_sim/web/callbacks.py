@@ -20,7 +20,6 @@ from typing import Any
 from aiohttp import web
 
 from ..engine.callbacks import EVENT_HEADER, SIGNATURE_HEADER, Callbacks
-from ..store import simulation as rows
 from .http import BadRequest, json_object, query_number, row_id, simulator_of
 from .keys import CALLBACKS, IDENTITY
 
@@ -62,7 +61,8 @@ def add_routes(app: web.Application, callbacks: Callbacks) -> None:
 # -- admin ----------------------------------------------------------------------------------------
 
 async def admin_registrations(request: web.Request) -> web.Response:
-    found = await simulator_of(request).engine.store.read(rows.callbacks, include_deleted=True)
+    found = await simulator_of(request).engine.store.query(
+        lambda s: s.callbacks(include_deleted=True))
     return web.json_response({"items": [c.to_dict() for c in found]})
 
 

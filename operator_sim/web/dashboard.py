@@ -50,8 +50,7 @@ from ..store import (
     StatusConflict,
     TransactionFilter,
 )
-from ..store import simulation as rows
-from ..store.interface import TransactionRow
+from ..store.interface import ScheduledEvent, TransactionRow
 from .downloads import MESSAGE_FILES, sound_file, store_fault
 from .forms import Limits, read_form
 from .guard import COOKIE, csrf_ok, csrf_token, same_origin
@@ -163,7 +162,7 @@ async def render(request: web.Request, template: str, *, status: int = 200,
                  **context: Any) -> web.Response:
     """A page in the shared frame: the clock panel and the flash message left by a POST."""
     simulator = simulator_of(request)
-    pending, next_due = await simulator.engine.store.read(rows.pending_summary)
+    pending, next_due = await simulator.engine.store.query(lambda s: s.pending_summary())
     flash = _read_flash(request)
     context.setdefault("section", "")
     html = request.app[TEMPLATES].get_template(template).render(
@@ -422,8 +421,8 @@ async def acte(request: web.Request) -> web.Response:
         documents=await store.documents(row.id), related=related,
         related_messages={r.id: await store.messages(r.id) for r in related},
         collectivite=await store.call(lambda s: s.get_collectivite(row.siren)),
-        scenario=await store.read(rows.application, row.id),
-        events=await store.read(rows.events, transaction_id=row.id),
+        scenario=await store.query(lambda s: s.application(row.id)),
+        events=await store.query(lambda s: s.events(transaction_id=row.id)),
         can_answer=row.type is TransactionType.ACTE and row.status is TransactionStatus.TRANSMIS,
         can_write=row.type is TransactionType.ACTE and row.status is TransactionStatus.ACQUITTEMENT_RECU)
 
@@ -440,7 +439,7 @@ async def scenarios(request: web.Request) -> web.Response:
     simulator = simulator_of(request)
     book = simulator.scenarios
     listing = await book.listing()
-    pending = await simulator.engine.store.read(rows.events, state="pending", limit=200)
+    pending = await simulator.engine.store.query(lambda s: s.events(state="pending", limit=200))
     return await render(request, "scenarios.html", section="scenarios", rules=listing,
                         source=book.source, events=pending)
 
@@ -503,10 +502,10 @@ async def resilier_convention(request: web.Request) -> str:
     on = parse_day("date", form.get("date") or simulator.clock.today().isoformat())
 
     def write(s: SqliteStore) -> Convention:
-        found = [c for c in s.conventions() if c.id == convention_id]
-        if not found:
+        found = s.get_convention(convention_id)
+        if found is None:
             raise Refused(f"Aucune convention n° {convention_id} : rien n'a été fait.")
-        if found[0].statut == "resiliee" or on < found[0].date_signature:
+        if found.statut == "resiliee" or on < found.date_signature:
             raise Refused(f"La convention {convention_id} est déjà résiliée, ou la date précède "
                           "sa signature : rien n'a été fait.")
         return s.terminate_convention(convention_id, on)
@@ -560,7 +559,7 @@ def _back_to(request: web.Request) -> str:
     return target if ours and target.isascii() and target.isprintable() else "/admin/"  # no CR LF
 
 
-def _fired(fired: list[rows.ScheduledEvent]) -> str:
+def _fired(fired: list[ScheduledEvent]) -> str:
     if not fired:
         return "aucun évènement programmé n'était dû."
     done = sum(e.state == "done" for e in fired)

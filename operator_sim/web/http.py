@@ -25,8 +25,7 @@ from ..engine.intake import IntakeRefused, Outcome
 from ..protocol.names import ascii_digits
 from ..simulator import Simulator
 from ..store import BlobCorrupted, BlobNotFound, NotFound
-from ..store.interface import TransactionRow
-from ..store.rows import SQLITE_MAX_INTEGER
+from ..store.interface import SQLITE_MAX_INTEGER, TransactionRow
 from .auth import refusal
 from .downloads import store_fault
 from .faults import fault_of

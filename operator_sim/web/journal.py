@@ -25,15 +25,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from ..pki.tls import HandshakeRefusal
-from ..store import StoreError
-from ..store import simulation as rows
-from ..store.database import SqliteStore
+from ..store import SqliteStore, StoreError
 from .auth import peer_certificate, peer_fingerprint
 from .http import BadRequest, query_number, row_id, simulator_of
 from .keys import CLOCK, DROPPED, IDENTITY, INTEGRITY_FAULT, SCENARIO, VERDICT
@@ -54,7 +51,7 @@ class JournalBuffer:
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, entry: dict[str, Any]) -> None:
-        self.store.defer_write(partial(rows.record_request, entry=entry))
+        self.store.defer_request(entry)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._commit_soon)
 
@@ -184,7 +181,7 @@ async def record_fault(request: web.Request, status: int, code: str, note: str) 
              "query": request.query_string, "status": status, "duration_ms": 0,
              "remote": request.remote, "verdict": "ADMIN", "error_code": code, "note": note}
     try:
-        await simulator.engine.store.write(rows.record_request, entry)
+        await simulator.engine.store.call(lambda s: s.record_request(entry))
     except StoreError:
         log.exception("could not journal %s %s", request.method, request.path)
 
@@ -228,12 +225,13 @@ async def query(request: web.Request) -> web.Response:
                              "since: ISO 8601 instant with an offset")
     store = simulator_of(request).engine.store
     await commit_waiting(store.store)  # rows still waiting for a commit are shown too
-    found = await store.read(
-        rows.requests, fingerprint=(q.get("fingerprint") or "").lower() or None,
-        status=query_number(request, "status"), path=q.get("path") or None,
-        verdict=q.get("verdict") or None, since=since, after=query_number(request, "after"),
-        transaction_id=query_number(request, "transaction"),
-        limit=min(query_number(request, "limit") or 100, MAX_LIMIT))
+    filters = {"fingerprint": (q.get("fingerprint") or "").lower() or None,
+               "status": query_number(request, "status"), "path": q.get("path") or None,
+               "verdict": q.get("verdict") or None, "since": since,
+               "after": query_number(request, "after"),
+               "transaction_id": query_number(request, "transaction"),
+               "limit": min(query_number(request, "limit") or 100, MAX_LIMIT)}
+    found = await store.query(lambda s: s.requests(**filters))
     return web.json_response({"items": [_item(r) for r in found]})
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlite_utils import Database
 
 from ..pilotage.courrier import render_relance
 from ..pilotage.indicateurs import (
@@ -30,8 +29,8 @@ from ..store.pilotage import (
     add_depots,
     depots,
     import_collectivites,
-    inactivite_jours,
-    pilotage_rows,
+    inactivite_jours_of,
+    pilotage_rows_of,
     set_inactivite_jours,
 )
 from .dashboard import Refused, _form, action, page, render
@@ -92,12 +91,12 @@ async def report_of(request: web.Request) -> dict[str, Any]:
     arrondissement = _arrondissement(request)
     override = _inactivite(request.query.get("inactivite"))
 
-    def read(db: Database) -> dict[str, Any]:  # on a reader thread: writes go on meanwhile
-        days = override if override is not None else inactivite_jours(db)
-        return rapport(pilotage_rows(db, du, au), du, au, inactivite=days,
+    def read(s: SqliteStore) -> dict[str, Any]:  # on a reader thread: writes go on meanwhile
+        days = override if override is not None else inactivite_jours_of(s)
+        return rapport(pilotage_rows_of(s, du, au), du, au, inactivite=days,
                        arrondissement=arrondissement)
 
-    return await simulator.engine.store.read(read)
+    return await simulator.engine.store.query(read)
 
 
 async def get_rapport(request: web.Request) -> web.Response:
@@ -237,7 +236,7 @@ async def get_depots(request: web.Request) -> web.Response:
 
 
 async def get_reglages(request: web.Request) -> web.Response:
-    days = await simulator_of(request).engine.store.read(inactivite_jours)
+    days = await simulator_of(request).engine.store.query(inactivite_jours_of)
     return web.json_response({"inactivite_jours": days})
 
 

@@ -34,7 +34,7 @@ from ..protocol.codes import (
 )
 from ..protocol.names import SIREN, ascii_digits
 from ..store import Collectivite, Convention, NotFound, SqliteStore, TransactionFilter
-from ..store.transactions import MAX_PAGE
+from ..store.interface import MAX_PAGE
 from .courriers import letter_json
 from .forms import Field, Limits, read_form
 from .http import BadRequest, json_object, outcome_json, path_id, query_int, simulator_of, transaction_json
@@ -312,10 +312,10 @@ async def post_resiliation(request: web.Request) -> web.Response:
         raise _invalid(error) from None
 
     def write(s: SqliteStore) -> Convention:
-        found = [c for c in s.conventions() if c.id == convention_id]
-        if not found:
+        found = s.get_convention(convention_id)
+        if found is None:
             raise NotFound(f"convention {convention_id}")
-        if found[0].statut == "resiliee" or on < found[0].date_signature:
+        if found.statut == "resiliee" or on < found.date_signature:
             raise BadRequest(409, "CONVENTION_NOT_TERMINABLE",
                              f"convention {convention_id} déjà résiliée, ou date avant sa signature",
                              f"convention {convention_id} already terminated, or date before "

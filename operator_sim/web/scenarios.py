@@ -27,7 +27,6 @@ from ..engine import simulation
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
 from ..simulator import Simulator
-from ..store import simulation as rows
 from .http import BadRequest, json_object, query_number, simulator_of
 from .keys import DROPPED, SCENARIO, Handler
 
@@ -130,7 +129,7 @@ async def reset(request: web.Request) -> web.Response:
 # -- the clock -----------------------------------------------------------------------------------
 
 async def _clock_json(simulator: Simulator) -> dict[str, Any]:
-    pending, next_due = await simulator.engine.store.read(rows.pending_summary)
+    pending, next_due = await simulator.engine.store.query(lambda s: s.pending_summary())
     return {"now": simulator.clock.now().isoformat(), "today": simulator.clock.today().isoformat(),
             "kind": "virtual" if simulator.scheduler.virtual else "real",
             "pending_events": pending, "next_due": None if next_due is None else next_due.isoformat()}
@@ -189,8 +188,9 @@ async def list_schedule(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state not in (None, "pending", "fired"):
         raise BadRequest(400, "BAD_PARAMETER", "state : pending ou fired", "state: pending or fired")
-    found = await simulator_of(request).engine.store.read(
-        rows.events, state=state, transaction_id=query_number(request, "transaction"), limit=1000)
+    transaction_id = query_number(request, "transaction")
+    found = await simulator_of(request).engine.store.query(
+        lambda s: s.events(state=state, transaction_id=transaction_id, limit=1000))
     return web.json_response({"items": [e.to_dict() for e in found]})
 
 

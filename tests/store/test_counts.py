@@ -32,7 +32,7 @@ from operator_sim.store import (
     schema,
 )
 from operator_sim.store.database import DATABASE_NAME
-from operator_sim.store.simulation import wipe_transactions
+from operator_sim.store.reset import wipe_transactions
 from operator_sim.store.transactions import MERGED_SIRENS
 
 from .factories import OTHER_SIREN, SIREN, T0, open_store

@@ -163,16 +163,8 @@ def _classification(form: Form) -> tuple[int, ...]:
 
 async def _number_taken(request: web.Request, siren: str, number: str) -> bool:
     """S²LOW's `isUnique`: any act of the authority, whatever its status, holds its number."""
-    store = engine_of(request).store
-    offset = 0
-    while True:
-        page = await store.list(TransactionFilter(siren=siren, type=TransactionType.ACTE),
-                                limit=500, offset=offset)
-        if any(row.numero_interne == number for row in page.items):
-            return True
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return False
+    return await engine_of(request).store.query(
+        lambda s: s.numero_interne_taken(siren, number))
 
 
 async def _acte_request(request: web.Request, form: Form, siren: str) -> ActeRequest:
