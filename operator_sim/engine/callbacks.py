@@ -46,7 +46,7 @@ from ..pki.identity import Identity, authorize
 from ..protocol.codes import TransactionStatus, TransactionType
 from ..store.interface import AsyncSimulatorStore, Callback, Delivery, SimulatorStore
 from .clock import Clock, SystemClock
-from .intake import RequestRefused, only_siren
+from .kernel import RequestRefused, only_siren
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Operator-Sim-Signature"

@@ -1,4 +1,5 @@
-"""The intake pipeline and the collectivité's requests: submit, cancel, ask for the classification.
+"""The intake pipeline: an archive submitted, an act built by the operator door, a waiting act
+posted, a held act answered (cancellation and classification requests are `requests`).
 
 One submission: examine the archive in a worker process (safe unpacking, validation), check the
 agent may act for the SIREN, timestamp the receipt, then store blobs (fsynced) and rows in one
@@ -21,7 +22,6 @@ from lxml import etree
 
 from ..pki.identity import Identity, authorize
 from ..protocol.archive import ArchiveLimits, read_archive
-from ..protocol.classification import Classification
 from ..protocol.codes import (
     AnomalieEnveloppeNature,
     AnomalieNature,
@@ -35,17 +35,14 @@ from ..protocol.errors import InvalidName, ProtocolError
 from ..protocol.messages import (
     IDCL,
     Acte,
-    Annulation,
-    DemandeClassification,
     EnveloppeCLMISILL,
     message_from_element,
 )
-from ..protocol.names import IDActe, MessageFileName
 from ..protocol.xmlsafe import parse_xml
 from ..signature.archive import Signer, sign_envelope
 from ..store.blobs import BlobStore
+from ..store.interface import Collectivite as RegisteredCollectivite
 from ..store.interface import (
-    AsyncSimulatorStore,
     Convention,
     NewDocument,
     NewMessage,
@@ -55,49 +52,30 @@ from ..store.interface import (
     TransactionRow,
     TransitionStep,
 )
-from ..store.interface import Collectivite as RegisteredCollectivite
 from ..validation.profiles import PlatformProfile
 from ..validation.report import Severity, ValidationReport
 from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
 from . import lifecycle, outcomes
-from .clock import Clock, paris_date
+from .clock import paris_date
+from .kernel import (
+    MIMETYPES,
+    AlsoWrite,
+    IntakeRefused,
+    Kernel,
+    Outcome,
+    RequestRefused,
+    actor_label,
+    create_and_answer,
+    only_siren,
+    to_answer,
+    transition_conflict,
+    walk_to_transmis,
+)
 from .policies import PolicyRef, PolicyShipper, resolve
+from .requests import Requests
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
 
 S = TransactionStatus
-AlsoWrite = Callable[[SimulatorStore, TransactionRow], None]
-MAX_DAILY_SERIAL = 9999  # envelope numbers and message _N suffixes have at most 4 digits
-MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
-             "jpg": "image/jpeg", "jpeg": "image/jpeg"}
-
-
-class IntakeRefused(Exception):
-    """A submission refused before any transaction exists: nothing was stored.
-
-    `status` is the HTTP status the web layer answers with; `report` the findings, if any.
-    """
-
-    def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
-                 report: ValidationReport | None = None, field: str | None = None) -> None:
-        super().__init__(message_en)
-        self.status = status
-        self.code = code
-        self.message_fr = message_fr
-        self.message_en = message_en
-        self.report = report
-        self.field = field
-
-
-class RequestRefused(IntakeRefused):
-    """A cancellation or request the transaction's state does not allow."""
-
-
-def transition_conflict(transaction_id: int) -> RequestRefused:
-    """Another request moved the transaction first (two cancellations at once): 409, and the
-    loser's transaction rows are not written."""
-    return RequestRefused(409, "TRANSITION_CONFLICT",
-                          f"la transaction {transaction_id} a changé d'état entre-temps",
-                          f"transaction {transaction_id} changed status meanwhile")
 
 
 @dataclass(frozen=True)
@@ -171,34 +149,16 @@ def _try_parse(data: bytes) -> etree._Element | None:
         return None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A stored transaction and the message the préfecture answered with."""
+@dataclass(kw_only=True)
+class Engine(Requests):
+    """The simulator's behaviour behind both doors; the web layer only translates HTTP.
 
-    transaction: TransactionRow
-    code: str | None  # "1-2", "1-3", "6-2", "7-2", "7-3"; None while the préfecture holds it
-    id_acte: str | None = None
-    anomalie: tuple[str, str] | None = None  # (Nature, Detail)
-    report: ValidationReport | None = None
-    scenario: Decision | None = None
-    """The scenario decision for a submitted act (its faults are the web layer's to show)."""
+    The intake doors (an archive, an act the operator builds, posting a waiting act, the
+    préfecture's answer to a held act) over the shared `Kernel`; the collectivité's requests
+    (cancellation, classification) are `Requests`'."""
 
-
-@dataclass
-class Engine:
-    """The simulator's behaviour behind both doors; the web layer only translates HTTP."""
-
-    store: AsyncSimulatorStore
-    clock: Clock
     policy: Callable[[], ValidationPolicy]
-    stamp: Callable[[bytes], bytes]
-    """SHA-256 digest → RFC 3161 token (DER), genTime from the clock."""
-    sign: Callable[[bytes], bytes]
-    """Outgoing message XML → detached CMS signature (DER) by the ministère certificate."""
-    classification: Callable[[], Classification]
     executor: Executor | None = None
-    itc: str = "SLO"
-    actor: str = "ministere"
     operator_signer: Signer | None = None
     """Signs the document and annexes of acts built by the operator door (unsigned if None)."""
     scenarios: ScenarioBook | None = None
@@ -207,10 +167,6 @@ class Engine:
     """The deployment's platform profile; a collectivité's own (`profil`) takes precedence."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _policies: PolicyShipper = field(default_factory=PolicyShipper)
-
-    @property
-    def sqlite(self) -> SimulatorStore:
-        return self.store.store
 
     # -- submissions ------------------------------------------------------------------------
 
@@ -503,35 +459,17 @@ class Engine:
             return Outcome(row, None, None, (str(anomalie[0]), by_operator), exam.report,
                            decision)
         elif held:
-            row = await self.store.call(_create_and_answer, new, None, received_at, actor,
+            row = await self.store.call(create_and_answer, new, None, received_at, actor,
                                         self.actor, None, None, then)
             return Outcome(row, None, None, None, exam.report, decision)
         else:
             assert outgoing is not None
-            row = await self.store.call(_create_and_answer, new, outgoing, received_at, actor,
+            row = await self.store.call(create_and_answer, new, outgoing, received_at, actor,
                                         self.actor, None if anomalie else id_acte,
                                         anomalie[1] if anomalie else None, then)
         return Outcome(row, bundle.code if bundle else None, None if anomalie else id_acte,
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]),
                        exam.report, decision)
-
-    async def daily_serial(self, kind: str, siren: str) -> int:
-        """The next number of the day (Paris) for `siren`: 1…9999, as envelope serials are kept
-        per authority and reset every day. Past 9999 the day is full: 429, nothing stored.
-        Reserved without a commit of its own: the commit that stores the message carrying
-        it makes it durable (a number no commit carried may come again after a crash)."""
-        today = paris_date(self.clock.now())
-        serial = await self.store.reserve_serial(f"{kind}-{siren}-{today:%Y%m%d}")
-        if serial > MAX_DAILY_SERIAL:
-            raise RequestRefused(
-                429, "DAILY_SERIALS_EXHAUSTED",
-                f"plus de {MAX_DAILY_SERIAL} envois pour {siren} aujourd'hui : numéros épuisés",
-                f"more than {MAX_DAILY_SERIAL} sendings for {siren} today: serials exhausted")
-        return serial
-
-    async def return_serial(self, siren: str) -> int:
-        """Serial of a message the ministry sends to `siren` (its envelope and `_N` suffix)."""
-        return await self.daily_serial("return-envelope", siren)
 
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
                              anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
@@ -544,16 +482,6 @@ class Engine:
         return outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
                                       notified=paris_date(self.clock.now()),
                                       classification=classification, serial=serial, itc=self.itc)
-
-    async def store_answer(self, bundle: outcomes.ReturnBundle,
-                             token_sha: str | None = None) -> NewMessage:
-        """Sign the return message and store it, ready to attach to a transition."""
-        def sign_and_put() -> tuple[str, str]:  # off the loop: RSA signing, then fsyncs
-            return self.sqlite.blobs.put(bundle.xml), self.sqlite.blobs.put(self.sign(bundle.xml))
-
-        out_sha, sig_sha = await asyncio.to_thread(sign_and_put)
-        return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
-                          signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
 
     async def answer_acte(self, transaction_id: int, *,
                           anomalie: tuple[AnomalieNature, str] | None = None,
@@ -648,78 +576,6 @@ class Engine:
                        None if anomalie is None else (str(anomalie[0]), anomalie[1]), exam.report,
                        decision)
 
-    # -- annulation (6-1 → 6-2) -------------------------------------------------------------
-
-    async def cancel(self, identity: Identity, transaction_id: int) -> Outcome:
-        """Cancel an acknowledged act: a 6-1 transaction answered at once by 6-2."""
-        acte = await self.store.get(transaction_id)
-        authorize(identity, acte.siren, "cancel")
-        if acte.type is not TransactionType.ACTE or acte.status is not S.ACQUITTEMENT_RECU \
-                or acte.id_acte is None:
-            raise RequestRefused(
-                409, "NOT_CANCELLABLE",
-                f"seul un acte acquitté peut être annulé (statut actuel : {acte.status.libelle})",
-                f"only an acknowledged act can be cancelled (current status: {acte.status.name})")
-        id_acte = IDActe.parse(acte.id_acte)
-        idcl = await self.idcl_of(acte)
-        now = self.clock.now()
-        serial = await self.return_serial(acte.siren)
-        request = Annulation(id_acte=str(id_acte))
-        request_name = outcomes.name_for(id_acte, "6-1", 0)
-        bundle = outcomes.ar_annulation(id_acte, idcl, received=paris_date(now), serial=serial,
-                                        itc=self.itc)
-        req_sha = await self.store.put_blob(request.to_xml())
-        outgoing = await self.store_answer(bundle)
-        new = NewTransaction(type=TransactionType.ANNULATION, status=S.POSTE, siren=acte.siren,
-                             related_transaction_id=acte.id, id_acte=None,
-                             numero_interne=acte.numero_interne, nature=acte.nature,
-                             messages=(NewMessage("6-1", Sender.CL, str(request_name), req_sha),))
-        try:
-            row = await self.store.call(_cancel, new, acte.id, outgoing, now, actor_label(identity),
-                                        self.actor)
-        except (lifecycle.IllegalTransition, StatusConflict) as lost:
-            raise transition_conflict(acte.id) from lost
-        return Outcome(row, "6-2", acte.id_acte)
-
-    # -- classification (7-1 → 7-2 | 7-3) ---------------------------------------------------
-
-    async def request_classification(self, identity: Identity, siren: str,
-                                     held: dt.date | None) -> Outcome:
-        """A 7-1 from the collectivité, answered at once by 7-2 (new tree) or 7-3 (up to date)."""
-        authorize(identity, siren, "read")
-        collectivite = await self.store.call(lambda store: store.get_collectivite(siren))
-        if collectivite is None:
-            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN",
-                                 f"la collectivité {siren} n'a encore rien transmis",
-                                 f"collectivité {siren} has not transmitted anything yet")
-        idcl = IDCL(siren, collectivite.departement, int(collectivite.arrondissement),
-                    collectivite.nature)
-        now = self.clock.now()
-        serial = await self.return_serial(siren)
-        request = DemandeClassification(date_classification=held)
-        request_name = MessageFileName(departement=idcl.departement, siren=siren, date=None,
-                                       numero_interne=None, nature=None, code="7-1", numero=0,
-                                       extension="xml")
-        bundle = outcomes.classification_answer(held, self.classification(), idcl,
-                                                sent=paris_date(now), serial=serial, itc=self.itc)
-        req_sha = await self.store.put_blob(request.to_xml())
-        outgoing = await self.store_answer(bundle)
-        new = NewTransaction(type=TransactionType.CLASSIFICATION, status=S.POSTE, siren=siren,
-                             messages=(NewMessage("7-1", Sender.CL, str(request_name), req_sha),))
-        row = await self.store.call(_create_and_answer, new, outgoing, now, actor_label(identity),
-                                    self.actor, None, None)
-        return Outcome(row, bundle.code)
-
-    async def idcl_of(self, row: TransactionRow) -> IDCL:
-        """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
-        collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
-        if collectivite is None:  # every act's sender is registered on intake
-            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
-                                 f"unknown collectivité {row.siren}")
-        return IDCL(row.siren, collectivite.departement, int(collectivite.arrondissement),
-                    collectivite.nature)
-
-
 # -- one serial step each, run on the store's writer thread -------------------------------------
 
 @dataclass(frozen=True)
@@ -759,7 +615,7 @@ def _register_then_answer(store: SimulatorStore, idcl: IDCL, new: NewTransaction
                           rejected: str) -> TransactionRow:
     """Register the sender if new (its IDCL), then store the refused envelope's transaction."""
     _register(store, idcl)
-    return _create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
+    return create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
 
 
 def _sender(store: SimulatorStore, siren: str, day: dt.date
@@ -828,64 +684,6 @@ def _id_acte_or_anomalie(acte: Acte, idcl: IDCL
         return None, (AnomalieNature.SCHEMA, f"NUMERO_INTERNE_INVALID : {exc.message_fr}")
 
 
-def _path_to(store: SimulatorStore, row: TransactionRow, steps: list[TransactionStatus], *,
-             at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
-             message: str) -> TransactionRow:
-    """Walk `row` through `steps` as the chain does, the last step carrying the answer."""
-    moves: list[TransitionStep] = []
-    current = row.status
-    labels = {S.EN_ATTENTE_DE_TRANSMISSION: "Accepté par le TdT : validation OK",
-              S.TRANSMIS: "Transmis au MI"}
-    for i, to in enumerate(steps):
-        lifecycle.check_transition(row.type, current, to, transaction_id=row.id)
-        last = i == len(steps) - 1
-        moves.append(TransitionStep(row.id, current, to,
-                                    message=message if last else labels.get(to, ""),
-                                    attach=final if last else None,
-                                    id_acte=id_acte if last else None))
-        current = to
-    return store.transition_many(moves, at=at, actor=actor)[-1]
-
-
-def _create_and_answer(store: SimulatorStore, new: NewTransaction, answer: NewMessage | None,
-                       at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
-                       anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
-    """Create the transaction and walk it to its answer; without one, stop at "transmis".
-    `then` writes more in the same commit (the scenario's record and follow-up)."""
-    def write() -> TransactionRow:
-        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
-                          anomalie=anomalie, then=then)
-
-    return store.atomic(write)
-
-
-def walk_to_transmis(store: SimulatorStore, row: TransactionRow, *, at: dt.datetime,
-                     actor: str) -> TransactionRow:
-    """Posté → en attente de transmission → transmis, as the chain carries any request."""
-    return _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at, actor=actor,
-                    final=None, id_acte=None, message="Transmis au MI")
-
-
-def _to_answer(store: SimulatorStore, row: TransactionRow, answer: NewMessage | None, *,
-               at: dt.datetime, ministere: str, id_acte: str | None, anomalie: str | None,
-               then: AlsoWrite | None) -> TransactionRow:
-    """From "posté", walk to the answer (4, or -1 on an anomaly); without one, to "transmis".
-    `then` writes more in the same commit (the scenario's record and follow-up)."""
-    if answer is None:
-        row = walk_to_transmis(store, row, at=at, actor=ministere)
-    else:
-        refused = anomalie is not None
-        message = (f"Refusé par le MI : {anomalie}" if refused
-                   else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
-        row = _path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
-                                    S.ERREUR if refused else S.ACQUITTEMENT_RECU],
-                       at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
-    if then is not None:
-        then(store, row)
-    return row
-
-
 def _create_pending(store: SimulatorStore, new: NewTransaction, status: S, at: dt.datetime,
                     actor: str) -> TransactionRow:
     """Store the act waiting: "en attente d'être postée" (17) waits for `post_acte`, "en
@@ -907,7 +705,7 @@ def _post_pending(store: SimulatorStore, transaction_id: int, answer: NewMessage
                                    expected_from=S.EN_ATTENTE_D_ETRE_POSTEE,
                                    message="La transaction a été postée par l'agent "
                                            f"télétransmetteur {actor}")
-        return _to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
+        return to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
                           anomalie=anomalie, then=then)
 
     return store.atomic(write)
@@ -966,21 +764,6 @@ def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessa
     return store.atomic(write)
 
 
-def _cancel(store: SimulatorStore, new: NewTransaction, acte_id: int, answer: NewMessage,
-            at: dt.datetime, actor: str, ministere: str) -> TransactionRow:
-    def write() -> TransactionRow:
-        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        row = walk_to_transmis(store, row, at=at, actor=ministere)
-        store.transition_many([
-            TransitionStep(row.id, S.TRANSMIS, S.ACQUITTEMENT_RECU,
-                           message="Annulation reçue par le MI", attach=answer),
-            TransitionStep(acte_id, S.ACQUITTEMENT_RECU, S.ANNULE, message="Acte annulé")],
-            at=at, actor=ministere)
-        return store.get(row.id)
-
-    return store.atomic(write)
-
-
 def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLimits,
                    kept: set[str], owned: bool) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
@@ -1022,33 +805,19 @@ def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...],
     return tuple(docs)
 
 
-def only_siren(identity: Identity) -> str:
-    """The one SIREN `identity` acts for; refused (422, field "siren") when it acts for several."""
-    if len(identity.sirens) != 1:
-        raise RequestRefused(422, "FIELD_REQUIRED",
-                             "siren requis : ce compte agit pour plusieurs collectivités",
-                             "siren required: this account acts for several collectivités",
-                             field="siren")
-    (siren,) = identity.sirens
-    return siren
-
-
-def actor_label(identity: Identity) -> str:
-    """How the journal names an agent: login (or name) and its certificate's fingerprint."""
-    who = identity.login or identity.name
-    return f"{who} ({identity.fingerprint[:16]})"
-
-
 __all__ = [
+    "MIMETYPES",
     "Engine",
     "EnvelopeFault",
     "Examination",
     "IntakeRefused",
+    "Kernel",
     "Outcome",
     "RequestRefused",
     "actor_label",
     "examine",
     "examine_shipped",
     "only_siren",
+    "transition_conflict",
     "walk_to_transmis",
 ]

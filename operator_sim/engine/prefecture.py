@@ -66,15 +66,9 @@ from ..validation.corpus import minimal_pdf
 from ..validation.documents import format_from_extension, pdf_structure_problem, sniff_format
 from . import lifecycle, outcomes
 from .clock import paris_date
-from .intake import (
-    MIMETYPES,
-    Engine,
-    Outcome,
-    RequestRefused,
-    actor_label,
-    walk_to_transmis,
-)
-from .intake import transition_conflict as _conflict
+from .intake import Engine
+from .kernel import MIMETYPES, Outcome, RequestRefused, actor_label, walk_to_transmis
+from .kernel import transition_conflict as _conflict
 
 S = TransactionStatus
 T = TransactionType

@@ -14,7 +14,7 @@ from typing import Any
 from ..protocol.codes import AnomalieNature
 from ..store.interface import ScheduledEvent as Event
 from ..store.interface import SimulatorStore
-from .intake import RequestRefused
+from .kernel import RequestRefused
 from .prefecture import Prefecture
 from .scenarios import ScenarioBook
 from .scheduler import EventSkipped, Handler, Scheduler

@@ -1,0 +1,209 @@
+"""The engine's shared kernel: the store, the clock, the serials, signing and time-stamping,
+and storing the préfecture's answers. The intake doors (`intake.Engine`), the collectivité's
+requests (`requests.Requests`) and the préfecture (`prefecture.Prefecture`) build on it.
+Knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..pki.identity import Identity
+from ..protocol.classification import Classification
+from ..protocol.codes import Sender, TransactionStatus
+from ..protocol.envelope import Collectivite as IDCL
+from ..store.interface import (
+    AsyncSimulatorStore,
+    NewMessage,
+    NewTransaction,
+    SimulatorStore,
+    TransactionRow,
+    TransitionStep,
+)
+from ..validation.report import ValidationReport
+from . import lifecycle, outcomes
+from .clock import Clock, paris_date
+from .scenarios import Decision
+
+S = TransactionStatus
+AlsoWrite = Callable[[SimulatorStore, TransactionRow], None]
+MAX_DAILY_SERIAL = 9999  # envelope numbers and message _N suffixes have at most 4 digits
+MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/png",
+             "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+
+
+class IntakeRefused(Exception):
+    """A submission refused before any transaction exists: nothing was stored.
+
+    `status` is the HTTP status the web layer answers with; `report` the findings, if any.
+    """
+
+    def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
+                 report: ValidationReport | None = None, field: str | None = None) -> None:
+        super().__init__(message_en)
+        self.status = status
+        self.code = code
+        self.message_fr = message_fr
+        self.message_en = message_en
+        self.report = report
+        self.field = field
+
+
+class RequestRefused(IntakeRefused):
+    """A cancellation or request the transaction's state does not allow."""
+
+
+def transition_conflict(transaction_id: int) -> RequestRefused:
+    """Another request moved the transaction first (two cancellations at once): 409, and the
+    loser's transaction rows are not written."""
+    return RequestRefused(409, "TRANSITION_CONFLICT",
+                          f"la transaction {transaction_id} a changé d'état entre-temps",
+                          f"transaction {transaction_id} changed status meanwhile")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A stored transaction and the message the préfecture answered with."""
+
+    transaction: TransactionRow
+    code: str | None  # "1-2", "1-3", "6-2", "7-2", "7-3"; None while the préfecture holds it
+    id_acte: str | None = None
+    anomalie: tuple[str, str] | None = None  # (Nature, Detail)
+    report: ValidationReport | None = None
+    scenario: Decision | None = None
+    """The scenario decision for a submitted act (its faults are the web layer's to show)."""
+
+
+@dataclass(kw_only=True)
+class Kernel:
+    """What every part of the engine shares: the store, the clock, the ministère's signature
+    and time-stamp, the daily serials, and storing a signed answer."""
+
+    store: AsyncSimulatorStore
+    clock: Clock
+    stamp: Callable[[bytes], bytes]
+    """SHA-256 digest → RFC 3161 token (DER), genTime from the clock."""
+    sign: Callable[[bytes], bytes]
+    """Outgoing message XML → detached CMS signature (DER) by the ministère certificate."""
+    classification: Callable[[], Classification]
+    itc: str = "SLO"
+    actor: str = "ministere"
+
+    @property
+    def sqlite(self) -> SimulatorStore:
+        return self.store.store
+
+    async def daily_serial(self, kind: str, siren: str) -> int:
+        """The next number of the day (Paris) for `siren`: 1…9999, as envelope serials are kept
+        per authority and reset every day. Past 9999 the day is full: 429, nothing stored.
+        Reserved without a commit of its own: the commit that stores the message carrying
+        it makes it durable (a number no commit carried may come again after a crash)."""
+        today = paris_date(self.clock.now())
+        serial = await self.store.reserve_serial(f"{kind}-{siren}-{today:%Y%m%d}")
+        if serial > MAX_DAILY_SERIAL:
+            raise RequestRefused(
+                429, "DAILY_SERIALS_EXHAUSTED",
+                f"plus de {MAX_DAILY_SERIAL} envois pour {siren} aujourd'hui : numéros épuisés",
+                f"more than {MAX_DAILY_SERIAL} sendings for {siren} today: serials exhausted")
+        return serial
+
+    async def return_serial(self, siren: str) -> int:
+        """Serial of a message the ministry sends to `siren` (its envelope and `_N` suffix)."""
+        return await self.daily_serial("return-envelope", siren)
+
+    async def store_answer(self, bundle: outcomes.ReturnBundle,
+                             token_sha: str | None = None) -> NewMessage:
+        """Sign the return message and store it, ready to attach to a transition."""
+        def sign_and_put() -> tuple[str, str]:  # off the loop: RSA signing, then fsyncs
+            return self.sqlite.blobs.put(bundle.xml), self.sqlite.blobs.put(self.sign(bundle.xml))
+
+        out_sha, sig_sha = await asyncio.to_thread(sign_and_put)
+        return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
+                          signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
+
+    async def idcl_of(self, row: TransactionRow) -> IDCL:
+        """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
+        collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
+        if collectivite is None:  # every act's sender is registered on intake
+            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
+                                 f"unknown collectivité {row.siren}")
+        return IDCL(row.siren, collectivite.departement, int(collectivite.arrondissement),
+                    collectivite.nature)
+
+
+def path_to(store: SimulatorStore, row: TransactionRow, steps: list[TransactionStatus], *,
+             at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
+             message: str) -> TransactionRow:
+    """Walk `row` through `steps` as the chain does, the last step carrying the answer."""
+    moves: list[TransitionStep] = []
+    current = row.status
+    labels = {S.EN_ATTENTE_DE_TRANSMISSION: "Accepté par le TdT : validation OK",
+              S.TRANSMIS: "Transmis au MI"}
+    for i, to in enumerate(steps):
+        lifecycle.check_transition(row.type, current, to, transaction_id=row.id)
+        last = i == len(steps) - 1
+        moves.append(TransitionStep(row.id, current, to,
+                                    message=message if last else labels.get(to, ""),
+                                    attach=final if last else None,
+                                    id_acte=id_acte if last else None))
+        current = to
+    return store.transition_many(moves, at=at, actor=actor)[-1]
+
+
+def create_and_answer(store: SimulatorStore, new: NewTransaction, answer: NewMessage | None,
+                       at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
+                       anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
+    """Create the transaction and walk it to its answer; without one, stop at "transmis".
+    `then` writes more in the same commit (the scenario's record and follow-up)."""
+    def write() -> TransactionRow:
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
+        return to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
+                          anomalie=anomalie, then=then)
+
+    return store.atomic(write)
+
+
+def walk_to_transmis(store: SimulatorStore, row: TransactionRow, *, at: dt.datetime,
+                     actor: str) -> TransactionRow:
+    """Posté → en attente de transmission → transmis, as the chain carries any request."""
+    return path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at, actor=actor,
+                    final=None, id_acte=None, message="Transmis au MI")
+
+
+def to_answer(store: SimulatorStore, row: TransactionRow, answer: NewMessage | None, *,
+               at: dt.datetime, ministere: str, id_acte: str | None, anomalie: str | None,
+               then: AlsoWrite | None) -> TransactionRow:
+    """From "posté", walk to the answer (4, or -1 on an anomaly); without one, to "transmis".
+    `then` writes more in the same commit (the scenario's record and follow-up)."""
+    if answer is None:
+        row = walk_to_transmis(store, row, at=at, actor=ministere)
+    else:
+        refused = anomalie is not None
+        message = (f"Refusé par le MI : {anomalie}" if refused
+                   else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
+        row = path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
+                                    S.ERREUR if refused else S.ACQUITTEMENT_RECU],
+                       at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
+    if then is not None:
+        then(store, row)
+    return row
+
+
+def only_siren(identity: Identity) -> str:
+    """The one SIREN `identity` acts for; refused (422, field "siren") when it acts for several."""
+    if len(identity.sirens) != 1:
+        raise RequestRefused(422, "FIELD_REQUIRED",
+                             "siren requis : ce compte agit pour plusieurs collectivités",
+                             "siren required: this account acts for several collectivités",
+                             field="siren")
+    (siren,) = identity.sirens
+    return siren
+
+
+def actor_label(identity: Identity) -> str:
+    """How the journal names an agent: login (or name) and its certificate's fingerprint."""
+    who = identity.login or identity.name
+    return f"{who} ({identity.fingerprint[:16]})"
