@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..pki.identity import Identity
 from ..protocol.classification import Classification
 from ..protocol.codes import Sender, TransactionStatus
-from ..protocol.envelope import Collectivite as IDCL
+from ..protocol.messages import IDCL
 from ..store.interface import (
     AsyncSimulatorStore,
     NewMessage,

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import Sender, TransactionStatus, TransactionType
-from ..protocol.envelope import Collectivite as IDCL
-from ..protocol.messages import Annulation, DemandeClassification
+from ..protocol.messages import IDCL, Annulation, DemandeClassification
 from ..protocol.names import IDActe, MessageFileName
 from ..store.interface import (
     NewMessage,

@@ -125,6 +125,9 @@ class AsyncStore:
     async def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
         return await self._read(self.store.agents_for_certificate, fingerprint)
 
+    async def flush_deferred(self) -> None:
+        await self._write(self.store.flush_deferred)
+
     def close(self) -> None:
         """Stop the reader pool; the wrapped store is closed by its owner."""
         self._readers.shutdown(wait=True)

@@ -224,7 +224,7 @@ async def query(request: web.Request) -> web.Response:
             raise BadRequest(400, "BAD_PARAMETER", "since : instant ISO 8601 avec fuseau",
                              "since: ISO 8601 instant with an offset")
     store = simulator_of(request).engine.store
-    await commit_waiting(store.store)  # rows still waiting for a commit are shown too
+    await store.flush_deferred()  # rows still waiting for a commit are shown too
     filters = {"fingerprint": (q.get("fingerprint") or "").lower() or None,
                "status": query_number(request, "status"), "path": q.get("path") or None,
                "verdict": q.get("verdict") or None, "since": since,
