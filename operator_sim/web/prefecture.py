@@ -227,7 +227,11 @@ def _siren_of(request: web.Request) -> str:
 
 async def list_collectivites(request: web.Request) -> web.Response:
     def read(store: SqliteStore) -> list[dict[str, object]]:
-        return [_collectivite_json(c, store.conventions(c.siren)) for c in store.collectivites()]
+        collectivites = store.collectivites()
+        conventions: dict[str, list[Convention]] = {}
+        for convention in store.conventions():  # one query, not one per collectivité
+            conventions.setdefault(convention.siren, []).append(convention)
+        return [_collectivite_json(c, conventions.get(c.siren, [])) for c in collectivites]
 
     return web.json_response({"items": await simulator_of(request).engine.store.call(read)})
 

@@ -13,6 +13,9 @@ IMPLEMENTATION = tuple(f"operator_sim.store.{m}" for m in (
     "database", "writer", "rows", "transactions", "collectivites", "agents", "rules", "schedule",
     "callbacks", "state", "reset", "request_journal", "asyncstore"))
 ENGINE_MAY_USE = ("operator_sim.store.interface", "operator_sim.store.blobs")
+RAW_CALLS = frozenset({"run_read", "run_write", "submit_write", "defer_write", "execute",
+                       "executemany", "executescript", "fetch_all", "fetch_one"})
+"""Ways to hand SQL, or a function of a connection, to the store instead of naming a method."""
 
 
 def imported(path: Path, root: Path) -> set[str]:
@@ -50,12 +53,30 @@ def violations(root: Path, layer: str, forbidden: tuple[str, ...],
     return found
 
 
+def raw_calls(root: Path, layer: str) -> list[str]:
+    """`file:line name` for each call of a `RAW_CALLS` name (as a function or a method)."""
+    found = []
+    for path in sorted((root / layer).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if name in RAW_CALLS:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}")
+    return found
+
+
 def test_the_engine_imports_only_the_store_interface():
     assert violations(PACKAGE, "engine", (*SQLITE, *IMPLEMENTATION), ENGINE_MAY_USE) == []
 
 
 def test_the_web_layer_holds_no_sql():
     assert violations(PACKAGE, "web", (*SQLITE, *IMPLEMENTATION)) == []
+
+
+def test_neither_the_engine_nor_the_web_layer_hands_sql_to_the_store():
+    assert raw_calls(PACKAGE, "engine") == []
+    assert raw_calls(PACKAGE, "web") == []
 
 
 def test_the_check_finds_each_kind_of_violation(tmp_path):
@@ -84,3 +105,10 @@ def test_the_check_finds_each_kind_of_violation(tmp_path):
         "operator_sim/web/s2low/bad.py: sqlite_utils",
         "operator_sim/web/s2low/bad.py: sqlite_utils.Database",
     ]
+    (root / "web" / "raw.py").write_text(
+        "async def handler(store):\n"
+        "    store.run_write(lambda db: db.execute('delete from transactions'))\n"
+        "    return fetch_all(store, 'select 1', [])\n")
+    assert sorted(raw_calls(root, "web")) == ["operator_sim/web/raw.py:2 execute",
+                                              "operator_sim/web/raw.py:2 run_write",
+                                              "operator_sim/web/raw.py:3 fetch_all"]

@@ -262,3 +262,19 @@ async def test_the_dashboard_registers_a_collectivite_with_its_convention_and_te
     _, message = await dashboard_post(
         served, f"/admin/tableau/conventions/{convention['id']}/resilier", data={"date": "2024-07-01"})
     assert "déjà résiliée" in message
+
+
+async def test_the_listing_gives_each_collectivite_its_own_conventions(served):
+    for siren in (SIREN, OTHER):
+        status, _ = await admin(served, "PUT", f"/admin/collectivites/{siren}", COMMUNE)
+        assert status == 201
+    for signed in ("2020-01-01", "2022-06-01"):
+        status, _ = await admin(served, "POST", f"/admin/collectivites/{SIREN}/conventions",
+                                {"date_signature": signed, "operateur": "SLO"})
+        assert status == 201
+    status, listed = await admin(served, "GET", "/admin/collectivites")
+    assert status == 200
+    # 2001-01-01: the convention the test kit gives every SIREN it serves
+    assert {c["siren"]: [v["date_signature"] for v in c["conventions"]]
+            for c in listed["items"]} == {SIREN: ["2001-01-01", "2020-01-01", "2022-06-01"],
+                                          OTHER: ["2001-01-01"]}
