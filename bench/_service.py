@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -86,6 +87,36 @@ def prepare(root: Path, *, agents: int = 4) -> Workspace:
                                  name=f"Agent de charge {i}", now=now)
             enrolled.append(Agent(siren(i), pki_dir / record.certificate, pki_dir / record.key))
     return Workspace(root, pki_dir, root / "data", tuple(enrolled))
+
+
+def checkout_env(checkout: Path) -> dict[str, str]:
+    """This interpreter's environment with `checkout`'s packages first on the path."""
+    return {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
+
+
+def prepare_in(checkout: Path, root: Path, *, agents: int = 4) -> Workspace:
+    """`prepare` as `checkout`'s own bench/_service.py does it (its schema, its accounts), in a
+    subprocess importing that checkout's code: an older commit gets the folders it expects."""
+    root.mkdir(parents=True, exist_ok=True)
+    code = ("import json, sys; from pathlib import Path; from bench import _service; "
+            "w = _service.prepare(Path(sys.argv[1]), agents=int(sys.argv[2])); "
+            "print(json.dumps([[a.siren, str(a.certificate), str(a.key)] for a in w.agents]))")
+    done = subprocess.run([sys.executable, "-c", code, str(root), str(agents)],
+                          capture_output=True, text=True, cwd=root, env=checkout_env(checkout),
+                          check=False)
+    if done.returncode:
+        raise RuntimeError(f"prepare in {checkout} failed:\n{done.stderr[-3000:]}")
+    listed = json.loads(done.stdout.strip().splitlines()[-1])
+    return Workspace(root, root / "certs", root / "data",
+                     tuple(Agent(s, Path(c), Path(k)) for s, c, k in listed))
+
+
+def module_file(checkout: Path, cwd: Path) -> str:
+    """Where `operator_sim` is imported from by a process started as `Server(checkout=…)` is."""
+    done = subprocess.run([sys.executable, "-c", "import operator_sim; print(operator_sim.__file__)"],
+                          capture_output=True, text=True, cwd=cwd, env=checkout_env(checkout),
+                          check=True)
+    return done.stdout.strip()
 
 
 # -- envelopes ----------------------------------------------------------------------------------
@@ -167,15 +198,26 @@ class ServerDied(RuntimeError):
 
 
 class Server:
-    """`operator-sim serve` in its own process group, on ephemeral ports, logging to a file."""
+    """`operator-sim serve` in its own process group, on ephemeral ports, logging to a file.
+
+    With `checkout`, the CLI of that source tree runs instead of the installed one (this
+    interpreter, `checkout` first on PYTHONPATH, from the workspace folder so that neither the
+    server nor its workers' fork server finds another `operator_sim` in the current folder).
+    """
 
     def __init__(self, workspace: Workspace, *, env: dict[str, str] | None = None,
-                 startup_timeout: float = 90) -> None:
+                 startup_timeout: float = 90, checkout: Path | None = None) -> None:
         self.workspace = workspace
         self.log = workspace.root / "server.log"
-        exe = Path(sys.executable).parent / "operator-sim"
-        command = [str(exe), "serve", "--data-dir", str(workspace.data_dir), "--pki-dir",
-                   str(workspace.pki_dir), "--api-port", "0", "--admin-port", "0"]
+        arguments = ["serve", "--data-dir", str(workspace.data_dir), "--pki-dir",
+                     str(workspace.pki_dir), "--api-port", "0", "--admin-port", "0"]
+        if checkout is None:
+            command, base, cwd = ([str(Path(sys.executable).parent / "operator-sim"), *arguments],
+                                  dict(os.environ), None)
+        else:
+            command = [sys.executable, "-c", "import sys; from operator_sim.cli import main; "
+                       "sys.argv[0] = 'operator-sim'; sys.exit(main())", *arguments]
+            base, cwd = checkout_env(checkout), workspace.root
         self.started = time.monotonic()
         with self.log.open("a") as log:
             log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n")
@@ -183,7 +225,7 @@ class Server:
             self._offset = log.tell()
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+                cwd=cwd, env={**base, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.api_url, self.admin_url = self._wait_for_urls(startup_timeout)
         self.startup_seconds = time.monotonic() - self.started
 
@@ -231,6 +273,10 @@ class Server:
         """(server RSS, RSS of its worker processes) in bytes, from /proc."""
         return rss(self.pid), sum(rss(child) for child in children(self.pid))
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds so far of (the whole service, its main process alone)."""
+        return tree_cpu(self.pid), process_cpu(self.pid)
+
 
 def rss(pid: int) -> int:
     """VmRSS of a live process in bytes (0 if it is gone)."""
@@ -241,6 +287,30 @@ def rss(pid: int) -> int:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return 0
+
+
+def process_cpu(pid: int, *, reaped: bool = True) -> float:
+    """User + system CPU seconds of `pid` (and, with `reaped`, of the children it waited for)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return sum(int(value) for value in fields[11:15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of the whole service: `pid` and every live descendant (the validation workers
+    are forked by a fork server, grandchildren of the server), with what each reaped."""
+    total, pending, seen = 0.0, [pid], set()
+    while pending:
+        process = pending.pop()
+        if process in seen:
+            continue
+        seen.add(process)
+        total += process_cpu(process)
+        pending.extend(children(process))
+    return total
 
 
 def _procs(match: Callable[[list[str]], bool]) -> Iterator[int]:
@@ -341,5 +411,6 @@ async def closed_loop(pool: Clients, subs: list[Submission], concurrency: int) -
 
 
 __all__ = ["Agent", "Answer", "Clients", "Server", "ServerDied", "Submission", "Workspace",
-           "big_envelope", "children", "clients", "closed_loop", "prepare", "rss", "siren",
-           "stream", "submissions"]
+           "big_envelope", "checkout_env", "children", "clients", "closed_loop", "module_file",
+           "prepare", "prepare_in", "process_cpu", "rss", "siren", "stream", "submissions",
+           "tree_cpu"]

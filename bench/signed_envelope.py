@@ -40,25 +40,6 @@ from operator_sim.validation import corpus
 ROUNDS = 4  # batches of each kind, taking turns
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU of the whole service: `pid` and every live descendant (the validation workers are
-    forked by a fork server, grandchildren of the server), with what each reaped of its own."""
-    total, pending, seen = 0.0, [pid], set()
-    while pending:
-        process = pending.pop()
-        if process in seen:
-            continue
-        seen.add(process)
-        try:
-            stat = Path(f"/proc/{process}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-        pending.extend(_service.children(process))
-    return total
-
-
 def envelopes(workspace: _service.Workspace, count: int, size: int, *, signed: bool,
               start: int, tampered: bool = False) -> list[_service.Submission]:
     """`count` délibérations with a document and two annexes, signed by their SIREN's agent
@@ -122,10 +103,10 @@ async def measure(workspace: _service.Workspace, server: _service.Server,
         for index in range(ROUNDS):
             for kind, rounds in batches.items():
                 batch = rounds[index]
-                cpu, start = _cpu_seconds(server.pid), time.perf_counter()
+                cpu, start = _service.tree_cpu(server.pid), time.perf_counter()
                 answers = await _service.closed_loop(pool, batch, concurrency)
                 tallies[kind].add(answers, time.perf_counter() - start,
-                                  _cpu_seconds(server.pid) - cpu)
+                                  _service.tree_cpu(server.pid) - cpu)
     return tallies
 
 
