@@ -1,16 +1,20 @@
 """Every benchmark in one run, one table: our figure, the baseline measured in the same run, ratio.
 
-Runs, in order: end-to-end submissions over mTLS vs the primitive-cost ceiling (`e2e.py`), the
-validator vs a tar + xmllint loop (`validate_vs_xmllint.py`), the TSA vs `openssl ts -reply`
-(`tsa_vs_openssl.py`), CMS verification vs `openssl cms -verify` (`cms_verify.py`), storage
-growth to 1 M transactions (`storage_growth.py`), a 100 MB archive with bounded memory
-(`big_archive.py`), SIGKILLs under load (`crash.py`) and the soak (`soak.py`). The scripts
-that print their own text are run as subprocesses and their figures read from their output.
+Issue 18's rows first: end to end over mTLS A/B against `--against` (default: 1e65379, the
+commit the issue measured), with the primitive and CPU-only ceilings (`e2e.py`); CMS
+verification vs an `openssl cms -verify` loop (`cms_verify.py`); an envelope with three signed
+files vs unsigned (`signed_envelope.py`); start-up of `operator-sim serve` and of the pytest
+plugin's first test, also A/B (`startup.py`); the power-loss check by fsync accounting
+(`power_loss.py`); SIGKILLs under load (`crash.py`); storage growth to 1 M transactions
+(`storage_growth.py`); a 100 MB archive with bounded memory (`big_archive.py`); the soak
+(`soak.py`). Then the validator vs a tar + xmllint loop (`validate_vs_xmllint.py`) and the TSA
+vs `openssl ts -reply` (`tsa_vs_openssl.py`). The scripts that print their own text are run
+as subprocesses and their figures read from their output.
 
-    python bench/run.py [--quick] [--only e2e,tsa,...] [--json] [--soak-duration 10m]
+    python bench/run.py [--quick] [--only e2e,tsa,...] [--against COMMIT|none] [--json]
 
 `--quick` is the CI size (storage 100 K, soak 20 s, 300 crash submissions, …); the default is
-the full size (storage 1 M, soak 10 min, 3,000 crash submissions: about 50 min on 2 cores).
+the full size (storage 1 M, soak 10 min, 3,000 crash submissions: about an hour on 2 cores).
 Exit status 1 when any row misses its target.
 """
 
@@ -28,10 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` when run as a script
 
-from bench import _report, big_archive, crash, e2e, soak, storage_growth
+from bench import _report, big_archive, crash, e2e, power_loss, signed_envelope, soak, startup, storage_growth
 
 HERE = Path(__file__).resolve().parent
 Row = _report.Row
+BASELINE = "1e65379"  # main when issue 18 was measured
 
 
 def _script(name: str, *args: str, timeout: float = 3600) -> str:
@@ -86,8 +91,24 @@ def cms_rows(quick: bool) -> list[Row]:
                 detail={"output": out.strip().splitlines()})]
 
 
-def e2e_rows(quick: bool) -> list[Row]:
-    return e2e.run(count=500 if quick else 2000, ceiling_count=100 if quick else 200)
+def e2e_rows(quick: bool, against: str | None) -> list[Row]:
+    return e2e.run(count=600 if quick else 2000, lone=100 if quick else 200,
+                   ceiling_count=100 if quick else 200, against=against)
+
+
+def signed_rows(quick: bool) -> list[Row]:
+    return signed_envelope.run(count=40 if quick else 160)
+
+
+def startup_rows(quick: bool, against: str | None) -> list[Row]:
+    return startup.run(runs=2 if quick else 5, against=against)
+
+
+def power_rows(quick: bool) -> list[Row]:
+    rows, verdict = power_loss.run(count=20 if quick else 60)
+    for problem in verdict.problems[:10]:
+        print(problem, file=sys.stderr)
+    return rows
 
 
 def storage_rows(quick: bool, size: int | None) -> list[Row]:
@@ -118,21 +139,28 @@ def soak_rows(quick: bool, duration: float | None) -> list[Row]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI sizes (a few minutes)")
-    parser.add_argument("--only", help="comma-separated: e2e,validate,tsa,cms,storage,big,crash,soak")
+    parser.add_argument("--only", help="comma-separated: e2e,cms,signed,startup,power,crash,"
+                        "storage,big,soak,validate,tsa")
+    parser.add_argument("--against", default=BASELINE,
+                        help=f"commit for the A/B rows (default {BASELINE}; none: no A/B)")
     parser.add_argument("--storage-size", type=int, help="final transaction count (default 1 M)")
     parser.add_argument("--soak-duration", type=soak.seconds, help="default 10m (20s with --quick)")
     parser.add_argument("--json", action="store_true", help="JSON (machine + rows) on stdout")
     parser.add_argument("--json-file", type=Path, help="also write the JSON there")
     args = parser.parse_args()
+    against = None if args.against.lower() == "none" else args.against
     benches: dict[str, Callable[[], list[Row]]] = {
-        "e2e": lambda: e2e_rows(args.quick),
-        "validate": lambda: validate_rows(args.quick),
-        "tsa": lambda: tsa_rows(args.quick),
+        "e2e": lambda: e2e_rows(args.quick, against),
         "cms": lambda: cms_rows(args.quick),
+        "signed": lambda: signed_rows(args.quick),
+        "startup": lambda: startup_rows(args.quick, against),
+        "power": lambda: power_rows(args.quick),
+        "crash": lambda: crash_rows(args.quick),
         "storage": lambda: storage_rows(args.quick, args.storage_size),
         "big": lambda: big_rows(args.quick),
-        "crash": lambda: crash_rows(args.quick),
         "soak": lambda: soak_rows(args.quick, args.soak_duration),
+        "validate": lambda: validate_rows(args.quick),
+        "tsa": lambda: tsa_rows(args.quick),
     }
     chosen = args.only.split(",") if args.only else list(benches)
     unknown = set(chosen) - set(benches)

@@ -110,21 +110,16 @@ async def measure(workspace: _service.Workspace, server: _service.Server,
     return tallies
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=100_000, help="bytes per PDF (3 per act)")
-    parser.add_argument("--count", type=int, default=200,
-                        help="submissions of each kind per phase (lone, then in flight)")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
-    args = parser.parse_args()
-    per_round = max(1, args.count // ROUNDS)
+def run(*, size: int = 100_000, count: int = 200, concurrency: int = 16) -> list[_report.Row]:
+    """Unsigned and signed batches in turns, lone then `concurrency` in flight; their rows."""
+    per_round = max(1, count // ROUNDS)
     rows: list[_report.Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-signed-") as tmp:
         workspace = _service.prepare(Path(tmp) / "service", agents=4)
-        made = {kind: envelopes(workspace, 2 * ROUNDS * per_round + 2, args.size,
+        made = {kind: envelopes(workspace, 2 * ROUNDS * per_round + 2, size,
                                 signed=kind == "signed", start=0)
                 for kind in ("unsigned", "signed")}
-        tampered = envelopes(workspace, 1, args.size, signed=True, start=0, tampered=True)
+        tampered = envelopes(workspace, 1, size, signed=True, start=0, tampered=True)
         server = _service.Server(workspace)
         load_before = os.getloadavg()
         try:
@@ -133,12 +128,11 @@ def main() -> int:
                 raise SystemExit("a document changed after signing was accepted: signatures "
                                  "are not being checked")
             results = {}
-            for phase, concurrency, offset in (("lone", 1, 0),
-                                               ("in flight", args.concurrency, 1)):
+            for phase, in_flight, offset in (("lone", 1, 0), ("in flight", concurrency, 1)):
                 batches = {kind: [subs[2 + (offset * ROUNDS + r) * per_round:][:per_round]
                                   for r in range(ROUNDS)] for kind, subs in made.items()}
                 warmup = [] if offset else [s for subs in made.values() for s in subs[:2]]
-                results[phase] = asyncio.run(measure(workspace, server, batches, concurrency,
+                results[phase] = asyncio.run(measure(workspace, server, batches, in_flight,
                                                      warmup))
         finally:
             server.stop()
@@ -150,9 +144,9 @@ def main() -> int:
                 print(f"{phase} {kind}: {len(tally.bad)} bad answers, e.g. {tally.bad[0]}",
                       file=sys.stderr)
         ok = not unsigned.bad and not signed.bad
-        detail = {"concurrency": 1 if phase == "lone" else args.concurrency,
+        detail = {"concurrency": 1 if phase == "lone" else concurrency,
                   "tampered_signed_envelope": f"{refused.status} {refused.body}"[:200],
-                  "submissions_each": unsigned.count, "pdf_bytes": args.size,
+                  "submissions_each": unsigned.count, "pdf_bytes": size,
                   "load_average_before_after": [round(load_before[0], 2),
                                                 round(load_after[0], 2)]}
         cpu_ratio = (signed.cpu / signed.count) / (unsigned.cpu / unsigned.count)
@@ -172,6 +166,17 @@ def main() -> int:
                         signed.count / signed.seconds, "sub/s",
                         baseline=unsigned.count / unsigned.seconds, baseline_label="unsigned"),
         ]
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000, help="bytes per PDF (3 per act)")
+    parser.add_argument("--count", type=int, default=200,
+                        help="submissions of each kind per phase (lone, then in flight)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    args = parser.parse_args()
+    rows = run(size=args.size, count=args.count, concurrency=args.concurrency)
     return _report.emit(rows, title="Signed envelope (3 detached CMS) vs unsigned, end to end")
 
 
