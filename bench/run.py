@@ -101,7 +101,7 @@ def signed_rows(quick: bool) -> list[Row]:
 
 
 def startup_rows(quick: bool, against: str | None) -> list[Row]:
-    return startup.run(runs=2 if quick else 5, against=against)
+    return startup.run(runs=3 if quick else 5, against=against)
 
 
 def power_rows(quick: bool) -> list[Row]:
