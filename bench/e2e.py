@@ -279,6 +279,18 @@ def checked_out(commit: str, folder: Path) -> Iterator[Path]:
                        check=False)
 
 
+def _same_start(service: Service) -> None:
+    """The running server has the folder and PYTHONPATH `module_file` was checked with."""
+    pid = service.server.pid
+    cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    environ = dict(entry.split("=", 1) for entry in Path(f"/proc/{pid}/environ").read_text()
+                   .split("\0") if "=" in entry)
+    if cwd != service.workspace.root.resolve() or \
+            environ.get("PYTHONPATH") != str(service.checkout):
+        raise RuntimeError(f"{service.label}: server runs in {cwd} with PYTHONPATH="
+                           f"{environ.get('PYTHONPATH')}, not as checked")
+
+
 def cpu_ceiling(ceiling: Ceiling, trivial_cpu: float) -> float:
     """Seconds of CPU per submission: validate + stamp + sign + one trivial request."""
     spent = ceiling.cpu_seconds
@@ -327,6 +339,7 @@ def run(*, count: int = 2000, lone: int = 200, concurrency: int = 16, agents: in
         try:
             for service in services:
                 service.server = _service.Server(service.workspace, checkout=service.checkout)
+                _same_start(service)
             rss_before = services[0].server.rss()
             trivial_cpu = asyncio.run(measure())
             rss_after = services[0].server.rss()
