@@ -34,7 +34,7 @@ from operator_sim.pki.tls import client_ssl_context
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.store import SqliteStore
 from operator_sim.store.identities import StoreDirectory
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 API_LINE = re.compile(r"API \(mutual TLS\)\s+(https://\S+?)/api/v1/")
 ADMIN_LINE = re.compile(r"TSA \(RFC 3161\)\s+(http://\S+?)/tsa")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` when run
 from bench import _report, _service
 from bench._report import Row
 from operator_sim.protocol.envelope import Collectivite
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.validator import ValidationPolicy, validate_archive
 
 TARGET = 1.0  # seconds per archive

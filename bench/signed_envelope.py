@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from bench import _report, _service
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.signature import sign_envelope
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 ROUNDS = 4  # batches of each kind, taking turns
 

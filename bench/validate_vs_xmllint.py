@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.registry import SCHEMAS_DIR
 
 ACTES_XSD = SCHEMAS_DIR / "actes" / "actes.xsd"

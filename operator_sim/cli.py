@@ -262,7 +262,7 @@ def envelope_sign(archive: str, cert: str, key: str, chain: str | None,
               help="Also write the act material (PDF, PNG, budget XML) under FOLDER/material.")
 def envelope_corpus(folder: str, material: bool) -> None:
     """Write the generated corpus of valid and invalid envelopes with its manifest."""
-    from .validation.corpus import CASES, write_corpus, write_material
+    from .testing.corpus import CASES, write_corpus, write_material
 
     manifest = write_corpus(os.path.join(folder, "cases"))
     click.echo(f"{len(CASES)} cases, manifest: {manifest}")

@@ -34,6 +34,7 @@ from .pki.identity import Account
 from .pki.provision import ensure_pki
 from .pki.store import PkiStore, fingerprint
 from .pki.tls import HandshakeRefusal, server_ssl_context
+from .protocol import envelope
 from .protocol.classification import Classification, bundled_classifications
 from .signature.archive import Signer
 from .signature.cms import sign_outgoing
@@ -42,7 +43,6 @@ from .store import AsyncStore, Collectivite, SqliteStore
 from .store.blobs import remove_stale_files
 from .store.identities import StoreDirectory, adopt_pki_bindings
 from .timestamp import TimeStampAuthority, authority_from_pki
-from .validation import corpus
 from .validation.profiles import PlatformProfile
 from .validation.registry import default_registry
 from .validation.validator import ValidationPolicy
@@ -190,8 +190,11 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
     return Simulator(config, pki, store, clock, engine, executor, tsa, token, identities)
 
 
-DEMO_COMMUNE = corpus.COMMUNE
-"""The collectivité `operator-sim serve` knows from the start (the corpus's commune)."""
+DEMO_COMMUNE = envelope.Collectivite(siren="491011698", departement="034", arrondissement=3,
+                                     adresses_retour=("actes@mairie.example.org",))
+"""The collectivité `operator-sim serve` knows from the start. The generated corpus is sent by
+the same commune (`operator_sim.testing.corpus.COMMUNE`, which the simulator may not import),
+so `fixtures/` can be submitted as is: tests/validation/test_corpus.py keeps them equal."""
 DEMO_NAME = "Commune de démonstration"
 
 

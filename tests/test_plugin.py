@@ -14,7 +14,7 @@ USER_TESTS = '''
 import pytest
 
 from operator_sim.client import ApiError
-from operator_sim.validation.corpus import minimal_pdf
+from operator_sim.testing.corpus import minimal_pdf
 
 ROOTS = []
 PDF = minimal_pdf("Deliberation")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import operator_sim
 from operator_sim import Client, Config, ValidationPolicy, build_simulator, running, validate_archive
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 
 def test_the_package_exports_exactly_its_public_surface() -> None:

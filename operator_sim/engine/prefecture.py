@@ -28,12 +28,14 @@ Refusals are `RequestRefused` (HTTP status + stable code + French/English messag
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..pdf.courrier import Courrier, Paragraphe, render_courrier
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.errors import ProtocolError
@@ -62,7 +64,6 @@ from ..store.interface import (
     TransactionFilter,
     TransactionRow,
 )
-from ..validation.corpus import minimal_pdf
 from ..validation.documents import format_from_extension, pdf_structure_problem, sniff_format
 from . import lifecycle, outcomes
 from .clock import paris_date
@@ -178,7 +179,7 @@ class Prefecture:
 
         `text` is DescriptionPieces (3-1), Motif (4-1) or NatureIllegalite (5-1) — a default
         sentence when empty — and only written into the generated PDF for 2-1. `document` is
-        the letter's PDF (a one-page PDF is generated when None). Refused: 422 COURRIER_CODE
+        the letter's PDF (drawn by `pdf.courrier` when None). Refused: 422 COURRIER_CODE
         (unknown code), 422 for a bad text or document, 409 ACTE_NOT_ACKNOWLEDGED.
         """
         engine = self.engine
@@ -191,14 +192,17 @@ class Prefecture:
         _require_acknowledged(acte)
         assert acte.id_acte is not None
         id_acte = IDActe.parse(acte.id_acte)
-        label = LETTER_TYPES[code].libelle
-        if document is None:
-            document = minimal_pdf(f"{label} - acte {acte.id_acte}" + (f" - {text}" if text else ""))
-        else:
+        if document is not None:
             check_document("courrier.pdf", document, ("pdf",), field="document")
         idcl = await engine.idcl_of(acte)
         now = engine.clock.now()
         sent = paris_date(now)
+        if document is None:
+            objet = f"{LETTER_TYPES[code].libelle} - acte {acte.id_acte}"
+            document = await asyncio.to_thread(render_courrier, Courrier(  # reportlab: ms
+                expediteur="Préfecture", service="Contrôle de légalité",
+                destinataire=(f"Collectivité SIREN {acte.siren}",), date=sent, objet=objet,
+                paragraphes=(Paragraphe(text),) if text else (), titre=objet), generated_at=now)
         serial = await engine.return_serial(acte.siren)
         try:
             bundle = outcomes.courrier(code, id_acte, idcl, sent=sent, text=text,

@@ -14,7 +14,7 @@ from operator_sim.engine.outcomes import ANO
 from operator_sim.protocol.codes import Sender
 from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.protocol.messages import AnomalieEnveloppe, parse_message
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .test_intake import identity, submit
 

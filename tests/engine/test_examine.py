@@ -12,7 +12,7 @@ from operator_sim.protocol.archive import read_archive
 from operator_sim.protocol.errors import ProtocolError
 from operator_sim.protocol.messages import Acte, EnveloppeCLMISILL, message_from_element
 from operator_sim.protocol.xmlsafe import parse_xml
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.validator import ValidationPolicy, inspect_archive
 
 POLICY = ValidationPolicy(today=dt.date(2024, 3, 14))

@@ -21,9 +21,9 @@ from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.protocol.messages import AnomalieActe, ARActe, parse_message
 from operator_sim.signature import sign_outgoing
 from operator_sim.store import AsyncStore, Collectivite, SqliteStore
+from operator_sim.testing import corpus
 from operator_sim.timestamp import authority_from_pki
 from operator_sim.timestamp.verify import read_token
-from operator_sim.validation import corpus
 from operator_sim.validation.validator import ValidationPolicy
 
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)

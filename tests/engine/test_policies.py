@@ -17,8 +17,8 @@ from operator_sim.protocol.classification import default_classification
 from operator_sim.signature import sign_outgoing
 from operator_sim.signature.policy import SignatureMode, SignaturePolicy
 from operator_sim.store import AsyncStore, SqliteStore
+from operator_sim.testing import corpus
 from operator_sim.timestamp import authority_from_pki
-from operator_sim.validation import corpus
 from operator_sim.validation.validator import ValidationPolicy
 
 from .test_intake import NOW, identity

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import subprocess
 import tarfile
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from pypdf import PdfReader
 
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, RequestRefused
@@ -30,8 +32,8 @@ from operator_sim.protocol.messages import (
 )
 from operator_sim.signature import sign_outgoing
 from operator_sim.store import AsyncStore, SqliteStore
+from operator_sim.testing import corpus
 from operator_sim.timestamp import authority_from_pki
-from operator_sim.validation import corpus
 from operator_sim.validation.validator import ValidationPolicy
 
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
@@ -267,6 +269,30 @@ async def test_defere_foresees_no_answer(prefecture, tmp_path, schema, pki):
 
 
 # -- refusals -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "text", "says"), [
+    ("2-1", "Merci de préciser l'objet <de l'acte> & ses annexes.",
+     "Merci de préciser l'objet <de l'acte> & ses annexes."),
+    ("2-1", "", None),
+    ("5-1", "", "Illégalité relevée lors du contrôle de légalité."),
+    ("4-1", "Motif " * 400, ("Motif " * 400).strip()),
+])
+async def test_a_generated_letter_reads_back_with_its_act_type_and_text(prefecture, tmp_path,
+                                                                         code, text, says):
+    """Without a document, the letter is drawn (reportlab): read back with pypdf, it names the
+    letter's type, the act's IDActe, the collectivité and the day, and carries the text whole,
+    wrapped over pages when long."""
+    acte_id = await acknowledged_act(prefecture, tmp_path)
+    letter = (await prefecture.send_letter(acte_id, code, text=text)).transaction
+    pdf = stored(prefecture, (await prefecture.letter_document(letter.id)).sha256)
+    reader = PdfReader(io.BytesIO(pdf))
+    words = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert f"{letter.type.libelle} - acte {ID_ACTE}" in words
+    assert f"SIREN {SIREN}" in words and "Le 14/03/2024" in words
+    if says is not None:
+        assert says in words
+    assert reader.metadata["/CreationDate"] == "D:20240314093000Z"  # the simulator's clock
+
 
 async def test_letters_need_an_acknowledged_act(prefecture, tmp_path):
     held = await held_act(prefecture, tmp_path)

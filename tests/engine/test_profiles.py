@@ -9,7 +9,7 @@ import datetime as dt
 from operator_sim.protocol.codes import NatureActe
 from operator_sim.protocol.envelope import Piece
 from operator_sim.store import Collectivite, NewConvention
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.profiles import PlatformProfile
 
 from .test_intake import NOW, identity, submit

@@ -25,7 +25,7 @@ from operator_sim.config import Config
 from operator_sim.pki.store import CertRecord
 from operator_sim.signature.archive import Signer
 from operator_sim.simulator import build_simulator
-from operator_sim.validation.corpus import base_request, build
+from operator_sim.testing.corpus import base_request, build
 from operator_sim.web.server import RunningSimulator, running
 from tests.web.conftest import shared_pki_dir  # noqa: F401
 

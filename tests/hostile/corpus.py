@@ -3,7 +3,7 @@
 Each `HostileCase` says how to make one request (an archive upload, a plain HTTP call, or raw
 bytes trickled down the socket) and what the simulator must answer: a 4xx JSON refusal with a
 stable code (`KO` text on the S²LOW door), an AnomalieActe (1-3) with a precise Nature, or a
-dropped connection. Archives are built from `validation.corpus` material and hand-made tar/gzip
+dropped connection. Archives are built from `operator_sim.testing.corpus` material and hand-made tar/gzip
 structures; nothing is committed as a binary blob. Pure: no network, no database (what comes
 from the live simulator, such as signing certificates, arrives in a `Material`).
 """
@@ -27,8 +27,8 @@ from operator_sim.protocol.codes import AnomalieNature
 from operator_sim.protocol.envelope import ActeRequest, BuiltEnvelope, Piece, build_acte_envelope
 from operator_sim.signature.archive import Signer
 from operator_sim.signature.cms import sign_detached, to_asn1
-from operator_sim.validation import corpus
-from operator_sim.validation.corpus import base_request, budget_request, build, minimal_pdf, minimal_png
+from operator_sim.testing import corpus
+from operator_sim.testing.corpus import base_request, budget_request, build, minimal_pdf, minimal_png
 
 SIREN = corpus.COMMUNE.siren
 S2LOW = "/modules/actes"
@@ -173,7 +173,7 @@ def edit(built: BuiltEnvelope, member: str, change: Callable[[bytes], bytes]) ->
 
 
 def act(m: Material, **changes: object) -> ActeRequest:
-    """The valid délibération of `validation.corpus`, numbered for this case."""
+    """The valid délibération of `operator_sim.testing.corpus`, numbered for this case."""
     return base_request(**{"numero_interne": m.numero, **changes})
 
 

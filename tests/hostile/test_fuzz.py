@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from operator_sim.protocol.archive import read_archive
 from operator_sim.protocol.errors import InvalidName, UnsafeArchive
 from operator_sim.protocol.names import ArchiveName, EnveloppeName, IDActe, MessageFileName
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .corpus import pack
 from .test_corpus import INTERNALS

@@ -16,7 +16,7 @@ import pytest
 from operator_sim.pki.profiles import RgsLevel
 from operator_sim.pki.store import CertRecord
 from operator_sim.store import Collectivite
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web.server import RunningSimulator
 from tests.web.conftest import served, shared_pki_dir  # noqa: F401
 

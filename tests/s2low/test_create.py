@@ -13,7 +13,7 @@ from operator_sim.engine.clock import paris_date
 from operator_sim.pki.enrol import bind_record
 from operator_sim.pki.identity import Account
 from operator_sim.pki.profiles import AgentSubject, RgsLevel
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from tests.web.simkit import serve
 
 from .conftest import (

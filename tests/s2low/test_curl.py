@@ -10,7 +10,7 @@ import shutil
 import pytest
 from pypdf import PdfReader
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 

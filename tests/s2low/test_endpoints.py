@@ -15,7 +15,7 @@ from operator_sim.pki.enrol import bind_record
 from operator_sim.pki.identity import Account, hash_password
 from operator_sim.pki.profiles import AgentSubject, RgsLevel
 from operator_sim.store import Collectivite
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .conftest import ACTES, OTHER_SIREN, SIREN, create_form, latin1
 

@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from operator_sim.protocol.messages import Acte, message_from_element
 from operator_sim.protocol.xmlsafe import parse_xml
 from operator_sim.store import TransactionFilter
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .conftest import ACTES, SIREN, latin1
 

@@ -20,7 +20,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from operator_sim.pki.profiles import RgsLevel
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .conftest import SIREN
 

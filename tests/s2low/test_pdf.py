@@ -10,9 +10,9 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen.canvas import Canvas
 
-from operator_sim.engine.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
 from operator_sim.engine.clock import paris_date
-from operator_sim.engine.tampon import Tampon, TamponError, stamp_pdf
+from operator_sim.pdf.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
+from operator_sim.pdf.tampon import Tampon, TamponError, stamp_pdf
 
 from .conftest import ACTES, ANNEXE, create_form, latin1
 

@@ -17,7 +17,7 @@ from operator_sim.pki import AgentSubject, CatalogueEntry, PkiStore, TrustStore,
 from operator_sim.pki.profiles import RSA_2048, PrivateKey
 from operator_sim.pki.provision import initialise_pki
 from operator_sim.protocol.envelope import ActeRequest, Piece
-from operator_sim.validation.corpus import base_request, build, minimal_pdf
+from operator_sim.testing.corpus import base_request, build, minimal_pdf
 from operator_sim.validation.report import ValidationReport
 from operator_sim.validation.validator import ValidationPolicy, validate_archive
 

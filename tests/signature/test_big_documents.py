@@ -24,7 +24,7 @@ from operator_sim.signature.policy import (
     SignaturePolicy,
     looks_signed,
 )
-from operator_sim.validation.corpus import minimal_pdf
+from operator_sim.testing.corpus import minimal_pdf
 from operator_sim.validation.report import ValidationReport
 
 from .conftest import SignerFiles, openssl_sign, policy_for, signed_request, validate, write_act

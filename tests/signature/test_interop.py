@@ -18,7 +18,7 @@ from operator_sim.signature import (
     verify_detached,
     verify_pdf_signatures,
 )
-from operator_sim.validation.corpus import build
+from operator_sim.testing.corpus import build
 from operator_sim.validation.registry import default_registry
 
 from .conftest import DOCUMENT, SignerFiles, openssl_sign, openssl_verify, signed_request

@@ -12,7 +12,7 @@ from operator_sim.pki import CatalogueEntry, PkiStore, TrustStore
 from operator_sim.protocol.codes import NatureActe
 from operator_sim.protocol.envelope import ActeRequest, Piece
 from operator_sim.signature import SignatureMode, SignaturePolicy
-from operator_sim.validation.corpus import base_request, minimal_pdf
+from operator_sim.testing.corpus import base_request, minimal_pdf
 from operator_sim.validation.profiles import MatiereProfile
 from operator_sim.validation.registry import SchemaRegistry
 from operator_sim.validation.report import ValidationReport

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 from operator_sim.protocol.envelope import Piece
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.batch import find_archives
 from operator_sim.validation.validator import validate_archive
 

@@ -11,7 +11,7 @@ from lxml import etree
 
 from operator_sim.protocol.envelope import Piece
 from operator_sim.protocol.xmlsafe import parse_xml
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.registry import LOCATED_ERRORS, default_registry
 from operator_sim.validation.report import Severity
 from operator_sim.validation.validator import validate_archive

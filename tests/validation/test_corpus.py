@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from operator_sim.validation.corpus import CASES, write_corpus
+from operator_sim.simulator import DEMO_COMMUNE
+from operator_sim.testing.corpus import CASES, COMMUNE, write_corpus
 from operator_sim.validation.validator import validate_archive
 
 from .conftest import FIXTURES
@@ -38,3 +39,9 @@ def test_each_case_gets_its_expected_verdict_and_code(case, manifest, policy):
         assert detail.startswith(case.code)
     else:
         assert report.anomalie() is None
+
+
+def test_the_corpus_is_sent_by_the_commune_serve_registers():
+    """The served simulator may not import test material, so it states its demo commune itself:
+    the two must agree, or fixtures/ could not be submitted by the demo agent."""
+    assert COMMUNE == DEMO_COMMUNE

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from operator_sim.protocol.codes import AnomalieNature, NatureActe
 from operator_sim.protocol.envelope import Piece
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.validator import ValidationPolicy, validate_archive
 
 

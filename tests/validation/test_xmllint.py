@@ -9,7 +9,7 @@ from operator_sim.protocol.archive import UnsafeArchive, read_archive
 from operator_sim.protocol.codes import NS_ACTES
 from operator_sim.protocol.errors import UnsafeXML
 from operator_sim.protocol.xmlsafe import parse_xml
-from operator_sim.validation.corpus import NS_BUDGET
+from operator_sim.testing.corpus import NS_BUDGET
 from operator_sim.validation.registry import SCHEMAS_DIR, default_registry
 
 from .conftest import FIXTURES

@@ -19,7 +19,7 @@ from aiohttp import web
 from operator_sim.engine.scenarios import parse_rule
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store import TransactionFilter
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web.guard import csrf_token
 
 from .simkit import SIREN

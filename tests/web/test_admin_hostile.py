@@ -14,7 +14,7 @@ import pytest
 from operator_sim.engine.scenarios import parse_rule
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store import TransactionFilter
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .simkit import SIREN, act, serve, submit, virtual_start
 from .test_dashboard import submit_held

@@ -13,7 +13,7 @@ from operator_sim.config import Config
 from operator_sim.pki.enrol import enrol_agent
 from operator_sim.pki.tls import client_ssl_context
 from operator_sim.simulator import build_simulator
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web.app import create_app
 
 from .simkit import openssl_cms_verify

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
 CLI = str(Path(sys.executable).parent / "operator-sim")

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from operator_sim.client import ApiError, Client
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
 

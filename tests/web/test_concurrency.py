@@ -11,7 +11,7 @@ from contextlib import closing
 
 from operator_sim.client import Client
 from operator_sim.protocol.envelope import Collectivite
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 COLLECTIVITES = (corpus.COMMUNE,
                  Collectivite(siren="253400014", departement="034", arrondissement=1),

@@ -15,7 +15,7 @@ import pytest
 
 from operator_sim.protocol.errors import ProtocolError
 from operator_sim.protocol.names import ArchiveName
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.validation.profiles import PlatformProfile
 from operator_sim.validation.report import ANOMALIE_BY_CODE
 

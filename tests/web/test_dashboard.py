@@ -13,7 +13,7 @@ import pytest
 from operator_sim.pki.identity import AGENT_ROLES, Identity
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.protocol.envelope import Collectivite
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web import dashboard
 from operator_sim.web.guard import csrf_token
 

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from operator_sim.protocol.messages import DemandePieceComplementaire, parse_message
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 from operator_sim.pki.profiles import RgsLevel
 from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store.database import DATABASE_NAME
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from tests.s2low.conftest import ACTES, latin1, s2low_client
 
 from .simkit import SIREN, act, submit

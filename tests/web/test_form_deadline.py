@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .simkit import serve
 from .test_admin_hostile import related_ids

@@ -14,7 +14,7 @@ import pytest
 from operator_sim.pki import AgentSubject
 from operator_sim.protocol.envelope import Piece
 from operator_sim.signature.cms import sign_detached
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .simkit import SIREN, serve, submit
 

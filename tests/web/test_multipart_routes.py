@@ -4,7 +4,7 @@ name each file was posted under; a part that cannot be read refuses the whole re
 
 from __future__ import annotations
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .test_prefecture_flows import acknowledged_act, send
 

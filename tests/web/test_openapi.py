@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web.app import create_app
 
 SIREN = corpus.COMMUNE.siren

@@ -14,7 +14,7 @@ from operator_sim.config import Config
 from operator_sim.protocol.archive import ArchiveLimits, read_archive
 from operator_sim.protocol.messages import Acte, parse_message
 from operator_sim.simulator import build_simulator
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 from operator_sim.web.server import running
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"

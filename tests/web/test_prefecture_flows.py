@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from operator_sim.pki import Identity
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 from .simkit import openssl_cms_verify
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from operator_sim.validation import corpus
+from operator_sim.testing import corpus
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 

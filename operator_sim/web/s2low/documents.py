@@ -4,7 +4,7 @@ envelope, and the acknowledgement slip.
 S²LOW numbers every file of a transaction in one table: index 0 is the message XML, 1 the act's
 document, 2… the annexes. The simulator keeps messages and documents apart, so a file's id is
 `transaction id × 1000 + index` — stable, unique, and enough to find it again. Stamping and the
-slip are drawn by `engine.tampon` and `engine.bordereau` from the stored transaction's facts.
+slip are drawn by `pdf.tampon` and `pdf.bordereau` from the stored transaction's facts.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from ...engine.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
 from ...engine.clock import paris_date
 from ...engine.intake import Engine
 from ...engine.scenarios import archive_sender, damaged
-from ...engine.tampon import Tampon, TamponError, stamp_pdf
+from ...pdf.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
+from ...pdf.tampon import Tampon, TamponError, stamp_pdf
 from ...protocol.archive import write_archive
 from ...protocol.codes import NS_ACTES, Sender, TransactionStatus, TransactionType
 from ...protocol.errors import ProtocolError

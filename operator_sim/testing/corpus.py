@@ -26,8 +26,8 @@ from ..protocol.archive import write_archive
 from ..protocol.codes import NatureActe
 from ..protocol.envelope import ActeRequest, BuiltEnvelope, Collectivite, Piece, build_acte_envelope
 from ..protocol.messages import ARActe
-from .documents import compute_scellement
-from .profiles import PlatformProfile
+from ..validation.documents import compute_scellement
+from ..validation.profiles import PlatformProfile
 
 NS_BUDGET = "http://www.minefi.gouv.fr/cp/demat/docbudgetaire"
 CLASSIFICATION_2019 = dt.date(2019, 3, 1)
@@ -35,6 +35,7 @@ ACT_DATE = dt.date(2024, 3, 12)
 SENT_DATE = dt.date(2024, 3, 14)
 COMMUNE = Collectivite(siren="491011698", departement="034", arrondissement=3,
                        adresses_retour=("actes@mairie.example.org",))
+"""The corpus's sender: `operator-sim serve`'s demo commune (`simulator.DEMO_COMMUNE`)."""
 
 
 # -- material -----------------------------------------------------------------------------------

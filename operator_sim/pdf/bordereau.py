@@ -13,14 +13,13 @@ import io
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from .clock import PARIS
+from .metadata import PARIS, dated
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def render_bordereau(facts: BordereauFacts, *, generated_at: dt.datetime) -> byt
                             title=f"Bordereau d'acquittement {facts.id_acte}",
                             author="operator-sim", creator="operator-sim")
     doc.build(story)
-    return _dated(buffer.getvalue(), generated_at)
+    return dated(buffer.getvalue(), generated_at)
 
 
 def _table(rows: list, *, widths: tuple[float, ...], header: bool = False) -> Table:
@@ -133,16 +132,6 @@ def _table(rows: list, *, widths: tuple[float, ...], header: bool = False) -> Ta
         style.append(("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#eef1f7")))
     table.setStyle(TableStyle(style))
     return table
-
-
-def _dated(pdf: bytes, at: dt.datetime) -> bytes:
-    """Set the document's creation date from the simulator clock (reportlab's is fixed)."""
-    stamp = at.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%SZ")
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.add_metadata({"/CreationDate": stamp, "/ModDate": stamp})
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 __all__ = ["BordereauFacts", "Etape", "Fichier", "render_bordereau"]

@@ -1,0 +1,13 @@
+"""The PDFs the simulator prints, on reportlab (drawing) and pypdf (reading, merging).
+
+- `courrier`: letters — the préfecture's courriers about an act (2-1, 3-1, 4-1, 5-1) and the
+  pilotage reminder to a collectivité (`Courrier`, `Paragraphe`, `render_courrier`)
+- `bordereau`: the acknowledgement slip of a transmitted act (`BordereauFacts`,
+  `render_bordereau`)
+- `tampon`: the operator's stamp merged onto an acknowledged act's first page (`Tampon`,
+  `stamp_pdf`)
+
+Pure: facts in, bytes out; no clock, no storage, nothing else of operator_sim imported, so
+every layer above (engine, pilotage, web) may use it. Test material (the corpus's hand-written
+minimal PDFs) is `operator_sim.testing`, never this.
+"""

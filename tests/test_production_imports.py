@@ -1,0 +1,79 @@
+"""Production code never imports test material, and the PDF package stands on its own.
+
+Imports are read from the source (inside functions too), so an import moved into a function
+to hide it still counts. `operator_sim.testing` is for tests, benchmarks and the command that
+hands the corpus to users (`operator-sim envelope corpus`, in `operator_sim.cli`).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import operator_sim
+
+PACKAGE = Path(operator_sim.__file__).resolve().parent
+MAY_USE_TESTING = ("operator_sim.testing", "operator_sim.cli")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(root: Path) -> Iterator[tuple[str, str]]:
+    """(module, imported module) for every import statement of the package at `root`."""
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield module, alias.name
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for alias in node.names:  # `from . import testing` names the module itself
+                    yield module, f"{target}.{alias.name}" if not node.module else target
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def importers_of_testing(root: Path) -> set[str]:
+    return {module for module, target in imports(root)
+            if within(target, f"{root.name}.testing")
+            and not any(within(module, allowed) for allowed in MAY_USE_TESTING)}
+
+
+def test_no_production_module_imports_operator_sim_testing():
+    assert any(within(target, "operator_sim.testing") for _, target in imports(PACKAGE)), \
+        "the command line should still reach the corpus"
+    assert importers_of_testing(PACKAGE) == set()
+
+
+def test_the_pdf_package_imports_nothing_else_of_operator_sim():
+    """It sits below the engine, pilotage and web, which all print with it."""
+    above = {(module, target) for module, target in imports(PACKAGE)
+             if within(module, "operator_sim.pdf") and within(target, "operator_sim")
+             and not within(target, "operator_sim.pdf")}
+    assert above == set()
+
+
+def test_an_import_hidden_in_a_function_is_found(tmp_path):
+    root = tmp_path / "operator_sim"
+    (root / "testing").mkdir(parents=True)
+    (root / "engine").mkdir()
+    for init in (root, root / "testing", root / "engine"):
+        (init / "__init__.py").write_text("")
+    (root / "testing" / "corpus.py").write_text("def minimal_pdf(text): ...\n")
+    (root / "engine" / "letters.py").write_text(
+        "def letter():\n    from ..testing.corpus import minimal_pdf\n    return minimal_pdf('x')\n")
+    (root / "engine" / "other.py").write_text("from .. import testing\n")
+    (root / "cli.py").write_text("def corpus():\n    from .testing import corpus\n")
+    assert importers_of_testing(root) == {"operator_sim.engine.letters", "operator_sim.engine.other"}
