@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from .downloads import MESSAGE_FILES, content_disposition, sound_file
 from .forms import Limits, read_form
 from .http import (
     BadRequest,
+    openapi_document,
     outcome_json,
     path_id,
     query_int,
@@ -427,12 +427,6 @@ async def get_classification(request: web.Request) -> web.Response:
     """The classification in force, as a raw RetourClassification (like S²LOW's fetch)."""
     xml = request.app[ENGINE].classification().to_xml()
     return web.Response(body=xml, content_type="application/xml", charset="iso-8859-1")
-
-
-@functools.cache
-def openapi_document() -> bytes:
-    """The hand-written OpenAPI description of these routes (package data)."""
-    return resources.files(__package__).joinpath("openapi.json").read_bytes()
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -1,7 +1,9 @@
 """The request/response toolbox every route module shares: the refusal the API answers with
 (`BadRequest`) and the one JSON error shape (`json_errors`), reading bodies (the read deadline,
 408 for a trickling client; spooling a body or a part to a temporary file; a JSON object),
-reading ids and numbers from the URL and the query, and the JSON of a transaction or outcome.
+reading ids and numbers from the URL and the query, the JSON of a transaction or outcome, and
+the hand-written OpenAPI documents (`openapi.json` for /api/v1, `admin-openapi.json` for the
+admin port).
 
 Below the route modules (`api`, `courriers`, `dashboard`, …) and the one form reader (`forms`):
 it imports only `keys` and the answering helpers of `auth`, `downloads` and `faults`.
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +257,13 @@ def simulator_of(request: web.Request) -> Simulator:
     return request.app[SIMULATOR]
 
 
-__all__ = ["MIN_UPLOAD_RATE", "BadRequest", "json_errors", "json_object", "outcome_json", "path_id",
-           "query_int", "query_number", "reading_body", "row_id", "show_scenario", "simulator_of",
-           "spool", "transaction_json"]
+@functools.cache
+def openapi_document(name: str = "openapi.json") -> bytes:
+    """A hand-written OpenAPI description (package data): the API's (`openapi.json`), or the
+    admin port's (`admin-openapi.json`)."""
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
+__all__ = ["MIN_UPLOAD_RATE", "BadRequest", "json_errors", "json_object", "openapi_document",
+           "outcome_json", "path_id", "query_int", "query_number", "reading_body", "row_id",
+           "show_scenario", "simulator_of", "spool", "transaction_json"]

@@ -4,7 +4,8 @@
 with its history, messages, documents and related transactions; POST routes acknowledge (1-2)
 or reject (1-3) a held act and send letters (2-1, 3-1, 4-1, 5-1); `/admin/collectivites`
 lists and registers (or corrects) the senders the platform knows. Handlers only translate
-HTTP ⇄ `Prefecture` and the store; errors keep the API's one JSON shape.
+HTTP ⇄ `Prefecture` and the store; errors keep the API's one JSON shape. `GET
+/admin/openapi.json` describes the whole admin port (`admin-openapi.json`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ from ..store import Collectivite, Convention, NotFound, SqliteStore, Transaction
 from ..store.interface import MAX_PAGE
 from .courriers import letter_json
 from .forms import Field, Limits, read_form
-from .http import BadRequest, json_object, outcome_json, path_id, query_int, simulator_of, transaction_json
+from .http import (
+    BadRequest,
+    json_object,
+    openapi_document,
+    outcome_json,
+    path_id,
+    query_int,
+    simulator_of,
+    transaction_json,
+)
 
 MAX_BODY = 20 * 1024 * 1024
 
@@ -334,8 +344,14 @@ async def post_resiliation(request: web.Request) -> web.Response:
     return web.json_response(convention_json(saved))
 
 
+async def get_admin_openapi(request: web.Request) -> web.Response:
+    """The admin port's OpenAPI description (every route but the dashboard's pages)."""
+    return web.Response(body=openapi_document("admin-openapi.json"), content_type="application/json")
+
+
 def add_admin_routes(app: web.Application) -> None:
     r = app.router
+    r.add_get("/admin/openapi.json", get_admin_openapi)
     r.add_get("/admin/actes", list_actes)
     r.add_get("/admin/transactions/{id}", get_transaction)
     r.add_post("/admin/transactions/{id}/acquittement", post_acquittement)

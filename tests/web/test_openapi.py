@@ -8,7 +8,6 @@ Real responses are checked against the documented schemas.
 from __future__ import annotations
 
 import json
-import re
 from importlib import resources
 
 import aiohttp
@@ -28,14 +27,17 @@ def document() -> dict:
     return json.loads(resources.files("operator_sim.web").joinpath("openapi.json").read_text())
 
 
-def routed(app) -> set[tuple[str, str]]:
-    """(method, path) under /api/v1, with aiohttp's `{name:regex}` written `{name}`."""
-    found = set()
-    for route in app.router.routes():
-        path = route.resource.canonical if route.resource else ""
-        if path.startswith("/api/v1/") and route.method in METHODS:
-            found.add((route.method, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)))
-    return found
+def template(resource) -> str:
+    """A route's path as OpenAPI writes it: aiohttp's `{siren:[0-9]{9}}.pdf` is `{siren}.pdf`."""
+    info = resource.get_info()
+    return info.get("formatter") or info.get("path") or resource.canonical
+
+
+def routed(app, prefix: str = "/api/v1/") -> set[tuple[str, str]]:
+    """(method, path) of the routes under `prefix`."""
+    return {(route.method, template(route.resource)) for route in app.router.routes()
+            if route.resource is not None and route.method in METHODS
+            and template(route.resource).startswith(prefix)}
 
 
 def documented(spec: dict) -> set[tuple[str, str]]:
