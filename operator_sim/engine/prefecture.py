@@ -178,8 +178,8 @@ class Prefecture:
         """Send letter `code` about an acknowledged act; the TdT receipts 3-1/4-1 at once.
 
         `text` is DescriptionPieces (3-1), Motif (4-1) or NatureIllegalite (5-1) — a default
-        sentence when empty — and only written into the generated PDF for 2-1. `document` is
-        the letter's PDF (drawn by `pdf.courrier` when None). Refused: 422 COURRIER_CODE
+        sentence when empty (none for 2-1) — and the body of the drawn PDF. `document` is the
+        letter's PDF (drawn by `pdf.courrier` when None). Refused: 422 COURRIER_CODE
         (unknown code), 422 for a bad text or document, 409 ACTE_NOT_ACKNOWLEDGED.
         """
         engine = self.engine
