@@ -276,7 +276,7 @@ async def test_defere_foresees_no_answer(prefecture, tmp_path, schema, pki):
     ("2-1", "", None),
     ("5-1", "", "Illégalité relevée lors du contrôle de légalité."),
     ("4-1", "Motif " * 400, ("Motif " * 400).strip()),
-])
+], ids=["2-1-with-markup", "2-1-empty", "5-1-default-text", "4-1-over-pages"])
 async def test_a_generated_letter_reads_back_with_its_act_type_and_text(prefecture, tmp_path,
                                                                          code, text, says):
     """Without a document, the letter is drawn (reportlab): read back with pypdf, it names the
