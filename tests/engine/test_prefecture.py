@@ -275,7 +275,7 @@ async def test_defere_foresees_no_answer(prefecture, tmp_path, schema, pki):
      "Merci de préciser l'objet <de l'acte> & ses annexes."),
     ("2-1", "", None),
     ("5-1", "", "Illégalité relevée lors du contrôle de légalité."),
-    ("4-1", "Motif " * 400, ("Motif " * 400).strip()),
+    ("4-1", "Motif " * 660, ("Motif " * 660).strip()),  # MAX_TEXT is 4000
 ], ids=["2-1-with-markup", "2-1-empty", "5-1-default-text", "4-1-over-pages"])
 async def test_a_generated_letter_reads_back_with_its_act_type_and_text(prefecture, tmp_path,
                                                                          code, text, says):
@@ -291,6 +291,7 @@ async def test_a_generated_letter_reads_back_with_its_act_type_and_text(prefectu
     assert f"SIREN {SIREN}" in words and "Le 14/03/2024" in words
     if says is not None:
         assert says in words
+    assert (len(reader.pages) > 1) == (len(text) > 3000)  # long texts go on over pages
     assert reader.metadata["/CreationDate"] == "D:20240314093000Z"  # the simulator's clock
 
 
