@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import operator_sim
+from operator_sim import pdf
+from operator_sim.pdf import bordereau, courrier, tampon
 
 PACKAGE = Path(operator_sim.__file__).resolve().parent
 MAY_USE_TESTING = ("operator_sim.testing", "operator_sim.cli")
@@ -61,7 +63,7 @@ def test_the_pdf_package_imports_nothing_else_of_operator_sim():
     """It sits below the engine, pilotage and web, which all print with it."""
     above = {(module, target) for module, target in imports(PACKAGE)
              if within(module, "operator_sim.pdf") and within(target, "operator_sim")
-             and not within(target, "operator_sim.pdf")}
+             and not within(target, "operator_sim.pdf") and target != "operator_sim._lazy"}
     assert above == set()
 
 
@@ -77,3 +79,8 @@ def test_an_import_hidden_in_a_function_is_found(tmp_path):
     (root / "engine" / "other.py").write_text("from .. import testing\n")
     (root / "cli.py").write_text("def corpus():\n    from .testing import corpus\n")
     assert importers_of_testing(root) == {"operator_sim.engine.letters", "operator_sim.engine.other"}
+
+
+def test_the_pdf_surface_names_what_its_modules_define():
+    for name in pdf.__all__:
+        assert getattr(pdf, name) in (getattr(m, name, None) for m in (bordereau, courrier, tampon))

@@ -7,7 +7,21 @@
 - `tampon`: the operator's stamp merged onto an acknowledged act's first page (`Tampon`,
   `stamp_pdf`)
 
-Pure: facts in, bytes out; no clock, no storage, nothing else of operator_sim imported, so
-every layer above (engine, pilotage, web) may use it. Test material (the corpus's hand-written
-minimal PDFs) is `operator_sim.testing`, never this.
+Pure: facts in, bytes out; no clock, no storage, nothing else of operator_sim imported (but
+`_lazy`, for this surface), so every layer above (engine, pilotage, web) may use it. Test
+material (the corpus's hand-written minimal PDFs) is `operator_sim.testing`, never this.
 """
+
+from .._lazy import lazy_exports
+
+# reportlab and pypdf load on first use, not with the package.
+_WHERE = {
+    "BordereauFacts": "bordereau", "Etape": "bordereau", "Fichier": "bordereau",
+    "render_bordereau": "bordereau",
+    "Courrier": "courrier", "Paragraphe": "courrier", "render_courrier": "courrier",
+    "Tampon": "tampon", "TamponError": "tampon", "stamp_pdf": "tampon",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_exports(__name__, _WHERE)
