@@ -27,7 +27,6 @@ from operator_sim.signature.archive import Signer
 from operator_sim.simulator import build_simulator
 from operator_sim.testing.corpus import base_request, build
 from operator_sim.web.server import RunningSimulator, running
-from tests.web.conftest import shared_pki_dir  # noqa: F401
 
 from .corpus import SIREN, Material, pack
 
@@ -110,7 +109,7 @@ async def _seed(http: aiohttp.ClientSession) -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def targets(tmp_path_factory: pytest.TempPathFactory, shared_pki_dir: Path,  # noqa: F811
+async def targets(tmp_path_factory: pytest.TempPathFactory, shared_pki_dir: Path,
                   canary: Canary) -> AsyncIterator[Callable[[dict[str, object]], Awaitable[Target]]]:
     """`await targets(options)`: the module's simulator for these config settings."""
     made: dict[tuple, Target] = {}

@@ -11,7 +11,6 @@ import pytest
 
 from tests.pilotage import scenario
 from tests.pilotage.test_api import QUERY, _populate
-from tests.web.test_dashboard_browser import chromium  # noqa: F401  (the fixture)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -67,7 +66,7 @@ def drive(driver, url: str, token: str, screenshot) -> dict:
 
 
 async def test_the_pilotage_page_shows_the_figures_charts_and_exports(
-        served, chromium, tmp_path):  # noqa: F811
+        served, chromium, tmp_path):
     await _populate(served)
     screenshot = tmp_path / "pilotage.png"
     url = served.admin_url.replace("localhost", "127.0.0.1")

@@ -18,7 +18,6 @@ from operator_sim.pki.store import CertRecord
 from operator_sim.store import Collectivite
 from operator_sim.testing import corpus
 from operator_sim.web.server import RunningSimulator
-from tests.web.conftest import served, shared_pki_dir  # noqa: F401
 
 SIREN = corpus.COMMUNE.siren
 OTHER_SIREN = "253400014"
@@ -92,7 +91,7 @@ class S2low:
 
 
 @asynccontextmanager
-async def s2low_client(served: RunningSimulator) -> AsyncIterator[S2low]:  # noqa: F811
+async def s2low_client(served: RunningSimulator) -> AsyncIterator[S2low]:
     """The test collectivité registered, an RGS ** agent enrolled."""
     served.simulator.store.add_collectivite(Collectivite(SIREN, "034", "3", "31",
                                                          "Commune de Saint-Exemple"))
@@ -104,6 +103,6 @@ async def s2low_client(served: RunningSimulator) -> AsyncIterator[S2low]:  # noq
 
 
 @pytest.fixture
-async def s2low(served):  # noqa: F811
+async def s2low(served):
     async with s2low_client(served) as client:
         yield client

@@ -47,12 +47,12 @@ def test_close_leaves_a_live_threads_connection_usable_and_refuses_new_reads(tmp
     assert isinstance(seen["after"], StoreError)
 
 
-def test_closing_a_simulator_stops_its_reader_threads(tmp_path):
+def test_closing_a_simulator_stops_its_reader_threads(tmp_path, shared_pki_dir):
     def readers() -> set[threading.Thread]:
         return {t for t in threading.enumerate() if t.name.startswith("store-reader")}
 
     before = readers()
-    config = Config(data_dir=tmp_path / "data", pki_dir=tmp_path / "pki", workers=1,
+    config = Config(data_dir=tmp_path / "data", pki_dir=shared_pki_dir, workers=1,
                     api_port=0, admin_port=0)
     simulator = build_simulator(config, processes=False)
     try:

@@ -24,7 +24,6 @@ from operator_sim.web.guard import csrf_token
 
 from .simkit import SIREN
 from .test_dashboard import browser, login, origin, submit_held
-from .test_dashboard_browser import chromium  # noqa: F401  (fixture)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -104,7 +103,7 @@ def acknowledge_from_the_dashboard(driver, admin_url: str, acte_id: int) -> str:
 
 
 async def test_a_page_on_another_local_port_cannot_write_with_the_operators_cookie(
-        served, chromium, tmp_path):  # noqa: F811
+        served, chromium, tmp_path):
     store = served.simulator.engine.store
     first = await submit_held(served, corpus.build(), tmp_path)
     second = await submit_held(served, corpus.build(corpus.budget_request(), numero=2), tmp_path)

@@ -22,14 +22,9 @@ SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
 NAME = "SLO-EACT--491011698--20240314-1.tar.gz"
 
 
-@pytest.fixture(scope="module")
-def pki_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("web") / "certs"
-
-
 @pytest.fixture
-async def service(tmp_path, pki_dir):
-    config = Config(data_dir=tmp_path / "data", pki_dir=pki_dir, workers=1)
+async def service(tmp_path, shared_pki_dir):
+    config = Config(data_dir=tmp_path / "data", pki_dir=shared_pki_dir, workers=1)
     simulator = build_simulator(config, processes=False)
     runner = web.AppRunner(create_app(simulator))
     await runner.setup()
@@ -42,8 +37,8 @@ async def service(tmp_path, pki_dir):
         record = enrol_agent(simulator.pki, simulator.identities, siren=siren, name=name,
                              now=simulator.clock.now())
         agents[siren] = client_ssl_context(cafile=simulator.pki.roots_path,
-                                           certificate=pki_dir / record.certificate,
-                                           key=pki_dir / record.key)
+                                           certificate=shared_pki_dir / record.certificate,
+                                           key=shared_pki_dir / record.key)
     yield f"https://localhost:{port}", agents, simulator
     await runner.cleanup()
     simulator.close()

@@ -8,7 +8,6 @@ simulator keeps serving on the test's event loop.
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -16,35 +15,11 @@ from operator_sim.protocol.messages import DemandePieceComplementaire, parse_mes
 from operator_sim.testing import corpus
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=fr-FR")
 REQUEST = "Merci de transmettre l'annexe financière signée (délibération n° 12)."
-
-
-@pytest.fixture
-def chromium(tmp_path):
-    """A headless Chromium with a fresh profile, 1366×768 like a laptop screen."""
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("chromium and chromium-driver are not installed: scripts/setup installs them "
-                    "with apt-get (as root)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def ask_for_pieces(driver, admin_url: str, token: str, numero_interne: str, screenshot) -> str:
