@@ -122,6 +122,7 @@ def strict_asyncio_project(pytester):
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
+@pytest.mark.slow  # a whole pytest session with its own PKI
 def test_a_user_test_file_gets_a_served_simulator_and_clients(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")

@@ -17,6 +17,8 @@ import pytest
 
 from .corpus import GZIP, attribute_bomb, edit_message, envelope, upload
 
+pytestmark = pytest.mark.slow  # an attribute bomb against a served simulator
+
 GENEROUS = 20.0  # seconds; the bomb took 80-117 s before
 
 

@@ -17,6 +17,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.slow  # headless Chromium
+
 POINTS = """return ["graphe-mois", "graphe-matieres", "graphe-taux"].map(function (id) {
   var chart = Chart.getChart(document.getElementById(id));
   return chart.data.datasets.map(function (d) { return d.data; }); });"""

@@ -401,6 +401,7 @@ def zeros_bombs() -> dict[str, bytes]:
     return {"member": zeros_bomb(member.tobuf(tarfile.GNU_FORMAT)), "bare": zeros_bomb(b"")}
 
 
+@pytest.mark.slow  # compresses 149 MiB of zeros first
 @pytest.mark.parametrize("shape", ["member", "bare"])
 def test_two_hundred_mib_of_zeros_is_stopped_early_as_a_bomb(
         zeros_bombs: dict[str, bytes], shape: str) -> None:
@@ -532,6 +533,7 @@ def test_mutated_tar_headers_only_ever_raise_unsafe_archive(data: st.DataObject)
     _read_or_refuse(gz(bytes(mutated)))
 
 
+@pytest.mark.slow  # big archive
 def test_reading_and_writing_a_sixty_mib_member_keeps_memory_flat(tmp_path: Path) -> None:
     document = tmp_path / "big.pdf"
     digest = hashlib.sha256()
@@ -693,6 +695,7 @@ def hostile_archives(draw: st.DrawFn) -> tuple[bytes, ArchiveLimits]:
     return packed, limits
 
 
+@pytest.mark.slow  # long property test
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_archives())
 def test_read_archive_answers_exactly_as_the_streaming_reader(case: tuple[bytes, ArchiveLimits]

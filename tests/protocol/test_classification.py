@@ -579,6 +579,7 @@ CLASSIFICATIONS = st.builds(
 )
 
 
+@pytest.mark.slow  # long property test
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(CLASSIFICATIONS)
 def test_random_trees_survive_a_round_trip(classification: Classification) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,7 @@ def near_names(draw: st.DrawFn) -> tuple[type, str]:
     return draw(st.sampled_from([parser, *PARSERS])), text
 
 
+@pytest.mark.slow  # 1500 Hypothesis examples
 @settings(max_examples=1500)
 @given(near_names())
 @example((MessageFileName, "034-491011698----7-1_0.xml"))

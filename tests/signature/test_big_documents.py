@@ -62,6 +62,7 @@ def codes(report: ValidationReport) -> set[str]:
     return {f.code for f in report.findings}
 
 
+@pytest.mark.slow  # big document
 def test_a_40_mb_act_is_validated_in_bounded_memory(tmp_path: Path,
                                                     reference_time: datetime) -> None:
     path = write_act(signed_request(None, document=big_pdf(40 * MiB)), tmp_path)
@@ -83,6 +84,7 @@ def _pades_signed_straddling(signer: SignerFiles, filler: int) -> bytes:
     raise AssertionError("could not place /ByteRange across a chunk boundary")
 
 
+@pytest.mark.slow  # big document
 def test_big_pades_signed_act_is_verified_in_bounded_memory(
         tmp_path: Path, agent: SignerFiles, trust: TrustStore, reference_time: datetime) -> None:
     signed = _pades_signed_straddling(agent, 12 * MiB)
@@ -102,6 +104,7 @@ def test_big_pades_signed_act_is_verified_in_bounded_memory(
     assert "HASH_FAILURE" in " ".join(f.message_en for f in report.findings)
 
 
+@pytest.mark.slow  # big document
 def test_big_detached_cms_is_verified_in_bounded_memory(
         tmp_path: Path, agent: SignerFiles, trust: TrustStore, reference_time: datetime) -> None:
     document = big_pdf(12 * MiB)
@@ -120,6 +123,7 @@ def test_big_detached_cms_is_verified_in_bounded_memory(
     assert "HASH_FAILURE" in " ".join(f.message_en for f in report.findings)
 
 
+@pytest.mark.slow  # long property test
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64).map(lambda b: b.replace(b"/", b"")), st.binary(max_size=64),
        st.integers(min_value=1, max_value=24), st.booleans())

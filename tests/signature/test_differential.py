@@ -404,6 +404,7 @@ def _mutate(signature: bytes, data: st.DataObject) -> bytes:
     return bytes(mutated)
 
 
+@pytest.mark.slow  # 400 mutated signatures
 @settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.sampled_from(["attributes", "bare", "with_chain"]), data=st.data())

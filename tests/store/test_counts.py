@@ -176,7 +176,7 @@ class CounterMachine(RuleBasedStateMachine):
 CounterMachine.TestCase.settings = settings(
     max_examples=15, stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
-test_counters_follow_random_writes = CounterMachine.TestCase
+test_counters_follow_random_writes = pytest.mark.slow(CounterMachine.TestCase)  # stateful, on a real store
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from operator_sim.validation.batch import PARALLEL_THRESHOLD, find_archives, val
 
 from .conftest import FIXTURES
 
+pytestmark = pytest.mark.slow  # fresh interpreters and forked workers
+
 CASES = FIXTURES / "cases"
 
 

@@ -102,6 +102,7 @@ def acknowledge_from_the_dashboard(driver, admin_url: str, acte_id: int) -> str:
     return wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, "p.flash"))).text
 
 
+@pytest.mark.slow  # headless Chromium
 async def test_a_page_on_another_local_port_cannot_write_with_the_operators_cookie(
         served, chromium, tmp_path):
     store = served.simulator.engine.store

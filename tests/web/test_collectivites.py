@@ -104,6 +104,7 @@ async def test_aiohttp_own_refusals_speak_french_too(served):
             assert (await response.json())["message_fr"] == "adresse inconnue"
 
 
+@pytest.mark.slow  # waits out a read deadline
 async def test_a_json_body_trickled_in_is_cut_at_the_read_deadline(tmp_path, shared_pki_dir):
     async with serve(tmp_path / "data", shared_pki_dir, read_timeout=1) as served:
         url = URL(served.admin_url)

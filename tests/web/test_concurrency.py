@@ -9,6 +9,8 @@ import sqlite3
 from collections import Counter
 from contextlib import closing
 
+import pytest
+
 from operator_sim.client import Client
 from operator_sim.protocol.envelope import Collectivite
 from operator_sim.testing import corpus
@@ -42,6 +44,7 @@ async def close(agents: dict[str, list[Client]]) -> None:
             await client.close()
 
 
+@pytest.mark.slow  # 100 submissions
 async def test_100_concurrent_submissions_make_100_transactions_and_nothing_else(served, tmp_path):
     agents = clients(served, tmp_path)
     jobs = []

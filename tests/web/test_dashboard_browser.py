@@ -19,6 +19,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.slow  # headless Chromium
+
 REQUEST = "Merci de transmettre l'annexe financière signée (délibération n° 12)."
 
 

@@ -158,6 +158,7 @@ async def test_a_damaged_identities_file_stops_the_start_with_its_name_and_is_le
         legacy.unlink()
 
 
+@pytest.mark.slow  # operator-sim serve in a subprocess
 def test_serve_binds_its_demo_agent_again_when_the_data_folder_was_reset(tmp_path):
     exe = Path(sys.executable).with_name("operator-sim")
     p12 = tmp_path / "certs" / "demo-agent.p12"

@@ -51,6 +51,7 @@ async def test_stale_temporary_files_go_at_start_and_the_rest_stays(
     assert all(m.startswith("removed 1 leftover temporary file(s) from ") for m in removed)
 
 
+@pytest.mark.slow  # operator-sim serve killed and restarted
 @pytest.mark.slow
 def test_an_upload_cut_by_sigkill_leaves_nothing_after_the_restart(tmp_path: Path) -> None:
     """The real thing: `operator-sim serve` killed while it spools an upload, then restarted."""

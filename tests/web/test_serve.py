@@ -17,7 +17,8 @@ import pytest
 
 from operator_sim.testing import corpus
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+pytestmark = [pytest.mark.slow,  # operator-sim serve in a subprocess, signals
+              pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")]
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ from operator_sim.web.faults import fault_of
 
 from .simkit import SIREN, act, serve, submit
 
+pytestmark = pytest.mark.slow  # worker processes started and killed
+
 
 def test_validation_workers_are_not_forked_from_the_threaded_server(tmp_path, shared_pki_dir):
     """A child forked from the server could inherit a lock another of its threads held."""
