@@ -37,9 +37,12 @@ def shared_pki_dir(tmp_path_factory: pytest.TempPathFactory, operator_sim_pki: P
 
 
 @pytest.fixture
-async def served(tmp_path, shared_pki_dir):
-    """A running simulator with a fresh database; `.enrol(siren)` issues agents."""
-    async with serve(tmp_path / "data", shared_pki_dir) as served:
+async def served(request: pytest.FixtureRequest, tmp_path, shared_pki_dir):
+    """A running simulator with a fresh database; `.enrol(siren)` issues agents. Its agents
+    talk real mutual TLS, or plain HTTP with the in-process client in modules marked
+    `in_process` (tests that are not about TLS)."""
+    tls = request.node.get_closest_marker("in_process") is None
+    async with serve(tmp_path / "data", shared_pki_dir, tls=tls) as served:
         yield served
 
 

@@ -136,9 +136,15 @@ def _peer(request: web.Request) -> tuple[x509.Certificate | None, str | None]:
     if peer is None:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        peer = request[PEER_CERTIFICATE] = (
-            (x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest()) if der
-            else (None, None))
+        peer = remember_peer(request, der)
+    return peer
+
+
+def remember_peer(request: web.Request, der: bytes | None) -> tuple[x509.Certificate | None, str | None]:
+    """Record the client's leaf (DER, as the TLS handshake gives it) for this request."""
+    peer = request[PEER_CERTIFICATE] = (
+        (x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest()) if der
+        else (None, None))
     return peer
 
 

@@ -11,7 +11,7 @@ import logging
 import signal
 import ssl
 from asyncio import sslproto
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,6 +25,7 @@ from ..simulator import Simulator
 from . import tsa
 from .admin import create_admin_app
 from .app import create_app
+from .auth import remember_peer
 from .connections import Gate, give_memory_back, listening_socket
 from .limits import FORM_SLACK, refuse_oversized_expect
 from .malformed import log_refusals_in_one_line, refuse_http09
@@ -73,17 +74,28 @@ class RunningSimulator:
                                      **options)  # type: ignore[arg-type]
 
 
+PeerSource = Callable[[web.Request], bytes | None]
+"""Where a request's client certificate (DER) comes from when the API port is not TLS."""
+
+
 @asynccontextmanager
 async def running(simulator: Simulator, *, api_host: str | None = None,
                   api_port: int | None = None, admin_host: str | None = None,
-                  admin_port: int | None = None) -> AsyncIterator[RunningSimulator]:
-    """Serve both ports until the block ends (ports default to the config's; 0 = any free)."""
+                  admin_port: int | None = None,
+                  peer_from: PeerSource | None = None) -> AsyncIterator[RunningSimulator]:
+    """Serve both ports until the block ends (ports default to the config's; 0 = any free).
+
+    With `peer_from`, the API port speaks plain HTTP and each request's client certificate is
+    `peer_from(request)`, handed on where the TLS handshake would: the in-process client of
+    the tests that are not about TLS. Everything after the handshake is the same wiring."""
     config = simulator.config
     api_host = api_host or config.api_host
     admin_host = admin_host or config.admin_host
     # keepalive_timeout also bounds how long a connection may take to send a request's headers.
     # shutdown_timeout: what requests in flight are granted once the block ends.
     api_app, admin_app = create_app(simulator), create_admin_app(simulator)
+    if peer_from is not None:
+        api_app.middlewares.insert(0, _peer_given_by(peer_from))
     for app in (api_app, admin_app):
         app.middlewares.insert(0, refuse_http09)
     log_refusals_in_one_line()
@@ -104,18 +116,29 @@ async def running(simulator: Simulator, *, api_host: str | None = None,
     try:
         api_socket = listening_socket(api_host, config.api_port if api_port is None
                                       else api_port, gates[0])
-        await web.SockSite(api, api_socket, ssl_context=simulator.server_ssl_context()).start()
+        await web.SockSite(api, api_socket, ssl_context=None if peer_from is not None
+                           else simulator.server_ssl_context()).start()
         admin_socket = listening_socket(admin_host, config.admin_port if admin_port is None
                                         else admin_port, gates[1])
         await web.SockSite(admin, admin_socket).start()
         # Callbacks never reach the ports actually bound (port 0 is only known now).
         simulator.callbacks.targets.serving([api_host, admin_host],
                                             [a[1] for r in (api, admin) for a in r.addresses])
-        yield RunningSimulator(simulator, f"https://{_authority(api_host, api)}",
+        scheme = "http" if peer_from is not None else "https"
+        yield RunningSimulator(simulator, f"{scheme}://{_authority(api_host, api)}",
                                f"http://{_authority(admin_host, admin)}", gates)
     finally:
         trimming.cancel()
         await stop(api, admin)
+
+
+def _peer_given_by(peer_from: PeerSource) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def peer_given(request: web.Request, handler: Callable[[web.Request], Awaitable[
+            web.StreamResponse]]) -> web.StreamResponse:
+        remember_peer(request, peer_from(request))
+        return await handler(request)
+    return peer_given
 
 
 TLS_READ_BUFFER = 32 * 1024

@@ -13,6 +13,8 @@ from pypdf import PdfReader
 from tests.pilotage import scenario
 from tests.web.simkit import admin
 
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
+
 QUERY = f"du={scenario.DU}&au={scenario.AU}&inactivite={scenario.INACTIVITE}"
 
 

@@ -1,7 +1,9 @@
-"""Small factories for the simulation tests: acts to submit, admin calls, a virtual clock start."""
+"""Small factories for the simulation tests: served simulators (over real mutual TLS, or with
+the in-process client), acts to submit, admin calls, a virtual clock start."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import subprocess
@@ -10,7 +12,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from operator_sim.config import Config
+from operator_sim.pki.store import CertRecord
 from operator_sim.protocol.codes import NatureActe
 from operator_sim.protocol.envelope import Piece
 from operator_sim.simulator import build_simulator
@@ -25,19 +32,47 @@ corpus's other senders are among them (Corse-du-Sud, La Réunion, a made-up dép
 TYPOLOGIES = {NatureActe.DE: "99_DE", NatureActe.AR: "99_AR", NatureActe.AI: "99_AI"}
 
 
+CLIENT_CERTIFICATE = "X-Test-Client-Certificate"
+"""The in-process client's header: its agent's certificate (DER, base64), which the API port
+hands to the authentication where TLS would (`running(peer_from=...)`)."""
+
+
+def certificate_header(request: web.Request) -> bytes | None:
+    raw = request.headers.get(CLIENT_CERTIFICATE)
+    return base64.b64decode(raw) if raw else None
+
+
+class InProcess(RunningSimulator):
+    """A simulator whose API port speaks plain HTTP on loopback: `agent_session` sends the
+    agent's certificate in `CLIENT_CERTIFICATE` instead of presenting it in a handshake.
+    Everything after the handshake (trust on the simulator clock, identity, every
+    middleware and route) is the served simulator's own."""
+
+    def agent_session(self, agent: CertRecord, **options: Any) -> aiohttp.ClientSession:
+        der = self.simulator.pki.certificate(agent).public_bytes(Encoding.DER)
+        headers = {CLIENT_CERTIFICATE: base64.b64encode(der).decode(), **options.pop("headers", {})}
+        return aiohttp.ClientSession(self.api_url, headers=headers, **options)
+
+
 @asynccontextmanager
-async def serve(data_dir: Path, pki_dir: Path, *, processes: bool = False,
+async def serve(data_dir: Path, pki_dir: Path, *, processes: bool = False, tls: bool = True,
                 **options: Any) -> AsyncIterator[RunningSimulator]:
     """Like the `served` fixture, with config `options` (virtual clock, scenarios file…);
-    `processes` validates in worker processes, as `operator-sim serve` does."""
+    `processes` validates in worker processes, as `operator-sim serve` does; without `tls`,
+    the API port is for the in-process client (`InProcess`)."""
     config = Config(**{"data_dir": data_dir, "pki_dir": pki_dir, "workers": 1, "api_port": 0,
                        "admin_port": 0, "callback_loopback": "allow", **options})
     simulator = build_simulator(config, processes=processes)
     for siren in KIT_SIRENS:
         simulator.store.ensure_convention(siren, config.itc)
     try:
-        async with running(simulator) as served:
-            yield served
+        if tls:
+            async with running(simulator) as served:
+                yield served
+        else:
+            async with running(simulator, peer_from=certificate_header) as served:
+                yield InProcess(served.simulator, served.api_url, served.admin_url,
+                                served.connections)
     finally:
         simulator.close()
 

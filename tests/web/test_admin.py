@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
+
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
 
 
 async def test_admin_routes_refuse_a_missing_or_wrong_token(served):

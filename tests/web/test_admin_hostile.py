@@ -19,6 +19,8 @@ from operator_sim.testing import corpus
 from .simkit import SIREN, act, serve, submit, virtual_start
 from .test_dashboard import submit_held
 
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
+
 XML_UNFIT = ["a\x00b", "a\x01b", "\ud800"]
 XML_UNFIT_IDS = ["nul", "control", "lone-surrogate"]
 

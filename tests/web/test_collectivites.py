@@ -11,6 +11,8 @@ from yarl import URL
 from .simkit import OTHER, SIREN, act, admin, serve, submit
 from .test_admin_hostile import dashboard_post
 
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
+
 COMMUNE = {"departement": "034", "arrondissement": "3", "nature": "31"}
 
 

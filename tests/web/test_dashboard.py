@@ -19,6 +19,8 @@ from operator_sim.web.guard import csrf_token
 
 from .simkit import OTHER, SIREN, serve
 
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
+
 
 @pytest.fixture
 async def virtual(tmp_path, shared_pki_dir):
@@ -28,7 +30,7 @@ async def virtual(tmp_path, shared_pki_dir):
 
 
 async def submit(served, built, siren=SIREN):
-    """Transmit an act as the collectivité's agent, through the mutual-TLS API."""
+    """Transmit an act as the collectivité's agent, through the API."""
     agent = served.enrol(siren)
     name, data = corpus._pack(built)
     async with served.agent_session(agent) as http, http.post(

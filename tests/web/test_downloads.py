@@ -22,6 +22,8 @@ from .simkit import SIREN, act, submit
 from .test_admin_hostile import dashboard_post
 from .test_dashboard import submit_held
 
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
+
 EVIL = "x\"; filename*=UTF-8''evil.html; a=\""
 
 

@@ -4,9 +4,13 @@ name each file was posted under; a part that cannot be read refuses the whole re
 
 from __future__ import annotations
 
+import pytest
+
 from operator_sim.testing import corpus
 
 from .test_prefecture_flows import acknowledged_act, send
+
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
 
 B = "Zx7KqW3bHfTn"
 SIREN = corpus.COMMUNE.siren

@@ -11,6 +11,7 @@ import json
 from importlib import resources
 
 import aiohttp
+import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
@@ -18,6 +19,8 @@ from referencing.jsonschema import DRAFT202012
 
 from operator_sim.testing import corpus
 from operator_sim.web.app import create_app
+
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
 
 SIREN = corpus.COMMUNE.siren
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}

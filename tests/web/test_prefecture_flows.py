@@ -1,5 +1,5 @@
 """The préfecture's flows end to end from both sides: the préfecture on the admin port (bearer
-token), the collectivité on the mutual-TLS API; real sockets, real SQLite, real openssl."""
+token), the collectivité on the API (in-process client); real sockets, real SQLite, real openssl."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from operator_sim.pki import Identity
 from operator_sim.testing import corpus
 
 from .simkit import openssl_cms_verify
+
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
 
 SIREN, OTHER = corpus.COMMUNE.siren, "253400014"
 XSD = Path(__file__).resolve().parents[2] / "schemas" / "actes" / "actes.xsd"

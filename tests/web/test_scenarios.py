@@ -1,4 +1,4 @@
-"""Scenario rules through the real admin port and real mutual TLS: matching, reset, faults."""
+"""Scenario rules through the real admin port and the API: matching, reset, faults."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from operator_sim.engine.scenarios import ScenarioBook
 from operator_sim.protocol.codes import NatureActe
 
 from .simkit import OTHER, SIREN, act, admin, openssl_cms_verify, serve, submit
+
+pytestmark = pytest.mark.in_process  # not about TLS: the in-process client
 
 FILE_RULES = """
 [[rules]]
