@@ -13,8 +13,7 @@ import pytest
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, IntakeRefused, RequestRefused
 from operator_sim.engine.scenarios import DEFAULT_DECISION
-from operator_sim.pki import Forbidden, Identity, PkiStore
-from operator_sim.pki.profiles import RSA_2048
+from operator_sim.pki import Forbidden, Identity
 from operator_sim.protocol.classification import default_classification
 from operator_sim.protocol.codes import AnomalieNature, TransactionType
 from operator_sim.protocol.codes import TransactionStatus as S
@@ -28,13 +27,6 @@ from operator_sim.validation.validator import ValidationPolicy
 
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
 SIREN = corpus.COMMUNE.siren
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> PkiStore:
-    store = PkiStore(tmp_path_factory.mktemp("intake-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
-    return store
 
 
 def identity(*sirens: str) -> Identity:

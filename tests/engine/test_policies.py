@@ -11,8 +11,6 @@ import pytest
 from operator_sim.engine import policies
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine
-from operator_sim.pki import PkiStore
-from operator_sim.pki.profiles import RSA_2048
 from operator_sim.protocol.classification import default_classification
 from operator_sim.signature import sign_outgoing
 from operator_sim.signature.policy import SignatureMode, SignaturePolicy
@@ -36,13 +34,6 @@ class RecordingPool(ProcessPoolExecutor):
     def submit(self, fn, /, *args, **kwargs):
         self.sent.append(len(pickle.dumps(args)))
         return super().submit(fn, *args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> PkiStore:
-    store = PkiStore(tmp_path_factory.mktemp("policies-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
-    return store
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from pypdf import PdfReader
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, RequestRefused
 from operator_sim.engine.prefecture import Prefecture
-from operator_sim.pki import Forbidden, Identity, PkiStore
-from operator_sim.pki.profiles import RSA_2048
+from operator_sim.pki import Forbidden, Identity
 from operator_sim.protocol.classification import default_classification
 from operator_sim.protocol.codes import AnomalieNature, Sender, TransactionType
 from operator_sim.protocol.codes import TransactionStatus as S
@@ -41,13 +40,6 @@ SIREN = corpus.COMMUNE.siren
 ID_ACTE = "034-491011698-20240312-DELIB2024_012-DE"
 XSD = Path(__file__).resolve().parents[2] / "schemas" / "actes" / "actes.xsd"
 PDF = corpus.minimal_pdf("pièce")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> PkiStore:
-    store = PkiStore(tmp_path_factory.mktemp("prefecture-pki") / "certs")
-    store.initialise(now=NOW - dt.timedelta(days=1), ca_key=RSA_2048)
-    return store
 
 
 @pytest.fixture(scope="module")
