@@ -21,6 +21,7 @@ from .request_journal import RequestTables
 from .reset import ResetTables
 from .rules import RuleTables
 from .schedule import ScheduleTables
+from .small_blobs import Blobs
 from .state import StateTables
 from .transactions import TransactionTables
 
@@ -39,7 +40,8 @@ class SqliteStore(TransactionTables, CollectiviteTables, AgentTables, RuleTables
 
     def __init__(self, path: str | Path, *, blobs: BlobStore | str | Path,
                  busy_timeout_ms: int = 10_000) -> None:
-        self.blobs = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
+        files = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
+        self.blobs = Blobs(files, read_db=self._read_db, defer_write=self.defer_write)
         self._reserved = {}
         super().__init__(path, busy_timeout_ms=busy_timeout_ms)
         # Migrations run on the writer too, under BEGIN IMMEDIATE, so two processes opening

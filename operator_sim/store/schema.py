@@ -549,3 +549,13 @@ def m0012_pilotage(db: Database) -> None:
     """Collectivités' pilotage fiches (category, population, contact) and paper deposits."""
     for statement in _PILOTAGE:
         db.execute(statement)
+
+
+@migrations(name="0013_small_blobs")
+def m0013_small_blobs(db: Database) -> None:
+    """Small blobs (messages, tokens, signatures, act XML) as rows, committed with the rows
+    that name them instead of one fsynced file each (see `small_blobs`)."""
+    db.execute("""CREATE TABLE small_blobs (
+        sha256 TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+        data BLOB NOT NULL
+    ) STRICT""")

@@ -116,6 +116,9 @@ class SqliteDatabase:
                 with self._deferred_lock:
                     self._deferred[:0] = deferred
             raise
+        for done in deferred:  # a deferred write may want to know it is durable now
+            if (committed := getattr(done, "committed", None)) is not None:
+                committed()
         return result
 
     def _run_deferred(self, db: Database) -> list[Callable[[Database], object]]:
@@ -137,7 +140,8 @@ class SqliteDatabase:
         """Queue `fn(db)` to join the next write transaction, whoever runs it (applied before
         that transaction's own writes): for rows that need not cost a commit (an fsync) of
         their own. They are durable once that commit is (`flush_deferred` forces one; `close`
-        flushes); until then a crash loses them."""
+        flushes); until then a crash loses them. A `fn` with a `committed()` method is told
+        when that commit is done."""
         if self._closed:
             raise StoreError("store is closed")
         with self._deferred_lock:

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..store.blobs import BlobCorrupted, BlobNotFound, BlobStore
+from ..store.blobs import BlobCorrupted, BlobNotFound
+from ..store.small_blobs import Blobs
 from .keys import INTEGRITY_FAULT
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,17 @@ def store_fault(request: web.Request, error: StoreFault) -> tuple[str, str, str]
     return code, fr, en
 
 
-async def sound_file(blobs: BlobStore, sha256: str, *, filename: str,
-                     mimetype: str, disposition: str = "attachment") -> web.FileResponse:
-    """A blob served from disk once its bytes were re-hashed and found sound (`StoreFault`
-    otherwise, which the door's error handler passes to `store_fault` and answers)."""
-    path = await asyncio.to_thread(blobs.sound_path, sha256)
-    return web.FileResponse(path, headers={
-        "Content-Type": mimetype, "Content-Disposition": content_disposition(filename, disposition)})
+async def sound_file(blobs: Blobs, sha256: str, *, filename: str,
+                     mimetype: str, disposition: str = "attachment") -> web.StreamResponse:
+    """A blob served once its bytes were re-hashed and found sound (`StoreFault` otherwise,
+    which the door's error handler passes to `store_fault` and answers): a file blob from
+    disk, a small one from its row."""
+    sound = await asyncio.to_thread(blobs.sound, sha256)
+    headers = {"Content-Type": mimetype,
+               "Content-Disposition": content_disposition(filename, disposition)}
+    if isinstance(sound, bytes):
+        return web.Response(body=sound, headers=headers)
+    return web.FileResponse(sound, headers=headers)
 
 
 __all__ = ["CORRUPTED_EN", "CORRUPTED_FR", "MESSAGE_FILES", "MISSING_EN", "MISSING_FR",

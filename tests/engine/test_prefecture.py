@@ -157,7 +157,7 @@ async def test_courrier_simple_then_reponse(prefecture, tmp_path, schema, pki):
     assert sent.file_name == f"{ID_ACTE}-2-1_{sent.file_name.rsplit('_', 1)[1]}"
     assert_signed_and_valid(prefecture, sent, schema, pki, tmp_path)
     # the préfecture's bundle: EnveloppeMISILLCL + message + the letter's PDF
-    with tarfile.open(prefecture.engine.sqlite.blobs.path(row.archive_sha256)) as tar:
+    with tarfile.open(fileobj=prefecture.engine.sqlite.blobs.open(row.archive_sha256)) as tar:
         names = tar.getnames()
         envelope = parse_message(tar.extractfile(names[0]).read())
     assert isinstance(envelope, EnveloppeMISILLCL) and envelope.destinataire_siren == SIREN

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,10 +16,56 @@ from operator_sim.store import (
     NewTransaction,
     SqliteStore,
 )
+from operator_sim.store.database import BLOBS_NAME, DATABASE_NAME
 
 SIREN = "491011698"
 OTHER_SIREN = "213401722"
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def _homes(where: SqliteStore | Path) -> tuple[Path, Path]:
+    """(database file, blob folder) of an open store or of a data folder."""
+    if isinstance(where, SqliteStore):
+        return where.path, where.blobs.root
+    return where / DATABASE_NAME, where / BLOBS_NAME
+
+
+def flip_middle(data: bytes) -> bytes:
+    """A disk fault or a hand edit: bytes in the middle flipped, the size kept."""
+    altered = bytearray(data)
+    middle = len(altered) // 2
+    altered[middle:middle + 8] = bytes(b ^ 0xFF for b in altered[middle:middle + 8])
+    return bytes(altered)
+
+
+def alter_blob(where: SqliteStore | Path, sha256: str,
+               damage: Callable[[bytes], bytes] = flip_middle) -> None:
+    """Damage a stored blob in whichever home it has: its file, or its small blob row."""
+    database, blobs = _homes(where)
+    path = blobs / sha256[:2] / sha256[2:4] / sha256
+    if path.is_file():
+        os.chmod(path, 0o644)
+        path.write_bytes(damage(path.read_bytes()))
+        return
+    with sqlite3.connect(database) as connection:
+        (data,) = connection.execute("select data from small_blobs where sha256 = ?",
+                                     [sha256]).fetchone()
+        connection.execute("update small_blobs set data = ? where sha256 = ?",
+                           [damage(bytes(data)), sha256])
+    connection.close()
+
+
+def remove_blob(where: SqliteStore | Path, sha256: str) -> None:
+    """Lose a stored blob (a file deleted by hand, a row gone) in whichever home it has."""
+    database, blobs = _homes(where)
+    path = blobs / sha256[:2] / sha256[2:4] / sha256
+    if path.is_file():
+        path.unlink()
+        return
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("delete from small_blobs where sha256 = ?",
+                                  [sha256]).rowcount == 1
+    connection.close()
 
 
 def open_store(directory: Path) -> SqliteStore:

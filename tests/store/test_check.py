@@ -15,7 +15,7 @@ import pytest
 from operator_sim.store import BlobCorrupted, BlobStore
 from operator_sim.store.database import DATABASE_NAME
 
-from .factories import T0, new_acte, open_store
+from .factories import T0, alter_blob, new_acte, open_store, remove_blob
 
 COMMAND = Path(sys.executable).parent / "operator-sim"
 
@@ -57,8 +57,7 @@ def test_a_sound_folder_passes(folder):
 
 def test_an_altered_blob_is_named_and_fails_the_check(folder):
     path, rows = folder
-    blobs = BlobStore(path / "blobs")
-    alter(blobs.path(rows[1].archive_sha256))
+    alter_blob(path, rows[1].archive_sha256)
     code, body = report(path)
     assert code == 1 and not body["sound"]
     assert body["corrupted_count"] == 1
@@ -72,7 +71,7 @@ def test_a_row_whose_blob_is_gone_is_named(folder):
     path, rows = folder
     with open_store(path) as store:
         document = store.documents(rows[0].id)[0]
-    os.unlink(BlobStore(path / "blobs").path(document.sha256))
+    remove_blob(path, document.sha256)
     code, body = report(path)
     assert code == 1 and body["missing_count"] == 1
     assert body["missing"][0] == {"table": "documents", "row_id": document.id,

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.message
 import email.utils
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,7 @@ from operator_sim.protocol.codes import TransactionStatus
 from operator_sim.store.database import DATABASE_NAME
 from operator_sim.testing import corpus
 from tests.s2low.conftest import ACTES, latin1, s2low_client
+from tests.store.factories import alter_blob, remove_blob
 
 from .simkit import SIREN, act, submit
 from .test_admin_hostile import dashboard_post
@@ -39,15 +38,6 @@ def saved_name(header: str) -> str:
     plain = [v for k, v in params if k == "filename" and not isinstance(v, tuple)]
     assert len(plain) == 1 and len(extended) <= 1, header
     return (extended or plain)[0]
-
-
-def alter(path: Path) -> None:
-    """Flip bytes in the middle of a stored blob, keeping its size (a disk fault, a hand edit)."""
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
-    os.chmod(path, 0o644)
-    path.write_bytes(bytes(data))
 
 
 async def journal(served, **params):
@@ -113,12 +103,11 @@ async def stored(served, transaction_id):
 async def test_altered_blobs_are_refused_on_every_door_and_journaled(served, acknowledged):
     s2low, transaction_id = acknowledged
     row, messages, document = await stored(served, transaction_id)
-    blobs = served.simulator.store.blobs
     letter = await served.simulator.prefecture.send_letter(transaction_id, "2-1", text="Courrier")
     letter_pdf = await served.simulator.prefecture.letter_document(letter.transaction.id)
     for sha in (row.archive_sha256, messages["1-2"].xml_sha256, messages["1-2"].signature_sha256,
                 document.sha256, letter_pdf.sha256):
-        alter(blobs.path(sha))
+        alter_blob(served.simulator.store, sha)
     api = s2low.session()
     rest = [f"/api/v1/transactions/{transaction_id}/archive",
             f"/api/v1/transactions/{transaction_id}/messages/1-2",
@@ -185,7 +174,7 @@ async def test_an_answer_drawn_from_an_altered_1_1_is_refused_and_the_act_stays_
     held = await submit_held(served, corpus.build(), tmp_path)
     incoming = next(m for m in await served.simulator.engine.store.messages(held.id)
                     if m.code == "1-1")
-    alter(served.simulator.store.blobs.path(incoming.xml_sha256))
+    alter_blob(served.simulator.store, incoming.xml_sha256)
     _, message = await dashboard_post(served, f"/admin/actes/{held.id}/acquitter")
     assert "altéré sur le disque" in message and "rien n'a été fait" in message
     async with served.admin_session() as http, http.post(
@@ -197,9 +186,8 @@ async def test_an_answer_drawn_from_an_altered_1_1_is_refused_and_the_act_stays_
 async def test_a_blob_gone_from_disk_is_refused_as_missing_not_a_500(served, acknowledged):
     s2low, transaction_id = acknowledged
     row, messages, _ = await stored(served, transaction_id)
-    blobs = served.simulator.store.blobs
     for sha in (row.archive_sha256, messages["1-1"].xml_sha256):
-        blobs.path(sha).unlink()
+        remove_blob(served.simulator.store, sha)
     api = s2low.session()
     async with api.get(f"/api/v1/transactions/{transaction_id}/archive") as r:
         body = await r.json()

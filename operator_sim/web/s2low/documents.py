@@ -29,7 +29,6 @@ from ...protocol.errors import ProtocolError
 from ...protocol.messages import Acte, ARActe, message_from_element
 from ...protocol.names import MessageFileName, ascii_digits
 from ...protocol.xmlsafe import parse_xml
-from ...store import BlobNotFound
 from ...store.interface import TransactionRow
 from ..downloads import content_disposition, sound_file
 from .common import engine_of, owned, php_int, read_blob, returned_message
@@ -88,10 +87,8 @@ async def files_of(engine: Engine, row: TransactionRow) -> list[File]:
     signatures: dict[str, str] = {}
     if messages:
         own = messages[0]
-        try:
-            size = await asyncio.to_thread(lambda: blobs.path(own.xml_sha256).stat().st_size)
-        except FileNotFoundError:  # gone from disk: refused as such, never a 500
-            raise BlobNotFound(own.xml_sha256) from None
+        # gone from the store: `BlobNotFound`, refused as such, never a 500
+        size = await asyncio.to_thread(blobs.size, own.xml_sha256)
         files.append(File(row.id * FILE_ID_STRIDE, own.file_name, "", "text/xml", size,
                           own.xml_sha256, "", ""))
         signatures = _signatures(await read_blob(engine, own.xml_sha256))
