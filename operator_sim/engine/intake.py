@@ -40,7 +40,6 @@ from ..protocol.messages import (
 )
 from ..protocol.xmlsafe import parse_xml
 from ..signature.archive import Signer, sign_envelope
-from ..store.blobs import BlobStore
 from ..store.interface import Collectivite as RegisteredCollectivite
 from ..store.interface import (
     Convention,
@@ -52,6 +51,7 @@ from ..store.interface import (
     TransactionRow,
     TransitionStep,
 )
+from ..store.small_blobs import Blobs
 from ..validation.profiles import PlatformProfile
 from ..validation.report import Severity, ValidationReport
 from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
@@ -764,11 +764,11 @@ def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessa
     return store.atomic(write)
 
 
-def _store_receipt(blobs: BlobStore, path: Path, token: bytes, limits: ArchiveLimits,
+def _store_receipt(blobs: Blobs, path: Path, token: bytes, limits: ArchiveLimits,
                    kept: set[str], owned: bool) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
     blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
-    An `owned` archive file is moved into the store (`BlobStore.adopt`), not copied.
+    An `owned` archive file is moved into the store (`Blobs.adopt`), not copied.
 
     The enveloppe and stray members stay inside the archive blob only: a copy no row names
     would be an orphan nobody can read back or clean up."""

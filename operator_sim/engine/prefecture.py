@@ -362,7 +362,7 @@ class Prefecture:
 
     async def letter_document(self, transaction_id: int,
                               identity: Identity | None = None) -> DocumentRow:
-        """The letter's PDF (its blob: `engine.sqlite.blobs.path(document.sha256)`)."""
+        """The letter's PDF (its blob: `engine.sqlite.blobs.read(document.sha256)`)."""
         row = await self.get_letter(transaction_id, identity)
         return next(d for d in await self.engine.store.documents(row.id) if d.role == "main")
 

@@ -55,6 +55,7 @@ from .interface import (
     TransactionStore,
     TransitionStep,
 )
+from .small_blobs import Blobs
 
 __all__ = [
     "Agent",
@@ -64,6 +65,7 @@ __all__ = [
     "BlobCorrupted",
     "BlobNotFound",
     "BlobStore",
+    "Blobs",
     "Callback",
     "Collectivite",
     "CollectiviteStore",

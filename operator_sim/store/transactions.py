@@ -12,7 +12,6 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..protocol.codes import TransactionStatus
-from .blobs import BlobStore
 from .interface import (
     DOCUMENT_ROLES,
     MAX_PAGE,
@@ -43,6 +42,7 @@ from .rows import (
     time_to_text,
     transaction_row,
 )
+from .small_blobs import Blobs
 from .writer import SqliteDatabase
 
 MERGED_SIRENS = 100
@@ -52,7 +52,7 @@ MERGED_SIRENS = 100
 class TransactionTables(SqliteDatabase):
     """`transactions` with its `messages`, `documents`, `journal`; `counters`; `transaction_reads`."""
 
-    blobs: BlobStore
+    blobs: Blobs
     _reserved: dict[str, int]  # writer thread only: see `reserve_serial`
 
     def _require_blobs(self, digests: Iterable[str | None]) -> None:
