@@ -1,8 +1,13 @@
 """The SQLite connections and the threading rule every table module writes through.
 
-ONE writer thread owns the only write connection and runs every write as one `BEGIN IMMEDIATE`
+ONE writer thread owns the only write connection and runs every write inside a `BEGIN IMMEDIATE`
 transaction; reads use one connection per calling thread. Writes that need no commit of their
 own (`defer_write`) join the next transaction.
+
+Group commit: the jobs queued while the writer was busy run together in one transaction, each
+write in its own savepoint (a failing one rolls back alone), and share one COMMIT, so one WAL
+fsync. Each job's caller is answered only once that COMMIT is done: nothing is acknowledged
+before it is on disk, and concurrent submissions no longer pay one fsync each.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, Self, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 from sqlite_utils import Database
 
@@ -22,6 +28,8 @@ from .interface import StoreBusy, StoreError, StoreFull
 T = TypeVar("T")
 P = ParamSpec("P")
 log = logging.getLogger(__name__)
+MAX_GROUP = 256
+"""Jobs committed together at most (the rest wait for the next commit)."""
 
 
 class SqliteDatabase:
@@ -44,6 +52,10 @@ class SqliteDatabase:
         self._write_db: Database | None = None
         self._deferred: list[Callable[[Database], object]] = []
         self._deferred_lock = threading.Lock()
+        self._jobs: list[_Job] = []  # waiting for the next group commit
+        self.commits = 0
+        """Write transactions committed (each one WAL fsync under synchronous=FULL)."""
+        self._jobs_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
                                           initializer=self._start_writer)
 
@@ -109,6 +121,7 @@ class SqliteDatabase:
             deferred = self._run_deferred(db)  # older than `fn`: a reserved serial first
             result = fn(db)
             db.conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
@@ -116,9 +129,7 @@ class SqliteDatabase:
                 with self._deferred_lock:
                     self._deferred[:0] = deferred
             raise
-        for done in deferred:  # a deferred write may want to know it is durable now
-            if (committed := getattr(done, "committed", None)) is not None:
-                committed()
+        _committed(deferred)
         return result
 
     def _run_deferred(self, db: Database) -> list[Callable[[Database], object]]:
@@ -158,10 +169,11 @@ class SqliteDatabase:
         self.run_write(lambda db: None)
 
     def submit_write(self, fn: Callable[[Database], T]) -> Future[T]:
-        """Queue `fn(db)` to run on the writer thread inside one transaction."""
+        """Queue `fn(db)` to run atomically on the writer thread (a savepoint of the next
+        group commit); the future is done once that commit is."""
         if self._closed:
             raise StoreError("store is closed")
-        return self._writer.submit(self._in_write_transaction, fn)
+        return self._enqueue(self._in_write_transaction, fn)
 
     def run_write(self, fn: Callable[[Database], T]) -> T:
         """Run `fn(db)` atomically on the writer thread and return its result.
@@ -184,10 +196,67 @@ class SqliteDatabase:
             raise mapped from error
 
     def run_on_writer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Run any store method on the writer thread (used by `AsyncStore`)."""
+        """Run any store method on the writer thread (used by `AsyncStore`), inside the next
+        group commit: its writes (each `run_write` a savepoint) are durable when the future
+        is done. An exception keeps the writes it made before (as their own commits did)."""
         if self._closed:
             raise StoreError("store is closed")
-        return self._writer.submit(fn, *args, **kwargs)
+        return self._enqueue(fn, *args, **kwargs)
+
+    def _enqueue(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._jobs_lock:
+            self._jobs.append(_Job(future, fn, args, kwargs))
+        # One drain per job: the first to run takes every job waiting, the others find none.
+        self._writer.submit(self._group_commit)
+        return future
+
+    def _group_commit(self) -> None:
+        """Run every waiting job in one transaction, COMMIT once, then answer each job."""
+        with self._jobs_lock:
+            jobs, self._jobs = self._jobs[:MAX_GROUP], self._jobs[MAX_GROUP:]
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if not jobs:
+            return
+        try:
+            done = self._run_group(jobs)
+        except BaseException as error:  # BEGIN or COMMIT failed: nothing of the group is kept
+            for job in jobs:
+                job.future.set_exception(_mapped(error))
+            return
+        for job, ok, value in done:
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    def _run_group(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        db = self._write_db
+        assert db is not None and self._on_writer()
+        db.conn.execute("BEGIN IMMEDIATE")
+        deferred: list[Callable[[Database], object]] = []
+        try:
+            deferred = self._run_deferred(db)  # older than the jobs: a reserved serial first
+            done: list[tuple[_Job, bool, Any]] = []
+            for job in jobs:
+                try:
+                    done.append((job, True, job.fn(*job.args, **job.kwargs)))
+                except BaseException as error:  # its own savepoints rolled back, not the others'
+                    done.append((job, False, error))
+                if not db.conn.in_transaction:  # SQLite rolled it all back (I/O error, disk full)
+                    raise StoreError("the write transaction was rolled back by SQLite")
+            deferred += self._run_deferred(db)  # deferred by these jobs: committed with them
+            db.conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            if deferred:  # not committed after all: they join the next transaction
+                with self._deferred_lock:
+                    self._deferred[:0] = deferred
+            raise
+        _committed(deferred)
+        return done
 
     def close(self) -> None:
         """Finish queued writes, then close every connection no other thread may be using.
@@ -214,6 +283,27 @@ class SqliteDatabase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class _Job:
+    """One call waiting for the writer, and the future its caller waits on."""
+
+    future: Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def _committed(deferred: list[Callable[[Database], object]]) -> None:
+    """Tell the deferred writes that want to know (`committed()`) that they are durable."""
+    for fn in deferred:
+        if (committed := getattr(fn, "committed", None)) is not None:
+            committed()
+
+
+def _mapped(error: BaseException) -> BaseException:
+    return _environment_error(error) if isinstance(error, sqlite3.OperationalError) else error
 
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})

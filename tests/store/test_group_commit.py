@@ -1,0 +1,94 @@
+"""Group commit: writes queued together share one transaction and one COMMIT, each a savepoint."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from .factories import open_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    with open_store(tmp_path) as store:
+        yield store
+
+
+def committed_counters(store):
+    """Counters as another connection sees them: only what was committed."""
+    with sqlite3.connect(store.path) as connection:
+        rows = dict(connection.execute("select name, value from counters"))
+    connection.close()
+    return rows
+
+
+def hold_writer(store):
+    """Occupy the writer until the returned event is set; jobs queue meanwhile."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        release.wait(30)
+
+    held = store.run_on_writer(hold)
+    assert started.wait(30)
+    return release, held
+
+
+def set_counter(name, value):
+    def write(db):
+        db.execute("insert into counters (name, value) values (?, ?)", [name, value])
+        return value
+    return write
+
+
+def test_writes_queued_together_share_one_commit_and_return_once_it_is_done(store):
+    release, held = hold_writer(store)
+    before = store.commits
+    futures = [store.submit_write(set_counter(f"w{n}", n)) for n in range(20)]
+    seen: dict[int, dict[str, int]] = {}
+    answered = threading.Semaphore(0)
+
+    def on_done(n):
+        def note(future):  # as each future completes: its row is already committed, for anyone
+            seen[n] = committed_counters(store)
+            answered.release()
+        return note
+
+    for n, future in enumerate(futures):
+        future.add_done_callback(on_done(n))
+    assert not any(f.done() for f in futures)
+    release.set()
+    assert [f.result(30) for f in futures] == list(range(20))
+    held.result(30)
+    assert all(answered.acquire(timeout=30) for _ in futures)
+    assert store.commits - before <= 2  # the held job's group, then all twenty together
+    assert all(seen[n][f"w{n}"] == n for n in range(20))
+
+
+def test_a_failing_write_rolls_back_alone_in_its_group(store):
+    release, _ = hold_writer(store)
+
+    def failing(db):
+        db.execute("insert into counters (name, value) values ('bad', 1)")
+        raise RuntimeError("refused")
+
+    first = store.submit_write(set_counter("first", 1))
+    bad = store.submit_write(failing)
+    last = store.submit_write(set_counter("last", 3))
+    release.set()
+    assert first.result(30) == 1 and last.result(30) == 3
+    with pytest.raises(RuntimeError):
+        bad.result(30)
+    assert committed_counters(store) == {"first": 1, "last": 3}
+
+
+def test_a_write_refused_by_sqlite_fails_alone(store):
+    release, _ = hold_writer(store)
+    good = store.submit_write(set_counter("good", 1))
+    twice = [store.submit_write(set_counter("same", n)) for n in (1, 2)]  # unique name
+    release.set()
+    assert good.result(30) == 1 and twice[0].result(30) == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        twice[1].result(30)
+    assert committed_counters(store) == {"good": 1, "same": 1}
