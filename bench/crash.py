@@ -3,7 +3,8 @@
 Agents post thousands of valid envelopes (distinct NumeroInterne) concurrently over mutual TLS
 while the server — main process and validation workers — is SIGKILLed at random points and
 restarted on the same data and PKI folders. After every kill, and once more at the end, the
-data folder is checked directly (sqlite3 and the blob files, not through our store code):
+data folder is checked directly (sqlite3, its small blob rows and the blob files, not through
+our store code):
 
 - every acknowledged submission (a 201 received) is there, intact: transaction row, status,
   archive blob with the same SHA-256, the 1-1, the 1-2 and its signature and token blobs;
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import hashlib
 import itertools
 import random
 import sqlite3
@@ -278,8 +280,14 @@ def check_store(run: CrashRun, data: Path, *, final: bool = False) -> None:
         documents = collections.defaultdict(list)
         for r in conn.execute("select * from documents"):
             documents[r["transaction_id"]].append(dict(r))
+        # Small blobs are rows (migration 0013_small_blobs), committed with the rows naming them.
+        small = {r["sha256"]: bytes(r["data"]) for r in conn.execute(
+            "select sha256, data from small_blobs")}
     finally:
         conn.close()
+
+    def stored(sha: str) -> bytes:
+        return small[sha] if sha in small else blobs.read(sha)
 
     checked: dict[str, bool] = {}
 
@@ -287,7 +295,8 @@ def check_store(run: CrashRun, data: Path, *, final: bool = False) -> None:
         if sha is None:
             return True
         if sha not in checked:
-            checked[sha] = blobs.exists(sha) and blobs.verify(sha)
+            checked[sha] = (hashlib.sha256(small[sha]).hexdigest() == sha if sha in small
+                            else blobs.exists(sha) and blobs.verify(sha))
             if not checked[sha]:
                 problems.append(f"{what}: blob {sha} missing or corrupt")
         return checked[sha]
@@ -339,7 +348,7 @@ def check_store(run: CrashRun, data: Path, *, final: bool = False) -> None:
     serials: dict[int, str] = {}
     for sha, tid in tokens.items():
         if checked.get(sha):
-            info = read_token(blobs.read(sha))
+            info = read_token(stored(sha))
             serial = info.serial_number
             if info.digest.hex() != imprints[sha]:
                 problems.append(f"transaction {tid}: its token stamps another archive")
@@ -380,12 +389,12 @@ def check_store(run: CrashRun, data: Path, *, final: bool = False) -> None:
         run.leftovers = {
             "blobs/.tmp": sum(1 for _ in (data / BLOBS_NAME / ".tmp").glob("*")),
             "uploads": sum(1 for _ in (data / "uploads").glob("*")),
-            "unreferenced blobs": _unreferenced(blobs, checked)}
+            "unreferenced blobs": _unreferenced(blobs, small, checked)}
 
 
-def _unreferenced(blobs: BlobStore, referenced: dict[str, bool]) -> int:
+def _unreferenced(blobs: BlobStore, small: dict[str, bytes], referenced: dict[str, bool]) -> int:
     """Blobs no row names (written by submissions a kill cut off before their commit)."""
-    count = 0
+    count = sum(sha not in referenced for sha in small)
     for path in blobs.root.glob("??/??/*"):
         count += path.name not in referenced
     return count

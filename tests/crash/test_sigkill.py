@@ -13,8 +13,8 @@ import sqlite3
 import pytest
 
 from bench import crash
-from operator_sim.store import BlobStore
-from operator_sim.store.database import BLOBS_NAME, DATABASE_NAME
+from operator_sim.store.database import DATABASE_NAME
+from tests.store.factories import remove_blob
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_the_checks_catch_lost_half_written_and_corrupt_transactions(crashed):
         conn.execute("update transactions set status = 3 where id = ?", [half.transaction_id])
         signature = conn.execute("select signature_sha256 from messages where transaction_id = ?"
                                  " and code = '1-2'", [corrupt.transaction_id]).fetchone()[0]
-    BlobStore(data / BLOBS_NAME).path(signature).unlink()
+    remove_blob(data, signature)
     probe = crash.CrashRun(acknowledged={
         "lost": crash.Ack(lost.submission, 10**9, "1-2", lost.id_acte, False),
         half.submission.numero_interne: half})
