@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlite_utils import Database
+from sqlite_utils.utils import dedupe_keys
 
 from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
 from .interface import DocumentRow, JournalEvent, MessageRow, TransactionRow
@@ -71,8 +72,16 @@ def journal_event(row: dict[str, Any]) -> JournalEvent:
 
 
 def fetch_all(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Fetch everything now: a half-read cursor would pin an old WAL snapshot on its connection."""
-    return list(db.query(sql, params))
+    """Fetch everything now: a half-read cursor would pin an old WAL snapshot on its connection.
+
+    For SELECTs only. On the connection directly: `Database.query` wraps every statement in
+    a savepoint (two more statements) in case it is a write, which the submission path pays
+    a dozen times."""
+    cursor = db.conn.execute(sql, params)
+    if cursor.description is None:
+        raise ValueError("fetch_all needs SQL that returns rows")
+    keys = dedupe_keys(d[0] for d in cursor.description)
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
 def insert_row(db: Database, table: str, row: dict[str, Any]) -> int:
