@@ -207,9 +207,9 @@ class Engine(Requests):
                 report=exam.report)
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
-        fault = await self.judge_sender(exam.report, exam.acte, idcl.siren, name) or fault
+        judged, known = await self._judge_sender(exam.report, exam.acte, idcl.siren, name)
+        fault = judged or fault
         if fault is None:  # checked again under the lock, where the sender is registered
-            known = await self.store.call(lambda store: store.get_collectivite(idcl.siren))
             fault = _idcl_fault(exam, idcl, name, known)
         if fault is not None or exam.acte is None:
             assert fault is not None  # without a readable act, only an envelope fault gets here
@@ -238,8 +238,17 @@ class Engine(Requests):
         the act's matière and, for a BF, budget acts (errors in `report`: CONVENTION_MATIERE,
         CONVENTION_BUDGET). lenient: `report` is relaxed (`LENIENCIES` become warnings) and
         an unknown sender is only a warning."""
-        today = paris_date(self.clock.now())
-        known, convention = await self.store.call(_sender, siren, today)
+        return (await self._judge_sender(report, acte, siren, name))[0]
+
+    async def _judge_sender(self, report: ValidationReport, acte: Acte | None, siren: str,
+                            name: str) -> tuple[EnvelopeFault | None, RegisteredCollectivite | None]:
+        """`judge_sender`, and the collectivité as registered when it was judged."""
+        known, convention = await self.store.call(_sender, siren, paris_date(self.clock.now()))
+        return self._judgement(report, acte, siren, name, known, convention), known
+
+    def _judgement(self, report: ValidationReport, acte: Acte | None, siren: str, name: str,
+                   known: RegisteredCollectivite | None,
+                   convention: Convention | None) -> EnvelopeFault | None:
         profile = PlatformProfile(known.profil) if known and known.profil else self.profile
         if profile is PlatformProfile.LENIENT:
             if convention is None:
@@ -293,12 +302,12 @@ class Engine(Requests):
         documents = _documents(acte, exam.members) if acte is not None else ()
         kept = {f for f in (exam.acte_file, *(d.file_name for d in documents)) if f}
 
-        def receipt() -> tuple[str, str, dict[str, str]]:
-            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
-                                  owned)
+        def receipt() -> tuple[str, str, dict[str, str], NewMessage]:  # one hop off the loop
+            stored = _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
+                                    owned)
+            return *stored, self._signed_answer(bundle, stored[1])
 
-        archive_sha, token_sha, members = await asyncio.to_thread(receipt)
-        outgoing = await self.store_answer(bundle, token_sha)
+        archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
         incoming = () if acte is None or exam.acte_file not in members else (
             NewMessage("1-1", Sender.CL, exam.acte_file, members[exam.acte_file],
                        timestamp_token_sha256=token_sha),)
@@ -429,12 +438,13 @@ class Engine(Requests):
         documents = _documents(acte, exam.members, posted)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
-        def receipt() -> tuple[str, str, dict[str, str]]:  # the receipt's token, and the blobs
-            return _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
-                                  owned)
+        def receipt() -> tuple[str, str, dict[str, str], NewMessage | None]:
+            # One hop off the loop: the receipt's token, the blobs, the signed answer.
+            stored = _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
+                                    owned)
+            return *stored, None if bundle is None else self._signed_answer(bundle, stored[1])
 
-        archive_sha, token_sha, members = await asyncio.to_thread(receipt)
-        outgoing = None if bundle is None else await self.store_answer(bundle, token_sha)
+        archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
         new = NewTransaction(

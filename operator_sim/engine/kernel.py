@@ -117,10 +117,12 @@ class Kernel:
     async def store_answer(self, bundle: outcomes.ReturnBundle,
                              token_sha: str | None = None) -> NewMessage:
         """Sign the return message and store it, ready to attach to a transition."""
-        def sign_and_put() -> tuple[str, str]:  # off the loop: RSA signing, then fsyncs
-            return self.sqlite.blobs.put(bundle.xml), self.sqlite.blobs.put(self.sign(bundle.xml))
+        return await asyncio.to_thread(self._signed_answer, bundle, token_sha)
 
-        out_sha, sig_sha = await asyncio.to_thread(sign_and_put)
+    def _signed_answer(self, bundle: outcomes.ReturnBundle, token_sha: str | None) -> NewMessage:
+        """`store_answer`'s work, off the loop: RSA signing, then the blobs."""
+        blobs = self.sqlite.blobs
+        out_sha, sig_sha = blobs.put(bundle.xml), blobs.put(self.sign(bundle.xml))
         return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
                           signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
 
