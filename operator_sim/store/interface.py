@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
 
 if TYPE_CHECKING:
-    from .blobs import BlobStore
+    from .small_blobs import Blobs
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -555,7 +555,7 @@ class SimulatorStore(TransactionStore, CollectiviteStore, SimulationStore, Ident
     """The whole store as the engine sees it: named methods only, and the blob store."""
 
     @property
-    def blobs(self) -> BlobStore: ...
+    def blobs(self) -> Blobs: ...
 
 
 class AsyncSimulatorStore(Protocol):

@@ -1,6 +1,6 @@
 """The storage boundary, read from the code: engine/ and web/ reach SQLite only through the
 store's named methods, never through sqlite3, sqlite-utils or the SQLite implementation's
-modules; engine/ imports nothing of the store but its interface (and the blob store)."""
+modules; engine/ imports nothing of the store but its interface (and the blob store, files and small rows)."""
 
 import ast
 from pathlib import Path
@@ -12,7 +12,8 @@ SQLITE = ("sqlite3", "sqlite_utils")
 IMPLEMENTATION = tuple(f"operator_sim.store.{m}" for m in (
     "database", "writer", "rows", "transactions", "collectivites", "agents", "rules", "schedule",
     "callbacks", "state", "reset", "request_journal", "asyncstore"))
-ENGINE_MAY_USE = ("operator_sim.store.interface", "operator_sim.store.blobs")
+ENGINE_MAY_USE = ("operator_sim.store.interface", "operator_sim.store.blobs",
+                  "operator_sim.store.small_blobs")
 RAW_CALLS = frozenset({"run_read", "run_write", "submit_write", "defer_write", "execute",
                        "executemany", "executescript", "fetch_all", "fetch_one"})
 """Ways to hand SQL, or a function of a connection, to the store instead of naming a method."""
