@@ -112,6 +112,7 @@ class _State:
     dirty: dict[str, float] = field(default_factory=dict)  # path: first unsynced write
     pending: dict[str, float] = field(default_factory=dict)  # entry path: when made
     pending_calls: dict[str, tuple[str, str]] = field(default_factory=dict)  # pid: (call, args)
+    known: set[str] = field(default_factory=set)  # names that exist: O_CREAT on them makes none
     syncs_since_answer: int = 0
 
     def ours(self, path: str) -> bool:
@@ -197,10 +198,14 @@ def _data(args: str) -> bytes:
 
 
 def replay(lines: Iterable[str], data_dir: Path, api_port: int, numeros: list[str], *,
-           after: float = 0.0) -> Verdict:
+           after: float = 0.0, existing: Iterable[str] = ()) -> Verdict:
     """Replay an `strace -f -yy -ttt -x -s 65536` log; the answers on `api_port` sent at or
-    after `after` (epoch seconds) are checked, the n-th one as the 201 of `numeros[n]`."""
-    state = _State(str(data_dir), api_port, [n.encode("ascii") for n in numeros])
+    after `after` (epoch seconds) are checked, the n-th one as the 201 of `numeros[n]`.
+
+    `existing`: the paths present when tracing began. An `open(O_CREAT)` of one of them (a new
+    SQLite connection opening the database and its log) makes no new name."""
+    state = _State(str(data_dir), api_port, [n.encode("ascii") for n in numeros],
+                   known=set(existing))
     verdict = Verdict()
     for raw in lines:
         verdict.lines += 1
@@ -265,10 +270,12 @@ def _apply(state: _State, verdict: Verdict, call: str, args: str, retpath: str |
     paths = _paths(args)
     if call in ("openat", "open", "creat") and ("O_CREAT" in args or call == "creat"):
         made = retpath[1:-1] if retpath else (paths[0] if paths else None)
-        if made and state.ours(made) and ("O_EXCL" in args or made not in state.pending):
+        if made and state.ours(made) and ("O_EXCL" in args or made not in state.known):
             state.pending.setdefault(made, at)
+            state.known.add(made)
     elif call in ("mkdir", "mkdirat") and paths and state.ours(paths[0]):
         state.pending.setdefault(paths[0], at)
+        state.known.add(paths[0])
     elif call in ("rename", "renameat", "renameat2", "link", "linkat") and len(paths) == 2:
         old, new = paths
         if call.startswith("rename"):
@@ -276,13 +283,17 @@ def _apply(state: _State, verdict: Verdict, call: str, args: str, retpath: str |
             written = state.dirty.pop(old, None)
         else:
             written = state.dirty.get(old)
+        if call.startswith("rename"):
+            state.known.discard(old)
         if state.ours(new):
             state.pending[new] = at
+            state.known.add(new)
             if written is not None:
                 state.dirty[new] = written
     elif call in ("unlink", "unlinkat", "rmdir") and paths:
         state.pending.pop(paths[0], None)
         state.dirty.pop(paths[0], None)
+        state.known.discard(paths[0])
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -325,6 +336,9 @@ async def _post(server: _service.Server, workspace: _service.Workspace, count: i
                 if time.monotonic() > deadline or tracer.poll() is not None:
                     raise RuntimeError("strace could not attach to the service")
                 await asyncio.sleep(0.05)
+            data_dir = workspace.data_dir.resolve()
+            trace.with_name(EXISTING).write_text(
+                "\n".join([str(data_dir), *map(str, data_dir.rglob("*"))]))
             measured = [next(items) for _ in range(count)]
             start = time.time()
             results = await _driver.closed_loop(driver, measured, 1)
@@ -334,6 +348,10 @@ async def _post(server: _service.Server, workspace: _service.Workspace, count: i
     if not all(r.ok for r in warm):
         raise RuntimeError(f"warm-up answers: {warm}")
     return results, [m.numero_interne for m in measured], start
+
+
+EXISTING = "existing.txt"
+"""Beside the trace: the data folder's paths when tracing began."""
 
 
 def run(*, count: int = 40, root: Path | None = None) -> tuple[list[_report.Row], Verdict]:
@@ -354,7 +372,8 @@ def run(*, count: int = 40, root: Path | None = None) -> tuple[list[_report.Row]
         port = urlsplit(server.api_url).port
         assert port is not None
         with (folder / "strace.log").open() as log:
-            verdict = replay(log, workspace.data_dir.resolve(), port, numeros, after=start)
+            verdict = replay(log, workspace.data_dir.resolve(), port, numeros, after=start,
+                             existing=(folder / EXISTING).read_text().splitlines())
     acknowledged = sum(r.ok for r in results)
     problems = list(verdict.problems)
     if acknowledged != count:

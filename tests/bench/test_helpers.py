@@ -80,3 +80,16 @@ def test_replay_passes_a_synced_answer_and_flags_each_missing_sync():
     early = _trace(sync_log=False)
     early.insert(2, f"5 0.5 fdatasync(4<{WAL}>) = 0")
     assert power_loss.replay(early, DATA, 8443, ["N0000001"]).problems
+
+
+def test_replay_counts_an_open_with_o_creat_as_a_new_name_only_for_a_path_that_was_not_there():
+    # A reader connection opened mid-run opens the database and its log with O_CREAT: both
+    # existed when tracing began, so no new name waits for its folder's sync.
+    reopen = [f'7 0.5 openat(AT_FDCWD</>, "{path}", O_RDWR|O_CREAT|O_CLOEXEC, 0644) = 11<{path}>'
+              for path in (f"{DATA}/db.sqlite3", WAL)]
+    lines = reopen + _trace()
+    existing = [str(DATA), f"{DATA}/db.sqlite3", WAL, f"{DATA}/blobs", f"{DATA}/blobs/ab"]
+    assert power_loss.replay(lines, DATA, 8443, ["N0000001"], existing=existing).problems == []
+    # The same opens without that knowledge are names made and never synced.
+    unknown = power_loss.replay(lines, DATA, 8443, ["N0000001"]).problems
+    assert unknown and "folder never synced" in unknown[0]

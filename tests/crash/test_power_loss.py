@@ -41,7 +41,8 @@ def _replay(root: Path, keep) -> power_loss.Verdict:
                 for line in lines if "TCP:[" in line)
     data = (root / "service" / "data").resolve()
     numeros = [f"W{i:07d}" for i in range(2, 2 + COUNT)]  # after the two warm-up envelopes
-    return power_loss.replay(lines, data, port, numeros)
+    existing = (root / power_loss.EXISTING).read_text().splitlines()
+    return power_loss.replay(lines, data, port, numeros, existing=existing)
 
 
 def _synced_path(line: str) -> Path | None:
