@@ -182,6 +182,8 @@ def _check_one_transaction_added(before: Snapshot, after: Snapshot, transaction_
     messages = added.pop("messages")
     assert sorted(row["code"] for row in messages) == sorted(["1-1", answer])
     journal, documents = added.pop("journal"), added.pop("documents")
+    # Small stored files are rows (content-addressed, like the blob files): checked below.
+    new_rows = {row["sha256"] for row in added.pop("small_blobs", [])}
     assert journal and documents
     for table, rows in (("messages", messages), ("journal", journal), ("documents", documents)):
         assert {row["transaction_id"] for row in rows} == {transaction_id}, table
@@ -198,8 +200,9 @@ def _check_one_transaction_added(before: Snapshot, after: Snapshot, transaction_
     with read_archive(io.BytesIO(archive)) as members:
         sent = {m.sha256 for m in members} | {hashlib.sha256(archive).hexdigest()}
     stored = {f.rsplit("/", 1)[1] for f in after.files if f.startswith("blobs/")}
+    stored |= {dict(row)["sha256"] for row in after.rows.get("small_blobs", ())}
     assert referenced <= stored, referenced - stored
-    assert {f.rsplit("/", 1)[1] for f in new_files} <= referenced | sent
+    assert {f.rsplit("/", 1)[1] for f in new_files} | new_rows <= referenced | sent
 
 
 def _difference(before: Snapshot, after: Snapshot) -> str:
