@@ -42,6 +42,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from ..errors import Kind
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import TransactionStatus, TransactionType
 from ..store.interface import AsyncSimulatorStore, Callback, Delivery, SimulatorStore
@@ -61,7 +62,7 @@ THIS_HOST = ipaddress.ip_network("0.0.0.0/8")  # "this host on this network": co
 
 
 class CallbackRefused(RequestRefused):
-    """A registration request refused; `status`, `code` and messages go to the client as is."""
+    """A registration request refused; `kind`, `code` and messages go to the client as is."""
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,10 @@ class Callbacks:
 
         added = await self.store.call(lambda store: store.atomic(lambda: add(store)))
         if added is None:
-            raise CallbackRefused(409, "CALLBACK_LIMIT",
+            raise CallbackRefused("CALLBACK_LIMIT",
                                   f"le SIREN {siren} a déjà {cap} callbacks : en supprimer un d'abord",
-                                  f"SIREN {siren} already has {cap} callbacks: delete one first")
+                                  f"SIREN {siren} already has {cap} callbacks: delete one first",
+                                  kind=Kind.CONFLICT)
         return added
 
     async def _vet(self, url: URL) -> None:
@@ -299,12 +301,12 @@ class Callbacks:
             for address in addresses:
                 self.targets.check(host, address, port)
         except TargetRefused as refused:
-            raise CallbackRefused(422, "CALLBACK_URL_REFUSED", f"url : {refused.fr}",
+            raise CallbackRefused("CALLBACK_URL_REFUSED", f"url : {refused.fr}",
                                   f"url: {refused.en}", field="url") from None
         if _addresses(host, port) is not None and _ip(host) is None:
             # 2130706433, 127.1, 0xc0000207: the HTTP client refuses such forms (or takes them
             # for names), so nothing could ever be delivered there.
-            raise CallbackRefused(422, "CALLBACK_URL_INVALID",
+            raise CallbackRefused("CALLBACK_URL_INVALID",
                                   f"url : adresse {host} à écrire sous sa forme usuelle "
                                   f"({addresses[0]})",
                                   f"url: write address {host} in its usual form ({addresses[0]})",
@@ -320,8 +322,8 @@ class Callbacks:
         """Retire a registration of the identity's SIRENs: nothing more is sent to it."""
         found = await self.store.query(lambda s: s.get_callback(callback_id))
         if found is None or found.deleted_at is not None:
-            raise CallbackRefused(404, "CALLBACK_UNKNOWN", f"aucun callback {callback_id}",
-                                  f"no callback {callback_id}")
+            raise CallbackRefused("CALLBACK_UNKNOWN", f"aucun callback {callback_id}",
+                                  f"no callback {callback_id}", kind=Kind.NOT_FOUND)
         authorize(identity, found.siren, "read")
         now = self.clock.now()
         await self.store.call(lambda s: s.delete_callback(callback_id, now))
@@ -469,7 +471,7 @@ def _checked_url(url: object) -> str:
         parsed = None
     if not text or len(text) > MAX_URL or parsed is None or parsed.scheme not in ("http", "https") \
             or not parsed.host:
-        raise CallbackRefused(422, "CALLBACK_URL_INVALID",
+        raise CallbackRefused("CALLBACK_URL_INVALID",
                               "url : une adresse http:// ou https:// absolue est attendue",
                               "url: an absolute http:// or https:// address is expected", field="url")
     return text

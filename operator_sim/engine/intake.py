@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..errors import Kind
 from ..pki.identity import Identity, authorize
 from ..protocol.archive import ArchiveLimits, read_archive
 from ..protocol.codes import (
@@ -186,7 +187,7 @@ class Engine(Requests):
         with `await_signature`, "en attente d'être signé" (18), where an API client leaves it
         (S²LOW signs or posts it from its web UI only).
         A readable act the agent may submit is then put to the scenario book, which may refuse
-        it with a 503 (nothing stored), hold it, answer it otherwise or later (`headers`: the
+        it as unavailable (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match). `owned`: the file is the engine's once the act is
         stored, moved into the blob store rather than copied (an upload's temporary file).
         `posted`: the (name, signature) the client uploaded the act's document and annexes
@@ -201,7 +202,7 @@ class Engine(Requests):
             first = exam.report.errors[0] if exam.report.errors else None
             code = first.code if first else "MESSAGE_INVALID"
             raise IntakeRefused(
-                422, code,
+                code,
                 f"archive refusée : {first.message_fr if first else 'aucun acte lisible'}",
                 f"archive refused: {first.message_en if first else 'no readable act'}",
                 report=exam.report)
@@ -337,14 +338,15 @@ class Engine(Requests):
         return exam
 
     async def _decide(self, acte: Acte, siren: str, headers: Mapping[str, str] | None) -> Decision:
-        """The scenario book's decision; a 503 fault refuses here, before anything is stored."""
+        """The scenario book's decision; an `unavailable` fault refuses here, before anything is stored."""
         if self.scenarios is None:
             return DEFAULT_DECISION
         decision = await self.scenarios.decide(Facts.of(acte, siren, headers))
         if decision.faults.unavailable:
-            raise IntakeRefused(503, "SERVICE_UNAVAILABLE",
+            raise IntakeRefused("SERVICE_UNAVAILABLE",
                                 f"service momentanément indisponible (scénario {decision.rule_id})",
-                                f"service temporarily unavailable (scenario {decision.rule_id})")
+                                f"service temporarily unavailable (scenario {decision.rule_id})",
+                                kind=Kind.UNAVAILABLE)
         return decision
 
     async def submit_acte(self, identity: Identity, request: ActeRequest,
@@ -357,7 +359,7 @@ class Engine(Requests):
         its files with the operator certificate, then take it exactly like `submit_archive`.
 
         `collectivite` is who transmits; None means the one collectivité `identity` acts for,
-        as already known to the platform. Raises `IntakeRefused` (422, `field` set) for fields
+        as already known to the platform. Raises `IntakeRefused` (input refused, `field` set) for fields
         the protocol refuses, and whatever `submit_archive` raises.
         """
         if collectivite is None:
@@ -378,7 +380,7 @@ class Engine(Requests):
             try:
                 path = await asyncio.to_thread(build, folder)
             except ProtocolError as exc:
-                raise IntakeRefused(422, exc.code, f"acte refusé : {exc.message_fr}",
+                raise IntakeRefused(exc.code, f"acte refusé : {exc.message_fr}",
                                     f"act refused: {exc.message_en}", field=exc.field) from None
             return await self.submit_archive(
                 identity, path.name, path, hold=hold, await_posting=await_posting,
@@ -389,14 +391,14 @@ class Engine(Requests):
 
     async def known_collectivite(self, identity: Identity, siren: str | None = None) -> Collectivite:
         """The registered collectivité `siren` (default: the identity's only SIREN) as the
-        envelope names it; refused (422, field named) when it must be described instead."""
+        envelope names it; refused (input, field named) when it must be described instead."""
         if siren is None:
             siren = only_siren(identity)
         authorize(identity, siren, "submit")
         known = await self.store.call(lambda store: store.get_collectivite(siren))
         if known is None:
             raise IntakeRefused(
-                422, "FIELD_REQUIRED",
+                "FIELD_REQUIRED",
                 f"departement requis : la collectivité {siren} n'a encore rien transmis",
                 f"departement required: collectivité {siren} has not transmitted anything yet",
                 field="departement")
@@ -503,9 +505,10 @@ class Engine(Requests):
         row = await self.store.get(transaction_id)
         if row.type is not TransactionType.ACTE or row.status is not S.TRANSMIS:
             raise RequestRefused(
-                409, "NOT_AWAITING_ANSWER",
+                "NOT_AWAITING_ANSWER",
                 f"seul un acte transmis attend une réponse (statut actuel : {row.status.libelle})",
-                f"only a transmitted act awaits an answer (current status: {row.status.name})")
+                f"only a transmitted act awaits an answer (current status: {row.status.name})",
+                kind=Kind.CONFLICT)
         incoming = next(m for m in await self.store.messages(row.id) if m.code == "1-1")
         acte = message_from_element(parse_xml(self.sqlite.blobs.read(incoming.xml_sha256)))
         assert isinstance(acte, Acte)
@@ -536,20 +539,21 @@ class Engine(Requests):
         if row.type is not TransactionType.ACTE or row.status is not S.EN_ATTENTE_D_ETRE_POSTEE \
                 or row.archive_sha256 is None:
             raise RequestRefused(
-                409, "NOT_AWAITING_POSTING",
+                "NOT_AWAITING_POSTING",
                 f"la transaction n'est pas en attente d'être postée (statut actuel : "
                 f"{row.status.libelle})",
-                f"the transaction is not waiting to be posted (current status: {row.status.name})")
+                f"the transaction is not waiting to be posted (current status: {row.status.name})",
+                kind=Kind.CONFLICT)
         exam = await self.examine(self.sqlite.blobs.path(row.archive_sha256),
                                   row.archive_name or "")
         acte = exam.acte
         if acte is None:  # it was readable when stored; only a damaged blob store gets here
-            raise RequestRefused(422, "ARCHIVE_UNREADABLE", "archive stockée illisible",
+            raise RequestRefused("ARCHIVE_UNREADABLE", "archive stockée illisible",
                                  "stored archive unreadable", report=exam.report)
         idcl = await self.idcl_of(row)
         fault = await self.judge_sender(exam.report, acte, row.siren, row.archive_name or "")
         if fault is not None:  # the convention ended while the act waited: it keeps waiting
-            raise RequestRefused(422, fault.code, fault.detail, f"{fault.code}: envelope refused",
+            raise RequestRefused(fault.code, fault.detail, f"{fault.code}: envelope refused",
                                  report=exam.report)
         now = self.clock.now()
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import Kind, Refusal
 from ..pki.identity import Identity
 from ..protocol.classification import Classification
 from ..protocol.codes import Sender, TransactionStatus
@@ -35,21 +36,17 @@ MIMETYPES = {"pdf": "application/pdf", "xml": "application/xml", "png": "image/p
              "jpg": "image/jpeg", "jpeg": "image/jpeg"}
 
 
-class IntakeRefused(Exception):
+class IntakeRefused(Refusal):
     """A submission refused before any transaction exists: nothing was stored.
 
-    `status` is the HTTP status the web layer answers with; `report` the findings, if any.
+    `kind` says how a door answers it (input refused unless set); `report` the findings, if any.
     """
 
-    def __init__(self, status: int, code: str, message_fr: str, message_en: str, *,
-                 report: ValidationReport | None = None, field: str | None = None) -> None:
-        super().__init__(message_en)
-        self.status = status
-        self.code = code
-        self.message_fr = message_fr
-        self.message_en = message_en
+    def __init__(self, code: str, message_fr: str, message_en: str, *,
+                 report: ValidationReport | None = None, field: str | None = None,
+                 kind: Kind | None = None) -> None:
+        super().__init__(code, message_fr, message_en, field=field, kind=kind)
         self.report = report
-        self.field = field
 
 
 class RequestRefused(IntakeRefused):
@@ -57,11 +54,12 @@ class RequestRefused(IntakeRefused):
 
 
 def transition_conflict(transaction_id: int) -> RequestRefused:
-    """Another request moved the transaction first (two cancellations at once): 409, and the
-    loser's transaction rows are not written."""
-    return RequestRefused(409, "TRANSITION_CONFLICT",
+    """Another request moved the transaction first (two cancellations at once): a conflict, and
+    the loser's transaction rows are not written."""
+    return RequestRefused("TRANSITION_CONFLICT",
                           f"la transaction {transaction_id} a changé d'état entre-temps",
-                          f"transaction {transaction_id} changed status meanwhile")
+                          f"transaction {transaction_id} changed status meanwhile",
+                          kind=Kind.CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -98,16 +96,17 @@ class Kernel:
 
     async def daily_serial(self, kind: str, siren: str) -> int:
         """The next number of the day (Paris) for `siren`: 1…9999, as envelope serials are kept
-        per authority and reset every day. Past 9999 the day is full: 429, nothing stored.
+        per authority and reset every day. Past 9999 the day is full: refused as exhausted, nothing stored.
         Reserved without a commit of its own: the commit that stores the message carrying
         it makes it durable (a number no commit carried may come again after a crash)."""
         today = paris_date(self.clock.now())
         serial = await self.store.reserve_serial(f"{kind}-{siren}-{today:%Y%m%d}")
         if serial > MAX_DAILY_SERIAL:
             raise RequestRefused(
-                429, "DAILY_SERIALS_EXHAUSTED",
+                "DAILY_SERIALS_EXHAUSTED",
                 f"plus de {MAX_DAILY_SERIAL} envois pour {siren} aujourd'hui : numéros épuisés",
-                f"more than {MAX_DAILY_SERIAL} sendings for {siren} today: serials exhausted")
+                f"more than {MAX_DAILY_SERIAL} sendings for {siren} today: serials exhausted",
+                kind=Kind.EXHAUSTED)
         return serial
 
     async def return_serial(self, siren: str) -> int:
@@ -130,8 +129,8 @@ class Kernel:
         """The IDCL of the collectivité a transaction belongs to (registered on intake)."""
         collectivite = await self.store.call(lambda store: store.get_collectivite(row.siren))
         if collectivite is None:  # every act's sender is registered on intake
-            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
-                                 f"unknown collectivité {row.siren}")
+            raise RequestRefused("COLLECTIVITE_UNKNOWN", f"collectivité {row.siren} inconnue",
+                                 f"unknown collectivité {row.siren}", kind=Kind.NOT_FOUND)
         return IDCL(row.siren, collectivite.departement, int(collectivite.arrondissement),
                     collectivite.nature)
 
@@ -195,9 +194,9 @@ def to_answer(store: SimulatorStore, row: TransactionRow, answer: NewMessage | N
 
 
 def only_siren(identity: Identity) -> str:
-    """The one SIREN `identity` acts for; refused (422, field "siren") when it acts for several."""
+    """The one SIREN `identity` acts for; refused (input, field "siren") when it acts for several."""
     if len(identity.sirens) != 1:
-        raise RequestRefused(422, "FIELD_REQUIRED",
+        raise RequestRefused("FIELD_REQUIRED",
                              "siren requis : ce compte agit pour plusieurs collectivités",
                              "siren required: this account acts for several collectivités",
                              field="siren")

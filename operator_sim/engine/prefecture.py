@@ -23,7 +23,7 @@ Engine API (admin API, dashboard, scenarios, S²LOW-compatible API):
 - `answer(identity, letter_transaction_id, code, *, documents=(), actor=None)`
 - `letters(sirens, *, pending_only=False, unread_only=False)`, `get_letter`, `letter_document`,
   `answer_of`, `mark_as_read(identity, transaction_id)`
-Refusals are `RequestRefused` (HTTP status + stable code + French/English messages).
+Refusals are `RequestRefused` (a `Refusal`: kind + stable code + French/English messages).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..errors import Kind
 from ..pdf.courrier import Courrier, Paragraphe, render_courrier
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
@@ -119,19 +120,19 @@ def letter_code(row: TransactionRow) -> str | None:
 
 def check_document(name: str, content: bytes, allowed: Sequence[str] = ANSWER_FORMATS, *,
                    field: str = "documents") -> str:
-    """The document's format judged by its bytes ("pdf", "png", "jpg"); refused (422) when it
+    """The document's format judged by its bytes ("pdf", "png", "jpg"); refused (input) when it
     is empty, of another format, not what its name claims, or a PDF cut short."""
     if not content:
-        raise RequestRefused(422, "DOCUMENT_EMPTY", f"document {name!r} vide",
+        raise RequestRefused("DOCUMENT_EMPTY", f"document {name!r} vide",
                              f"document {name!r} is empty", field=field)
     sniffed = sniff_format(content[:1024])
     if sniffed not in allowed:
         kinds = ", ".join(a.upper() for a in allowed)
-        raise RequestRefused(422, "DOCUMENT_FORMAT", f"document {name!r} : format non accepté ({kinds})",
+        raise RequestRefused("DOCUMENT_FORMAT", f"document {name!r} : format non accepté ({kinds})",
                              f"document {name!r}: format not accepted ({kinds})", field=field)
     claimed = format_from_extension(name)
     if claimed is not None and claimed != sniffed:
-        raise RequestRefused(422, "DOCUMENT_FORMAT_MISMATCH",
+        raise RequestRefused("DOCUMENT_FORMAT_MISMATCH",
                              f"document {name!r} : nommé {claimed.upper()} mais contient du "
                              f"{sniffed.upper()}",
                              f"document {name!r}: named {claimed.upper()} but holds {sniffed.upper()}",
@@ -139,7 +140,7 @@ def check_document(name: str, content: bytes, allowed: Sequence[str] = ANSWER_FO
     if sniffed == "pdf":
         problem = pdf_structure_problem(io.BytesIO(content), len(content))
         if problem is not None:
-            raise RequestRefused(422, "DOCUMENT_PDF_INVALID", f"PDF {name!r} invalide : {problem}",
+            raise RequestRefused("DOCUMENT_PDF_INVALID", f"PDF {name!r} invalide : {problem}",
                                  f"invalid PDF {name!r}: {problem}", field=field)
     return sniffed
 
@@ -154,7 +155,7 @@ class Prefecture:
     # -- the act held at "transmis": 1-2 or 1-3 -------------------------------------------------
 
     async def acknowledge(self, transaction_id: int, *, actor: str | None = None) -> Outcome:
-        """ARActe (1-2) for an act held at "transmis"; 409 NOT_AWAITING_ANSWER otherwise."""
+        """ARActe (1-2) for an act held at "transmis"; NOT_AWAITING_ANSWER (conflict) otherwise."""
         return await self._decide(transaction_id, None, actor or self.actor)
 
     async def reject(self, transaction_id: int, nature: AnomalieNature, detail: str = "", *,
@@ -179,12 +180,12 @@ class Prefecture:
 
         `text` is DescriptionPieces (3-1), Motif (4-1) or NatureIllegalite (5-1) — a default
         sentence when empty (none for 2-1) — and the body of the drawn PDF. `document` is the
-        letter's PDF (drawn by `pdf.courrier` when None). Refused: 422 COURRIER_CODE
-        (unknown code), 422 for a bad text or document, 409 ACTE_NOT_ACKNOWLEDGED.
+        letter's PDF (drawn by `pdf.courrier` when None). Refused: COURRIER_CODE
+        (unknown code), a bad text or document, ACTE_NOT_ACKNOWLEDGED (conflict).
         """
         engine = self.engine
         if code not in LETTER_TYPES:
-            raise RequestRefused(422, "COURRIER_CODE",
+            raise RequestRefused("COURRIER_CODE",
                                  f"code {code!r} : un courrier de la préfecture est 2-1, 3-1, 4-1 ou 5-1",
                                  f"code {code!r}: a préfecture letter is 2-1, 3-1, 4-1 or 5-1", field="code")
         text = _text(text, "text") or DEFAULT_TEXTS[code]
@@ -208,7 +209,7 @@ class Prefecture:
             bundle = outcomes.courrier(code, id_acte, idcl, sent=sent, text=text,
                                        document=document, serial=serial, itc=engine.itc)
         except ProtocolError as bad:
-            raise RequestRefused(422, bad.code, f"courrier refusé : {bad.message_fr}",
+            raise RequestRefused(bad.code, f"courrier refusé : {bad.message_fr}",
                                  f"letter refused: {bad.message_en}", field="text") from None
         archive_sha = await engine.store.put_blob(bundle.archive())
         letter = await engine.store_answer(bundle, await engine.store.put_blob(
@@ -251,24 +252,25 @@ class Prefecture:
         documents' names (`99_AU-034-…-3-4_1.pdf`), as S²LOW names the files it sends.
 
         `documents` are (name, bytes): exactly one for 2-2, 3-3, 4-3, 4-4; one or more for
-        3-4; PDF, PNG or JPEG judged by content. Refused: 403 (foreign SIREN, role "answer"),
-        404 NOT_A_COURRIER, 422 ANSWER_CODE / DOCUMENT_*, 409 COURRIER_NOT_ANSWERABLE /
-        COURRIER_ALREADY_ANSWERED.
+        3-4; PDF, PNG or JPEG judged by content. Refused: forbidden (foreign SIREN, role
+        "answer"), not found NOT_A_COURRIER, input ANSWER_CODE / DOCUMENT_*, conflict
+        COURRIER_NOT_ANSWERABLE / COURRIER_ALREADY_ANSWERED.
         """
         engine = self.engine
         letter = await self.get_letter(letter_transaction_id, identity, role="answer")
         letter_of = letter_code(letter)
         assert letter_of is not None
         if code not in ANSWER_CODES:
-            raise RequestRefused(422, "ANSWER_CODE",
+            raise RequestRefused("ANSWER_CODE",
                                  f"code {code!r} : une réponse est 2-2, 3-3, 3-4, 4-3 ou 4-4",
                                  f"code {code!r}: an answer is 2-2, 3-3, 3-4, 4-3 or 4-4", field="code")
         if not ANSWERS[letter_of]:
-            raise RequestRefused(409, "COURRIER_NOT_ANSWERABLE",
+            raise RequestRefused("COURRIER_NOT_ANSWERABLE",
                                  f"un {LETTER_TYPES[letter_of].libelle.lower()} n'appelle pas de réponse",
-                                 f"a {letter_of} ({LETTER_TYPES[letter_of].name}) foresees no answer")
+                                 f"a {letter_of} ({LETTER_TYPES[letter_of].name}) foresees no answer",
+                                 kind=Kind.CONFLICT)
         if ANSWER_CODES[code] != letter_of:
-            raise RequestRefused(422, "ANSWER_CODE",
+            raise RequestRefused("ANSWER_CODE",
                                  f"code {code!r} : le courrier {letter_of} appelle "
                                  f"{' ou '.join(ANSWERS[letter_of])}",
                                  f"code {code!r}: letter {letter_of} calls for "
@@ -276,7 +278,7 @@ class Prefecture:
         several = code == "3-4"
         if not documents or (len(documents) > 1 and not several) or len(documents) > MAX_DOCUMENTS:
             expected = "un ou plusieurs documents" if several else "un seul document"
-            raise RequestRefused(422, "DOCUMENTS_COUNT",
+            raise RequestRefused("DOCUMENTS_COUNT",
                                  f"{code} : {expected} attendu(s), {len(documents)} reçu(s)",
                                  f"{code}: {'one or more documents' if several else 'exactly one document'}"
                                  f" expected, {len(documents)} received", field="documents")
@@ -285,7 +287,7 @@ class Prefecture:
         id_acte = IDActe.parse(letter.id_acte)
         letter_date = await self._letter_date(letter)
         if typologies and len(typologies) != len(documents):
-            raise RequestRefused(422, "TYPOLOGIES_COUNT",
+            raise RequestRefused("TYPOLOGIES_COUNT",
                                  f"{len(typologies)} typologie(s) pour {len(documents)} document(s)",
                                  f"{len(typologies)} typologies for {len(documents)} documents",
                                  field="typologies")
@@ -349,15 +351,16 @@ class Prefecture:
 
     async def get_letter(self, transaction_id: int, identity: Identity | None = None, *,
                          role: str = "read") -> TransactionRow:
-        """The letter `transaction_id` (authorised for `identity` when given); 404 when the
-        transaction is not a letter from the préfecture."""
+        """The letter `transaction_id` (authorised for `identity` when given); not found when
+        the transaction is not a letter from the préfecture."""
         row = await self.engine.store.get(transaction_id)
         if identity is not None:
             authorize(identity, row.siren, role)
         if letter_code(row) is None:
-            raise RequestRefused(404, "NOT_A_COURRIER",
+            raise RequestRefused("NOT_A_COURRIER",
                                  f"la transaction {transaction_id} n'est pas un courrier de la préfecture",
-                                 f"transaction {transaction_id} is not a letter from the préfecture")
+                                 f"transaction {transaction_id} is not a letter from the préfecture",
+                                 kind=Kind.NOT_FOUND)
         return row
 
     async def letter_document(self, transaction_id: int,
@@ -386,21 +389,21 @@ class Prefecture:
 def _text(value: str, field: str) -> str:
     value = (value or "").strip()
     if len(value) > MAX_TEXT:
-        raise RequestRefused(422, "FIELD_TOO_LONG", f"{field} : plus de {MAX_TEXT} caractères",
+        raise RequestRefused("FIELD_TOO_LONG", f"{field} : plus de {MAX_TEXT} caractères",
                              f"{field}: longer than {MAX_TEXT} characters", field=field)
     if NOT_XML_CHAR.search(value):  # it is written into a signed message
-        raise RequestRefused(422, "FIELD_INVALID", f"{field} : caractère de contrôle interdit",
+        raise RequestRefused("FIELD_INVALID", f"{field} : caractère de contrôle interdit",
                              f"{field}: control characters are not allowed", field=field)
     return value
 
 
 def _require_acknowledged(acte: TransactionRow) -> None:
     if acte.type is not T.ACTE or acte.status is not S.ACQUITTEMENT_RECU or acte.id_acte is None:
-        raise RequestRefused(409, "ACTE_NOT_ACKNOWLEDGED",
+        raise RequestRefused("ACTE_NOT_ACKNOWLEDGED",
                              f"un courrier ne porte que sur un acte acquitté (statut actuel : "
                              f"{acte.status.libelle})",
                              f"a letter is only sent about an acknowledged act (current status: "
-                             f"{acte.status.name})")
+                             f"{acte.status.name})", kind=Kind.CONFLICT)
 
 
 def _answer_message(code: str, id_acte: IDActe, letter_date: dt.date, names: list[str]) -> Message:
@@ -439,14 +442,15 @@ def _record_answer(store: SimulatorStore, new: NewTransaction, letter_id: int,
     def write() -> TransactionRow:
         letter = store.get(letter_id)
         if letter.status is not waiting:
-            raise RequestRefused(409, "COURRIER_NOT_ANSWERABLE",
+            raise RequestRefused("COURRIER_NOT_ANSWERABLE",
                                  f"le courrier {letter_id} n'attend pas de réponse (statut : "
                                  f"{letter.status.libelle})",
-                                 f"letter {letter_id} awaits no answer (status: {letter.status.name})")
+                                 f"letter {letter_id} awaits no answer (status: {letter.status.name})",
+                                 kind=Kind.CONFLICT)
         if store.list(TransactionFilter(related_transaction_id=letter_id), limit=1).total:
-            raise RequestRefused(409, "COURRIER_ALREADY_ANSWERED",
+            raise RequestRefused("COURRIER_ALREADY_ANSWERED",
                                  f"le courrier {letter_id} a déjà reçu une réponse",
-                                 f"letter {letter_id} has already been answered")
+                                 f"letter {letter_id} has already been answered", kind=Kind.CONFLICT)
         row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
         row = walk_to_transmis(store, row, at=at, actor=TDT_ACTOR)
         if receipt is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ..errors import Kind
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import Sender, TransactionStatus, TransactionType
 from ..protocol.messages import IDCL, Annulation, DemandeClassification
@@ -46,9 +47,10 @@ class Requests(Kernel):
         if acte.type is not TransactionType.ACTE or acte.status is not S.ACQUITTEMENT_RECU \
                 or acte.id_acte is None:
             raise RequestRefused(
-                409, "NOT_CANCELLABLE",
+                "NOT_CANCELLABLE",
                 f"seul un acte acquitté peut être annulé (statut actuel : {acte.status.libelle})",
-                f"only an acknowledged act can be cancelled (current status: {acte.status.name})")
+                f"only an acknowledged act can be cancelled (current status: {acte.status.name})",
+                kind=Kind.CONFLICT)
         id_acte = IDActe.parse(acte.id_acte)
         idcl = await self.idcl_of(acte)
         now = self.clock.now()
@@ -78,9 +80,10 @@ class Requests(Kernel):
         authorize(identity, siren, "read")
         collectivite = await self.store.call(lambda store: store.get_collectivite(siren))
         if collectivite is None:
-            raise RequestRefused(404, "COLLECTIVITE_UNKNOWN",
+            raise RequestRefused("COLLECTIVITE_UNKNOWN",
                                  f"la collectivité {siren} n'a encore rien transmis",
-                                 f"collectivité {siren} has not transmitted anything yet")
+                                 f"collectivité {siren} has not transmitted anything yet",
+                                 kind=Kind.NOT_FOUND)
         idcl = IDCL(siren, collectivite.departement, int(collectivite.arrondissement),
                     collectivite.nature)
         now = self.clock.now()

@@ -1,4 +1,11 @@
-"""Refusals for what the machine, not the request, got wrong: never a 500 for those.
+"""How a `Refusal` is answered, one table per reply dialect; and the machine's own faults.
+
+`JSON_STATUS` gives the status of the JSON API (and admin API) answers, `S2LOW_STATUS` the
+status of S²LOW's `KO` answers (HTTP 200, as S²LOW answers, but for the simulator's own
+faults), `DASHBOARD_STATUS` the status of the dashboard's error pages; each maps every `Kind`,
+and a few codes where one kind covers answers that differ (a test checks both).
+
+Refusals for what the machine, not the request, got wrong: never a 500 for those.
 
 Another process holding the database, a validation worker killed twice under the same job: 503
 with `Retry-After` (the same request may pass a little later, nothing was stored). A full disk
@@ -9,9 +16,11 @@ doors share the mapping: JSON on the API and admin ports, `KO` text on S²LOW's 
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from ..errors import Kind, Refusal
 from ..store import StoreBusy, StoreFull
 
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -45,6 +54,50 @@ NO_SPACE = Fault(507, "INSUFFICIENT_STORAGE",
                  "the simulator's disk is full, nothing was stored")
 
 
+JSON_STATUS: Mapping[Kind, int] = {
+    Kind.MALFORMED: 400,
+    Kind.INVALID: 422,
+    Kind.CONFLICT: 409,
+    Kind.NOT_FOUND: 404,
+    Kind.UNAUTHENTICATED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.EXHAUSTED: 429,
+    Kind.UNAVAILABLE: 503,
+    Kind.TOO_LARGE: 413,
+    Kind.GONE: 410,
+    Kind.NO_SPACE: 507,
+}
+JSON_STATUS_OF_CODE: Mapping[str, int] = {
+    "UNSUPPORTED_MEDIA_TYPE": 415,  # read as malformed, named by its own status
+    "REQUEST_TIMEOUT": 408,  # a body too slow to come: the web server's answer
+}
+
+S2LOW_STATUS: Mapping[Kind, int] = {
+    Kind.MALFORMED: 200,
+    Kind.INVALID: 200,
+    Kind.CONFLICT: 200,
+    Kind.NOT_FOUND: 200,
+    Kind.UNAUTHENTICATED: 200,  # a login asked for stays a 401 (`replies.CHALLENGED`)
+    Kind.FORBIDDEN: 200,
+    Kind.EXHAUSTED: 200,
+    Kind.UNAVAILABLE: 503,  # a scenario's outage, a database held: the simulator's own
+    Kind.TOO_LARGE: 200,
+    Kind.GONE: 410,
+    Kind.NO_SPACE: 507,
+}
+S2LOW_STATUS_OF_CODE: Mapping[str, int] = {"REQUEST_TIMEOUT": 408}
+
+
+def json_status(refusal: Refusal) -> int:
+    """The JSON API's status for `refusal`."""
+    return JSON_STATUS_OF_CODE.get(refusal.code) or JSON_STATUS[refusal.kind]
+
+
+def s2low_status(refusal: Refusal) -> int:
+    """The status of the `KO` S²LOW's paths answer `refusal` with."""
+    return S2LOW_STATUS_OF_CODE.get(refusal.code) or S2LOW_STATUS[refusal.kind]
+
+
 def fault_of(error: BaseException) -> Fault | None:
     """The refusal `error` calls for, or None when it is a genuine bug (a 500)."""
     if isinstance(error, StoreBusy):
@@ -56,4 +109,5 @@ def fault_of(error: BaseException) -> Fault | None:
     return None
 
 
-__all__ = ["NO_SPACE", "STORE_BUSY", "WORKERS_LOST", "Fault", "fault_of"]
+__all__ = ["JSON_STATUS", "JSON_STATUS_OF_CODE", "NO_SPACE", "S2LOW_STATUS", "S2LOW_STATUS_OF_CODE",
+           "STORE_BUSY", "WORKERS_LOST", "Fault", "fault_of", "json_status", "s2low_status"]

@@ -32,7 +32,7 @@ from ..store import BlobCorrupted, BlobNotFound, NotFound
 from ..store.interface import SQLITE_MAX_INTEGER, TransactionRow
 from .auth import refusal
 from .downloads import store_fault
-from .faults import fault_of
+from .faults import fault_of, json_status
 from .keys import MAX_ARCHIVE_BYTES, READ_TIMEOUT, SCENARIO, SIMULATOR, UPLOAD_DIR, Handler
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except IntakeRefused as exc:
         findings = None if exc.report is None else exc.report.to_dict()["findings"]
-        return _error(exc.status, exc.code, exc.message_fr, exc.message_en, field=exc.field,
+        return _error(json_status(exc), exc.code, exc.message_fr, exc.message_en, field=exc.field,
                       findings=findings)
     except BadRequest as exc:
         return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)

@@ -13,6 +13,7 @@ import pytest
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, IntakeRefused, RequestRefused
 from operator_sim.engine.scenarios import DEFAULT_DECISION
+from operator_sim.errors import Kind
 from operator_sim.pki import Forbidden, Identity
 from operator_sim.protocol.classification import default_classification
 from operator_sim.protocol.codes import AnomalieNature, TransactionType
@@ -166,7 +167,7 @@ async def test_unreadable_archive_is_refused_and_nothing_is_stored(engine, tmp_p
     path.write_bytes(b"not an archive")
     with pytest.raises(IntakeRefused) as refused:
         await engine.submit_archive(identity(SIREN), path.name, path)
-    assert refused.value.status == 422 and refused.value.code == "ARCHIVE_NOT_GZIP"
+    assert refused.value.kind is Kind.INVALID and refused.value.code == "ARCHIVE_NOT_GZIP"
     assert (await engine.store.list()).total == 0
 
 
@@ -270,7 +271,7 @@ async def test_return_serials_count_per_collectivite_and_day_and_a_full_day_is_a
     with pytest.raises(RequestRefused) as full:
         await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_013")),
                      tmp_path / "b")
-    assert full.value.status == 429 and full.value.code == "DAILY_SERIALS_EXHAUSTED"
+    assert full.value.kind is Kind.EXHAUSTED and full.value.code == "DAILY_SERIALS_EXHAUSTED"
     assert engine.sqlite.list().total == before  # nothing stored
     engine.clock.advance(dt.timedelta(days=1))  # a new day starts again at 1
     again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_013")),

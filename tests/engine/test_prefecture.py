@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine, RequestRefused
 from operator_sim.engine.prefecture import Prefecture
+from operator_sim.errors import Kind
 from operator_sim.pki import Forbidden, Identity
 from operator_sim.protocol.classification import default_classification
 from operator_sim.protocol.codes import AnomalieNature, Sender, TransactionType
@@ -116,7 +117,7 @@ async def test_acknowledging_a_held_act_sends_the_ar(prefecture, tmp_path):
     assert events[-1].to_status is S.ACQUITTEMENT_RECU and events[-1].actor == "agent-pref"
     with pytest.raises(RequestRefused) as again:
         await prefecture.acknowledge(held.transaction.id)
-    assert again.value.status == 409 and again.value.code == "NOT_AWAITING_ANSWER"
+    assert again.value.kind is Kind.CONFLICT and again.value.code == "NOT_AWAITING_ANSWER"
 
 
 async def test_rejecting_a_held_act_sends_an_anomalie_with_nature_and_detail(prefecture, tmp_path):
@@ -136,7 +137,7 @@ async def test_racing_decisions_on_one_held_act_yield_one_answer(prefecture, tmp
         prefecture.reject(held.transaction.id, AnomalieNature.DATE, "Date"),
         return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
-    assert all(r.status == 409 for r in results if isinstance(r, RequestRefused))
+    assert all(r.kind is Kind.CONFLICT for r in results if isinstance(r, RequestRefused))
     assert (await journal(prefecture, held.transaction.id))[-1] in (S.ACQUITTEMENT_RECU, S.ERREUR)
     assert len([m for m in await prefecture.engine.store.messages(held.transaction.id)
                 if m.direction is Sender.PREF]) == 1
@@ -213,7 +214,7 @@ async def test_demande_de_pieces_is_receipted_by_the_tdt_then_pieces_are_receipt
     assert receipt.date_courrier_pref == dt.date(2024, 3, 14)
     with pytest.raises(RequestRefused) as twice:
         await prefecture.answer(agent(SIREN), row.id, "3-3", documents=[("refus.pdf", PDF)])
-    assert twice.value.status == 409 and twice.value.code == "COURRIER_ALREADY_ANSWERED"
+    assert twice.value.kind is Kind.CONFLICT and twice.value.code == "COURRIER_ALREADY_ANSWERED"
 
 
 async def test_refus_de_pieces_is_receipted(prefecture, tmp_path):
@@ -257,7 +258,7 @@ async def test_defere_foresees_no_answer(prefecture, tmp_path, schema, pki):
     assert await prefecture.letters([SIREN], pending_only=True) == ()
     with pytest.raises(RequestRefused) as refused:
         await prefecture.answer(agent(SIREN), row.id, "2-2", documents=[("r.pdf", PDF)])
-    assert refused.value.status == 409 and refused.value.code == "COURRIER_NOT_ANSWERABLE"
+    assert refused.value.kind is Kind.CONFLICT and refused.value.code == "COURRIER_NOT_ANSWERABLE"
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -291,10 +292,10 @@ async def test_letters_need_an_acknowledged_act(prefecture, tmp_path):
     held = await held_act(prefecture, tmp_path)
     with pytest.raises(RequestRefused) as refused:
         await prefecture.send_letter(held.transaction.id, "3-1")
-    assert refused.value.status == 409 and refused.value.code == "ACTE_NOT_ACKNOWLEDGED"
+    assert refused.value.kind is Kind.CONFLICT and refused.value.code == "ACTE_NOT_ACKNOWLEDGED"
     with pytest.raises(RequestRefused) as unknown:
         await prefecture.send_letter(held.transaction.id, "1-2")
-    assert unknown.value.status == 422 and unknown.value.code == "COURRIER_CODE"
+    assert unknown.value.kind is Kind.INVALID and unknown.value.code == "COURRIER_CODE"
     assert (await prefecture.engine.store.list()).total == 1
 
 
@@ -332,7 +333,7 @@ async def test_answers_are_checked_for_code_documents_and_siren(prefecture, tmp_
         assert refused.value.code == expected, (code, documents)
     with pytest.raises(RequestRefused) as not_a_letter:
         await prefecture.answer(agent(SIREN), acte_id, "4-4", documents=[("r.pdf", PDF)])
-    assert not_a_letter.value.status == 404 and not_a_letter.value.code == "NOT_A_COURRIER"
+    assert not_a_letter.value.kind is Kind.NOT_FOUND and not_a_letter.value.code == "NOT_A_COURRIER"
     assert await prefecture.answer_of(letter.id) is None
     assert (await prefecture.engine.store.list()).total == 2
 

@@ -21,6 +21,7 @@ from yarl import URL
 from ...engine.clock import paris_date
 from ...engine.intake import IntakeRefused
 from ...engine.scenarios import damaged
+from ...errors import Kind
 from ...protocol.classification import Classification
 from ...protocol.codes import NatureActe, TransactionStatus, TransactionType
 from ...protocol.envelope import ActeRequest, Piece
@@ -336,7 +337,7 @@ async def _post(request: web.Request, transaction_id: int) -> None:
                                                      headers=request.headers,
                                                      operator_refuses=REFUSED_BY_S2LOW)
     except IntakeRefused as refused:
-        if refused.status == 503:  # a scenario's outage: the whole answer is a 503, no redirect
+        if refused.kind is Kind.UNAVAILABLE:  # a scenario's outage: the whole answer is a 503, no redirect
             raise
         raise S2lowKO(refused.message_fr) from None
     show_scenario(request, outcome)
@@ -426,7 +427,7 @@ async def import_archive(request: web.Request) -> web.Response:
                 request[IDENTITY], archive.filename, archive.path, headers=request.headers,
                 operator_refuses=REFUSED_BY_S2LOW)
         except IntakeRefused as refused:
-            if refused.status == 503:  # a scenario's outage
+            if refused.kind is Kind.UNAVAILABLE:  # a scenario's outage
                 raise
             raise S2lowKO(f"Erreur d'importation de l'enveloppe :\n{refused.message_fr}") from None
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...engine.intake import IntakeRefused
+from ...errors import Kind
 from ...protocol.codes import TransactionType
 from ..keys import IDENTITY, S2LOW_PREFECTURE
 from .actes import BAD_CODE_PJ, CODE_PJ
@@ -102,7 +103,7 @@ async def _answer(request: web.Request) -> int:
                                                            documents=documents,
                                                            typologies=typologies)
         except IntakeRefused as refused:
-            if refused.status == 503:  # a scenario's outage
+            if refused.kind is Kind.UNAVAILABLE:  # a scenario's outage
                 raise
             raise S2lowKO(refused.message_fr) from None
     finally:

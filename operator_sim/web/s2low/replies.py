@@ -25,7 +25,7 @@ from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..downloads import store_fault
-from ..faults import fault_of
+from ..faults import fault_of, s2low_status
 from ..http import BadRequest
 from ..keys import CLOCK, IDENTITY, VERDICT
 
@@ -120,7 +120,7 @@ def s2low_handler(handler: Handler) -> Handler:
         except S2lowRedirect as error:
             return redirect(error.location, error.message)
         except IntakeRefused as error:
-            return ko_response(S2lowKO(error.message_fr, status=error.status))
+            return ko_response(S2lowKO(error.message_fr, status=s2low_status(error)))
         except IdentityError as error:
             return ko_response(S2lowKO(ACCES_REFUSE if error.status == 403 else AUTH_FAILED))
         except NotFound:
