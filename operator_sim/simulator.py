@@ -147,7 +147,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
         try:
             load_rules_file(config.scenarios)
         except ScenarioError as error:
-            raise ConfigError(f"scenarios: {error.en}") from None
+            raise ConfigError(f"scenarios: {error.message_en}") from None
     ensure_pki(config.pki_dir, now=clock.now())
     pki = PkiStore(config.pki_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 
+from ..errors import Refusal
 from ..protocol.codes import COLLECTIVITE_NATURES
 from ..protocol.names import DEPARTEMENT, is_departement
 from ..store.interface import Collectivite, Convention, NewConvention
@@ -26,13 +27,13 @@ MAX_NOM = 255
 """A collectivité's name is laid out on every bordereau: 200 000 characters of it took 13 s."""
 
 
-class ConventionInvalid(ValueError):
+class ConventionInvalid(Refusal, ValueError):
     """A field of a convention or collectivité that cannot be registered, named."""
 
+    field: str
+
     def __init__(self, field: str, fr: str, en: str, *, code: str = "FIELD_INVALID") -> None:
-        super().__init__(f"{field}: {en}")
-        self.field, self.code = field, code
-        self.message_fr, self.message_en = f"{field} : {fr}", f"{field}: {en}"
+        super().__init__(code, f"{field} : {fr}", f"{field}: {en}", field=field)
 
 
 def parse_convention(siren: str, data: Mapping[str, object], *,

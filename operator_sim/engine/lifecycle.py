@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..errors import Kind, Refusal
 from ..protocol.codes import TransactionStatus, TransactionType
 from ..store.interface import (
     NewMessage,
@@ -144,15 +145,18 @@ VALIDATION_DELAY_MONTHS = 2
 # --- errors -------------------------------------------------------------------------------------
 
 
-class IllegalTransition(Exception):
-    """A status change (or creation status) the machine refuses. `code` is stable."""
+class IllegalTransition(Refusal):
+    """A status change (or creation status) the machine refuses. `code` is stable; `detail`
+    (English) is the message."""
 
+    kind = Kind.CONFLICT
     code = "ILLEGAL_TRANSITION"
+    message_fr = "changement de statut refusé par le cycle de vie"
 
     def __init__(self, detail: str, *, transaction_id: int | None = None,
                  from_status: TransactionStatus | None = None,
                  to_status: TransactionStatus | None = None) -> None:
-        super().__init__(detail)
+        super().__init__(message_en=detail)
         self.transaction_id = transaction_id
         self.from_status = from_status
         self.to_status = to_status

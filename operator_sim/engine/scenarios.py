@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import re2
 
+from ..errors import Kind, Refusal
 from ..protocol.codes import AnomalieNature, NatureActe, Sender, TransactionType
 from ..protocol.names import ascii_digits
 from ..protocol.xmlsafe import NOT_XML_CHAR
@@ -57,12 +58,16 @@ DURATION = re.compile(r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
                       r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?")
 
 
-class ScenarioError(ValueError):
-    """A rule (or rules file) that cannot be used; `field` names the faulty member."""
+class ScenarioError(Refusal, ValueError):
+    """A rule (or rules file) that cannot be used; `field` names the faulty member (may be "")."""
 
-    def __init__(self, field: str, fr: str, en: str, *, code: str = "SCENARIO_INVALID") -> None:
-        super().__init__(f"{field}: {en}")
-        self.field, self.fr, self.en, self.code = field, fr, en, code
+    field: str
+
+    def __init__(self, field: str, message_fr: str, message_en: str, *,
+                 code: str = "SCENARIO_INVALID", kind: Kind | None = None) -> None:
+        super().__init__(code, message_fr, message_en, kind=kind)
+        self.field = field
+        self.args = (f"{field}: {message_en}",)
 
 
 # -- durations ----------------------------------------------------------------------------------
@@ -440,7 +445,8 @@ def parse_rules(items: object, *, where: str = "rules") -> tuple[Rule, ...]:
         try:
             rule = parse_rule(item, default_id=f"rule-{position}")
         except ScenarioError as exc:
-            raise ScenarioError(f"{where}[{position - 1}].{exc.field}".rstrip("."), exc.fr, exc.en) from None
+            raise ScenarioError(f"{where}[{position - 1}].{exc.field}".rstrip("."), exc.message_fr,
+                                exc.message_en) from None
         if any(r.id == rule.id for r in parsed):
             raise ScenarioError(f"{where}[{position - 1}].id", f"identifiant {rule.id!r} en double",
                                 f"duplicate id {rule.id!r}")
@@ -463,7 +469,7 @@ def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
         _table(data, "", ("rules",))
         return parse_rules(data.get("rules", []))
     except ScenarioError as exc:
-        raise ScenarioError(exc.field, f"{path} : {exc.fr}", f"{path}: {exc.en}",
+        raise ScenarioError(exc.field, f"{path} : {exc.message_fr}", f"{path}: {exc.message_en}",
                             code="SCENARIO_FILE") from None
 
 
@@ -554,8 +560,16 @@ async def damaged(book: ScenarioBook | None, row: TransactionRow, sender: Sender
     return corrupt(await asyncio.to_thread(read))
 
 
-class ScenarioUnknown(LookupError):
+class ScenarioUnknown(Refusal, LookupError):
     """No rule has this id."""
+
+    kind = Kind.NOT_FOUND
+    code = "SCENARIO_UNKNOWN"
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(message_fr=f"aucune règle {rule_id!r}", message_en=f"no rule {rule_id!r}")
+        self.args = (rule_id,)
+        self.rule_id = rule_id
 
 
 class ScenarioBook:
@@ -610,7 +624,8 @@ class ScenarioBook:
             for rule in rules:
                 if rule.id in taken:
                     raise ScenarioError("id", f"une règle {rule.id!r} existe déjà",
-                                        f"a rule {rule.id!r} already exists", code="SCENARIO_EXISTS")
+                                        f"a rule {rule.id!r} already exists", code="SCENARIO_EXISTS",
+                                        kind=Kind.CONFLICT)
                 taken.add(rule.id)
             at = len(stored) if position is None else max(0, min(position, len(stored)))
             stored[at:at] = [StoredRule(rule.id, "admin", rule.to_dict(), 0) for rule in rules]

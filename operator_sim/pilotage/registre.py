@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from stdnum.fr import siren as stdnum_siren
 
+from ..errors import Refusal
 from ..protocol.codes import NatureActe
 from ..protocol.names import is_departement
 from ..store import Collectivite
@@ -70,12 +71,13 @@ class Lecture:
         return not self.refus
 
 
-class FichierInvalide(ValueError):
+class FichierInvalide(Refusal, ValueError):
     """The file as a whole cannot be read (encoding, header)."""
 
+    code = "FILE_INVALID"
+
     def __init__(self, fr: str, en: str) -> None:
-        super().__init__(en)
-        self.message_fr, self.message_en = fr, en
+        super().__init__(message_fr=fr, message_en=en)
 
 
 def siren_valide(siren: str) -> bool:

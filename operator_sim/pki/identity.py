@@ -21,6 +21,7 @@ from typing import Protocol
 
 from cryptography import x509
 
+from ..errors import Kind, Refusal
 from .profiles import RgsLevel, siren_of
 from .store import fingerprint
 
@@ -31,16 +32,18 @@ acts that wait at 17 until an account with it posts them."""
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
-class IdentityError(Exception):
-    """A refusal after the certificate was trusted. `status` is the HTTP status to answer."""
+class IdentityError(Refusal):
+    """A refusal after the certificate was trusted: who is asking is not established (or, for
+    `Forbidden` and `SirenMismatch`, may not do this); `detail` says more, in English."""
 
+    kind = Kind.UNAUTHENTICATED
     code = "IDENTITY"
-    status = 401
     message_fr = "Identité non reconnue."
     message_en = "Identity not recognised."
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.message_en)
+        super().__init__()
+        self.args = (detail or self.message_en,)
         self.detail = detail
 
 
@@ -64,7 +67,7 @@ class BadCredentials(IdentityError):
 
 class SirenMismatch(IdentityError):
     code = "SIREN_MISMATCH"
-    status = 403
+    kind = Kind.FORBIDDEN
     message_fr = "Le SIREN du certificat ne correspond pas à celui du compte."
     message_en = "The certificate's SIREN does not match the account's."
 
@@ -73,7 +76,7 @@ class Forbidden(IdentityError):
     """The identity is known but may not do this (foreign SIREN, missing role)."""
 
     code = "FORBIDDEN_SIREN"
-    status = 403
+    kind = Kind.FORBIDDEN
     message_fr = "Ce compte n'est pas autorisé à agir pour ce SIREN."
     message_en = "This account may not act for this SIREN."
 

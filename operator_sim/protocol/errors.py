@@ -1,25 +1,25 @@
 """The protocol layer's error family.
 
-Every error carries a stable machine code and a French and English message, so the
-validation layer can turn it into a finding and the web layer into a 4xx without guessing.
+Every error is a `Refusal` (input refused) with a stable machine code and a French and English
+message, so the validation layer can turn it into a finding and the web layer into an answer
+without guessing.
 """
 
 from __future__ import annotations
 
+from ..errors import Refusal
 
-class ProtocolError(ValueError):
-    """Input that breaks an @ctes rule. `code` is stable; `field` names the faulty part."""
+
+class ProtocolError(Refusal, ValueError):
+    """Input that breaks an @ctes rule. `code` is stable; `field` names the faulty part.
+
+    English first (the message `str()` gives), French defaulting to it."""
 
     code = "PROTOCOL"
 
     def __init__(self, message_en: str, message_fr: str | None = None, *,
                  code: str | None = None, field: str | None = None) -> None:
-        super().__init__(message_en)
-        self.message_en = message_en
-        self.message_fr = message_fr or message_en
-        if code is not None:
-            self.code = code
-        self.field = field
+        super().__init__(code, message_fr or message_en, message_en, field=field)
 
 
 class InvalidName(ProtocolError):

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import Kind, Refusal
+
 CHUNK_SIZE = 256 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 STARTED = time.time()
@@ -28,19 +30,29 @@ STARTED = time.time()
 BlobSource = bytes | bytearray | memoryview | BinaryIO | str | os.PathLike[str]
 
 
-class BlobNotFound(KeyError):
-    """No blob with this digest (or a malformed digest, which can name no blob)."""
+class BlobNotFound(Refusal, KeyError):
+    """No blob with this digest (or a malformed digest, which can name no blob). Raised with
+    the digest, as a KeyError."""
 
+    kind = Kind.GONE
     code = "BLOB_NOT_FOUND"
+    message_fr = "fichier absent du magasin"
+    message_en = "file missing from the store"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__()
+        self.args = args
 
 
-class BlobCorrupted(Exception):
+class BlobCorrupted(Refusal):
     """The blob's bytes no longer hash to its name: altered on disk since they were stored."""
 
+    kind = Kind.GONE
     code = "BLOB_CORRUPTED"
+    message_fr = "fichier altéré sur le disque"
 
     def __init__(self, sha256: str, actual: str) -> None:
-        super().__init__(f"blob {sha256} altered on disk: its bytes now hash to {actual}")
+        super().__init__(message_en=f"blob {sha256} altered on disk: its bytes now hash to {actual}")
         self.sha256 = sha256
         self.actual = actual
 

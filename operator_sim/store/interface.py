@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ..errors import Kind, Refusal
 from ..protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
 
 if TYPE_CHECKING:
@@ -27,26 +28,42 @@ SQLITE_MAX_INTEGER = 2**63 - 1
 # --- errors -------------------------------------------------------------------------------------
 
 
-class StoreError(Exception):
-    """A storage refusal; `code` is stable and maps to an API error."""
+class StoreError(Refusal):
+    """A storage refusal; `code` is stable and maps to an API error. Raised with a detail in
+    English (the message `str()` gives, and `message_en`); the base is a store that cannot
+    serve (closed)."""
 
+    kind = Kind.UNAVAILABLE
     code = "STORE"
+    message_fr = "magasin indisponible"
+    message_en = "store unavailable"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(message_en=str(args[0]) if args else None)
+        self.args = args
 
 
 class NotFound(StoreError, LookupError):
+    kind = Kind.NOT_FOUND
     code = "NOT_FOUND"
+    message_fr = "introuvable"
+    message_en = "not found"
 
 
 class DuplicateActe(StoreError):
     """A live type-1 transaction already uses this (SIREN, NumeroInterne)."""
 
+    kind = Kind.CONFLICT
     code = "DUPLICATE_ACTE"
+    message_fr = "numéro d'acte déjà utilisé"
 
 
 class StatusConflict(StoreError):
     """Compare-and-set lost: the transaction is no longer in the expected status."""
 
+    kind = Kind.CONFLICT
     code = "STATUS_CONFLICT"
+    message_fr = "la transaction a changé de statut entre-temps"
 
     def __init__(self, transaction_id: int, expected: TransactionStatus,
                  actual: TransactionStatus) -> None:
@@ -59,26 +76,34 @@ class StatusConflict(StoreError):
 class IdentityConflict(StoreError):
     """An enrolment contradicting the bindings already stored (other SIREN, duplicate login)."""
 
+    kind = Kind.CONFLICT
     code = "IDENTITY_CONFLICT"
+    message_fr = "liaison de certificat contradictoire"
 
 
 class StoreBusy(StoreError):
     """Another process holds the database past the busy timeout: nothing was written, and the
     same request may succeed a little later."""
 
+    kind = Kind.UNAVAILABLE
     code = "STORE_BUSY"
+    message_fr = "base de données occupée par un autre processus"
 
 
 class StoreFull(StoreError):
     """The disk (or quota) holding the database is full: nothing was written."""
 
+    kind = Kind.NO_SPACE
     code = "STORE_FULL"
+    message_fr = "disque plein"
 
 
 class MissingBlob(StoreError):
     """A record refers to a blob that is not (durably) in the blob store."""
 
+    kind = Kind.GONE
     code = "MISSING_BLOB"
+    message_fr = "fichier absent du magasin"
 
 
 # --- records (what reads return) ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from datetime import datetime
 from aiohttp import hdrs, web
 from cryptography import x509
 
+from ..errors import Kind
 from ..pki.identity import (
     BadCredentials,
     CertificateBinding,
@@ -34,6 +35,7 @@ from ..pki.identity import (
     identify,
 )
 from ..pki.trust import DEFAULT_POLICY, Reason, TrustPolicy, TrustStore, Verdict, judge
+from .faults import json_status
 from .keys import (
     CLOCK,
     IDENTITY,
@@ -68,13 +70,13 @@ class ForwardRefused(IdentityError):
     """A forwarded certificate that may not select the user."""
 
     code = "FORWARD_REFUSED"
-    status = 403
+    kind = Kind.FORBIDDEN
     message_fr = "La connexion n'a pas pu être établie"
     message_en = "The connection could not be established"
 
-    def __init__(self, detail: str, *, status: int = 403) -> None:
+    def __init__(self, detail: str, *, kind: Kind = Kind.FORBIDDEN) -> None:
         super().__init__(detail)
-        self.status = status
+        self.kind = kind
         self.message_fr = f"{ForwardRefused.message_fr} : {detail}"
 
 _BASIC_CHALLENGE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="operator-sim", charset="UTF-8"'}
@@ -110,9 +112,9 @@ def _trust_refusal(verdict: Verdict) -> web.Response:
 
 
 def _identity_refusal(error: IdentityError) -> web.Response:
-    headers = _BASIC_CHALLENGE if error.status == 401 and error.code in (
+    headers = _BASIC_CHALLENGE if error.kind is Kind.UNAUTHENTICATED and error.code in (
         "CREDENTIALS_REQUIRED", "BAD_CREDENTIALS") else None
-    return refusal(error.status, error.code, error.message_fr, error.message_en,
+    return refusal(json_status(error), error.code, error.message_fr, error.message_en,
                    detail=error.detail, headers=headers)
 
 
@@ -180,12 +182,12 @@ def _forwarded(request: web.Request, print_: str) -> tuple[x509.Certificate, str
         der = base64.b64decode(raw.strip(), validate=True)
         forwarded = x509.load_der_x509_certificate(der)
     except (ValueError, binascii.Error):
-        raise ForwardRefused("certificat transmis illisible", status=401) from None
+        raise ForwardRefused("certificat transmis illisible", kind=Kind.UNAUTHENTICATED) from None
     verdict = judge([forwarded], at=app[CLOCK](), store=app[TRUST_SOURCE](),
                     policy=app[TRUST_POLICY])
     if not verdict.accepted:
         reason = verdict.reason.message_fr if verdict.reason else verdict.detail
-        raise ForwardRefused(f"certificat transmis refusé : {reason}", status=401)
+        raise ForwardRefused(f"certificat transmis refusé : {reason}", kind=Kind.UNAUTHENTICATED)
     return forwarded, hashlib.sha256(der).hexdigest()
 
 

@@ -294,7 +294,7 @@ def _explain(request: web.Request, exc: Exception) -> str:
         return (f"L'horloge virtuelle va du {_date_fr(EARLIEST.date())} au {_date_fr(LATEST.date())} ; "
                 "elle n'a pas bougé.")
     if isinstance(exc, ScenarioError):
-        return f"{exc.field} : {exc.fr}" if exc.field else exc.fr
+        return f"{exc.field} : {exc.message_fr}" if exc.field else exc.message_fr
     if isinstance(exc, BlobCorrupted | BlobNotFound):
         store_fault(request, exc)
         what = "altéré sur le disque (empreinte SHA-256 différente)" \

@@ -88,6 +88,25 @@ S2LOW_STATUS: Mapping[Kind, int] = {
 S2LOW_STATUS_OF_CODE: Mapping[str, int] = {"REQUEST_TIMEOUT": 408}
 
 
+DASHBOARD_PAGE: Mapping[Kind, int | None] = {
+    Kind.MALFORMED: None,
+    Kind.INVALID: None,
+    Kind.CONFLICT: None,
+    Kind.NOT_FOUND: 404,
+    Kind.UNAUTHENTICATED: None,
+    Kind.FORBIDDEN: None,
+    Kind.EXHAUSTED: None,
+    Kind.UNAVAILABLE: None,
+    Kind.TOO_LARGE: None,
+    Kind.GONE: 410,
+    Kind.NO_SPACE: None,
+}
+"""The dashboard's French error page, with this status, for a refusal of this kind; None: an
+action shows the refusal's sentence on the page it goes back to (a page that cannot be shown
+for another reason is a 500)."""
+DASHBOARD_PAGE_OF_CODE: Mapping[str, int] = {"REQUEST_TIMEOUT": 408}
+
+
 def json_status(refusal: Refusal) -> int:
     """The JSON API's status for `refusal`."""
     return JSON_STATUS_OF_CODE.get(refusal.code) or JSON_STATUS[refusal.kind]
@@ -109,5 +128,6 @@ def fault_of(error: BaseException) -> Fault | None:
     return None
 
 
-__all__ = ["JSON_STATUS", "JSON_STATUS_OF_CODE", "NO_SPACE", "S2LOW_STATUS", "S2LOW_STATUS_OF_CODE",
-           "STORE_BUSY", "WORKERS_LOST", "Fault", "fault_of", "json_status", "s2low_status"]
+__all__ = ["DASHBOARD_PAGE", "DASHBOARD_PAGE_OF_CODE", "JSON_STATUS", "JSON_STATUS_OF_CODE",
+           "NO_SPACE", "S2LOW_STATUS", "S2LOW_STATUS_OF_CODE", "STORE_BUSY", "WORKERS_LOST", "Fault",
+           "fault_of", "json_status", "s2low_status"]

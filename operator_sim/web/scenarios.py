@@ -32,8 +32,8 @@ from .keys import DROPPED, SCENARIO, Handler
 
 
 def _invalid(error: ScenarioError, status: int = 422) -> BadRequest:
-    return BadRequest(409 if error.code == "SCENARIO_EXISTS" else status, error.code, error.fr,
-                      error.en, field=error.field or None)
+    return BadRequest(409 if error.code == "SCENARIO_EXISTS" else status, error.code,
+                      error.message_fr, error.message_en, field=error.field or None)
 
 
 # -- the API side: a matched rule's slow answer or dropped connection ---------------------------

@@ -99,7 +99,7 @@ def test_a_bad_rule_is_refused_naming_its_member(rule, field):
     with pytest.raises(ScenarioError) as error:
         parse_rule(rule)
     assert error.value.field == field
-    assert error.value.fr and error.value.en
+    assert error.value.message_fr and error.value.message_en
 
 
 def test_a_rule_reads_back_from_its_own_json():
@@ -156,7 +156,7 @@ def test_rules_file_in_toml(tmp_path):
     path.write_text('[[rules]]\nid = "x"\noutcome = { kind = "nope" }\n', encoding="utf-8")
     with pytest.raises(ScenarioError) as error:
         load_rules_file(path)
-    assert str(path) in error.value.en and error.value.field == "rules[0].outcome.kind"
+    assert str(path) in error.value.message_en and error.value.field == "rules[0].outcome.kind"
 
 
 def test_corruption_keeps_the_length_and_changes_the_bytes():

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography import x509
 
+from operator_sim.errors import Kind
 from operator_sim.pki import (
     Account,
     BadCredentials,
@@ -52,7 +53,7 @@ def test_foreign_siren_and_missing_role_are_forbidden(pki, directory):
     authorize(identity, "491011698", "submit")
     with pytest.raises(Forbidden) as refused:
         authorize(identity, "253400014", "read")
-    assert refused.value.status == 403 and refused.value.code == "FORBIDDEN_SIREN"
+    assert refused.value.kind is Kind.FORBIDDEN and refused.value.code == "FORBIDDEN_SIREN"
     with pytest.raises(MissingRole):
         authorize(identity, "491011698", "admin")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...engine.intake import IntakeRefused
+from ...errors import Kind
 from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
@@ -122,7 +123,7 @@ def s2low_handler(handler: Handler) -> Handler:
         except IntakeRefused as error:
             return ko_response(S2lowKO(error.message_fr, status=s2low_status(error)))
         except IdentityError as error:
-            return ko_response(S2lowKO(ACCES_REFUSE if error.status == 403 else AUTH_FAILED))
+            return ko_response(S2lowKO(ACCES_REFUSE if error.kind is Kind.FORBIDDEN else AUTH_FAILED))
         except NotFound:
             return ko_response(S2lowKO("Numéro de transaction invalide.", escaped=False))
         except (BlobCorrupted, BlobNotFound) as error:  # S²LOW's words when a file cannot be sent
