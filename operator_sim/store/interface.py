@@ -30,8 +30,8 @@ SQLITE_MAX_INTEGER = 2**63 - 1
 
 class StoreError(Refusal):
     """A storage refusal; `code` is stable and maps to an API error. Raised with a detail in
-    English (the message `str()` gives, and `message_en`); the base is a store that cannot
-    serve (closed)."""
+    English (what `str()` gives; the messages are the class's); the base is a store that
+    cannot serve (closed)."""
 
     kind = Kind.UNAVAILABLE
     code = "STORE"
@@ -39,7 +39,7 @@ class StoreError(Refusal):
     message_en = "store unavailable"
 
     def __init__(self, *args: object) -> None:
-        super().__init__(message_en=str(args[0]) if args else None)
+        super().__init__()
         self.args = args
 
 
@@ -56,6 +56,7 @@ class DuplicateActe(StoreError):
     kind = Kind.CONFLICT
     code = "DUPLICATE_ACTE"
     message_fr = "numéro d'acte déjà utilisé"
+    message_en = "act number already used"
 
 
 class StatusConflict(StoreError):
@@ -64,6 +65,7 @@ class StatusConflict(StoreError):
     kind = Kind.CONFLICT
     code = "STATUS_CONFLICT"
     message_fr = "la transaction a changé de statut entre-temps"
+    message_en = "the transaction changed status meanwhile"
 
     def __init__(self, transaction_id: int, expected: TransactionStatus,
                  actual: TransactionStatus) -> None:
@@ -79,6 +81,7 @@ class IdentityConflict(StoreError):
     kind = Kind.CONFLICT
     code = "IDENTITY_CONFLICT"
     message_fr = "liaison de certificat contradictoire"
+    message_en = "certificate binding contradicts the stored ones"
 
 
 class StoreBusy(StoreError):
@@ -88,6 +91,7 @@ class StoreBusy(StoreError):
     kind = Kind.UNAVAILABLE
     code = "STORE_BUSY"
     message_fr = "base de données occupée par un autre processus"
+    message_en = "database held by another process"
 
 
 class StoreFull(StoreError):
@@ -96,6 +100,7 @@ class StoreFull(StoreError):
     kind = Kind.NO_SPACE
     code = "STORE_FULL"
     message_fr = "disque plein"
+    message_en = "disk full"
 
 
 class MissingBlob(StoreError):
@@ -104,6 +109,7 @@ class MissingBlob(StoreError):
     kind = Kind.GONE
     code = "MISSING_BLOB"
     message_fr = "fichier absent du magasin"
+    message_en = "file missing from the store"
 
 
 # --- records (what reads return) ----------------------------------------------------------------

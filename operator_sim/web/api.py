@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..engine.intake import Engine, Outcome, only_siren
 from ..engine.scenarios import archive_sender, damaged
+from ..errors import Kind
 from ..pki.identity import authorize
 from ..protocol.codes import COLLECTIVITE_NATURES, NatureActe, TransactionStatus, TransactionType
 from ..protocol.envelope import (
@@ -58,7 +59,7 @@ def _archive_name(raw: str) -> str:
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     if not name.strip(".") or not name.isprintable() \
             or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise BadRequest(400, "ARCHIVE_NAME_INVALID",
+        raise BadRequest("ARCHIVE_NAME_INVALID",
                          "nom d'archive inutilisable (vide, caractères de contrôle ou plus de "
                          f"{MAX_NAME_BYTES} octets)",
                          f"unusable archive name (empty, control characters or over "
@@ -73,14 +74,14 @@ async def _archive_form(request: web.Request) -> tuple[str, Path]:
     uploads = list(form.uploads())
     try:
         if not uploads:
-            raise BadRequest(400, "ARCHIVE_MISSING", "aucun fichier d'archive dans le formulaire",
+            raise BadRequest("ARCHIVE_MISSING", "aucun fichier d'archive dans le formulaire",
                              "no archive file in the form")
         if len(uploads) > 1 or form.fields:
             extra = next(iter(form.fields), None) or "(second fichier)"
-            raise BadRequest(422, "FIELD_UNKNOWN",
+            raise BadRequest("FIELD_UNKNOWN",
                              f"{extra} : un seul fichier attendu, l'archive, et rien d'autre",
                              f"{extra}: one file expected, the archive, and nothing else",
-                             field=next(iter(form.fields), None))
+                             field=next(iter(form.fields), None), kind=Kind.INVALID)
         return _archive_name(uploads[0].filename), uploads[0].path
     except BaseException:
         form.cleanup()
@@ -92,12 +93,12 @@ async def _stream_upload(request: web.Request) -> tuple[str, Path]:
     if request.content_type.startswith("multipart/"):
         return await _archive_form(request)
     if request.content_type not in ARCHIVE_TYPES:
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+        raise BadRequest("UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (application/gzip)",
                          f"content type {request.content_type} not accepted (application/gzip)")
     name = request.query.get("name") or request.headers.get("X-Archive-Name")
     if not name:
-        raise BadRequest(400, "ARCHIVE_NAME_MISSING",
+        raise BadRequest("ARCHIVE_NAME_MISSING",
                          "nom de l'archive absent (paramètre name ou en-tête X-Archive-Name)",
                          "archive name missing (name parameter or X-Archive-Name header)")
     name = _archive_name(name)
@@ -128,14 +129,14 @@ MAX_FIELD_BYTES = 4096
 
 
 def _field_error(name: str, fr: str, en: str, *, code: str = "FIELD_INVALID") -> BadRequest:
-    return BadRequest(422, code, f"{name} : {fr}", f"{name}: {en}", field=name)
+    return BadRequest(code, f"{name} : {fr}", f"{name}: {en}", field=name, kind=Kind.INVALID)
 
 
 async def _read_form(request: web.Request,
                      ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, Path]]]]:
     """Text fields (repeatable) and files spooled to disk, the total under the size limit."""
     if not request.content_type.startswith("multipart/"):
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+        raise BadRequest("UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (multipart/form-data)",
                          f"content type {request.content_type} not accepted (multipart/form-data)")
     try:
@@ -316,7 +317,7 @@ def _date(request: web.Request, key: str) -> dt.datetime | None:
     try:
         return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
     except ValueError:
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être une date AAAA-MM-JJ",
+        raise BadRequest("BAD_PARAMETER", f"{key} doit être une date AAAA-MM-JJ",
                          f"{key} must be a YYYY-MM-DD date") from None
 
 
@@ -328,7 +329,7 @@ async def list_transactions(request: web.Request) -> web.Response:
     status, type_ = query_int(request, "status"), query_int(request, "type")
     for key, value, known in (("status", status, TransactionStatus), ("type", type_, TransactionType)):
         if value is not None and value not in {int(member) for member in known}:
-            raise BadRequest(400, "BAD_PARAMETER", f"{key} : valeur {value} inconnue",
+            raise BadRequest("BAD_PARAMETER", f"{key} : valeur {value} inconnue",
                              f"{key}: unknown value {value}", field=key)
     filters = TransactionFilter(
         siren=siren, sirens=frozenset(identity.sirens),
@@ -405,17 +406,17 @@ async def post_classification(request: web.Request) -> web.Response:
         except (ValueError, RecursionError):  # JSON syntax, not UTF-8, or nested beyond the parser
             data = None
     if not isinstance(data, Mapping):
-        raise BadRequest(400, "JSON_INVALID", "corps illisible : objet JSON ou formulaire attendu",
+        raise BadRequest("JSON_INVALID", "corps illisible : objet JSON ou formulaire attendu",
                          "unreadable body: a JSON object or a form is expected")
     siren = data.get("siren", "")
     if not isinstance(siren, str):
-        raise BadRequest(422, "FIELD_INVALID", "siren : texte attendu", "siren: text expected",
-                         field="siren")
+        raise BadRequest("FIELD_INVALID", "siren : texte attendu", "siren: text expected",
+                         field="siren", kind=Kind.INVALID)
     held = data.get("date_classification")
     try:
         held_date = dt.date.fromisoformat(str(held)) if held else None
     except ValueError:
-        raise BadRequest(400, "BAD_PARAMETER", "date_classification doit être AAAA-MM-JJ",
+        raise BadRequest("BAD_PARAMETER", "date_classification doit être AAAA-MM-JJ",
                          "date_classification must be YYYY-MM-DD") from None
     outcome = await request.app[ENGINE].request_classification(request[IDENTITY], siren,
                                                                 held_date)

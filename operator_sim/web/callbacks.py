@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine.callbacks import EVENT_HEADER, SIGNATURE_HEADER, Callbacks
+from ..errors import Kind
 from .http import BadRequest, json_object, query_number, row_id, simulator_of
 from .keys import CALLBACKS, IDENTITY
 
@@ -30,8 +31,8 @@ async def register(request: web.Request) -> web.Response:
     data = await json_object(request)
     siren = data.get("siren")
     if siren is not None and not isinstance(siren, str):
-        raise BadRequest(422, "FIELD_INVALID", "siren : texte attendu", "siren: text expected",
-                         field="siren")
+        raise BadRequest("FIELD_INVALID", "siren : texte attendu", "siren: text expected",
+                         field="siren", kind=Kind.INVALID)
     callback = await request.app[CALLBACKS].register(request[IDENTITY], data.get("url"), siren)
     return web.json_response({**callback.to_dict(secret=True), "signature_header": SIGNATURE_HEADER,
                               "event_header": EVENT_HEADER}, status=201)
@@ -46,7 +47,8 @@ async def delete(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     callback_id = row_id(raw)
     if callback_id is None:
-        raise BadRequest(404, "CALLBACK_UNKNOWN", f"aucun callback {raw}", f"no callback {raw}")
+        raise BadRequest("CALLBACK_UNKNOWN", f"aucun callback {raw}", f"no callback {raw}",
+                         kind=Kind.NOT_FOUND)
     await request.app[CALLBACKS].delete(request[IDENTITY], callback_id)
     return web.Response(status=204)
 
@@ -69,7 +71,7 @@ async def admin_registrations(request: web.Request) -> web.Response:
 async def admin_deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in STATES:
-        raise BadRequest(400, "BAD_PARAMETER", f"state : {', '.join(STATES)}",
+        raise BadRequest("BAD_PARAMETER", f"state : {', '.join(STATES)}",
                          f"state: one of {', '.join(STATES)}")
     filters: dict[str, Any] = {"callback_id": query_number(request, "callback"),
                                "transaction_id": query_number(request, "transaction"),

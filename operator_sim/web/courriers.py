@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..engine.prefecture import ANSWERS, Prefecture, letter_code
 from ..engine.scenarios import damaged
+from ..errors import Kind
 from ..pki.identity import authorize
 from ..protocol.codes import Sender
 from ..store.interface import TransactionRow
@@ -48,7 +49,7 @@ async def list_courriers(request: web.Request) -> web.Response:
     for key in ("pending", "unread"):
         raw = request.query.get(key, "0")
         if raw not in ("0", "1", "true", "false"):
-            raise BadRequest(400, "BAD_PARAMETER", f"{key} vaut 0 ou 1", f"{key} is 0 or 1",
+            raise BadRequest("BAD_PARAMETER", f"{key} vaut 0 ou 1", f"{key} is 0 or 1",
                              field=key)
         flags[key] = raw in ("1", "true")
     prefecture = request.app[PREFECTURE]
@@ -77,7 +78,7 @@ async def get_document(request: web.Request) -> web.StreamResponse:
 async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes]]]:
     """`code` and the `documents` file parts, read under the upload size limit."""
     if not request.content_type.startswith("multipart/"):
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+        raise BadRequest("UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (multipart/form-data)",
                          f"content type {request.content_type} not accepted (multipart/form-data)")
     form = await read_form(request, Limits(total=request.app[MAX_ARCHIVE_BYTES],
@@ -85,15 +86,15 @@ async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes
     try:
         for name in form.fields.keys() | form.files.keys():
             if name not in ("code", "documents"):
-                raise BadRequest(422, "FIELD_UNKNOWN", "champ inconnu (code, documents)",
-                                 "unknown field (code, documents)", field=name)
+                raise BadRequest("FIELD_UNKNOWN", "champ inconnu (code, documents)",
+                                 "unknown field (code, documents)", field=name, kind=Kind.INVALID)
         coded = form.files.get("code", [])
         codes = form.fields.get("code", []) + [
             Field(u.read() if u.size <= MAX_CODE_BYTES else b"?" * (MAX_CODE_BYTES + 1))
             for u in coded]
         if len(codes) > 1 or any(len(c.raw) > MAX_CODE_BYTES for c in codes):
-            raise BadRequest(422, "FIELD_INVALID", "code : un seul code, comme 3-4",
-                             "code: one code, like 3-4", field="code")
+            raise BadRequest("FIELD_INVALID", "code : un seul code, comme 3-4",
+                             "code: one code, like 3-4", field="code", kind=Kind.INVALID)
         code = codes[0].raw.decode("ascii", "replace").strip() if codes else None
         # Documents in posted order, whether sent as files or (without a file name) as fields.
         documents = [(u.filename or "document", u.read()) for u in form.files.get("documents", [])]
@@ -101,8 +102,8 @@ async def _answer_form(request: web.Request) -> tuple[str, list[tuple[str, bytes
     finally:
         form.cleanup()
     if not code:
-        raise BadRequest(422, "FIELD_REQUIRED", "code : champ obligatoire (2-2, 3-3, 3-4, 4-3, 4-4)",
-                         "code: required field (2-2, 3-3, 3-4, 4-3, 4-4)", field="code")
+        raise BadRequest("FIELD_REQUIRED", "code : champ obligatoire (2-2, 3-3, 3-4, 4-3, 4-4)",
+                         "code: required field (2-2, 3-3, 3-4, 4-3, 4-4)", field="code", kind=Kind.INVALID)
     return code, documents
 
 

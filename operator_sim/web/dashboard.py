@@ -32,6 +32,7 @@ from ..engine.conventions import parse_collectivite, parse_convention, parse_day
 from ..engine.prefecture import LETTER_TYPES
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_rule
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
+from ..errors import Kind, Refusal
 from ..protocol.codes import (
     COLLECTIVITE_NATURES,
     MESSAGE_TYPES,
@@ -48,10 +49,12 @@ from ..store import (
     NotFound,
     SqliteStore,
     StatusConflict,
+    StoreError,
     TransactionFilter,
 )
 from ..store.interface import ScheduledEvent, TransactionRow
 from .downloads import MESSAGE_FILES, sound_file, store_fault
+from .faults import DASHBOARD_ACTION_OF_CODE, DASHBOARD_PAGE
 from .forms import Limits, read_form
 from .guard import COOKIE, csrf_ok, csrf_token, same_origin
 from .http import BadRequest, path_id, simulator_of
@@ -98,12 +101,14 @@ MAX_FORM_BYTES = 1 << 20
 """A dashboard form's text (scenario rules in TOML included); aiohttp's own default body cap."""
 
 
-class Refused(Exception):
-    """A request the dashboard turns down, with the French sentence the operator reads."""
+class Refused(Refusal):
+    """A request the dashboard turns down, with the French sentence the operator reads (the
+    dashboard speaks French only: it is also the English message)."""
+
+    code = "DASHBOARD_REFUSED"
 
     def __init__(self, message_fr: str) -> None:
-        super().__init__(message_fr)
-        self.message_fr = message_fr
+        super().__init__(message_fr=message_fr, message_en=message_fr)
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -233,15 +238,16 @@ def page(handler: Handler) -> Handler:
             return web.Response(status=303, headers={"Location": target})
         try:
             return await handler(request)
-        except NotFound:
-            return await _error_page(request, 404, "Introuvable",
+        except NotFound as error:
+            return await _error_page(request, DASHBOARD_PAGE[error.kind], "Introuvable",
                                      "Aucune transaction ni aucun fichier ne porte ce numéro.")
         except (BlobCorrupted, BlobNotFound) as error:  # the row is there, its file is not sound
             code, _, _ = store_fault(request, error)
-            await record_fault(request, 410, code, request[INTEGRITY_FAULT][1])
+            status = DASHBOARD_PAGE[error.kind]
+            await record_fault(request, status, code, request[INTEGRITY_FAULT][1])
             altered = isinstance(error, BlobCorrupted)
             return await _error_page(
-                request, 410, "Fichier altéré" if altered else "Fichier absent",
+                request, status, "Fichier altéré" if altered else "Fichier absent",
                 ("Ce fichier a été modifié sur le disque depuis son enregistrement (empreinte "
                  "SHA-256 différente)" if altered else "Ce fichier n'est plus dans le magasin")
                 + " : il n'est pas envoyé. « operator-sim check » vérifie tout le magasin.")
@@ -269,13 +275,14 @@ def action(back: Callable[[web.Request], str]) -> Callable[[Action], Handler]:
             try:
                 return _redirect(back(request), await handler(request))
             except BadRequest as exc:
-                if exc.status != 408:
+                if exc.code not in DASHBOARD_ACTION_OF_CODE:
                     return _redirect(back(request), _explain(request, exc), "erreur")
-                return await _error_page(request, 408, "Formulaire trop lent",
+                return await _error_page(request, DASHBOARD_ACTION_OF_CODE[exc.code],
+                                         "Formulaire trop lent",
                                          "Le formulaire n'est pas arrivé dans le délai "
                                          "(read_timeout) : rien n'a été fait.")
-            except NotFound:
-                return await _error_page(request, 404, "Introuvable",
+            except NotFound as exc:
+                return await _error_page(request, DASHBOARD_ACTION_OF_CODE[exc.code], "Introuvable",
                                          "Aucune transaction ne porte ce numéro.")
             except Exception as exc:
                 return _redirect(back(request), _explain(request, exc), "erreur")
@@ -301,10 +308,9 @@ def _explain(request: web.Request, exc: Exception) -> str:
             if isinstance(exc, BlobCorrupted) else "absent du magasin"
         return (f"Un fichier stocké de cette transaction est {what} : rien n'a été fait. "
                 "« operator-sim check » vérifie le magasin.")
-    for attribute in ("message_fr", "fr"):  # Refused, RequestRefused; the API's BadRequest
-        message = getattr(exc, attribute, None)
-        if isinstance(message, str) and message:
-            return message[0].upper() + message[1:]
+    message = getattr(exc, "message_fr", None)  # Refused, and every Refusal but the store's:
+    if isinstance(message, str) and message and not isinstance(exc, StoreError):  # a fault here
+        return message[0].upper() + message[1:]
     log.error("dashboard action %s failed", request.path, exc_info=exc)
     return "Erreur interne du simulateur : l'action n'a pas abouti (détail dans son journal)."
 
@@ -326,9 +332,9 @@ async def _form(request: web.Request) -> Mapping[str, str]:
     try:
         form = await read_form(request, Limits(total=MAX_FORM_BYTES, field=MAX_FORM_BYTES))
     except BadRequest as error:
-        if error.status == 408:
+        if error.code == "REQUEST_TIMEOUT":
             raise
-        if error.status == 413:
+        if error.kind is Kind.TOO_LARGE:
             raise Refused("Formulaire trop volumineux : rien n'a été fait.") from None
         raise Refused("Formulaire illisible (texte non UTF-8 ou corps incomplet) : "
                       "rien n'a été fait.") from None

@@ -2,8 +2,9 @@
 
 `JSON_STATUS` gives the status of the JSON API (and admin API) answers, `S2LOW_STATUS` the
 status of S²LOW's `KO` answers (HTTP 200, as S²LOW answers, but for the simulator's own
-faults), `DASHBOARD_STATUS` the status of the dashboard's error pages; each maps every `Kind`,
-and a few codes where one kind covers answers that differ (a test checks both).
+faults), `DASHBOARD_PAGE` the status of the dashboard's error pages (its actions answer a
+refusal with a 303 back to their page, but for `DASHBOARD_ACTION_OF_CODE`); each maps every
+`Kind` (a test checks it), and a few codes where one kind covers answers that differ.
 
 Refusals for what the machine, not the request, got wrong: never a 500 for those.
 
@@ -28,7 +29,9 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 @dataclass(frozen=True)
 class Fault:
-    status: int
+    """The machine's fault as answered: always unavailable or no space, never the request's."""
+
+    kind: Kind
     code: str
     message_fr: str
     message_en: str
@@ -39,17 +42,17 @@ class Fault:
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
-STORE_BUSY = Fault(503, "STORE_BUSY",
+STORE_BUSY = Fault(Kind.UNAVAILABLE, "STORE_BUSY",
                    "base de données occupée par un autre processus, rien n'a été enregistré : "
                    "réessayez plus tard",
                    "database held by another process, nothing was stored: try again later",
                    retry_after=10)
-WORKERS_LOST = Fault(503, "VALIDATION_UNAVAILABLE",
+WORKERS_LOST = Fault(Kind.UNAVAILABLE, "VALIDATION_UNAVAILABLE",
                      "le processus de validation s'est arrêté deux fois sur cette requête, rien "
                      "n'a été enregistré : réessayez plus tard",
                      "the validation process stopped twice on this request, nothing was stored: "
                      "try again later", retry_after=5)
-NO_SPACE = Fault(507, "INSUFFICIENT_STORAGE",
+NO_SPACE = Fault(Kind.NO_SPACE, "INSUFFICIENT_STORAGE",
                  "espace disque épuisé sur le simulateur, rien n'a été enregistré",
                  "the simulator's disk is full, nothing was stored")
 
@@ -88,23 +91,24 @@ S2LOW_STATUS: Mapping[Kind, int] = {
 S2LOW_STATUS_OF_CODE: Mapping[str, int] = {"REQUEST_TIMEOUT": 408}
 
 
-DASHBOARD_PAGE: Mapping[Kind, int | None] = {
-    Kind.MALFORMED: None,
-    Kind.INVALID: None,
-    Kind.CONFLICT: None,
+DASHBOARD_PAGE: Mapping[Kind, int] = {
+    Kind.MALFORMED: 500,
+    Kind.INVALID: 500,
+    Kind.CONFLICT: 500,
     Kind.NOT_FOUND: 404,
-    Kind.UNAUTHENTICATED: None,
-    Kind.FORBIDDEN: None,
-    Kind.EXHAUSTED: None,
-    Kind.UNAVAILABLE: None,
-    Kind.TOO_LARGE: None,
+    Kind.UNAUTHENTICATED: 500,
+    Kind.FORBIDDEN: 500,
+    Kind.EXHAUSTED: 500,
+    Kind.UNAVAILABLE: 500,
+    Kind.TOO_LARGE: 500,
     Kind.GONE: 410,
-    Kind.NO_SPACE: None,
+    Kind.NO_SPACE: 500,
 }
-"""The dashboard's French error page, with this status, for a refusal of this kind; None: an
-action shows the refusal's sentence on the page it goes back to (a page that cannot be shown
-for another reason is a 500)."""
-DASHBOARD_PAGE_OF_CODE: Mapping[str, int] = {"REQUEST_TIMEOUT": 408}
+"""The status of the French error page a dashboard page (GET) shows: a page refuses only what
+is missing or damaged, any other refusal there is the simulator's fault."""
+DASHBOARD_ACTION_OF_CODE: Mapping[str, int] = {"NOT_FOUND": 404, "REQUEST_TIMEOUT": 408}
+"""A dashboard action (a form) answers these with an error page of this status; any other
+refusal with a 303 back to its page, where the refusal's French sentence is shown."""
 
 
 def json_status(refusal: Refusal) -> int:
@@ -128,6 +132,6 @@ def fault_of(error: BaseException) -> Fault | None:
     return None
 
 
-__all__ = ["DASHBOARD_PAGE", "DASHBOARD_PAGE_OF_CODE", "JSON_STATUS", "JSON_STATUS_OF_CODE",
+__all__ = ["DASHBOARD_ACTION_OF_CODE", "DASHBOARD_PAGE", "JSON_STATUS", "JSON_STATUS_OF_CODE",
            "NO_SPACE", "S2LOW_STATUS", "S2LOW_STATUS_OF_CODE", "STORE_BUSY", "WORKERS_LOST", "Fault",
            "fault_of", "json_status", "s2low_status"]

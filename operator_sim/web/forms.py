@@ -34,6 +34,7 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ..errors import Kind
 from .http import BadRequest, reading_body, spool
 
 _ARRAY = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>[^\[\]]*)\]$")
@@ -211,12 +212,12 @@ class _PhpMultipartReader(MultipartReader):
 
 
 def part_refused(position: int, name: str | None, fr: str, en: str, *,
-                 status: int = 400, code: str = "BODY_MALFORMED") -> BadRequest:
+                 kind: Kind = Kind.MALFORMED, code: str = "BODY_MALFORMED") -> BadRequest:
     """The whole request refused for one part, named by its position and name."""
     label = f"partie n° {position}" + (f" ({name})" if name else " (sans nom)")
     label_en = f"part #{position}" + (f" ({name})" if name else " (no name)")
-    return BadRequest(status, code, f"{label} : {fr} ; rien n'a été enregistré",
-                      f"{label_en}: {en}; nothing was stored", field=name)
+    return BadRequest(code, f"{label} : {fr} ; rien n'a été enregistré",
+                      f"{label_en}: {en}; nothing was stored", field=name, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,8 @@ async def read_form(request: web.Request, limits: Limits) -> Form:
                 body += chunk
                 received(len(body))
             if len(body) > cap:
-                raise BadRequest(413, "FORM_TOO_LARGE", f"formulaire de plus de {cap} octets",
-                                 f"form larger than {cap} bytes")
+                raise BadRequest("FORM_TOO_LARGE", f"formulaire de plus de {cap} octets",
+                                 f"form larger than {cap} bytes", kind=Kind.TOO_LARGE)
             # Bytes, as PHP takes them whatever the charset says (ISO-8859-1 maps each byte
             # to one character and back).
             for name, value in parse_qsl(body.decode("iso-8859-1"), keep_blank_values=True,
@@ -313,10 +314,11 @@ async def _read_multipart(request: web.Request, limits: Limits,
                 if error.code == "ARCHIVE_TOO_LARGE":  # spool's words name the archive limit
                     raise part_refused(position, raw_name,
                                        f"envoi de plus de {limits.total} octets",
-                                       f"upload larger than {limits.total} bytes", status=413,
+                                       f"upload larger than {limits.total} bytes", kind=Kind.TOO_LARGE,
                                        code=error.code) from None
-                if error.status == 413:
-                    raise part_refused(position, raw_name, error.fr, error.en, status=413,
+                if error.kind is Kind.TOO_LARGE:
+                    raise part_refused(position, raw_name, error.message_fr, error.message_en,
+                                       kind=Kind.TOO_LARGE,
                                        code=error.code) from None
                 raise
             except (ValueError, HttpProcessingError, web.RequestPayloadError) as error:
@@ -346,11 +348,11 @@ async def _read_field(part: BodyPartReader, limits: Limits, total: int,
         raw += chunk
         received(total + len(raw))
     if len(raw) > limits.field or await part.read_chunk():
-        raise BadRequest(413, "FIELD_TOO_LONG", f"champ de plus de {limits.field} octets",
-                         f"field longer than {limits.field} bytes")
+        raise BadRequest("FIELD_TOO_LONG", f"champ de plus de {limits.field} octets",
+                         f"field longer than {limits.field} bytes", kind=Kind.TOO_LARGE)
     if total + len(raw) > limits.total:
-        raise BadRequest(413, "FORM_TOO_LARGE", f"formulaire de plus de {limits.total} octets",
-                         f"form larger than {limits.total} bytes")
+        raise BadRequest("FORM_TOO_LARGE", f"formulaire de plus de {limits.total} octets",
+                         f"form larger than {limits.total} bytes", kind=Kind.TOO_LARGE)
     return raw
 
 

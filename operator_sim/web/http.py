@@ -26,13 +26,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.intake import IntakeRefused, Outcome
+from ..errors import Kind, Refusal
 from ..protocol.names import ascii_digits
 from ..simulator import Simulator
 from ..store import BlobCorrupted, BlobNotFound, NotFound
 from ..store.interface import SQLITE_MAX_INTEGER, TransactionRow
 from .auth import refusal
 from .downloads import store_fault
-from .faults import fault_of, json_status
+from .faults import JSON_STATUS, fault_of, json_status
 from .keys import MAX_ARCHIVE_BYTES, READ_TIMEOUT, SCENARIO, SIMULATOR, UPLOAD_DIR, Handler
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,11 @@ MIN_UPLOAD_RATE = 64 * 1024
 Apache's mod_reqtimeout): big uploads on slow links pass, a trickling client does not."""
 
 
-class BadRequest(Exception):
-    """A request the API refuses before the engine sees it; `field` names the faulty input."""
+class BadRequest(Refusal):
+    """A request the web layer refuses before the engine sees it: malformed unless `kind` says
+    otherwise (`faults` gives each door's answer); `field` names the faulty input."""
 
-    def __init__(self, status: int, code: str, fr: str, en: str, *, field: str | None = None) -> None:
-        super().__init__(en)
-        self.status, self.code, self.fr, self.en, self.field = status, code, fr, en, field
+    kind = Kind.MALFORMED
 
 
 @contextlib.asynccontextmanager
@@ -64,11 +64,11 @@ async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], No
         async with asyncio.timeout(timeout) as deadline:
             yield lambda total: deadline.reschedule(start + timeout + total / MIN_UPLOAD_RATE)
     except TimeoutError:
-        raise BadRequest(408, "REQUEST_TIMEOUT",
+        raise BadRequest("REQUEST_TIMEOUT",
                          f"corps de la requête trop lent à arriver (plus de {timeout:g} s)",
                          f"request body too slow to arrive (over {timeout:g} s)") from None
     except (ValueError, LookupError, HttpProcessingError, web.RequestPayloadError):
-        raise BadRequest(400, "BODY_MALFORMED",
+        raise BadRequest("BODY_MALFORMED",
                          "corps de la requête mal formé (formulaire ou multipart illisible)",
                          "malformed request body (unreadable form or multipart)") from None
 
@@ -90,10 +90,10 @@ async def spool(request: web.Request, source: Any, *, suffix: str, limit: int,
                 size += len(chunk)
                 received(already + size)
                 if size > limit:
-                    raise BadRequest(413, "ARCHIVE_TOO_LARGE",
+                    raise BadRequest("ARCHIVE_TOO_LARGE",
                                      f"envoi de plus de {request.app[MAX_ARCHIVE_BYTES]} octets",
                                      f"upload larger than {request.app[MAX_ARCHIVE_BYTES]} bytes",
-                                     field=field)
+                                     field=field, kind=Kind.TOO_LARGE)
                 handle.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -115,18 +115,18 @@ async def json_object(request: web.Request, *, optional: bool = False) -> dict[s
     if not body:
         if optional:
             return {}
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu",
+        raise BadRequest("JSON_INVALID", "un objet JSON est attendu",
                          "a JSON object is expected")
     if "Content-Type" in request.headers and request.content_type != "application/json":
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+        raise BadRequest("UNSUPPORTED_MEDIA_TYPE",
                          f"type {request.content_type} non accepté (application/json)",
                          f"content type {request.content_type} not accepted (application/json)")
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # syntax, not UTF-8, or nested beyond the parser
-        raise BadRequest(400, "JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
+        raise BadRequest("JSON_INVALID", "corps JSON illisible", "unreadable JSON body") from None
     if not isinstance(data, dict):
-        raise BadRequest(400, "JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
+        raise BadRequest("JSON_INVALID", "un objet JSON est attendu", "a JSON object is expected")
     return data
 
 
@@ -149,19 +149,12 @@ _FRENCH_REASONS = {
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost middleware: every failure becomes the one JSON error shape."""
+    """Outermost middleware: every failure becomes the one JSON error shape, a `Refusal` with
+    the status `faults.JSON_STATUS` gives its kind."""
     try:
         return await handler(request)
-    except IntakeRefused as exc:
-        findings = None if exc.report is None else exc.report.to_dict()["findings"]
-        return _error(json_status(exc), exc.code, exc.message_fr, exc.message_en, field=exc.field,
-                      findings=findings)
-    except BadRequest as exc:
-        return _error(exc.status, exc.code, exc.fr, exc.en, field=exc.field)
-    except NotFound:
-        return refusal(404, "NOT_FOUND", "introuvable", "not found")
     except (BlobCorrupted, BlobNotFound) as exc:  # a disk fault or a hand edit: never a 500
-        return refusal(410, *store_fault(request, exc))
+        return refusal(json_status(exc), *store_fault(request, exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -170,10 +163,16 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception as exc:
         fault = fault_of(exc)
         if fault is not None:  # the machine's, not the request's: 503/507, never a 500
-            log.warning("%s %s refused %d %s: %s", request.method, request.path, fault.status,
+            status = JSON_STATUS[fault.kind]
+            log.warning("%s %s refused %d %s: %s", request.method, request.path, status,
                         fault.code, exc)
-            return refusal(fault.status, fault.code, fault.message_fr, fault.message_en,
+            return refusal(status, fault.code, fault.message_fr, fault.message_en,
                            headers=fault.headers)
+        if isinstance(exc, Refusal):
+            report = exc.report if isinstance(exc, IntakeRefused) else None
+            return _error(json_status(exc), exc.code, exc.message_fr, exc.message_en,
+                          field=exc.field,
+                          findings=None if report is None else report.to_dict()["findings"])
         log.exception("unexpected failure on %s %s", request.method, request.path)
         return refusal(500, "INTERNAL", "erreur interne du simulateur",
                        "internal simulator error")
@@ -231,7 +230,7 @@ def query_number(request: web.Request, name: str) -> int | None:
         return None
     value = row_id(raw)
     if value is None:
-        raise BadRequest(400, "BAD_PARAMETER", f"{name} doit être un entier positif",
+        raise BadRequest("BAD_PARAMETER", f"{name} doit être un entier positif",
                          f"{name} must be a positive integer")
     return value
 
@@ -244,10 +243,10 @@ def query_int(request: web.Request, key: str, default: int | None = None) -> int
         return default
     digits = raw.removeprefix("-")
     if not ascii_digits(digits):  # int() would also take "١", " 5" or "1_0"
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} doit être un entier",
+        raise BadRequest("BAD_PARAMETER", f"{key} doit être un entier",
                          f"{key} must be an integer", field=key)
     if len(digits) > 19 or abs(value := int(raw)) > SQLITE_MAX_INTEGER:
-        raise BadRequest(400, "BAD_PARAMETER", f"{key} hors limites", f"{key} out of range",
+        raise BadRequest("BAD_PARAMETER", f"{key} hors limites", f"{key} out of range",
                          field=key)
     return value
 

@@ -221,7 +221,7 @@ async def query(request: web.Request) -> web.Response:
         except ValueError:
             since = None
         if since is None or since.tzinfo is None:
-            raise BadRequest(400, "BAD_PARAMETER", "since : instant ISO 8601 avec fuseau",
+            raise BadRequest("BAD_PARAMETER", "since : instant ISO 8601 avec fuseau",
                              "since: ISO 8601 instant with an offset")
     store = simulator_of(request).engine.store
     await store.flush_deferred()  # rows still waiting for a commit are shown too

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ..errors import Kind
 from ..pilotage.courrier import render_relance
 from ..pilotage.indicateurs import (
     EXPORTS,
@@ -39,8 +40,9 @@ from .http import BadRequest, reading_body, simulator_of
 MAX_INACTIVITE = 3650
 
 
-def _bad(field: str, fr: str, en: str, status: int = 400, code: str = "FIELD_INVALID") -> BadRequest:
-    return BadRequest(status, code, f"{field} : {fr}", f"{field}: {en}", field=field)
+def _bad(field: str, fr: str, en: str, kind: Kind = Kind.MALFORMED,
+         code: str = "FIELD_INVALID") -> BadRequest:
+    return BadRequest(code, f"{field} : {fr}", f"{field}: {en}", field=field, kind=kind)
 
 
 def _day(request: web.Request, name: str, default: dt.date) -> dt.date:
@@ -107,8 +109,9 @@ async def get_export(request: web.Request) -> web.Response:
     """`/admin/pilotage/export/{liste}.csv`: a list (for a mailing) or the indicator tables."""
     name = request.match_info["liste"]
     if name not in EXPORTS:
-        raise BadRequest(404, "EXPORT_UNKNOWN", f"export {name[:40]!r} inconnu ({', '.join(EXPORTS)})",
-                         f"unknown export {name[:40]!r} ({', '.join(EXPORTS)})", field="liste")
+        raise BadRequest("EXPORT_UNKNOWN", f"export {name[:40]!r} inconnu ({', '.join(EXPORTS)})",
+                         f"unknown export {name[:40]!r} ({', '.join(EXPORTS)})", field="liste",
+                         kind=Kind.NOT_FOUND)
     report = await report_of(request)
     return web.Response(
         body=export_csv(report, name).encode("utf-8-sig"), content_type="text/csv",
@@ -123,12 +126,12 @@ async def get_courrier(request: web.Request) -> web.Response:
     report = await report_of(request)
     found = [c for c in report["collectivites"] if c["siren"] == siren]
     if not found:
-        raise BadRequest(404, "COLLECTIVITE_UNKNOWN", f"collectivité {siren[:20]!r} inconnue",
-                         f"unknown collectivité {siren[:20]!r}", field="siren")
+        raise BadRequest("COLLECTIVITE_UNKNOWN", f"collectivité {siren[:20]!r} inconnue",
+                         f"unknown collectivité {siren[:20]!r}", field="siren", kind=Kind.NOT_FOUND)
     if not found[0]["raisons"]:
-        raise BadRequest(409, "NOTHING_TO_REMIND",
+        raise BadRequest("NOTHING_TO_REMIND",
                          "cette collectivité n'est sur aucune liste à traiter : pas de relance",
-                         "this collectivité is on no list to act on: no reminder")
+                         "this collectivité is on no list to act on: no reminder", kind=Kind.CONFLICT)
     simulator = simulator_of(request)
     pdf = render_relance(found[0], prefecture="Préfecture", generated_at=simulator.clock.now())
     return web.Response(body=pdf, content_type="application/pdf", headers={
@@ -142,14 +145,14 @@ async def _body(request: web.Request) -> tuple[str, bytes]:
         async with reading_body(request):
             body = await request.read()
     if not body:
-        raise BadRequest(400, "BODY_EMPTY", "corps vide : un fichier CSV ou du JSON est attendu",
+        raise BadRequest("BODY_EMPTY", "corps vide : un fichier CSV ou du JSON est attendu",
                          "empty body: a CSV file or JSON is expected")
     kind = request.content_type
     if kind in ("application/json",):
         return "json", body
     if kind in ("text/csv", "text/plain", "application/octet-stream"):
         return "csv", body
-    raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+    raise BadRequest("UNSUPPORTED_MEDIA_TYPE",
                      f"type {kind} non accepté (text/csv ou application/json)",
                      f"content type {kind} not accepted (text/csv or application/json)")
 
@@ -166,14 +169,14 @@ def _refused(lecture: Lecture) -> web.Response:
 
 
 def _file_refused(error: FichierInvalide) -> BadRequest:
-    return BadRequest(422, "FILE_INVALID", error.message_fr, error.message_en)
+    return BadRequest("FILE_INVALID", error.message_fr, error.message_en, kind=Kind.INVALID)
 
 
 async def post_collectivites(request: web.Request) -> web.Response:
     """Import the département's collectivités from a CSV (`?departement=` for new ones)."""
     kind, body = await _body(request)
     if kind != "csv":
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE", "un fichier CSV (text/csv) est attendu",
+        raise BadRequest("UNSUPPORTED_MEDIA_TYPE", "un fichier CSV (text/csv) est attendu",
                          "a CSV file (text/csv) is expected")
     departement = request.query.get("departement") or None
     store = simulator_of(request).engine.store
@@ -200,12 +203,12 @@ async def post_depots(request: web.Request) -> web.Response:
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
-            raise BadRequest(400, "JSON_INVALID", "corps JSON illisible",
+            raise BadRequest("JSON_INVALID", "corps JSON illisible",
                              "unreadable JSON body") from None
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list) or not data:
-            raise BadRequest(400, "JSON_INVALID", "un objet ou une liste d'objets est attendu",
+            raise BadRequest("JSON_INVALID", "un objet ou une liste d'objets est attendu",
                              "an object or a list of objects is expected")
     simulator = simulator_of(request)
     today, now = simulator.clock.today(), simulator.clock.now()
@@ -249,11 +252,11 @@ async def put_reglages(request: web.Request) -> web.Response:
         data = None
     if not isinstance(data, dict) or set(data) != {"inactivite_jours"}:
         raise _bad("inactivite_jours", "objet JSON {\"inactivite_jours\": N} attendu",
-                   "JSON object {\"inactivite_jours\": N} expected", status=422)
+                   "JSON object {\"inactivite_jours\": N} expected", kind=Kind.INVALID)
     days = data["inactivite_jours"]
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_INACTIVITE:
         raise _bad("inactivite_jours", f"nombre de jours de 1 à {MAX_INACTIVITE}",
-                   f"a number of days from 1 to {MAX_INACTIVITE}", status=422)
+                   f"a number of days from 1 to {MAX_INACTIVITE}", kind=Kind.INVALID)
     saved = await simulator_of(request).engine.store.call(lambda s: set_inactivite_jours(s, days))
     return web.json_response({"inactivite_jours": saved})
 
@@ -272,7 +275,7 @@ async def tableau(request: web.Request) -> web.Response:
         report = await report_of(request)
     except BadRequest as refused:
         return await render(request, "pilotage.html", status=400, section="pilotage",
-                            query=query, erreur=refused.fr, report=None,
+                            query=query, erreur=refused.message_fr, report=None,
                             today=simulator.clock.today(), NATURES=NATURES_DEPOT)
     query.update(du=report["du"], au=report["au"], inactivite=str(report["inactivite_jours"]))
     export_query = urlencode({k: v for k, v in query.items() if v})

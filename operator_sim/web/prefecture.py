@@ -27,6 +27,7 @@ from ..engine.conventions import (
     parse_day,
 )
 from ..engine.prefecture import Prefecture, letter_code
+from ..errors import Kind
 from ..protocol.codes import (
     AnomalieNature,
     NatureActe,
@@ -57,7 +58,7 @@ def _prefecture(request: web.Request) -> Prefecture:
 
 
 def _bad(key: str, fr: str, en: str) -> BadRequest:
-    return BadRequest(400, "BAD_PARAMETER", f"{key} : {fr}", f"{key}: {en}", field=key)
+    return BadRequest("BAD_PARAMETER", f"{key} : {fr}", f"{key}: {en}", field=key)
 
 
 def _query_int(request: web.Request, key: str, default: int) -> int:
@@ -136,8 +137,8 @@ def _string(data: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise BadRequest(422, "FIELD_INVALID", f"{key} : texte attendu", f"{key}: text expected",
-                         field=key)
+        raise BadRequest("FIELD_INVALID", f"{key} : texte attendu", f"{key}: text expected",
+                         field=key, kind=Kind.INVALID)
     return value
 
 
@@ -155,10 +156,10 @@ async def post_rejet(request: web.Request) -> web.Response:
     try:
         nature = AnomalieNature(raw)
     except ValueError:
-        raise BadRequest(422, "FIELD_INVALID" if raw else "FIELD_REQUIRED",
+        raise BadRequest("FIELD_INVALID" if raw else "FIELD_REQUIRED",
                          f"nature : {raw!r} n'est pas une nature d'anomalie (001 à 014)",
                          f"nature: {raw!r} is not an anomaly nature (001 to 014)",
-                         field="nature") from None
+                         field="nature", kind=Kind.INVALID) from None
     outcome = await _prefecture(request).reject(path_id(request), nature, _string(data, "detail"))
     return web.json_response(outcome_json(outcome), status=201)
 
@@ -173,23 +174,24 @@ async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
             try:
                 document = base64.b64decode(_string(data, "document"), validate=True)
             except (binascii.Error, ValueError):
-                raise BadRequest(422, "FIELD_INVALID", "document : base64 attendu",
-                                 "document: base64 expected", field="document") from None
+                raise BadRequest("FIELD_INVALID", "document : base64 attendu",
+                                 "document: base64 expected", field="document", kind=Kind.INVALID) from None
         return _string(data, "code"), _string(data, "text"), document
     try:
         form = await read_form(request, Limits(total=MAX_BODY, field=MAX_BODY))
     except BadRequest as error:
         if error.code != "BODY_MALFORMED":
             raise
-        raise BadRequest(400, "MULTIPART_INVALID", f"formulaire multipart illisible : {error.fr}",
-                         f"unreadable multipart form: {error.en}", field=error.field) from None
+        raise BadRequest("MULTIPART_INVALID", f"formulaire multipart illisible : {error.message_fr}",
+                         f"unreadable multipart form: {error.message_en}", field=error.field) from None
     try:
         parts: dict[str, bytes] = {}
         for name, values in [*form.fields.items(), *form.files.items()]:
             if name not in ("code", "text", "document") or name in parts or len(values) > 1:
-                raise BadRequest(422, "FIELD_UNKNOWN",
+                raise BadRequest("FIELD_UNKNOWN",
                                  "champ inconnu ou répété (code, text, document)",
-                                 "unknown or repeated field (code, text, document)", field=name)
+                                 "unknown or repeated field (code, text, document)", field=name,
+                                 kind=Kind.INVALID)
             value = values[0]
             parts[name] = value.raw if isinstance(value, Field) else value.read()
     finally:
@@ -197,8 +199,8 @@ async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
     try:
         code, text = (parts.get(k, b"").decode("utf-8") for k in ("code", "text"))
     except UnicodeDecodeError:
-        raise BadRequest(422, "FIELD_INVALID", "texte illisible (UTF-8 attendu)",
-                         "unreadable text (UTF-8 expected)") from None
+        raise BadRequest("FIELD_INVALID", "texte illisible (UTF-8 attendu)",
+                         "unreadable text (UTF-8 expected)", kind=Kind.INVALID) from None
     return code, text, parts.get("document") or None
 
 
@@ -208,8 +210,8 @@ async def post_courrier(request: web.Request) -> web.Response:
     acte_id = path_id(request)
     code, text, document = await letter_form(request)
     if not code:
-        raise BadRequest(422, "FIELD_REQUIRED", "code : champ obligatoire (2-1, 3-1, 4-1, 5-1)",
-                         "code: required field (2-1, 3-1, 4-1, 5-1)", field="code")
+        raise BadRequest("FIELD_REQUIRED", "code : champ obligatoire (2-1, 3-1, 4-1, 5-1)",
+                         "code: required field (2-1, 3-1, 4-1, 5-1)", field="code", kind=Kind.INVALID)
     outcome = await _prefecture(request).send_letter(acte_id, code.strip(), text=text,
                                                      document=document)
     return web.json_response(outcome_json(outcome), status=201)
@@ -224,14 +226,14 @@ def _collectivite_json(c: Collectivite, conventions: list[Convention]) -> dict[s
 
 
 def _invalid(error: ConventionInvalid) -> BadRequest:
-    return BadRequest(422, error.code, error.message_fr, error.message_en, field=error.field)
+    return BadRequest(error.code, error.message_fr, error.message_en, field=error.field, kind=Kind.INVALID)
 
 
 def _siren_of(request: web.Request) -> str:
     siren = request.match_info["siren"]
     if not re.fullmatch(SIREN, siren):
-        raise BadRequest(404, "COLLECTIVITE_UNKNOWN", f"{siren!r} n'est pas un SIREN",
-                         f"{siren!r} is not a SIREN")
+        raise BadRequest("COLLECTIVITE_UNKNOWN", f"{siren!r} n'est pas un SIREN",
+                         f"{siren!r} is not a SIREN", kind=Kind.NOT_FOUND)
     return siren
 
 
@@ -254,8 +256,8 @@ async def put_collectivite(request: web.Request) -> web.Response:
     data = await json_object(request)
     unknown = sorted(set(data) - COLLECTIVITE_FIELDS - {"convention"})
     if unknown:
-        raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
-                         f"unknown field {unknown[0]!r}", field=unknown[0])
+        raise BadRequest("FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
+                         f"unknown field {unknown[0]!r}", field=unknown[0], kind=Kind.INVALID)
     simulator = simulator_of(request)
     store = simulator.engine.store
     known = await store.call(lambda s: s.get_collectivite(siren))
@@ -315,8 +317,8 @@ async def post_resiliation(request: web.Request) -> web.Response:
     simulator = simulator_of(request)
     unknown = sorted(set(data) - {"date"})
     if unknown:
-        raise BadRequest(422, "FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
-                         f"unknown field {unknown[0]!r}", field=unknown[0])
+        raise BadRequest("FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
+                         f"unknown field {unknown[0]!r}", field=unknown[0], kind=Kind.INVALID)
     day = data.get("date", simulator.clock.today().isoformat())
     try:
         if not isinstance(day, str):
@@ -330,17 +332,17 @@ async def post_resiliation(request: web.Request) -> web.Response:
         if found is None:
             raise NotFound(f"convention {convention_id}")
         if found.statut == "resiliee" or on < found.date_signature:
-            raise BadRequest(409, "CONVENTION_NOT_TERMINABLE",
+            raise BadRequest("CONVENTION_NOT_TERMINABLE",
                              f"convention {convention_id} déjà résiliée, ou date avant sa signature",
                              f"convention {convention_id} already terminated, or date before "
-                             "its signature")
+                             "its signature", kind=Kind.CONFLICT)
         return s.terminate_convention(convention_id, on)
 
     try:
         saved = await simulator.engine.store.call(write)
     except NotFound:
-        raise BadRequest(404, "CONVENTION_UNKNOWN", f"convention {convention_id} inconnue",
-                         f"unknown convention {convention_id}") from None
+        raise BadRequest("CONVENTION_UNKNOWN", f"convention {convention_id} inconnue",
+                         f"unknown convention {convention_id}", kind=Kind.NOT_FOUND) from None
     return web.json_response(convention_json(saved))
 
 

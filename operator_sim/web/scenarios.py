@@ -26,14 +26,15 @@ from aiohttp import web
 from ..engine import simulation
 from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
+from ..errors import Kind
 from ..simulator import Simulator
 from .http import BadRequest, json_object, query_number, simulator_of
 from .keys import DROPPED, SCENARIO, Handler
 
 
-def _invalid(error: ScenarioError, status: int = 422) -> BadRequest:
-    return BadRequest(409 if error.code == "SCENARIO_EXISTS" else status, error.code,
-                      error.message_fr, error.message_en, field=error.field or None)
+def _invalid(error: ScenarioError) -> BadRequest:
+    return BadRequest(error.code, error.message_fr, error.message_en, field=error.field or None,
+                      kind=error.kind)
 
 
 # -- the API side: a matched rule's slow answer or dropped connection ---------------------------
@@ -73,8 +74,8 @@ async def add_scenario(request: web.Request) -> web.Response:
     data = await json_object(request)
     position = data.pop("position", None)
     if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
-        raise BadRequest(422, "SCENARIO_INVALID", "position : entier attendu",
-                         "position: whole number expected", field="position")
+        raise BadRequest("SCENARIO_INVALID", "position : entier attendu",
+                         "position: whole number expected", field="position", kind=Kind.INVALID)
     try:
         rule = parse_rule(data, default_id=f"rule-{len(book.rules) + 1}")
         await book.add(rule, position=position)
@@ -100,8 +101,8 @@ async def delete_scenario(request: web.Request) -> web.Response:
     try:
         await book.remove(rule_id)
     except ScenarioUnknown:
-        raise BadRequest(404, "SCENARIO_UNKNOWN", f"aucune règle {rule_id!r}",
-                         f"no rule {rule_id!r}") from None
+        raise BadRequest("SCENARIO_UNKNOWN", f"aucune règle {rule_id!r}",
+                         f"no rule {rule_id!r}", kind=Kind.NOT_FOUND) from None
     return web.Response(status=204)
 
 
@@ -113,12 +114,12 @@ async def reset(request: web.Request) -> web.Response:
     for name in ("transactions", "callbacks"):
         value = data.pop(name, True)
         if not isinstance(value, bool):
-            raise BadRequest(422, "RESET_INVALID", f"{name} : true ou false attendu",
-                             f"{name}: true or false expected", field=name)
+            raise BadRequest("RESET_INVALID", f"{name} : true ou false attendu",
+                             f"{name}: true or false expected", field=name, kind=Kind.INVALID)
         options[name] = value
     if data:
-        raise BadRequest(422, "RESET_INVALID", f"option inconnue {sorted(data)[0]!r}",
-                         f"unknown option {sorted(data)[0]!r}", field=sorted(data)[0])
+        raise BadRequest("RESET_INVALID", f"option inconnue {sorted(data)[0]!r}",
+                         f"unknown option {sorted(data)[0]!r}", field=sorted(data)[0], kind=Kind.INVALID)
     try:
         report = await simulation.reset(simulator.scenarios, simulator.scheduler, **options)
     except ScenarioError as error:  # the file turned unreadable since the start
@@ -144,9 +145,10 @@ async def move_clock(request: web.Request) -> web.Response:
     simulator = simulator_of(request)
     data = await json_object(request)
     if set(data) not in ({"set"}, {"advance"}):
-        raise BadRequest(422, "CLOCK_REQUEST_INVALID",
+        raise BadRequest("CLOCK_REQUEST_INVALID",
                          "un seul membre attendu : set (date ISO 8601) ou advance (durée)",
-                         "exactly one member expected: set (ISO 8601 instant) or advance (duration)")
+                         "exactly one member expected: set (ISO 8601 instant) or advance (duration)",
+                         kind=Kind.INVALID)
     try:
         if "set" in data:
             at = _instant(data["set"])
@@ -158,14 +160,15 @@ async def move_clock(request: web.Request) -> web.Response:
                 raise _invalid(error) from None
             _, fired = await simulator.scheduler.advance(delta)
     except ClockNotVirtual:
-        raise BadRequest(409, "CLOCK_NOT_VIRTUAL",
+        raise BadRequest("CLOCK_NOT_VIRTUAL",
                          "l'horloge est réelle : démarrer avec clock = virtual pour la déplacer",
-                         "the clock is real: start with clock = virtual to move it") from None
+                         "the clock is real: start with clock = virtual to move it",
+                         kind=Kind.CONFLICT) from None
     except ClockOutOfRange:
-        raise BadRequest(422, "CLOCK_OUT_OF_RANGE",
+        raise BadRequest("CLOCK_OUT_OF_RANGE",
                          f"l'horloge virtuelle va du {EARLIEST:%Y-%m-%d} au {LATEST:%Y-%m-%d} (UTC)",
                          f"the virtual clock goes from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)",
-                         field=next(iter(data))) from None
+                         field=next(iter(data)), kind=Kind.INVALID) from None
     return web.json_response({**await _clock_json(simulator),
                               "fired": [e.to_dict() for e in fired]})
 
@@ -176,18 +179,18 @@ def _instant(value: object) -> dt.datetime:
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
-        raise BadRequest(422, "CLOCK_REQUEST_INVALID",
+        raise BadRequest("CLOCK_REQUEST_INVALID",
                          f"set : {value!r} n'est pas un instant ISO 8601 avec fuseau "
                          "(2026-03-01T09:00:00+01:00 ou …Z)",
                          f"set: {value!r} is not an ISO 8601 instant with an offset "
-                         "(2026-03-01T09:00:00+01:00 or …Z)", field="set")
+                         "(2026-03-01T09:00:00+01:00 or …Z)", field="set", kind=Kind.INVALID)
     return at
 
 
 async def list_schedule(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state not in (None, "pending", "fired"):
-        raise BadRequest(400, "BAD_PARAMETER", "state : pending ou fired", "state: pending or fired")
+        raise BadRequest("BAD_PARAMETER", "state : pending ou fired", "state: pending or fired")
     transaction_id = query_number(request, "transaction")
     found = await simulator_of(request).engine.store.query(
         lambda s: s.events(state=state, transaction_id=transaction_id, limit=1000))

@@ -11,7 +11,7 @@ import pytest
 from operator_sim.config import Config
 from operator_sim.engine.workers import WorkerLost, WorkerPool
 from operator_sim.simulator import build_simulator
-from operator_sim.web.faults import fault_of
+from operator_sim.web.faults import JSON_STATUS, fault_of
 
 from .simkit import SIREN, act, serve, submit
 
@@ -60,7 +60,7 @@ def test_a_job_that_kills_its_worker_twice_is_lost_and_the_pool_still_serves(tmp
     try:
         with pytest.raises(WorkerLost):
             pool.submit(_always_die).result(timeout=120)
-        assert fault_of(WorkerLost()).status == 503
+        assert JSON_STATUS[fault_of(WorkerLost()).kind] == 503
         assert pool.submit(_die_once, str(tmp_path / "marker")).result(timeout=120) == "answered"
     finally:
         pool.end()

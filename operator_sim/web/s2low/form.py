@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...errors import Kind
 from ..forms import Form, Limits, Upload, decode
 from ..forms import read_form as read_any_form
 from ..http import BadRequest
@@ -28,7 +29,7 @@ async def read_form(request: web.Request) -> Form:
         if error.code == "FIELD_TOO_LONG":
             raise S2lowKO(f"Le champ {error.field} est trop long (max : {MAX_FIELD_BYTES})",
                           status=413) from None
-        if error.status == 413:
+        if error.kind is Kind.TOO_LARGE:
             raise S2lowKO("La taille totale des fichiers est trop importante "
                           f"(max : {limit})", status=413) from None
         raise

@@ -20,14 +20,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...engine.intake import IntakeRefused
-from ...errors import Kind
+from ...errors import Kind, Refusal
 from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..downloads import store_fault
-from ..faults import fault_of, s2low_status
-from ..http import BadRequest
+from ..faults import S2LOW_STATUS, fault_of, s2low_status
 from ..keys import CLOCK, IDENTITY, VERDICT
 
 CHARSET = "iso-8859-1"
@@ -120,29 +118,27 @@ def s2low_handler(handler: Handler) -> Handler:
             return ko_response(error)
         except S2lowRedirect as error:
             return redirect(error.location, error.message)
-        except IntakeRefused as error:
-            return ko_response(S2lowKO(error.message_fr, status=s2low_status(error)))
         except IdentityError as error:
             return ko_response(S2lowKO(ACCES_REFUSE if error.kind is Kind.FORBIDDEN else AUTH_FAILED))
         except NotFound:
             return ko_response(S2lowKO("Numéro de transaction invalide.", escaped=False))
         except (BlobCorrupted, BlobNotFound) as error:  # S²LOW's words when a file cannot be sent
             _, fr, _ = store_fault(request, error)
-            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}", status=410,
-                                       escaped=False))
-        except BadRequest as error:
-            return ko_response(S2lowKO(error.fr, status=error.status))
+            return ko_response(S2lowKO(f"Erreur d'envoi du fichier : {fr}",
+                                       status=s2low_status(error), escaped=False))
         except web.HTTPException as error:  # aiohttp's own refusals (a body over client_max_size)
             if error.status < 400:
                 raise
             return ko_response(S2lowKO(error.reason, status=error.status))
-        except Exception as error:  # the machine's fault (database held, disk full): 503/507
+        except Exception as error:
             fault = fault_of(error)
-            if fault is None:
-                raise
-            refused = ko_response(S2lowKO(fault.message_fr, status=fault.status))
-            refused.headers.update(fault.headers)
-            return refused
+            if fault is not None:  # the machine's fault (database held, disk full): 503/507
+                refused = ko_response(S2lowKO(fault.message_fr, status=S2LOW_STATUS[fault.kind]))
+                refused.headers.update(fault.headers)
+                return refused
+            if isinstance(error, Refusal):  # the engine's, the web layer's: S²LOW's KO
+                return ko_response(S2lowKO(error.message_fr, status=s2low_status(error)))
+            raise
 
     return wrapped
 
