@@ -23,7 +23,7 @@ from ..pilotage.indicateurs import (
     periode_invalide,
     rapport,
 )
-from ..pilotage.registre import FichierInvalide, Lecture, lire_collectivites, lire_depots
+from ..pilotage.registre import Lecture, lire_collectivites, lire_depots
 from ..store import SqliteStore
 from ..store.pilotage import (
     DepotPapier,
@@ -168,10 +168,6 @@ def _refused(lecture: Lecture) -> web.Response:
         "refus": [r.to_dict() for r in lecture.refus]}, status=422)
 
 
-def _file_refused(error: FichierInvalide) -> BadRequest:
-    return BadRequest("FILE_INVALID", error.message_fr, error.message_en, kind=Kind.INVALID)
-
-
 async def post_collectivites(request: web.Request) -> web.Response:
     """Import the département's collectivités from a CSV (`?departement=` for new ones)."""
     kind, body = await _body(request)
@@ -182,11 +178,8 @@ async def post_collectivites(request: web.Request) -> web.Response:
     store = simulator_of(request).engine.store
 
     def write(s: SqliteStore) -> web.Response:
-        try:
-            lecture = lire_collectivites(body, departement=departement,
-                                         connues={c.siren: c for c in s.collectivites()})
-        except FichierInvalide as error:
-            raise _file_refused(error) from None
+        lecture = lire_collectivites(body, departement=departement,  # FichierInvalide: a Refusal
+                                     connues={c.siren: c for c in s.collectivites()})
         if not lecture.ok:
             return _refused(lecture)
         return web.json_response({**import_collectivites(s, lecture.lignes),
@@ -214,10 +207,7 @@ async def post_depots(request: web.Request) -> web.Response:
     today, now = simulator.clock.today(), simulator.clock.now()
 
     def write(s: SqliteStore) -> web.Response:
-        try:
-            lecture = lire_depots(data, connus=[c.siren for c in s.collectivites()], today=today)
-        except FichierInvalide as error:
-            raise _file_refused(error) from None
+        lecture = lire_depots(data, connus=[c.siren for c in s.collectivites()], today=today)
         if not lecture.ok:
             return _refused(lecture)
         stored = add_depots(s, lecture.lignes, at=now)

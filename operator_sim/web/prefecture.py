@@ -225,10 +225,6 @@ def _collectivite_json(c: Collectivite, conventions: list[Convention]) -> dict[s
             "conventions": [convention_json(v) for v in conventions]}
 
 
-def _invalid(error: ConventionInvalid) -> BadRequest:
-    return BadRequest(error.code, error.message_fr, error.message_en, field=error.field, kind=Kind.INVALID)
-
-
 def _siren_of(request: web.Request) -> str:
     siren = request.match_info["siren"]
     if not re.fullmatch(SIREN, siren):
@@ -261,10 +257,7 @@ async def put_collectivite(request: web.Request) -> web.Response:
     simulator = simulator_of(request)
     store = simulator.engine.store
     known = await store.call(lambda s: s.get_collectivite(siren))
-    try:
-        collectivite = parse_collectivite(siren, data, known)
-    except ConventionInvalid as error:
-        raise _invalid(error) from None
+    collectivite = parse_collectivite(siren, data, known)  # ConventionInvalid: a Refusal
     new = None
     if "convention" in data:
         convention = data["convention"]
@@ -275,7 +268,7 @@ async def put_collectivite(request: web.Request) -> web.Response:
             new = parse_convention(siren, convention, default_operateur=simulator.config.itc)
         except ConventionInvalid as error:
             error.field = f"convention.{error.field}"
-            raise _invalid(error) from None
+            raise
 
     def write(s: SqliteStore) -> dict[str, object]:
         s.add_collectivite(collectivite)
@@ -301,10 +294,7 @@ async def post_convention(request: web.Request) -> web.Response:
     siren = _siren_of(request)
     data = await json_object(request)
     simulator = simulator_of(request)
-    try:
-        new = parse_convention(siren, data, default_operateur=simulator.config.itc)
-    except ConventionInvalid as error:
-        raise _invalid(error) from None
+    new = parse_convention(siren, data, default_operateur=simulator.config.itc)
     saved = await simulator.engine.store.call(lambda s: s.add_convention(new))
     return web.json_response(convention_json(saved), status=201)
 
@@ -320,12 +310,9 @@ async def post_resiliation(request: web.Request) -> web.Response:
         raise BadRequest("FIELD_UNKNOWN", f"champ inconnu {unknown[0]!r}",
                          f"unknown field {unknown[0]!r}", field=unknown[0], kind=Kind.INVALID)
     day = data.get("date", simulator.clock.today().isoformat())
-    try:
-        if not isinstance(day, str):
-            raise ConventionInvalid("date", "date AAAA-MM-JJ attendue", "YYYY-MM-DD date expected")
-        on = parse_day("date", day)
-    except ConventionInvalid as error:
-        raise _invalid(error) from None
+    if not isinstance(day, str):
+        raise ConventionInvalid("date", "date AAAA-MM-JJ attendue", "YYYY-MM-DD date expected")
+    on = parse_day("date", day)
 
     def write(s: SqliteStore) -> Convention:
         found = s.get_convention(convention_id)

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine import simulation
-from ..engine.scenarios import ScenarioError, ScenarioUnknown, parse_duration, parse_rule, parse_rules
+from ..engine.scenarios import ScenarioError, parse_duration, parse_rule, parse_rules
 from ..engine.scheduler import EARLIEST, LATEST, ClockNotVirtual, ClockOutOfRange
 from ..errors import Kind
 from ..simulator import Simulator
@@ -98,11 +98,7 @@ async def replace_scenarios(request: web.Request) -> web.Response:
 async def delete_scenario(request: web.Request) -> web.Response:
     book = simulator_of(request).scenarios
     rule_id = request.match_info["id"]
-    try:
-        await book.remove(rule_id)
-    except ScenarioUnknown:
-        raise BadRequest("SCENARIO_UNKNOWN", f"aucune règle {rule_id!r}",
-                         f"no rule {rule_id!r}", kind=Kind.NOT_FOUND) from None
+    await book.remove(rule_id)  # ScenarioUnknown: a Refusal (not found)
     return web.Response(status=204)
 
 
