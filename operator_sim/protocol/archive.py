@@ -25,9 +25,12 @@ import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, BinaryIO, Self, TypeVar, cast
 
 from .errors import UnsafeArchive
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = [
     "SPOOL_MEMORY_BYTES",
@@ -422,6 +425,16 @@ def _pax_names(records: bytes) -> int:
     return count
 
 
+# tarfile raises these header faults but keeps them out of its documented API, so typeshed
+# does not declare them; all derive from tarfile.HeaderError.
+_EOFHeaderError: type[tarfile.HeaderError] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
+_EmptyHeaderError: type[tarfile.HeaderError] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]
+_TruncatedHeaderError: type[tarfile.HeaderError] = \
+    tarfile.TruncatedHeaderError  # type: ignore[attr-defined]
+_InvalidHeaderError: type[tarfile.HeaderError] = \
+    tarfile.InvalidHeaderError  # type: ignore[attr-defined]
+
+
 class _StrictTarInfo(tarfile.TarInfo):
     """TarInfo that turns every header fault into a precise refusal instead of a silent stop.
 
@@ -430,7 +443,7 @@ class _StrictTarInfo(tarfile.TarInfo):
     """
 
     @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
         info = super().frombuf(buf, encoding, errors)
         if info.size < 0:
             raise _refusal("ARCHIVE_CORRUPT", "tar header with a negative size",
@@ -448,13 +461,13 @@ class _StrictTarInfo(tarfile.TarInfo):
         return info
 
     @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
         start = tarfile_.fileobj.tell()
         try:
             return super().fromtarfile(tarfile_)
-        except tarfile.EOFHeaderError:  # a NUL block: the end-of-archive marker
+        except _EOFHeaderError:  # a NUL block: the end-of-archive marker
             raise
-        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError):
+        except (_EmptyHeaderError, _TruncatedHeaderError):
             if start == 0:
                 raise _refusal("ARCHIVE_NOT_TAR",
                                "the gzip data is not a tar archive (shorter than one header)",
@@ -464,7 +477,7 @@ class _StrictTarInfo(tarfile.TarInfo):
                            f"the tar data ends at byte {start} without its end-of-archive marker",
                            f"les données tar s'arrêtent à l'octet {start} sans marque de fin "
                            "d'archive") from None
-        except tarfile.InvalidHeaderError as exc:
+        except _InvalidHeaderError as exc:
             if start == 0:
                 raise _refusal("ARCHIVE_NOT_TAR",
                                f"the gzip data is not a tar archive ({exc})",
@@ -477,9 +490,10 @@ class _StrictTarInfo(tarfile.TarInfo):
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         # tarfile's documented hook for subclasses: vet a PAX payload before tarfile parses it.
+        stream = cast(_TarStream, tarfile_.fileobj)  # the only stream _read_members opens
         if self.type in _PAX_TYPES:
             wanted = -(-self.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-            block = tarfile_.fileobj.peek(wanted)
+            block = stream.peek(wanted)
             if len(block) < wanted:
                 raise _refusal("ARCHIVE_TRUNCATED", "the tar data ends inside a PAX header",
                                "les données tar s'arrêtent dans un en-tête PAX")
@@ -487,7 +501,7 @@ class _StrictTarInfo(tarfile.TarInfo):
                 raise _refusal("ARCHIVE_CORRUPT", "malformed PAX extended header",
                                "en-tête étendu PAX mal formé")
             if _pax_names(block[:self.size]) > 1:
-                at = tarfile_.fileobj.tell() - tarfile.BLOCKSIZE
+                at = stream.tell() - tarfile.BLOCKSIZE
                 raise _refusal(
                     "ARCHIVE_AMBIGUOUS_NAME",
                     f"a PAX header at byte {at} names its member twice (path, GNU.sparse.name): "
@@ -495,8 +509,8 @@ class _StrictTarInfo(tarfile.TarInfo):
                     f"un en-tête PAX à l'octet {at} nomme deux fois son membre (path, "
                     "GNU.sparse.name) : les lecteurs tar ne s'accordent pas sur le nom retenu")
         if self.type in _MEMBER_EXTENDED_TYPES:
-            self._refuse_chained(tarfile_.fileobj)
-        return super()._proc_member(tarfile_)
+            self._refuse_chained(stream)
+        return super()._proc_member(tarfile_)  # type: ignore[misc]  # hook absent from typeshed
 
     def _refuse_chained(self, stream: _TarStream) -> None:
         """Refuse an extended header (GNU long name or link, PAX) followed by another one.
@@ -554,10 +568,11 @@ class _SpoolView(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
         self._spool.seek(self._pos)
-        data = self._spool.read(min(len(buffer), max(self._size - self._pos, 0)))
-        buffer[: len(data)] = data
+        data = self._spool.read(min(len(view), max(self._size - self._pos, 0)))
+        view[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
@@ -612,8 +627,8 @@ class ArchiveMember:
         if self._spool.closed:
             raise ValueError(f"archive member {self.name!r} is closed")
         if isinstance(self._spool, io.BytesIO):  # its bytes are shared, not copied
-            return io.BufferedReader(io.BytesIO(self._spool.getvalue()))  # type: ignore[arg-type]
-        return io.BufferedReader(_SpoolView(self._spool, self.size))  # type: ignore[return-value]
+            return io.BufferedReader(io.BytesIO(self._spool.getvalue()))
+        return io.BufferedReader(_SpoolView(self._spool, self.size))
 
     def close(self) -> None:
         self._spool.close()
@@ -908,7 +923,7 @@ def _write(raw: IO[bytes], members: Iterable[tuple[str, bytes | os.PathLike[str]
            mtime: int) -> str:
     sink = _HashingSink(raw)
     seen: set[str] = set()
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=sink,  # type: ignore[arg-type]
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=sink,
                        mtime=mtime) as gz, \
          tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT,
                          encoding="utf-8") as tar:

@@ -604,7 +604,7 @@ class _Reader:
 
     @staticmethod
     def _unexpected(child: etree._Element, path: str) -> NoReturn:
-        name = _local(child) or child.tag
+        name = _local(child) or str(child.tag)  # str() keeps the f-strings below to text
         raise _invalid(
             f"unexpected element {name} in {path}",
             f"élément {name} inattendu dans {path}",

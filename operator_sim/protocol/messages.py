@@ -27,7 +27,7 @@ import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import ClassVar, NoReturn, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
 
 from lxml import etree
 
@@ -868,6 +868,11 @@ class _CourrierAvecTexte(_MessageMetier):
     """
 
     TEXTE: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set on each subclass
+
+    if TYPE_CHECKING:  # the dataclass __init__ every subclass gets
+        def __init__(self, id_acte: str, date_courrier_pref: dt.date, texte: str,
+                     document: FichierSigne, /) -> None: ...
 
     def _write(self, el: etree._Element) -> None:
         id_acte, date, texte, document = (getattr(self, f.name) for f in dataclasses.fields(self))
@@ -1171,7 +1176,7 @@ Message = (
 
 Envelope = EnveloppeCLMISILL | EnveloppeMISILLCL | AnomalieEnveloppe
 
-MESSAGE_CLASSES: dict[str, type[_MessageMetier]] = {
+MESSAGE_CLASSES: dict[str, type[Message]] = {
     cls.ROOT: cls
     for cls in (
         Acte, ARActe, AnomalieActe, CourrierSimple, ReponseCourrierSimple,
@@ -1184,7 +1189,7 @@ MESSAGE_CLASSES: dict[str, type[_MessageMetier]] = {
 }
 """Root element name → class, for every message métier except 7-2 RetourClassification."""
 
-ENVELOPE_CLASSES: dict[str, type[_Document]] = {
+ENVELOPE_CLASSES: dict[str, type[Envelope]] = {
     cls.ROOT: cls for cls in (EnveloppeCLMISILL, EnveloppeMISILLCL, AnomalieEnveloppe)
 }
 

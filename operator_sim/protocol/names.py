@@ -11,6 +11,7 @@ either accepts it the same way or names the faulty field.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
@@ -434,13 +435,13 @@ class EnveloppeName:
                   f"anomalie : {_show(self.anomalie)} n'est pas un booléen")
 
     @classmethod
-    def from_collectivite(cls, siren: str, date: date, numero: int,
+    def from_collectivite(cls, siren: str, date: dt.date, numero: int,
                           appli: str = "EACT") -> Self:
         """Collectivité → préfecture: `EACT--<SIREN>--<YYYYMMDD>-<N>.xml`."""
         return cls(appli, "", siren, "", date, numero)
 
     @classmethod
-    def from_service(cls, service: str, siren: str, date: date, numero: int,
+    def from_service(cls, service: str, siren: str, date: dt.date, numero: int,
                      appli: str = "EACT") -> Self:
         """Préfecture → collectivité: `EACT--<SERVICE>-<SIREN>-<YYYYMMDD>-<N>.xml`."""
         return cls(appli, "", service, siren, date, numero)
