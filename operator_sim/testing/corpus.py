@@ -16,9 +16,10 @@ import os
 import struct
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -132,7 +133,7 @@ def budget_document(siret: str, *, exercice: int = 2024, sealed: bool = True,
 
 # -- base envelopes ---------------------------------------------------------------------------
 
-def base_request(**changes: object) -> ActeRequest:
+def base_request(**changes: Any) -> ActeRequest:
     """A valid délibération (5.2 Fonctionnement des assemblées) with one PDF annex."""
     request = ActeRequest(
         date=ACT_DATE, numero_interne="DELIB2024_012", nature=NatureActe.DE, codes_matiere=(5, 2),
@@ -150,7 +151,7 @@ def build(request: ActeRequest | None = None, collectivite: Collectivite = COMMU
                                envelope_date=SENT_DATE, envelope_numero=numero)
 
 
-def budget_request(siren: str = COMMUNE.siren, **doc_options: object) -> ActeRequest:
+def budget_request(siren: str = COMMUNE.siren, **doc_options: Any) -> ActeRequest:
     return base_request(
         numero_interne="BP2024", nature=NatureActe.BF, codes_matiere=(7, 1, 1),
         objet="Budget primitif 2024 du budget principal",
@@ -191,7 +192,8 @@ def _edit(built: BuiltEnvelope, name: str, change: Callable[[bytes], bytes]) -> 
     return built
 
 
-def _raw_tar(name: str, members: list[tarfile.TarInfo | tuple[str, bytes]]) -> tuple[str, bytes]:
+def _raw_tar(name: str,
+             members: Sequence[tarfile.TarInfo | tuple[str, bytes]]) -> tuple[str, bytes]:
     """A hostile archive crafted with tarfile directly (links, traversal, duplicates...)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -398,7 +400,9 @@ def _document_name(built: BuiltEnvelope) -> str:
 def _drop_idcoll(data: bytes) -> bytes:
     root = etree.fromstring(data)
     for el in root.iter(f"{{{NS_BUDGET}}}IdColl"):
-        el.getparent().remove(el)
+        parent = el.getparent()
+        assert parent is not None  # IdColl is never the root
+        parent.remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

@@ -31,10 +31,9 @@ class PlatformProfile(StrEnum):
     @classmethod
     def parse(cls, value: object) -> PlatformProfile:
         """The profile named `value`; ValueError naming both choices otherwise."""
-        try:
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        except ValueError:
-            raise ValueError(f"profile {value!r}: expected strict or lenient") from None
+        raise ValueError(f"profile {value!r}: expected strict or lenient")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import os
 import time
 from collections.abc import Mapping
@@ -25,7 +24,14 @@ from ..protocol.archive import ArchiveLimits, ArchiveMember, EnvelopeArchive, re
 from ..protocol.classification import Classification, bundled_classifications
 from ..protocol.codes import NS_ACTES, NS_INSEE, Sender
 from ..protocol.errors import InvalidName, ProtocolError, UnsafeArchive, UnsafeXML
-from ..protocol.messages import Acte, EnveloppeCLMISILL, FichierSigne, message_from_element
+from ..protocol.messages import (
+    Acte,
+    AnomalieEnveloppe,
+    EnveloppeCLMISILL,
+    EnveloppeMISILLCL,
+    FichierSigne,
+    message_from_element,
+)
 from ..protocol.names import (
     ArchiveName,
     EnveloppeName,
@@ -374,7 +380,7 @@ class _ArchiveCheck:
             return []
         if root.tag != f"{{{NS_ACTES}}}EnveloppeCLMISILL":
             self.references_unknown = True
-            self.add("MESSAGE_WRONG_DIRECTION" if root.tag.startswith(f"{{{NS_ACTES}}}")
+            self.add("MESSAGE_WRONG_DIRECTION" if str(root.tag).startswith(f"{{{NS_ACTES}}}")
                      else "MESSAGE_UNKNOWN_ROOT",
                      f"l'enveloppe doit être un EnveloppeCLMISILL, pas {etree.QName(root).localname}",
                      f"the envelope must be an EnveloppeCLMISILL, not {etree.QName(root).localname}",
@@ -385,6 +391,7 @@ class _ArchiveCheck:
             return []
         self.envelope_root = root
         idcl = _find(root, "Emetteur/IDCL")
+        assert idcl is not None  # required by the schema just checked
         self.siren = idcl.get(f"{{{NS_INSEE}}}SIREN")
         self.departement = idcl.get(f"{{{NS_ACTES}}}Departement")
         if not is_departement(self.departement or ""):
@@ -464,6 +471,14 @@ class _ArchiveCheck:
             self.add_error(exc, file=nom)
             self.references_unknown = True
             return
+        if isinstance(message, EnveloppeCLMISILL | EnveloppeMISILLCL | AnomalieEnveloppe
+                      | Classification):  # roots the actes schema accepts too
+            self.references_unknown = True
+            self.add("MESSAGE_WRONG_DIRECTION",
+                     f"{nom} doit être un message métier, pas {etree.QName(root).localname}",
+                     f"{nom} must be a message métier, not {etree.QName(root).localname}",
+                     file=nom, element=root)
+            return
         kind = message.message_type
         self.report.messages.append(kind.code)
         if kind.sender is not Sender.CL:
@@ -542,8 +557,11 @@ class _ActeCheck:
         self.acte = acte
         self.file_name = file_name
         # The platform accepts a gap (levels 1, 2, 3, 5): rules apply to the unbroken prefix.
-        self.codes: tuple[int, ...] = tuple(
-            itertools.takewhile(lambda c: c is not None, acte.codes_matiere))
+        self.codes: tuple[int, ...] = ()
+        for code in acte.codes_matiere:
+            if code is None:
+                break
+            self.codes += (code,)
         self.has_gap = len(self.codes) != len(acte.codes_matiere)
         self.found: dict[str, list[etree._Element]] = {}  # path → elements, for findings
 
@@ -743,8 +761,6 @@ class _ActeCheck:
         if fichier.signature is None and not pades:
             return []
         exempt = policy.signatures.signer_exempt(self.acte.nature.abrege, self.codes)
-        options = dict(at=policy.signature_time, trust=policy.trust,
-                       policy=policy.signatures, judge_signer=not exempt)
         results: list[SignatureResult] = []
         if fichier.signature is not None:
             if data is None:
@@ -753,21 +769,23 @@ class _ActeCheck:
             else:
                 from ..signature.cms import verify_detached  # pyHanko: only when needed
 
-                results.append(verify_detached(data, fichier.signature, **options))
-        if pades:
+                results.append(verify_detached(
+                    data, fichier.signature, at=policy.signature_time, trust=policy.trust,
+                    policy=policy.signatures, judge_signer=not exempt))
+        if pades and data is not None:
             from ..signature.pades import verify_pdf_signatures  # pyHanko: only when needed
 
-            results.extend(verify_pdf_signatures(data, **options))
+            results.extend(verify_pdf_signatures(
+                data, at=policy.signature_time, trust=policy.trust,
+                policy=policy.signatures, judge_signer=not exempt))
         return results
 
     def report_signature(self, result: SignatureResult, nom: str,
                          element: _Where) -> None:
         """One finding per refused signature, its DSS indication/sub-indication in the text."""
         where = nom + (f" [{result.field_name}]" if result.field_name else "")
-        excused = result.signer_exempt and result.verdict is not None \
-            and result.verdict.reason is not None
-        if excused and result.failure is None:
-            reason = result.verdict.reason
+        reason = result.verdict.reason if result.verdict is not None else None
+        if result.signer_exempt and reason is not None and result.failure is None:
             status = f"{reason.indication}/{reason.sub_indication}"
             self.c.add("SIGNATURE_SIGNER_UNTRUSTED",
                        f"{where} : certificat du signataire non jugé (exception S²LOW, contrat "
@@ -839,7 +857,9 @@ class _At:
     def resolve(self) -> etree._Element | None:
         if self.found is None:
             found = _find_all(self.root, self.path)
-        elif (found := self.found.get(self.path)) is None:
+        elif (cached := self.found.get(self.path)) is not None:
+            found = cached
+        else:
             found = self.found[self.path] = _find_all(self.root, self.path)
         return found[self.index] if self.index < len(found) else None
 
@@ -866,10 +886,10 @@ def _xpath(element: etree._Element) -> str:
     """A readable XPath with the protocol's prefixes: /actes:Acte/actes:Annexes/actes:Annexe[2]."""
     prefixes = {NS_ACTES: "actes", NS_INSEE: "insee"}
     steps = []
-    node = element
+    node: etree._Element | None = element
     while node is not None:
         qname = etree.QName(node)
-        prefix = prefixes.get(qname.namespace)
+        prefix = prefixes.get(qname.namespace or "")
         step = f"{prefix}:{qname.localname}" if prefix else qname.localname
         parent = node.getparent()
         if parent is not None:

@@ -110,3 +110,17 @@ def test_profile_for_remembers_select_profile_within_a_bound():
     for n in range(3000):  # made-up code paths do not grow the memory without end
         registry.profile_for((9, n))
     assert len(registry._by_codes) <= 1024
+
+
+def test_an_envelope_or_classification_where_the_message_should_be_is_a_finding(policy):
+    """The actes schema accepts every root it declares, so a message file holding an envelope
+    or a RetourClassification passes the schema: it is refused, not read as a message."""
+    built = corpus.build()
+    envelope = next(iter(built.members))
+    built.members[built.message_name] = built.members[envelope]
+    report = _validate(built, policy)
+    assert not report.valid
+    wrong = [f for f in report.errors if f.code == "MESSAGE_WRONG_DIRECTION"]
+    assert wrong and wrong[0].file == built.message_name
+    assert "EnveloppeCLMISILL" in wrong[0].message_en
+    assert report.messages == []
