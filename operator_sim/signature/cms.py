@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,6 +28,15 @@ __all__ = ["async_verify_detached", "from_asn1", "ministere_signer", "parse_sign
            "sign_detached", "sign_outgoing", "to_asn1", "verify_detached"]
 
 
+class _Options(TypedDict):
+    """What both verifiers (ours, then pyHanko's) are given."""
+
+    at: datetime
+    trust: TrustStore | None
+    policy: SignaturePolicy
+    judge_signer: bool
+
+
 def verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
                     trust: TrustStore | None,
                     policy: SignaturePolicy = DEFAULT_SIGNATURE_POLICY,
@@ -40,7 +49,7 @@ def verify_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     With `trust` None only form and integrity are checked (the signer is not judged).
     `judge_signer=False` applies the S²LOW exception: the verdict is kept but does not count.
     """
-    options = dict(at=at, trust=trust, policy=policy, judge_signer=judge_signer)
+    options = _Options(at=at, trust=trust, policy=policy, judge_signer=judge_signer)
     result = check_detached(data, signature, **options)
     if result is not None:
         return result
@@ -58,7 +67,7 @@ async def async_verify_detached(data: bytes | BinaryIO, signature: bytes, *, at:
                                 judge_signer: bool = True) -> SignatureResult:
     """Async form of `verify_detached`, for callers already inside an event loop (the check
     itself is CPU work: it does not yield, unless pyHanko takes over)."""
-    options = dict(at=at, trust=trust, policy=policy, judge_signer=judge_signer)
+    options = _Options(at=at, trust=trust, policy=policy, judge_signer=judge_signer)
     result = check_detached(data, signature, **options)
     if result is not None:
         return result

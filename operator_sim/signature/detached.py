@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 from asn1crypto import algos, cms, core, pem, tsp
 from asn1crypto import x509 as asn1_x509
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..pki.trust import TrustStore, judge
 from .policy import DEFAULT_SIGNATURE_POLICY, SCAN_CHUNK, SignaturePolicy
-from .result import CMS, Failure, SignatureResult
+from .result import CMS, Established, Failure, SignatureResult
 
 T = TypeVar("T")
 
@@ -49,7 +49,6 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 """Digest names (asn1crypto's) → `cryptography` algorithms: those pyHanko can compute."""
 
 _MECHANISMS = frozenset({"rsassa_pkcs1v15", "rsassa_pss", "ecdsa", "ed25519", "ed448"})
-_EDDSA_KEYS = {"ed25519": ed25519.Ed25519PublicKey, "ed448": ed448.Ed448PublicKey}
 
 
 class _Refused(Exception):
@@ -153,7 +152,8 @@ def digests(data: bytes | BinaryIO, names: set[str]) -> dict[str, bytes]:
         data.seek(0)
         buffer = bytearray(SCAN_CHUNK)
         view = memoryview(buffer)
-        while count := data.readinto(buffer):
+        # typing.BinaryIO leaves out readinto, which every binary file object has.
+        while count := data.readinto(buffer):  # type: ignore[attr-defined]
             for digest in running.values():
                 digest.update(view[:count])
     return {name: digest.finalize() for name, digest in running.items()}
@@ -445,7 +445,8 @@ def _signature_valid(signer_info: cms.SignerInfo, signer: _Carried,
                        hash_for_signing(parameters["hash_algorithm"]["algorithm"].native))
         elif family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, signed_bytes, ec.ECDSA(hash_for_signing(hash_name)))
-        elif family in _EDDSA_KEYS and isinstance(key, _EDDSA_KEYS[family]):
+        elif (family == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey)) \
+                or (family == "ed448" and isinstance(key, ed448.Ed448PublicKey)):
             key.verify(signature, signed_bytes)
         else:
             return False
@@ -496,9 +497,9 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     except MALFORMED as exc:
         return SignatureResult(CMS, Failure.STRUCTURE, detail=str(exc)[:200],
                                signed_sha256=signed_sha256)
-    common = dict(signer=signer, digest_algorithm=parsed.digest_algorithm,
-                  signature_algorithm=parsed.mechanism, signing_time=parsed.signing_time,
-                  signed_sha256=signed_sha256)
+    common = Established(signer=signer, digest_algorithm=parsed.digest_algorithm,
+                         signature_algorithm=parsed.mechanism, signing_time=parsed.signing_time,
+                         signed_sha256=signed_sha256)
     if not intact:
         return SignatureResult(CMS, Failure.HASH_FAILURE, **common)
     if not valid:
@@ -518,8 +519,7 @@ def check_detached(data: bytes | BinaryIO, signature: bytes, *, at: datetime,
     return SignatureResult(CMS, None, verdict, signer_exempt=not judge_signer, **common)
 
 
-def unreadable_certificate(kind: str, exc: Exception, common: dict[str, Any]
-                           ) -> SignatureResult:
+def unreadable_certificate(kind: str, exc: Exception, common: Established) -> SignatureResult:
     """A carried certificate `cryptography` loads but cannot read a field or an algorithm of
     when judging (its fields are parsed lazily): a malformed signature, not a crash."""
     return SignatureResult(kind, Failure.STRUCTURE,

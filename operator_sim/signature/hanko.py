@@ -37,7 +37,7 @@ from .detached import (
     weak_algorithm,
 )
 from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
-from .result import CMS, Failure, SignatureResult
+from .result import CMS, Established, Failure, SignatureResult
 
 # pyHanko logs every refused signature at WARNING with a traceback; our results say it better.
 logging.getLogger("pyhanko").setLevel(logging.ERROR)
@@ -88,7 +88,8 @@ class _FromStart:
         stream.seek(0)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        count = self._stream.readinto(buffer)
+        # typing.BinaryIO leaves out readinto, which every binary file object has.
+        count = self._stream.readinto(buffer)  # type: ignore[attr-defined]
         if not count:
             self._stream.seek(0)
         return count
@@ -141,10 +142,10 @@ def conclude(kind: str, status: Any, signed: cms.SignedData, *, at: datetime,
     except UNREADABLE as exc:  # asn1crypto read it, `cryptography` cannot
         return SignatureResult(kind, Failure.STRUCTURE, detail=str(exc)[:200],
                                signed_sha256=signed_sha256, field_name=field_name)
-    common = dict(signer=loaded, digest_algorithm=status.md_algorithm,
-                  signature_algorithm=status.pkcs7_signature_mechanism,
-                  signing_time=status.signer_reported_dt, signed_sha256=signed_sha256,
-                  field_name=field_name)
+    common = Established(signer=loaded, digest_algorithm=status.md_algorithm,
+                         signature_algorithm=status.pkcs7_signature_mechanism,
+                         signing_time=status.signer_reported_dt, signed_sha256=signed_sha256,
+                         field_name=field_name)
     if not status.intact:
         return SignatureResult(kind, Failure.HASH_FAILURE, **common)
     if not status.valid:

@@ -57,13 +57,15 @@ async def async_verify_pdf_signatures(pdf: bytes | BinaryIO, *, at: datetime,
             results.append(SignatureResult(PADES, Failure.PDF_UNREADABLE,
                                            detail=str(exc)[:200], field_name=signature.field_name))
             continue
-        modified = status.modification_level not in _ACCEPTED_CHANGES or not status.docmdp_ok
+        level = status.modification_level  # None only if the difference analysis is skipped
+        level_name = level.name if level is not None else "unknown"
+        modified = level not in _ACCEPTED_CHANGES or not status.docmdp_ok
         results.append(conclude(
             PADES, status, signature.signed_data, at=at, trust=trust, policy=policy,
             judge_signer=judge_signer, signed_sha256=covered,
             field_name=signature.field_name,
             failure=Failure.PDF_MODIFIED if modified else None,
-            detail=f"modification level {status.modification_level.name}" if modified else ""))
+            detail=f"modification level {level_name}" if modified else ""))
     return results
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ..pki.trust import Indicated, Reason, Verdict
 
@@ -69,6 +69,17 @@ class Failure(Indicated):
 
 
 CMS, PADES = "CMS", "PAdES"
+
+
+class Established(TypedDict, total=False):
+    """What a verifier learnt of a signature, shared by every result it may then return."""
+
+    signer: x509.Certificate | None
+    digest_algorithm: str | None
+    signature_algorithm: str | None
+    signing_time: datetime | None
+    signed_sha256: str | None
+    field_name: str | None
 
 
 @dataclass(frozen=True)
