@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as ax509
@@ -20,8 +22,8 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-           "sha512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 class TimestampError(Exception):
@@ -210,7 +212,7 @@ def _decode(token: bytes) -> tuple[TokenInfo, cms.SignerInfo, bytes]:
         raise MalformedToken(f"not a time-stamp token: {exc}") from None
 
 
-def _attribute(signer_info: cms.SignerInfo, name: str) -> object:
+def _attribute(signer_info: cms.SignerInfo, name: str) -> Any:  # an asn1crypto value
     values = [a["values"] for a in signer_info["signed_attrs"] if a["type"].native == name]
     if len(values) != 1 or len(values[0]) != 1:
         raise InvalidSignature(f"signed attribute {name} missing or repeated")
