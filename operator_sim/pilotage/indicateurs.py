@@ -157,10 +157,13 @@ def indicateurs(rows: PilotageRows, du: dt.date, au: dt.date, *, inactivite: int
                 else " ; la convention n'inclut pas les actes budgétaires")
         categorie = fiche.categorie if fiche else None
         population = fiche.population if fiche else None
-        obliged = categorie in NOTRE_CATEGORIES or (
-            categorie == "commune" and population is not None and population > NOTRE_POPULATION)
+        # The category that makes the collectivité obliged, None when it is not.
+        obliged_as = categorie if categorie in NOTRE_CATEGORIES or (
+            categorie == "commune" and population is not None and population > NOTRE_POPULATION
+        ) else None
+        obliged = obliged_as is not None
         compliant: bool | None = None
-        if obliged:
+        if obliged_as is not None:
             since = sum(d.nombre for d in deposits[col.siren] if d.date_depot >= NOTRE_DATE)
             compliant = convention is not None and since == 0
             if not compliant:
@@ -168,9 +171,9 @@ def indicateurs(rows: PilotageRows, du: dt.date, au: dt.date, *, inactivite: int
                 if since:
                     why.append(f"{since} acte(s) reçu(s) sur papier depuis le 07/08/2020")
                 raisons["notre_non_conformes"] = "obligée (" + (
-                    "population > 50 000" if categorie == "commune"
+                    "population > 50 000" if obliged_as == "commune"
                     else {"region": "région", "departement": "département",
-                          "epci_fp": "EPCI à fiscalité propre"}[categorie]) + ") : " + \
+                          "epci_fp": "EPCI à fiscalité propre"}[obliged_as]) + ") : " + \
                     " ; ".join(why)
         delai = rows.delais.get(col.siren)
         result.append(Indicateurs(

@@ -254,5 +254,8 @@ def lire_depots(data: bytes | str | list, *, connus: Iterable[str], today: dt.da
             lecture.refus.append(Refus(number, "", "un objet est attendu", "an object expected"))
             continue
         result = lire_depot(row, connus=known, today=today, ligne=number)
-        (lecture.refus if isinstance(result, Refus) else lecture.lignes).append(result)
+        if isinstance(result, Refus):
+            lecture.refus.append(result)
+        else:
+            lecture.lignes.append(result)
     return lecture
