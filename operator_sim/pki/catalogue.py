@@ -149,7 +149,7 @@ def resign_with_sha1(certificate: x509.Certificate, issuer_key: PrivateKey) -> x
     tbs = parsed["tbs_certificate"]
     tbs["signature"] = algorithm
     tbs_der = tbs.dump(force=True)
-    if is_ec:
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
         signature = issuer_key.sign(tbs_der, ec.ECDSA(hashes.SHA1()))
     else:
         signature = issuer_key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA1())

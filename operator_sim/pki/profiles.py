@@ -24,6 +24,9 @@ MAX_AGENT_LIFETIME = timedelta(days=3 * 365)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+SigningHash = (hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+               | hashes.SHA3_224 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512)
+"""The digests `cryptography` signs certificates with (weaker ones: `catalogue.resign_with_sha1`)."""
 UNKNOWN_CRITICAL_EXTENSION_OID = ObjectIdentifier(f"{TEST_ARC}.9.1")
 
 
@@ -121,7 +124,7 @@ class CertSpec:
     not_after: datetime
     extensions: tuple[Extension, ...]
     serial_number: int = field(default_factory=x509.random_serial_number)
-    hash_algorithm: hashes.HashAlgorithm = field(default_factory=hashes.SHA256)
+    hash_algorithm: SigningHash = field(default_factory=hashes.SHA256)
 
     def with_extension(self, value: x509.ExtensionType, *, critical: bool) -> CertSpec:
         """Replace (or add) the extension of that type."""

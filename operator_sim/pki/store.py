@@ -350,7 +350,7 @@ class PkiStore:
         encryption = (serialization.BestAvailableEncryption(password) if password
                       else serialization.NoEncryption())
         data = pkcs12.serialize_key_and_certificates(
-            name=record.subject.encode(), key=self.private_key(record),  # type: ignore[arg-type]
+            name=record.subject.encode(), key=self.private_key(record),
             cert=self.certificate(record), cas=chain or None, encryption_algorithm=encryption)
         write_atomic(Path(out), data, mode=0o600)
         return Path(out)

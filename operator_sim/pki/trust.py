@@ -17,12 +17,13 @@ from datetime import datetime
 from enum import Enum
 from functools import cached_property
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from .levels import RgsLevel
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
     from cryptography.x509.verification import ClientVerifier, Store
 
 PASSED = "PASSED"
@@ -166,7 +167,9 @@ class TrustStore:
         found = self._crls_by_issuer.get(issuer)
         if found is None:
             found = tuple(crl for crl in self.crls if crl.issuer == issuer.subject
-                          and crl.is_signature_valid(issuer.public_key()))
+                          and crl.is_signature_valid(
+                              # issuers come from validated paths: their keys sign
+                              cast("CertificateIssuerPublicKeyTypes", issuer.public_key())))
             self._crls_by_issuer[issuer] = found
         return found
 
@@ -320,7 +323,10 @@ def _validity_problem(cert: x509.Certificate, at: datetime) -> Problem:
     return Reason.CERT_EXPIRED, f"expired at {cert.not_valid_after_utc.isoformat()}"
 
 
-def _extension(cert: x509.Certificate, kind: type) -> x509.ExtensionType | None:
+_Extension = TypeVar("_Extension", bound="x509.ExtensionType")
+
+
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
     from cryptography import x509
 
     try:
