@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "OPERATOR_SIM_"
 
@@ -134,7 +135,8 @@ def load_config(path: str | os.PathLike | None = None,
     return _validated(Config(**{k: _coerce(fields[k], k, v) for k, v in values.items()}))
 
 
-def _coerce(spec: dataclasses.Field, name: str, value: object) -> object:
+def _coerce(spec: dataclasses.Field, name: str, value: object) -> Any:
+    """`value` read as the field's type (the settings come as text or TOML values)."""
     kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
     try:
         if kind == "Path":
