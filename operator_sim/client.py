@@ -14,7 +14,7 @@ import ssl
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import aiohttp
 
@@ -137,17 +137,18 @@ class Client:
         opened = []
         try:
             for name, spec in files.items():
-                specs = [spec] if isinstance(spec, str | os.PathLike) or _inline(spec) else list(spec)
-                for one in specs:
-                    if _inline(one):
-                        filename, content = one
-                        form.add_field(name, content, filename=filename,
-                                       content_type="application/octet-stream")
-                    else:
+                for one in _each_file(spec):
+                    if isinstance(one, str | os.PathLike):
                         stream = Path(one).open("rb")  # noqa: SIM115 (closed below)
                         opened.append(stream)
                         form.add_field(name, stream, filename=Path(one).name,
                                        content_type="application/octet-stream")
+                    elif _inline(one):
+                        filename, content = one
+                        form.add_field(name, content, filename=filename,
+                                       content_type="application/octet-stream")
+                    else:
+                        raise TypeError(f"{name}: not a file path nor (name, bytes): {one!r}")
             return await self._call("POST", "/api/v1/actes", data=form)
         finally:
             for stream in opened:
@@ -217,9 +218,16 @@ class Client:
             await asyncio.sleep(interval)
 
 
-def _inline(spec: object) -> bool:
+def _inline(spec: object) -> TypeGuard[tuple[str, bytes]]:
     """(file name, content) rather than a sequence of files."""
     return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], bytes | bytearray)
+
+
+def _each_file(spec: FileSpec | Iterable[FileSpec]) -> list[FileSpec]:
+    """One file given alone, or each of a sequence of them."""
+    if isinstance(spec, str | os.PathLike) or _inline(spec):
+        return [spec]
+    return list(cast("Iterable[FileSpec]", spec))  # not one file, so a sequence of them
 
 
 async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
