@@ -10,7 +10,7 @@ test suites nothing.
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +26,11 @@ DEFAULT_SIREN = "491011698"
 """The default agent's collectivité (the same commune as `operator-sim serve`'s demo agent)."""
 
 try:
-    from pytest_asyncio import fixture as _async_fixture
+    import pytest_asyncio
 except ImportError:  # pragma: no cover - the fixture then explains what is missing
-    _async_fixture = None
+    _async_fixture: Callable[..., Any] | None = None
+else:
+    _async_fixture = pytest_asyncio.fixture
 
 
 def pytest_configure(config: pytest.Config) -> None:
