@@ -56,7 +56,7 @@ from .documents import (
     pdf_structure_problem,
     sniff_format,
 )
-from .profiles import MatiereProfile, PlatformProfile, matiere_key
+from .profiles import MatiereProfile, PlatformProfile, XmlMainRule, matiere_key
 from .registry import CompiledSchema, SchemaRegistry, default_registry
 from .report import ANOMALIE_BY_CODE, Severity, ValidationReport
 
@@ -808,7 +808,7 @@ class _ActeCheck:
                    f"{where}: {result.kind} signature refused ({status}): {result.message_en}",
                    file=self.nom, element=element)
 
-    def check_business_xml(self, member: ArchiveMember, rule) -> None:
+    def check_business_xml(self, member: ArchiveMember, rule: XmlMainRule) -> None:
         root = self.c.parse_member(member)
         if root is None:
             return
