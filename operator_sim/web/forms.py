@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -190,7 +191,7 @@ class _PhpMultipartReader(MultipartReader):
     part consumed out of sight, nested `multipart/*` parts split further (PHP keeps their
     bytes as the part's content), a part's own Content-Length trusted over its boundary."""
 
-    async def next(self) -> BodyPartReader | None:  # type: ignore[override]
+    async def next(self) -> BodyPartReader | None:
         if self._at_eof:
             return None
         await self._maybe_release_last_part()
@@ -334,10 +335,17 @@ async def _read_multipart(request: web.Request, limits: Limits,
 def _by_index(form: Form) -> None:
     """Arrays posted with explicit indexes (`acte_attachments[1]`, `[0]`, as web-delib does) in
     index order, the order PHP's scripts walk them in (`for ($i = 0; …)`)."""
-    for table in (form.fields, form.files):
-        for name, entries in table.items():
-            if all(e.index is not None and e.index.isdigit() for e in entries):
-                table[name] = sorted(entries, key=lambda e: int(e.index or 0))  # type: ignore[assignment]
+    _sort_indexed(form.fields)
+    _sort_indexed(form.files)
+
+
+_Entry = TypeVar("_Entry", Field, Upload)
+
+
+def _sort_indexed(table: dict[str, list[_Entry]]) -> None:
+    for name, entries in table.items():
+        if all(e.index is not None and e.index.isdigit() for e in entries):
+            table[name] = sorted(entries, key=lambda e: int(e.index or 0))
 
 
 async def _read_field(part: BodyPartReader, limits: Limits, total: int,

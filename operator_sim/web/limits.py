@@ -9,7 +9,8 @@ shape of the door it was sent to (JSON, S²LOW's `KO`, the TSA's).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import HttpVersion11, hdrs, web
 
@@ -35,7 +36,7 @@ def too_large(request: web.Request, limit: int) -> web.Response:
 
 
 def expect_handler(limit: int, refuse: Refuse = too_large,
-                   ) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
+                   ) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse | None]]:
     """An aiohttp expect handler: 413 (no `100 Continue`) over `limit` declared bytes, 417
     for an expectation other than 100-continue, else `100 Continue` as aiohttp would."""
 
@@ -64,7 +65,7 @@ def refuse_oversized_expect(app: web.Application, limit: int, *,
         bound, refuse = limits.get(path, (limit, too_large))
         # aiohttp takes the expect handler only when a route is added; these routes are added
         # by each door's module, so it is set on them here.
-        route._expect_handler = expect_handler(bound, refuse)  # type: ignore[attr-defined]
+        route._expect_handler = expect_handler(bound, refuse)
 
 
 __all__ = ["FORM_SLACK", "expect_handler", "refuse_oversized_expect", "too_large"]
