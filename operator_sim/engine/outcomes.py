@@ -138,14 +138,17 @@ def ar_annulation(id_acte: IDActe, idcl: IDCL, *, received: dt.date, serial: int
 def classification_answer(held: dt.date | None, current: Classification, idcl: IDCL, *,
                           sent: dt.date, serial: int, itc: str) -> ReturnBundle:
     """7-3 when the collectivité already holds the current classification, else 7-2 with it."""
-    name_args = dict(departement=idcl.departement, siren=idcl.siren, date=None,
-                     numero_interne=None, nature=None, numero=serial, extension="xml")
+    def name(code: str) -> MessageFileName:
+        return MessageFileName(departement=idcl.departement, siren=idcl.siren, date=None,
+                               numero_interne=None, nature=None, code=code, numero=serial,
+                               extension="xml")
+
     if held is not None and held >= current.date:
         message = ReponseClassificationSansChangement(date_classification=current.date)
-        return _bundle("7-3", MessageFileName(code="7-3", **name_args), message.to_xml(),
-                       idcl, sent=sent, serial=serial, itc=itc)
-    return _bundle("7-2", MessageFileName(code="7-2", **name_args), current.to_xml(), idcl,
-                   sent=sent, serial=serial, itc=itc)
+        return _bundle("7-3", name("7-3"), message.to_xml(), idcl, sent=sent, serial=serial,
+                       itc=itc)
+    return _bundle("7-2", name("7-2"), current.to_xml(), idcl, sent=sent, serial=serial,
+                   itc=itc)
 
 
 def name_for(id_acte: IDActe, code: str, numero: int, extension: str = "xml",
