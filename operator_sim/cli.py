@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import functools
 import gc
 import os
 import re
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:  # imported where used, at run time (see above)
+    from .client import ApiError, Client
+    from .pilotage.registre import Refus
+    from .signature import Signer
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -221,7 +231,7 @@ def envelope_build(siren: str, departement: str, arrondissement: int, nature_col
     click.echo(built.write(output))
 
 
-def _signer(cert: str, key: str, chain: str | None):  # -> signature.Signer (lazy import)
+def _signer(cert: str, key: str, chain: str | None) -> Signer:
     from .signature import Signer
 
     try:
@@ -548,7 +558,7 @@ def pilotage() -> None:
     lists of collectivités to remind (the dashboard's Pilotage page, on a data folder)."""
 
 
-def _refused_lines(refus: list) -> None:  # type: ignore[type-arg]
+def _refused_lines(refus: list[Refus]) -> None:
     for r in refus:
         click.echo(f"line {r.ligne}, {r.champ}: {r.raison_en}", err=True)
     raise click.ClickException(f"{len(refus)} line(s) refused, nothing stored")
@@ -559,7 +569,7 @@ def _refused_lines(refus: list) -> None:  # type: ignore[type-arg]
 @click.argument("csv_file", type=click.File("rb"))
 @click.option("--departement", default=None, help="Département of collectivités not yet known "
               "(034, 02A, 974…).")
-def pilotage_import(data_dir: str, csv_file: click.utils.LazyFile, departement: str | None) -> None:
+def pilotage_import(data_dir: str, csv_file: BinaryIO, departement: str | None) -> None:
     """Import the collectivités of a CSV (siren;nom;nature;population;arrondissement;
     contact_nom;contact_email): all lines or none; importing it again changes nothing."""
     from .pilotage.registre import FichierInvalide, lire_collectivites
@@ -583,7 +593,7 @@ def pilotage_import(data_dir: str, csv_file: click.utils.LazyFile, departement: 
 @pilotage.command("depots")
 @_DATA_DIR
 @click.argument("csv_file", type=click.File("rb"))
-def pilotage_depots(data_dir: str, csv_file: click.utils.LazyFile) -> None:
+def pilotage_depots(data_dir: str, csv_file: BinaryIO) -> None:
     """Record paper deposits from a CSV (date;siren;nature;matiere;nombre): all or none."""
     from datetime import UTC, datetime
 
@@ -771,7 +781,7 @@ def serve(config_path: str | None, data_dir: str | None, pki_dir: str | None,
 
 # -- submit, status, cancel: a thin layer over operator_sim.client -----------------------------
 
-def _client_options(command):  # type: ignore[no-untyped-def]
+def _client_options(command: _Command) -> _Command:
     """--url, the agent's certificate (--cert/--key or --p12) and --cacert, with serve's defaults."""
     options = [
         click.option("--url", envvar="OPERATOR_SIM_URL", default="https://localhost:8443",
@@ -792,7 +802,7 @@ def _client_options(command):  # type: ignore[no-untyped-def]
 
 
 def _api_client(url: str, cert: str | None, key: str | None, p12: str | None,
-                p12_password: str, cacert: str):  # -> client.Client (lazy import)
+                p12_password: str, cacert: str) -> Client:
     from .client import Client
 
     if cert is not None or key is not None:
@@ -811,13 +821,14 @@ def _api_client(url: str, cert: str | None, key: str | None, p12: str | None,
         raise click.BadParameter(f"cannot load the client certificate: {exc}") from None
 
 
-def _run_api(client, call):  # type: ignore[no-untyped-def]
+def _run_api(client: Client, call: Callable[[Client], Awaitable[Any]]
+             ) -> tuple[Any, ApiError | None]:
     """Run `await call(client)` in an event loop; (answer, None) or (None, ApiError)."""
     import asyncio
 
     from .client import ApiError
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> Any:
         async with client:
             return await call(client)
 
@@ -827,12 +838,12 @@ def _run_api(client, call):  # type: ignore[no-untyped-def]
         return None, exc
 
 
-def _refused_line(what: str, error) -> str:  # type: ignore[no-untyped-def]
+def _refused_line(what: str, error: ApiError) -> str:
     field = f" [{error.field}]" if error.field else ""
     return f"{what}: refused {error.status} {error.code}{field}: {error.message_en}"
 
 
-def _error_json(error) -> dict:  # type: ignore[no-untyped-def]
+def _error_json(error: ApiError) -> dict[str, Any]:
     return {"status": error.status, **error.body} if error.body else {
         "status": error.status, "code": error.code, "message_fr": error.message_fr,
         "message_en": error.message_en}
@@ -884,12 +895,14 @@ def submit(archives: tuple[str, ...], actes: tuple[str, ...], annexes: tuple[str
         form.setdefault(name, []).append(value)
     client = _api_client(url, cert, key, p12, p12_password, cacert)
 
-    async def each(client):  # type: ignore[no-untyped-def]
+    async def each(client: Client) -> list[tuple[str, dict[str, Any] | None, ApiError | None]]:
         from .client import ApiError
 
-        results = []
-        jobs = [(path, lambda path=path: client.submit_archive(path)) for path in archives] or \
-            [(actes[0], lambda: client.submit_acte(form, {"acte": actes, "annexes": annexes}))]
+        results: list[tuple[str, dict[str, Any] | None, ApiError | None]] = []
+        jobs: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+            (path, functools.partial(client.submit_archive, path)) for path in archives] or [
+            (actes[0], functools.partial(client.submit_acte, form,
+                                         {"acte": actes, "annexes": annexes}))]
         for what, job in jobs:
             try:
                 results.append((what, await job(), None))
@@ -913,7 +926,8 @@ def submit(archives: tuple[str, ...], actes: tuple[str, ...], annexes: tuple[str
     sys.exit(0 if ok else 1)
 
 
-def _one_call(client, call, as_json: bool, what: str, line) -> None:  # type: ignore[no-untyped-def]
+def _one_call(client: Client, call: Callable[[Client], Awaitable[Any]], as_json: bool, what: str,
+              line: Callable[[Any], str]) -> None:
     import json
 
     body, error = _run_api(client, call)

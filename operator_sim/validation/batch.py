@@ -67,7 +67,7 @@ def _archives_below(folder: Path) -> list[tuple[str, ...]]:
 
 
 def validate_many(archives: Sequence[Path], policy: ValidationPolicy, *, jobs: int = 1,
-                  on_done: Callable[[ValidationReport], None] | None = None
+                  on_done: Callable[[ValidationReport], object] | None = None
                   ) -> list[ValidationReport]:
     """Validate archives in order; with jobs > 1 and a large batch, across processes.
 
@@ -103,7 +103,7 @@ _NUMBER = struct.Struct("<I")
 
 
 def _validate_forked(archives: Sequence[Path], policy: ValidationPolicy, jobs: int,
-                     on_done: Callable[[ValidationReport], None] | None
+                     on_done: Callable[[ValidationReport], object] | None
                      ) -> list[ValidationReport]:
     """This process and jobs - 1 forked children take chunks of the batch from one pipe.
 
