@@ -782,5 +782,7 @@ def add_admin_routes(app: web.Application,
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_static("/admin/static/", HERE / "static", name="dashboard-static")
-    app[TOKEN_PAGE] = functools.partial(_token_page, frozenset(h for _, _, h in routes))
+    token_page: Callable[[web.Request], web.Response | None] = functools.partial(
+        _token_page, frozenset(h for _, _, h in routes))
+    app[TOKEN_PAGE] = token_page
     app[FORM_ROUTES] = frozenset(h for method, _, h in routes if method == "POST")
