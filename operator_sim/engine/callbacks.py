@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -258,9 +259,10 @@ class Callbacks:
 
     # -- registrations --------------------------------------------------------------------
 
-    async def register(self, identity: Identity, url: str, siren: str | None = None) -> Callback:
+    async def register(self, identity: Identity, url: object, siren: str | None = None) -> Callback:
         """Register `url` for `siren` (default: the identity's only SIREN); the returned
-        registration carries the secret its deliveries are signed with."""
+        registration carries the secret its deliveries are signed with. `url` is whatever the
+        client posted: anything but an absolute http(s) address is refused (422)."""
         siren = siren or only_siren(identity)
         authorize(identity, siren, "read")
         checked = _checked_url(url)
@@ -376,7 +378,7 @@ class Callbacks:
             self._inflight[delivery.id] = (siren, target)
             task = asyncio.create_task(self._deliver(session, delivery))
             self._tasks.add(task)
-            task.add_done_callback(lambda t, key=delivery.id: self._finished(t, key))
+            task.add_done_callback(functools.partial(self._finished, delivery_id=delivery.id))
 
     def _finished(self, task: asyncio.Task[None], delivery_id: int) -> None:
         self._tasks.discard(task)
@@ -462,11 +464,12 @@ def _target(url: str) -> tuple[str, str, int]:
 def _checked_url(url: object) -> str:
     text = url.strip() if isinstance(url, str) else ""
     try:
-        parsed: URL | None = URL(text)
+        candidate = URL(text)
         # A host must decode and encode as IDNA (`xn--`, `a..b`, labels over 63 characters
         # fail), or no delivery could ever be attempted.
-        if parsed.host is not None:
-            parsed.host.encode("idna")
+        if candidate.host is not None:
+            candidate.host.encode("idna")
+        parsed: URL | None = candidate
     except ValueError:  # UnicodeError included
         parsed = None
     if not text or len(text) > MAX_URL or parsed is None or parsed.scheme not in ("http", "https") \

@@ -46,7 +46,7 @@ class Lifecycle:
 
 
 def _moves(**pairs: tuple[TransactionStatus, ...]) -> dict[TransactionStatus, frozenset[TransactionStatus]]:
-    return {S[name]: frozenset(targets) for name, targets in pairs.items()}
+    return {TransactionStatus[name]: frozenset(targets) for name, targets in pairs.items()}
 
 
 # A message the TdT sends and the ministry acknowledges: 1 posté → 2 (TdT validation OK) or

@@ -126,7 +126,7 @@ def check_document(name: str, content: bytes, allowed: Sequence[str] = ANSWER_FO
         raise RequestRefused("DOCUMENT_EMPTY", f"document {name!r} vide",
                              f"document {name!r} is empty", field=field)
     sniffed = sniff_format(content[:1024])
-    if sniffed not in allowed:
+    if sniffed is None or sniffed not in allowed:
         kinds = ", ".join(a.upper() for a in allowed)
         raise RequestRefused("DOCUMENT_FORMAT", f"document {name!r} : format non accepté ({kinds})",
                              f"document {name!r}: format not accepted ({kinds})", field=field)
@@ -409,8 +409,10 @@ def _require_acknowledged(acte: TransactionRow) -> None:
 def _answer_message(code: str, id_acte: IDActe, letter_date: dt.date, names: list[str]) -> Message:
     if code == "3-4":
         return PieceComplementaire(str(id_acte), letter_date, tuple(FichierSigne(n) for n in names))
-    kinds = {"2-2": ReponseCourrierSimple, "3-3": RefusPieceComplementaire,
-             "4-3": RejetLettreObservations, "4-4": ReponseLettreObservations}
+    kinds: dict[str, type[ReponseCourrierSimple | RefusPieceComplementaire
+                          | RejetLettreObservations | ReponseLettreObservations]] = {
+        "2-2": ReponseCourrierSimple, "3-3": RefusPieceComplementaire,
+        "4-3": RejetLettreObservations, "4-4": ReponseLettreObservations}
     return kinds[code](str(id_acte), letter_date, FichierSigne(names[0]))
 
 

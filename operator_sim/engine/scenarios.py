@@ -170,7 +170,8 @@ class Match:
         if self.objet_regex is not None:
             data["objet_regex"] = self.objet_regex.pattern
         if self.header is not None:
-            data["header"] = self.header[0] if self.header[1] is None else ": ".join(self.header)
+            name, value = self.header
+            data["header"] = name if value is None else f"{name}: {value}"
         return data
 
 
