@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import LooseHeaders
 from cryptography import x509
 
 from ..errors import Kind
@@ -97,7 +98,7 @@ def setup_client_auth(app: web.Application, *, trust: Callable[[], TrustStore],
 
 def refusal(status: int, code: str, message_fr: str, message_en: str, *,
             indication: str | None = None, sub_indication: str | None = None,
-            detail: str = "", headers: dict[str, str] | None = None) -> web.Response:
+            detail: str = "", headers: LooseHeaders | None = None) -> web.Response:
     """The one JSON shape of every authentication or authorisation refusal."""
     body = {"code": code, "indication": indication, "sub_indication": sub_indication,
             "message_fr": message_fr, "message_en": message_en, "detail": detail}

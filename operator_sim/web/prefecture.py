@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +39,7 @@ from ..protocol.names import SIREN, ascii_digits
 from ..store import Collectivite, Convention, NotFound, SqliteStore, TransactionFilter
 from ..store.interface import MAX_PAGE
 from .courriers import letter_json
-from .forms import Field, Limits, read_form
+from .forms import Field, Limits, Upload, read_form
 from .http import (
     BadRequest,
     json_object,
@@ -186,7 +187,9 @@ async def letter_form(request: web.Request) -> tuple[str, str, bytes | None]:
                          f"unreadable multipart form: {error.message_en}", field=error.field) from None
     try:
         parts: dict[str, bytes] = {}
-        for name, values in [*form.fields.items(), *form.files.items()]:
+        posted: list[tuple[str, Sequence[Field | Upload]]] = [*form.fields.items(),
+                                                             *form.files.items()]
+        for name, values in posted:
             if name not in ("code", "text", "document") or name in parts or len(values) > 1:
                 raise BadRequest("FIELD_UNKNOWN",
                                  "champ inconnu ou répété (code, text, document)",

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -118,10 +119,16 @@ async def files_list(request: web.Request) -> web.Response:
     return web.json_response([f.to_json() for f in await files_of(engine, row)])
 
 
+def _given(data: bytes) -> Callable[[], bytes]:
+    """`damaged`'s reader for bytes already read."""
+    return lambda: data
+
+
 async def _stored_message(engine: Engine, row: TransactionRow, sha256: str,
                              kind: type[M]) -> M:
     """A stored message the stamp or the slip is drawn from; one that no longer reads as
     what it was (altered on disk, `BlobCorrupted` aside) is a clear refusal, not a 500."""
+    message: object
     try:
         message = message_from_element(parse_xml(await read_blob(engine, sha256)))
     except ProtocolError as error:
@@ -229,7 +236,7 @@ async def _envelope(engine: Engine, row: TransactionRow) -> web.StreamResponse:
     for m in await engine.store.messages(row.id):
         stored = await read_blob(engine, m.xml_sha256)
         members.append((m.file_name, await damaged(engine.scenarios, row, m.direction,
-                                                   lambda stored=stored: stored) or stored))
+                                                   _given(stored)) or stored))
     members += [(d.file_name, await read_blob(engine, d.sha256))
                 for d in await engine.store.documents(row.id)]
     buffer = io.BytesIO()
