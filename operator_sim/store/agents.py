@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from .interface import Agent, AgentCertificate, IdentityConflict, NewAgent, NewCertificate
-from .rows import fetch_all, fetch_one, time_from_text, time_to_text
+from .rows import fetch_all, fetch_one, inserted_id, time_from_text, time_to_text
 from .writer import SqliteDatabase
 
 
@@ -31,13 +31,14 @@ class AgentTables(SqliteDatabase):
 
     @staticmethod
     def _insert_agent(db: Database, fingerprint: str, agent: NewAgent) -> int:
-        agent_id = db["agents"].insert({
+        agent_id = inserted_id(db.table("agents").insert({
             "certificate_fingerprint": fingerprint, "name": agent.name,
             "roles": json.dumps(sorted(agent.roles)), "login": agent.login,
             "password_hash": agent.password_hash,
-        }).last_pk
-        db["agent_sirens"].insert_all({"agent_id": agent_id, "siren": s} for s in sorted(agent.sirens))
-        return int(agent_id)
+        }).last_pk)
+        db.table("agent_sirens").insert_all({"agent_id": agent_id, "siren": s}
+                                            for s in sorted(agent.sirens))
+        return agent_id
 
     def agents_for_certificate(self, fingerprint: str) -> tuple[Agent, ...]:
         """Every account bound to a certificate (several when it is shared)."""

@@ -10,7 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .interface import Callback, Delivery
-from .rows import fetch_all, fetch_one, time_from_text, time_to_text
+from .rows import fetch_all, fetch_one, inserted_id, time_from_text, time_to_text
 from .writer import SqliteDatabase
 
 
@@ -26,7 +26,7 @@ def add_callback(db: Database, *, siren: str, url: str, secret: str, owner_finge
         "insert into callbacks (siren, url, secret, owner_fingerprint, owner_name, since_event,"
         " created_at) values (?, ?, ?, ?, ?, ?, ?)",
         [siren, url, secret, owner_fingerprint, owner_name, last_journal_id(db), time_to_text(created_at)])
-    found = get_callback(db, int(cursor.lastrowid))
+    found = get_callback(db, inserted_id(cursor.lastrowid))
     assert found is not None
     return found
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .interface import Collectivite, Convention, NewConvention, NotFound
-from .rows import fetch_one
+from .rows import fetch_one, inserted_id
 from .writer import SqliteDatabase
 
 TEST_CONVENTION_DATE = date(2001, 1, 1)
@@ -31,7 +31,7 @@ class CollectiviteTables(SqliteDatabase):
 
     def add_collectivite(self, collectivite: Collectivite) -> Collectivite:
         """Insert or replace a collectivité (the admin API and fixtures seed these)."""
-        self.run_write(lambda db: db["collectivites"].upsert(
+        self.run_write(lambda db: db.table("collectivites").upsert(
             dict(zip(("siren", "departement", "arrondissement", "nature", "nom", "profil"),
                      astuple(collectivite), strict=True)), pk="siren"))
         return collectivite
@@ -46,7 +46,7 @@ class CollectiviteTables(SqliteDatabase):
                 "actes_budgetaires) VALUES (?, ?, ?, ?, ?)",
                 [new.siren, new.date_signature.isoformat(), new.operateur,
                  json.dumps(list(new.matieres)), int(new.actes_budgetaires)])
-            return int(cursor.lastrowid)
+            return inserted_id(cursor.lastrowid)
 
         convention_id = self.run_write(write)
         return Convention(**new.__dict__, id=convention_id)

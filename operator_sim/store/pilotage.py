@@ -16,7 +16,7 @@ from sqlite_utils import Database
 from .collectivites import convention_row
 from .database import SqliteStore
 from .interface import Collectivite
-from .rows import time_to_text
+from .rows import inserted_id, time_to_text
 
 COUNTED = "t.type = 1 AND t.status NOT IN (-1, 0, 17, 18)"
 """A teletransmitted act: an act (type 1) posted, neither in error, cancelled, nor still
@@ -148,7 +148,7 @@ def add_depots(store: SqliteStore, depots: Sequence[NewDepot], *,
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [d.date_depot.isoformat(), d.siren, d.nature, d.matiere, d.nombre,
                  time_to_text(at)])
-            stored.append(DepotPapier(**d.__dict__, id=int(cursor.lastrowid)))
+            stored.append(DepotPapier(**d.__dict__, id=inserted_id(cursor.lastrowid)))
         return stored
 
     return store.run_write(write)

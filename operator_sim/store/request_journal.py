@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .rows import fetch_all, time_to_text
+from .rows import fetch_all, inserted_id, time_to_text
 from .writer import SqliteDatabase
 
 REQUEST_COLUMNS = ("at", "method", "path", "query", "status", "duration_ms", "remote", "subject",
@@ -24,7 +24,7 @@ def record_request(db: Database, entry: dict[str, Any]) -> int:
     cursor = db.execute(f"insert into requests ({', '.join(REQUEST_COLUMNS)}) values"
                         f" ({', '.join('?' * len(REQUEST_COLUMNS))})",
                         [values.get(c) for c in REQUEST_COLUMNS])
-    return int(cursor.lastrowid)
+    return inserted_id(cursor.lastrowid)
 
 
 def requests(db: Database, *, fingerprint: str | None = None, status: int | None = None,

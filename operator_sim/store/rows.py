@@ -84,12 +84,21 @@ def fetch_all(db: Database, sql: str, params: Sequence[Any]) -> list[dict[str, A
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
+def inserted_id(rowid: int | None) -> int:
+    """The id an INSERT just gave its row (`lastrowid`, `last_pk`: None only before any INSERT,
+    which is why sqlite3 and sqlite-utils type them Optional)."""
+    if rowid is None:
+        raise RuntimeError("no row was inserted")
+    return rowid
+
+
 def insert_row(db: Database, table: str, row: dict[str, Any]) -> int:
     """INSERT one row, return its id: plain SQL, as `Table.insert` re-reads the schema on
     every call and costs more than the insert on the submission path."""
     columns = ", ".join(row)
     marks = ", ".join("?" * len(row))
-    return int(db.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values())).lastrowid)
+    return inserted_id(db.execute(f"insert into {table} ({columns}) values ({marks})",
+                                  list(row.values())).lastrowid)
 
 
 def fetch_one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:

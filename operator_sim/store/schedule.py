@@ -9,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .interface import ScheduledEvent
-from .rows import fetch_all, fetch_one, time_from_text, time_to_text
+from .rows import fetch_all, fetch_one, inserted_id, time_from_text, time_to_text
 from .writer import SqliteDatabase
 
 
@@ -27,7 +27,7 @@ def schedule_event(db: Database, *, due_at: datetime, kind: str, transaction_id:
         " values (?, ?, ?, ?, ?)",
         [time_to_text(due_at), kind, transaction_id, json.dumps(payload, ensure_ascii=False),
          time_to_text(created_at)])
-    return int(cursor.lastrowid)
+    return inserted_id(cursor.lastrowid)
 
 
 def next_due_event(db: Database, until: datetime) -> ScheduledEvent | None:
