@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, PropertySet, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -73,7 +74,7 @@ def render_bordereau(facts: BordereauFacts, *, generated_at: dt.datetime) -> byt
     tiny = ParagraphStyle("tiny", parent=body, fontSize=7, leading=9)
     title = ParagraphStyle("title", parent=styles["Title"], fontSize=15)
 
-    def p(text: str, style: ParagraphStyle = body) -> Paragraph:
+    def p(text: str, style: PropertySet = body) -> Paragraph:
         return Paragraph(escape(text), style)
 
     local = generated_at.astimezone(PARIS)
@@ -124,8 +125,9 @@ def render_bordereau(facts: BordereauFacts, *, generated_at: dt.datetime) -> byt
 
 def _table(rows: list, *, widths: tuple[float, ...], header: bool = False) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
-    style = [("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-             ("VALIGN", (0, 0), (-1, -1), "TOP")]
+    # reportlab's commands: (name, start cell, end cell, values…)
+    style: list[tuple[Any, ...]] = [("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+                                    ("VALIGN", (0, 0), (-1, -1), "TOP")]
     if header:
         style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4f0")))
     else:
