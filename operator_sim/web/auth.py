@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiohttp import hdrs, web
+from aiohttp import BasicAuth, hdrs, web
 from aiohttp.typedefs import LooseHeaders
 from cryptography import x509
 
@@ -156,17 +156,11 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
     header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
         return None
-    scheme, _, encoded = header.partition(" ")
     try:
-        if scheme.lower() != "basic":
-            raise ValueError(f"scheme {scheme!r} is not Basic")
-        login, colon, password = base64.b64decode(encoded.strip(), validate=True).decode(
-            "utf-8").partition(":")
-        if not colon:
-            raise ValueError("no ':' between login and password")
-    except (ValueError, binascii.Error) as error:
+        credentials = BasicAuth.decode(header, encoding="utf-8")
+    except ValueError as error:  # UnicodeError included
         raise BadCredentials(f"unreadable Authorization header: {error}") from None
-    return login, password
+    return credentials.login, credentials.password
 
 
 def _forwarded(request: web.Request, print_: str) -> tuple[x509.Certificate, str] | None:

@@ -151,3 +151,27 @@ async def test_an_account_without_the_right_to_post_leaves_its_acts_at_17(s2low)
             params={"id": str(transaction_id)}, allow_redirects=False) as r:
         assert r.status == 302
     assert (await s2low.status(transaction_id))[1] == "4"
+
+
+async def test_an_unreadable_basic_header_is_refused_as_bad_credentials(s2low):
+    served = s2low.served
+    record = served.simulator.pki.issue_agent(AgentSubject("Mairie", SIREN, "Certificat partagé"),
+                                              now=served.simulator.clock.now(),
+                                              level=RgsLevel.TWO)
+    async with served.admin_session() as admin, admin.post(
+            f"/admin/certificates/{record.fingerprint}/accounts",
+            json={"login": "alice", "password": "alice-secret"}) as r:
+        assert r.status == 201
+    answers = {}
+    for header in ("Basic", "Basic !!!!", "Basic " + "YWxpY2U=",  # no colon
+                   "Basic " + "/w==",  # not UTF-8
+                   "Basic YWxpY2U6YWxpY2Utc2VjcmV0 extra", "Bearer abc",
+                   aiohttp.encode_basic_auth("alice", "wrong")):
+        async with s2low.session(record, headers={"Authorization": header}) as client, \
+                client.get("/api/test-connexion.php") as r:
+            answers[header] = (r.status, await r.text())
+    assert all(status == 401 for status, _ in answers.values()), answers
+    async with s2low.session(record, headers={
+            "Authorization": aiohttp.encode_basic_auth("alice", "alice-secret")}) as client, \
+            client.get("/api/test-connexion.php") as r:
+        assert r.status == 200
