@@ -218,6 +218,15 @@ class SqliteDatabase:
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         if not jobs:
             return
+        if len(jobs) == 1 and jobs[0].fn == self._in_write_transaction:
+            # A lone write is its own transaction: no savepoint around it, whose undo journal
+            # (in memory, temp_store) would grow with a large write and stay in the heap.
+            job = jobs[0]
+            try:
+                job.future.set_result(job.fn(*job.args, **job.kwargs))
+            except BaseException as error:
+                job.future.set_exception(error)
+            return
         try:
             done = self._run_group(jobs)
         except BaseException as error:  # BEGIN or COMMIT failed: nothing of the group is kept

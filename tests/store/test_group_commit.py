@@ -92,3 +92,29 @@ def test_a_write_refused_by_sqlite_fails_alone(store):
     with pytest.raises(sqlite3.IntegrityError):
         twice[1].result(30)
     assert committed_counters(store) == {"good": 1, "same": 1}
+
+
+def test_a_lone_write_is_its_own_transaction_without_a_savepoint(store):
+    """A savepoint's undo journal lives in memory (temp_store): a large lone write wrapped in
+    one grew the heap with the size of the write. Alone, it needs no savepoint; grouped, each
+    write keeps its own."""
+    statements: list[str] = []
+    store.run_write(lambda db: db.conn.set_trace_callback(statements.append))
+    try:
+        statements.clear()
+        store.run_write(set_counter("lone", 1))
+        lone = [s.split()[0].upper() for s in statements]
+        assert "SAVEPOINT" not in lone and lone.count("COMMIT") == 1, lone
+        statements.clear()
+        release, held = hold_writer(store)
+        futures = [store.submit_write(set_counter(f"g{i}", i)) for i in range(3)]
+        release.set()
+        held.result(30)
+        for future in futures:
+            future.result(30)
+        words = [s.split()[0].upper() for s in statements]
+        grouped = words[len(words) - 1 - words[::-1].index("BEGIN"):]  # the last transaction
+        assert grouped.count("SAVEPOINT") >= 3 and grouped.count("COMMIT") == 1, words
+    finally:
+        store.run_write(lambda db: db.conn.set_trace_callback(None))
+    assert committed_counters(store) == {"lone": 1, "g0": 0, "g1": 1, "g2": 2}
