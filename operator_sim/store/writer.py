@@ -113,13 +113,20 @@ class SqliteDatabase:
         if db.conn.in_transaction:  # a write nested in a write: a savepoint of the outer one
             with db.atomic():
                 return fn(db)
+        return self._transaction(db, lambda deferred: fn(db))
+
+    def _transaction(self, db: Database,
+                     body: Callable[[list[Callable[[Database], object]]], T]) -> T:
+        """One write transaction: the deferred writes waiting (older than `body`: a reserved
+        serial first), then `body(deferred)` (which may append those it defers), one COMMIT.
+        On failure everything rolls back and the deferred writes join the next transaction."""
         # IMMEDIATE takes the write lock up front: a reader-turned-writer can never hit
         # SQLITE_BUSY_SNAPSHOT, and another process waits on busy_timeout instead of failing.
         db.conn.execute("BEGIN IMMEDIATE")
         deferred: list[Callable[[Database], object]] = []
         try:
-            deferred = self._run_deferred(db)  # older than `fn`: a reserved serial first
-            result = fn(db)
+            deferred += self._run_deferred(db)
+            result = body(deferred)
             db.conn.execute("COMMIT")
             self.commits += 1
         except BaseException:
@@ -242,10 +249,8 @@ class SqliteDatabase:
     def _run_group(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         db = self._write_db
         assert db is not None and self._on_writer()
-        db.conn.execute("BEGIN IMMEDIATE")
-        deferred: list[Callable[[Database], object]] = []
-        try:
-            deferred = self._run_deferred(db)  # older than the jobs: a reserved serial first
+
+        def run_jobs(deferred: list[Callable[[Database], object]]) -> list[tuple[_Job, bool, Any]]:
             done: list[tuple[_Job, bool, Any]] = []
             for job in jobs:
                 try:
@@ -255,17 +260,9 @@ class SqliteDatabase:
                 if not db.conn.in_transaction:  # SQLite rolled it all back (I/O error, disk full)
                     raise StoreError("the write transaction was rolled back by SQLite")
             deferred += self._run_deferred(db)  # deferred by these jobs: committed with them
-            db.conn.execute("COMMIT")
-            self.commits += 1
-        except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
-            if deferred:  # not committed after all: they join the next transaction
-                with self._deferred_lock:
-                    self._deferred[:0] = deferred
-            raise
-        _committed(deferred)
-        return done
+            return done
+
+        return self._transaction(db, run_jobs)
 
     def close(self) -> None:
         """Finish queued writes, then close every connection no other thread may be using.

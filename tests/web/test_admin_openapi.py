@@ -14,15 +14,13 @@ from importlib import resources
 from aiohttp import web
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from operator_sim.testing import corpus
 from operator_sim.web import dashboard, pilotage
 from operator_sim.web.admin import create_admin_app
 
 from .test_dashboard import submit_held
-from .test_openapi import METHODS, documented, template
+from .test_openapi import ERROR, METHODS, documented, refusals, schema_checker, template
 
 
 def document() -> dict:
@@ -55,25 +53,13 @@ def test_every_admin_route_is_documented_and_every_documented_route_exists(serve
 
 
 def test_every_operation_but_the_tsa_needs_the_token_and_errors_have_the_one_shape():
-    spec = document()
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method.upper() not in METHODS:
-                continue
-            codes = [c for c in operation["responses"] if c.startswith("4")]
-            assert ("401" in codes) == (path != "/tsa"), (method, path)
-            for code in codes:
-                ref = operation["responses"][code]["$ref"]
-                response = spec["components"]["responses"][ref.rsplit("/", 1)[-1]]
-                schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+    for method, path, answers in refusals(document()):
+        assert ("401" in answers) == (path != "/tsa"), (method, path)
+        assert all(s == ERROR for s in answers.values()), (method, path, answers)
 
 
 def checker(name: str) -> Draft202012Validator:
-    registry = Registry().with_resource(
-        "urn:admin-openapi", Resource.from_contents(document(), default_specification=DRAFT202012))
-    return Draft202012Validator({"$ref": f"urn:admin-openapi#/components/schemas/{name}"},
-                                registry=registry)
+    return schema_checker(document(), name)
 
 
 async def test_the_served_document_and_real_answers_match_it(served, tmp_path):

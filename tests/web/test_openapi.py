@@ -8,6 +8,7 @@ Real responses are checked against the documented schemas.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from importlib import resources
 
 import aiohttp
@@ -63,25 +64,38 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(served)
 
 
 def test_every_operation_documents_its_errors_in_the_one_error_shape():
-    spec = document()
+    for method, path, answers in refusals(document()):
+        assert "401" in answers, (method, path)
+        assert all(s == ERROR for s in answers.values()), (method, path, answers)
+
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def refusals(spec: dict) -> Iterator[tuple[str, str, dict[str, dict]]]:
+    """Each operation's 4xx answers: status code → the JSON schema it answers with."""
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method.upper() not in METHODS:
                 continue
-            codes = [c for c in operation["responses"] if c.startswith("4")]
-            assert "401" in codes, (method, path)
-            for code in codes:
+            answers = {}
+            for code in (c for c in operation["responses"] if c.startswith("4")):
                 ref = operation["responses"][code]["$ref"]
                 response = spec["components"]["responses"][ref.rsplit("/", 1)[-1]]
-                schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+                answers[code] = response["content"]["application/json"]["schema"]
+            yield method, path, answers
+
+
+def schema_checker(spec: dict, name: str) -> Draft202012Validator:
+    """A validator for one of the document's component schemas (its $refs resolved)."""
+    registry = Registry().with_resource(
+        "urn:spec", Resource.from_contents(spec, default_specification=DRAFT202012))
+    return Draft202012Validator({"$ref": f"urn:spec#/components/schemas/{name}"},
+                                registry=registry)
 
 
 def checker(name: str) -> Draft202012Validator:
-    registry = Registry().with_resource(
-        "urn:openapi", Resource.from_contents(document(), default_specification=DRAFT202012))
-    return Draft202012Validator({"$ref": f"urn:openapi#/components/schemas/{name}"},
-                                registry=registry)
+    return schema_checker(document(), name)
 
 
 async def test_the_served_document_and_real_answers_match_it(served):
