@@ -25,7 +25,7 @@ from ...pki.identity import Identity, IdentityError
 from ...pki.profiles import RgsLevel
 from ...store import BlobCorrupted, BlobNotFound, NotFound
 from ..downloads import store_fault
-from ..faults import S2LOW_STATUS, fault_of, s2low_status
+from ..faults import S2LOW_STATUS, S2LOW_STATUS_OF_CODE, fault_of, s2low_status
 from ..keys import CLOCK, IDENTITY, VERDICT
 
 CHARSET = "iso-8859-1"
@@ -83,10 +83,11 @@ def ok(message: str = "") -> web.Response:
     return text("OK\n" + (f"{message}\n" if message else ""))
 
 
-OWN_FAULTS = frozenset({408, 410, 503, 507})
-"""KO statuses kept: a body too slow to come (the web server's 408), a stored file altered or
-gone (410), a scenario's outage or a database held (503), a full disk (507). Every other KO
-is a 200, as S²LOW answers."""
+OWN_FAULTS = frozenset(status for status in (*S2LOW_STATUS.values(), *S2LOW_STATUS_OF_CODE.values())
+                       if status != 200)
+"""KO statuses kept, read from the S²LOW table of `web/faults.py`: a body too slow to come
+(the web server's 408), a stored file altered or gone (410), a scenario's outage or a database
+held (503), a full disk (507). Every other KO is a 200, as S²LOW answers."""
 
 
 def ko_response(error: S2lowKO) -> web.Response:
