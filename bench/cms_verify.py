@@ -3,8 +3,9 @@
 All in one run, same machine, same signature and data (a fresh test PKI, one RGS ** signing
 agent, a signature made by `openssl cms -sign -binary`). Ours does the full job: the CMS check
 (asn1crypto + cryptography) pinned to the test anchors, then `pki.judge` with CRLs, each time at
-a different instant (nothing time-dependent can be reused). pyHanko's check, which ours
-replaced and still backs, is measured as well. The baseline runs
+a different instant (the signer's acceptance is reused only while it provably holds:
+`pki.trust.VerdictMemo`). pyHanko's check, which ours replaced and still backs, is measured
+as well. The baseline runs
 `openssl cms -verify -binary -purpose any` as a subprocess per signature, as shell-scripted
 operators do, and again with `-crl_check_all` and the CRLs, the same job as ours. The four
 take turns in short slices, so that they share the machine's load;

@@ -11,6 +11,7 @@ judges when an act carries a signature.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -160,6 +161,10 @@ class TrustStore:
     def _crls_by_issuer(self) -> dict[x509.Certificate, tuple[x509.CertificateRevocationList, ...]]:
         return {}
 
+    @cached_property
+    def _verdicts(self) -> VerdictMemo:
+        return VerdictMemo()
+
     def crls_of(self, issuer: x509.Certificate) -> tuple[x509.CertificateRevocationList, ...]:
         """The CRLs `issuer` signed. Worked out once per issuer: the TLS check asks at every
         request, and comparing names and checking the signature cost more than the rest of
@@ -203,11 +208,82 @@ class Verdict:
 
 def judge(chain: Sequence[x509.Certificate], *, at: datetime, store: TrustStore,
           policy: TrustPolicy = DEFAULT_POLICY) -> Verdict:
-    """Judge `chain` (leaf first, then whatever intermediates the client sent) at `at`."""
-    from cryptography.x509.verification import VerificationError
+    """Judge `chain` (leaf first, then whatever intermediates the client sent) at `at`.
 
+    An acceptance is remembered by `store` for as long as judging again would accept the same
+    way (`VerdictMemo`): the TLS door asks at every request, a signer is judged at every
+    signature, and the path validation costs more than the rest of a request's work. A changed
+    PKI (a CRL published, a root added) is a new `TrustStore`, with an empty memo."""
     if not chain:
         return Verdict(None, Reason.NO_CERTIFICATE)
+    key = (tuple(chain), policy)
+    remembered = store._verdicts.get(key, at)
+    if remembered is not None:
+        return remembered
+    verdict = _judge(chain, at=at, store=store, policy=policy)
+    if verdict.accepted:
+        window = _unchanged_window(verdict.chain, at, store, policy)
+        if window is not None:
+            store._verdicts.put(key, verdict, window)
+    return verdict
+
+
+Window = tuple[datetime, datetime]
+"""The instants `at` with from <= at <= to."""
+
+
+class VerdictMemo:
+    """Acceptances of one `TrustStore`, each with the window in which it holds (bounded)."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[object, tuple[Verdict, Window]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, at: datetime) -> Verdict | None:
+        found = self._entries.get(key)
+        if found is None or not found[1][0] <= at <= found[1][1]:
+            return None
+        return found[0]
+
+    def put(self, key: object, verdict: Verdict, window: Window) -> None:
+        with self._lock:
+            if len(self._entries) >= self.SIZE:
+                del self._entries[next(iter(self._entries))]  # the oldest
+            self._entries[key] = (verdict, window)
+
+
+def _unchanged_window(path: tuple[x509.Certificate, ...], at: datetime, store: TrustStore,
+                      policy: TrustPolicy) -> Window | None:
+    """The instants around `at` at which judging `path` again accepts it the same way: every
+    certificate valid and, with revocation checked, the CRL of each issuer read at `at` still
+    current (so none is stale) and no CRL of that issuer listing the certificate at all (a
+    revocation dated later refuses it from then on: such a verdict is not remembered). The
+    RGS profile checks do not depend on time. None when there is nothing to remember."""
+    start = max(cert.not_valid_before_utc for cert in path)
+    end = min(cert.not_valid_after_utc for cert in path)
+    if policy.check_revocation:
+        for cert, issuer in pairwise(path):
+            crls = store.crls_of(issuer)
+            if any(crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+                   for crl in crls):
+                return None
+            current = [crl for crl in crls if crl.last_update_utc <= at
+                       and (crl.next_update_utc is None or at <= crl.next_update_utc)]
+            if not current:
+                return None
+            used = max(current, key=lambda crl: crl.last_update_utc)
+            start = max(start, used.last_update_utc)
+            if used.next_update_utc is not None:
+                end = min(end, used.next_update_utc)
+    return (start, end) if start <= at <= end else None
+
+
+def _judge(chain: Sequence[x509.Certificate], *, at: datetime, store: TrustStore,
+           policy: TrustPolicy) -> Verdict:
+    from cryptography.x509.verification import VerificationError
+
     leaf = chain[0]
     pool = [*chain[1:], *store.intermediates]
     try:

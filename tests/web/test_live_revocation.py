@@ -45,3 +45,19 @@ async def test_a_signer_revoked_while_serving_is_refused_from_then_on(tmp_path, 
 
     assert (status, body["outcome"]) == (201, "1-3"), body
     assert "TOTAL_FAILED/REVOKED" in body["anomalie"]["detail"], body
+
+
+async def test_an_agent_revoked_while_connected_is_refused_on_its_next_request(tmp_path,
+                                                                              shared_pki_dir):
+    """The TLS door remembers an accepted certificate; a revocation published meanwhile ends
+    that at once, on the same keep-alive connection."""
+    async with serve(tmp_path / "data", shared_pki_dir) as served:
+        agent = served.enrol(SIREN)
+        async with served.agent_session(agent) as http:
+            for _ in range(2):  # the second answer comes from the remembered verdict
+                async with http.get("/api/v1/transactions") as response:
+                    assert response.status == 200
+            served.simulator.pki.revoke(agent.serial, now=served.simulator.clock.now())
+            async with http.get("/api/v1/transactions") as response:
+                body = await response.json()
+    assert (response.status, body["code"]) == (401, "CERT_REVOKED"), body
