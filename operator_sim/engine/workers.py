@@ -1,32 +1,105 @@
 """The validation worker processes, kept alive through the loss of one of them.
 
-A worker killed from outside (the OOM killer, an operator's `kill -9`) breaks a
-`ProcessPoolExecutor` for good: every later submit raises `BrokenProcessPool`. `WorkerPool`
-is an `Executor` that then builds a fresh pool and sends each job that was lost with the old
-one once more; a job whose second run is lost too raises `WorkerLost` (the caller answers 503:
-it may be the job itself that kills its worker).
+Each worker is a process started by a fork server, with a pipe of its own: a job is pickled
+and written straight to an idle worker's pipe by the thread that submits it, and one collector
+thread waits on every pipe and every worker's exit at once. `ProcessPoolExecutor` spends two
+threads (a queue feeder and a manager woken through a pipe at every submit) on each job; under
+load they held the interpreter lock about a tenth of the time the service ran.
+
+A worker killed from outside (the OOM killer, an operator's `kill -9`) is replaced when next
+needed, and the job it was running is sent once more; a job whose second run is lost too raises
+`WorkerLost` (the caller answers 503: it may be the job itself that kills its worker).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from multiprocessing import forkserver, resource_tracker
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 2
+"""Runs a job gets when its worker dies under it."""
 
 
 class WorkerLost(BrokenProcessPool):
     """A job's worker died under it twice (the pool was rebuilt in between)."""
 
 
+@dataclass(eq=False)
+class _Job:
+    future: Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    runs: int = 0
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    pipe: Connection
+    job: _Job | None = None
+    stopping: bool = False
+
+
+@dataclass(eq=False)
+class _Failure:
+    """An exception the worker could not send as itself (it does not pickle)."""
+
+    kind: str
+    text: str
+
+    def exception(self) -> RuntimeError:
+        return RuntimeError(f"{self.kind}: {self.text}")
+
+
+def _serve(pipe: Connection, initializer: Callable[[], object] | None) -> None:
+    """A worker's life: run each job read from `pipe`, answer (ok, value); None ends it."""
+    if initializer is not None:
+        initializer()
+    while True:
+        try:
+            message = pipe.recv()
+        except EOFError:  # the pool is gone
+            return
+        if message is None:
+            return
+        fn, args, kwargs = message
+        try:
+            answer: tuple[bool, object] = (True, fn(*args, **kwargs))
+        except BaseException as error:  # sent back to the caller, as an executor does
+            answer = (False, error)
+        try:
+            pipe.send(answer)
+        except Exception as error:  # an answer that does not pickle
+            value = answer[1] if not answer[0] else error
+            pipe.send((False, _Failure(type(value).__name__, str(value))))
+
+
+@dataclass(eq=False)
+class _State:
+    """What the pool's lock guards."""
+
+    workers: list[_Worker] = field(default_factory=list)
+    queue: deque[_Job] = field(default_factory=deque)
+    closed: bool = False
+
+
 class WorkerPool(Executor):
-    """`ProcessPoolExecutor`s started by a fork server, replaced when one breaks.
+    """Up to `workers` processes, started on demand by a fork server, replaced when one dies.
 
     Workers are never forked from the server itself: its other threads (store writer and
     readers, signing jobs) may hold a lock at that instant, which the child would then wait
@@ -38,83 +111,179 @@ class WorkerPool(Executor):
         self._context = multiprocessing.get_context("forkserver")
         if preload:
             self._context.set_forkserver_preload(list(preload))
-        self._workers = workers
+        self._size = max(1, workers)
         self._initializer = initializer
         self._lock = threading.Lock()
-        self._closed = False
-        self._pool = self._new_pool()
+        self._state = _State()
+        self._wake_read, self._wake_write = os.pipe()  # the collector's set of workers changed
+        self._collector: threading.Thread | None = None
         self.rebuilds = 0
-        """How many times a broken pool was replaced (for the logs and the tests)."""
+        """How many dead workers were replaced (for the logs and the tests)."""
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=self._context,
-                                   initializer=self._initializer)
-
-    def _current(self, broken: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor:
-        """The pool to submit to: a new one if `broken` is still the current one."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if broken is not None and broken is self._pool:
-                log.warning("a validation worker died (killed from outside?): starting %d new "
-                            "worker(s) and sending the lost jobs once more", self._workers)
-                broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                self.rebuilds += 1
-            return self._pool
+    # -- submitting ------------------------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        outer: Future[Any] = Future()
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._state.closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._state.queue.append(_Job(future, fn, args, kwargs))
+            self._dispatch()
+        return future
 
-        def attempt(retry: bool, broken: ProcessPoolExecutor | None) -> None:
+    def _dispatch(self) -> None:
+        """Send waiting jobs to idle workers, starting workers up to the size (lock held)."""
+        state = self._state
+        while state.queue:
+            worker = next((w for w in state.workers if w.job is None and not w.stopping), None)
+            if worker is None:
+                if len(state.workers) >= self._size or state.closed:
+                    return
+                worker = self._start()
+            if state.closed and not any(w.job is None and not w.stopping
+                                        for w in state.workers):
+                return  # no new worker once shut down: `_collect` fails what is left
+            job = state.queue.popleft()
+            if job.future.cancelled():
+                continue
+            job.runs += 1
+            worker.job = job
             try:
-                pool = self._current(broken)
-                for _ in range(3):  # broken before this job ran: that costs it no attempt
-                    try:
-                        inner = pool.submit(fn, *args, **kwargs)
-                        break
-                    except BrokenProcessPool:
-                        pool = self._current(pool)
-                else:
-                    raise WorkerLost("new validation workers keep dying at start")
-            except BaseException as exc:  # shut down meanwhile, or lost for good
-                if outer.set_running_or_notify_cancel():
-                    outer.set_exception(exc)
+                worker.pipe.send((job.fn, job.args, job.kwargs))
+            except (OSError, EOFError):  # the worker died idle: the collector will see it
+                worker.job, worker.stopping = None, True
+                job.runs -= 1
+                state.queue.appendleft(job)
+            except Exception as error:  # the job does not pickle: its caller's error
+                worker.job = None
+                _settle(job.future, False, error)
+
+    def _start(self) -> _Worker:
+        """A new worker process (lock held); the collector is told to wait on it too."""
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_serve, args=(theirs, self._initializer),
+                                        daemon=True, name="operator-sim-validation")
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours)
+        self._state.workers.append(worker)
+        if self._collector is None:
+            self._collector = threading.Thread(target=self._collect, daemon=True,
+                                               name="validation-results")
+            self._collector.start()
+        else:
+            os.write(self._wake_write, b"w")
+        return worker
+
+    # -- collecting ------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        """Answer each job when its worker does; notice workers that die. Runs until the
+        pool is shut down and every worker has ended."""
+        while True:
+            with self._lock:
+                workers = list(self._state.workers)
+                if self._state.closed and not workers:
+                    while self._state.queue:
+                        _settle(self._state.queue.popleft().future, False,
+                                WorkerLost("the pool was shut down"))
+                    return
+            by_handle: dict[Connection | int, _Worker] = {}
+            for worker in workers:
+                by_handle[worker.pipe] = worker
+                by_handle[worker.process.sentinel] = worker
+            ready = wait([self._wake_read, *by_handle])
+            if self._wake_read in ready:
+                os.read(self._wake_read, 4096)
+            answered = {by_handle[h] for h in ready if isinstance(h, Connection)}
+            ended = {by_handle[h] for h in ready if isinstance(h, int) and h in by_handle}
+            for worker in answered:
+                self._answer(worker)
+            for worker in ended:
+                if worker.pipe.poll():  # it answered before it ended: that answer counts
+                    self._answer(worker)
+                self._bury(worker)
+
+    def _answer(self, worker: _Worker) -> None:
+        try:
+            ok, value = worker.pipe.recv()
+        except (EOFError, OSError):
+            return  # it died: its sentinel says so too
+        with self._lock:
+            job, worker.job = worker.job, None
+            self._dispatch()
+            if self._state.closed and worker.job is None and not worker.stopping:
+                self._stop(worker)
+        if job is not None:
+            _settle(job.future, ok, value.exception() if isinstance(value, _Failure) else value)
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker ended: its job runs once more elsewhere, or is lost."""
+        worker.process.join(timeout=0)
+        worker.pipe.close()
+        with self._lock:
+            if worker not in self._state.workers:
                 return
-
-            def done(finished: Future[Any]) -> None:
-                if finished.cancelled():
-                    outer.cancel()
-                    return
-                error = finished.exception()
-                if isinstance(error, BrokenProcessPool):
-                    if retry:
-                        attempt(False, pool)
-                        return
-                    error = WorkerLost("the validation worker died twice on this job")
-                if not outer.set_running_or_notify_cancel():
-                    return
-                if error is None:
-                    outer.set_result(finished.result())
+            self._state.workers.remove(worker)
+            job = worker.job
+            if self._state.closed:
+                if job is not None:
+                    _settle(job.future, False, WorkerLost("the pool was shut down"))
+                return
+            if job is not None or worker.process.exitcode not in (0, None):
+                log.warning("a validation worker died (exit %s, killed from outside?): a new "
+                            "one starts when needed%s", worker.process.exitcode,
+                            ", and its job runs once more" if job and job.runs < ATTEMPTS else "")
+                self.rebuilds += 1
+            if job is not None:
+                if job.runs < ATTEMPTS:
+                    self._state.queue.appendleft(job)
                 else:
-                    outer.set_exception(error)
+                    _settle(job.future, False,
+                            WorkerLost("the validation worker died twice on this job"))
+            self._dispatch()
 
-            inner.add_done_callback(done)
+    # -- ending ----------------------------------------------------------------------------
 
-        attempt(True, None)
-        return outer
+    def _stop(self, worker: _Worker) -> None:
+        """Ask an idle worker to end (lock held)."""
+        worker.stopping = True
+        with contextlib.suppress(OSError):
+            worker.pipe.send(None)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
-            self._closed = True
-            pool = self._pool
-        pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+            self._state.closed = True
+            if cancel_futures:
+                while self._state.queue:
+                    self._state.queue.popleft().future.cancel()
+            if not self._state.queue:
+                for worker in self._state.workers:
+                    if worker.job is None and not worker.stopping:
+                        self._stop(worker)
+            collector = self._collector
+            if collector is not None:
+                os.write(self._wake_write, b"s")
+        if wait and collector is not None:
+            collector.join()
 
     def end(self) -> None:
         """Stop the workers (jobs waiting are cancelled), then the fork server and the
         resource tracker this process started: nothing of ours is left orphaned."""
         self.shutdown(wait=True, cancel_futures=True)
         end_helpers()
+
+
+def _settle(future: Future[Any], ok: bool, value: Any) -> None:
+    """Answer a job's caller, unless it cancelled meanwhile (a job's future stays pending
+    while it runs, so that a job whose worker died can run again)."""
+    try:
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+    except InvalidStateError:
+        pass
 
 
 def end_helpers() -> None:

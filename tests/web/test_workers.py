@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+import threading
 import time
 
 import pytest
@@ -90,3 +92,69 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# -- the pool's own contract --------------------------------------------------------------------
+
+def _raise(kind: type[Exception], text: str) -> None:
+    raise kind(text)
+
+
+def _unpicklable_answer() -> object:
+    return threading.Lock()  # a lock does not pickle
+
+
+def _wait_for(path: str) -> str:
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return "released"
+
+
+def _touch(path: str) -> None:
+    open(path, "w").close()
+
+
+def test_errors_reach_the_caller_and_the_worker_serves_on(tmp_path):
+    pool = WorkerPool(1)
+    try:
+        with pytest.raises(ValueError, match="refusé"):
+            pool.submit(_raise, ValueError, "refusé").result(timeout=120)
+        with pytest.raises(RuntimeError, match="TypeError"):  # the answer did not pickle
+            pool.submit(_unpicklable_answer).result(timeout=120)
+        with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
+            pool.submit(lambda: None).result(timeout=120)  # the job did not pickle
+        first = pool.submit(os.getpid).result(timeout=120)
+        assert pool.submit(os.getpid).result(timeout=120) == first  # the same worker
+        assert pool.rebuilds == 0
+    finally:
+        pool.end()
+
+
+def test_a_job_cancelled_while_waiting_never_runs(tmp_path):
+    pool = WorkerPool(1)
+    release, ran = str(tmp_path / "release"), str(tmp_path / "ran")
+    try:
+        busy = pool.submit(_wait_for, release)
+        waiting = pool.submit(_touch, ran)
+        assert waiting.cancel()
+        _touch(release)
+        assert busy.result(timeout=120) == "released"
+        assert pool.submit(os.getpid).result(timeout=120) > 0  # runs after the cancelled one
+        assert not os.path.exists(ran)
+    finally:
+        pool.end()
+
+
+def test_shutdown_lets_running_jobs_finish_and_leaves_no_worker(tmp_path):
+    pool = WorkerPool(2)
+    release = str(tmp_path / "release")
+    jobs = [pool.submit(_wait_for, release) for _ in range(2)]
+    workers = {pool.submit(os.getpid) for _ in range(2)}
+    _touch(release)
+    pool.shutdown(wait=True)
+    assert [job.result(timeout=0) for job in jobs] == ["released", "released"]
+    pids = {future.result(timeout=0) for future in workers}
+    with pytest.raises(RuntimeError):
+        pool.submit(os.getpid)
+    pool.end()
+    assert not any(_alive(pid) for pid in pids)
