@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 
 from ..pki.tls import HandshakeRefusal
 from ..store import SqliteStore, StoreError
@@ -139,8 +141,8 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
     return {
         "at": at, "method": request.method, "path": request.path, "query": request.query_string,
         "status": status, "duration_ms": duration_ms, "remote": request.remote,
-        "subject": None if leaf is None else leaf.subject.rfc4514_string(),
-        "issuer": None if leaf is None else leaf.issuer.rfc4514_string(),
+        "subject": None if leaf is None else _names(leaf)[0],
+        "issuer": None if leaf is None else _names(leaf)[1],
         "serial": None if leaf is None else format(leaf.serial_number, "x"),
         "fingerprint": peer_fingerprint(request),
         "verdict": None if verdict is None else verdict.code,
@@ -155,6 +157,13 @@ def _entry(request: web.Request, response: web.StreamResponse | None, *, at: dt.
         "scenario": None if decision is None else decision.rule_id,
         "note": note or (fault[1] if fault else None),
     }
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(leaf: x509.Certificate) -> tuple[str, str]:
+    """The subject and issuer as RFC 4514 strings: written at every request, worked out once
+    per certificate (certificates compare and hash by their bytes)."""
+    return leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string()
 
 
 def handshake_recorder(app: web.Application) -> Callable[[HandshakeRefusal], None]:
