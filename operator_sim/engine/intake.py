@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -92,9 +93,11 @@ class Examination:
     enveloppe_file: str | None = None
 
 
-def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Examination:
-    """Validate and parse one archive (runs in a worker process: pure CPU, no shared state)."""
-    report, reading = inspect_archive(Path(path), policy, name=name)
+def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPolicy
+            ) -> Examination:
+    """Validate and parse one archive, its path or its bytes (runs in a worker process: pure
+    CPU, no shared state)."""
+    report, reading = inspect_archive(_source(archive), policy, name=name)
     if reading is not None and (read := _read_by_validation(reading)) is not None:
         assert reading.enveloppe is not None
         return Examination(report, *read, reading.members, reading.archive_sha256,
@@ -103,10 +106,10 @@ def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Exa
     members: tuple[tuple[str, int, str], ...] = ()
     sha = None
     try:
-        with read_archive(path, policy.limits) as archive:
-            sha = archive.sha256
-            members = tuple((m.name, m.size, m.sha256) for m in archive)
-            for member in archive:
+        with read_archive(_source(archive), policy.limits) as opened:
+            sha = opened.sha256
+            members = tuple((m.name, m.size, m.sha256) for m in opened)
+            for member in opened:
                 root = _try_parse(member.read()) if member.name.endswith(".xml") else None
                 if root is None:
                     continue
@@ -123,6 +126,12 @@ def examine(path: str | os.PathLike, name: str, policy: ValidationPolicy) -> Exa
     return Examination(report, enveloppe, acte, acte_file, members, sha, enveloppe_file)
 
 
+def _source(archive: str | os.PathLike | bytes) -> Path | io.BytesIO:
+    """What the archive readers take: a path, or a small archive's bytes as a file object (it
+    was never written to a file: see `web.http.spool`)."""
+    return io.BytesIO(archive) if isinstance(archive, bytes) else Path(archive)
+
+
 def _read_by_validation(reading: ArchiveReading
                         ) -> tuple[EnveloppeCLMISILL, Acte, str] | None:
     """The envelope and act the validator already parsed, when they are what reading every
@@ -135,12 +144,12 @@ def _read_by_validation(reading: ArchiveReading
     return (enveloppe, acte, acte_file) if xml == {envelope_file, acte_file} else None
 
 
-def examine_shipped(path: str | os.PathLike, name: str, ref: PolicyRef,
+def examine_shipped(archive: str | os.PathLike | bytes, name: str, ref: PolicyRef,
                     fixed: ValidationPolicy | None) -> Examination | None:
     """`examine` with the policy `ref` names (see `policies`); None when this worker was never
     sent its fixed part: call again with `fixed`."""
     policy = resolve(ref, fixed)
-    return None if policy is None else examine(path, name, policy)
+    return None if policy is None else examine(archive, name, policy)
 
 
 def _try_parse(data: bytes) -> etree._Element | None:
@@ -171,14 +180,14 @@ class Engine(Requests):
 
     # -- submissions ------------------------------------------------------------------------
 
-    async def submit_archive(self, identity: Identity, name: str, path: Path, *,
+    async def submit_archive(self, identity: Identity, name: str, archive: Path | bytes, *,
                              hold: bool = False, await_posting: bool = False,
                              await_signature: bool = False,
                              headers: Mapping[str, str] | None = None,
                              owned: bool = False,
                              posted: Sequence[tuple[str | None, bytes | None]] = (),
                              operator_refuses: frozenset[str] = frozenset()) -> Outcome:
-        """Take one envelope archive (already on disk, size-limited by the caller).
+        """Take one envelope archive, its file or (small) its bytes, size-limited by the caller.
 
         A valid act is acknowledged at once, unless `hold`: then it waits at "transmis" until
         `answer_acte` (the préfecture's decision, a scenario's delay). Invalid acts and
@@ -189,13 +198,14 @@ class Engine(Requests):
         A readable act the agent may submit is then put to the scenario book, which may refuse
         it as unavailable (nothing stored), hold it, answer it otherwise or later (`headers`: the
         request's, which rules may match). `owned`: the file is the engine's once the act is
-        stored, moved into the blob store rather than copied (an upload's temporary file).
+        stored, moved into the blob store rather than copied (an upload's temporary file);
+        bytes are stored as they are (`Blobs.put`: a small-blob row when small enough).
         `posted`: the (name, signature) the client uploaded the act's document and annexes
         with, in the act's order (the operator door's), kept beside the protocol's names.
         `operator_refuses`: finding codes the operator's own analysis catches before sending
         (S²LOW's): such an act goes 1 → -1 "Enveloppe invalide : …" with no ministry message.
         """
-        exam = await self.examine(path, name)
+        exam = await self.examine(archive, name)
         fault = None if exam.enveloppe is None else _envelope_fault(exam, name)
         if exam.enveloppe is None or exam.archive_sha256 is None \
                 or (exam.acte is None and fault is None):
@@ -215,7 +225,7 @@ class Engine(Requests):
         if fault is not None or exam.acte is None:
             assert fault is not None  # without a readable act, only an envelope fault gets here
             async with self._locks.setdefault(idcl.siren, asyncio.Lock()):
-                return await self._refuse_envelope(identity, name, path, exam, idcl, fault,
+                return await self._refuse_envelope(identity, name, archive, exam, idcl, fault,
                                                    owned=owned)
         # An act waiting (17 to be posted, 18 to be signed) meets the scenarios when posted.
         waiting = (S.EN_ATTENTE_D_ETRE_SIGNEE if await_signature
@@ -225,7 +235,7 @@ class Engine(Requests):
         # One submission at a time per SIREN: the duplicate check and the insert form one step.
         lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
         async with lock:
-            return await self._record_acte(identity, name, path, exam, idcl, hold=hold,
+            return await self._record_acte(identity, name, archive, exam, idcl, hold=hold,
                                            waiting=waiting, decision=decision,
                                            owned=owned, posted=posted,
                                            operator_refuses=operator_refuses)
@@ -285,7 +295,7 @@ class Engine(Requests):
                        f"the convention of {siren} does not cover budget acts")
         return None
 
-    async def _refuse_envelope(self, identity: Identity, name: str, path: Path,
+    async def _refuse_envelope(self, identity: Identity, name: str, archive: Path | bytes,
                                exam: Examination, idcl: IDCL, fault: EnvelopeFault, *,
                                owned: bool) -> Outcome:
         """Answer the whole envelope with an AnomalieEnveloppe, as the platform does: the
@@ -304,8 +314,8 @@ class Engine(Requests):
         kept = {f for f in (exam.acte_file, *(d.file_name for d in documents)) if f}
 
         def receipt() -> tuple[str, str, dict[str, str], NewMessage]:  # one hop off the loop
-            stored = _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
-                                    owned)
+            stored = _store_receipt(self.sqlite.blobs, archive, self.stamp(digest), limits,
+                                    kept, owned)
             return *stored, self._signed_answer(bundle, stored[1])
 
         archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
@@ -326,13 +336,15 @@ class Engine(Requests):
         return Outcome(row, outcomes.ANO, None, (fault.nature.value, fault.detail),
                        exam.report)
 
-    async def examine(self, path: Path, name: str) -> Examination:
-        """`examine` in a worker, under the current policy (its fixed part sent once each)."""
+    async def examine(self, archive: Path | bytes, name: str) -> Examination:
+        """`examine` in a worker, under the current policy (its fixed part sent once each);
+        a small archive's bytes are sent to it, a larger one's path."""
         ref, fixed = self._policies.split(self.policy())
         loop = asyncio.get_running_loop()
-        exam = await loop.run_in_executor(self.executor, examine_shipped, path, name, ref, None)
+        exam = await loop.run_in_executor(self.executor, examine_shipped, archive, name, ref,
+                                          None)
         if exam is None:  # that worker had not been sent this policy yet
-            exam = await loop.run_in_executor(self.executor, examine_shipped, path, name, ref,
+            exam = await loop.run_in_executor(self.executor, examine_shipped, archive, name, ref,
                                               fixed)
         assert exam is not None
         return exam
@@ -405,7 +417,8 @@ class Engine(Requests):
         return Collectivite(siren=siren, departement=known.departement,
                             arrondissement=int(known.arrondissement), nature=known.nature)
 
-    async def _record_acte(self, identity: Identity, name: str, path: Path, exam: Examination,
+    async def _record_acte(self, identity: Identity, name: str, archive: Path | bytes,
+                           exam: Examination,
                            idcl: IDCL, *, hold: bool, waiting: S | None = None,
                            decision: Decision = DEFAULT_DECISION, owned: bool = False,
                            posted: Sequence[tuple[str | None, bytes | None]] = (),
@@ -419,7 +432,7 @@ class Engine(Requests):
                                                  acte.numero_interne, id_acte)
         mismatch = _idcl_fault(exam, idcl, name, known)
         if mismatch is not None:  # the registration changed since `submit_archive` looked
-            return await self._refuse_envelope(identity, name, path, exam, idcl, mismatch,
+            return await self._refuse_envelope(identity, name, archive, exam, idcl, mismatch,
                                                owned=owned)
         anomalie = exam.report.anomalie() or unnamed or decision.anomalie_now
         if duplicate is not None:
@@ -442,8 +455,8 @@ class Engine(Requests):
 
         def receipt() -> tuple[str, str, dict[str, str], NewMessage | None]:
             # One hop off the loop: the receipt's token, the blobs, the signed answer.
-            stored = _store_receipt(self.sqlite.blobs, path, self.stamp(digest), limits, kept,
-                                    owned)
+            stored = _store_receipt(self.sqlite.blobs, archive, self.stamp(digest), limits,
+                                    kept, owned)
             return *stored, None if bundle is None else self._signed_answer(bundle, stored[1])
 
         archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
@@ -544,8 +557,9 @@ class Engine(Requests):
                 f"{row.status.libelle})",
                 f"the transaction is not waiting to be posted (current status: {row.status.name})",
                 kind=Kind.CONFLICT)
-        exam = await self.examine(self.sqlite.blobs.path(row.archive_sha256),
-                                  row.archive_name or "")
+        # A small archive is a row, with no file: its bytes; a large one's path, re-hashed.
+        stored = await asyncio.to_thread(self.sqlite.blobs.sound, row.archive_sha256)
+        exam = await self.examine(stored, row.archive_name or "")
         acte = exam.acte
         if acte is None:  # it was readable when stored; only a damaged blob store gets here
             raise RequestRefused("ARCHIVE_UNREADABLE", "archive stockée illisible",
@@ -778,17 +792,19 @@ def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessa
     return store.atomic(write)
 
 
-def _store_receipt(blobs: Blobs, path: Path, token: bytes, limits: ArchiveLimits,
+def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: ArchiveLimits,
                    kept: set[str], owned: bool) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
     blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
-    An `owned` archive file is moved into the store (`Blobs.adopt`), not copied.
+    An `owned` archive file is moved into the store (`Blobs.adopt`), not copied; an archive
+    given as bytes is put as such: a small one becomes a row of the commit recording its
+    transaction, with no file and no fsync of its own.
 
     The enveloppe and stray members stay inside the archive blob only: a copy no row names
     would be an orphan nobody can read back or clean up."""
     stored: dict[str, str] = {}
-    with read_archive(path, limits) as archive:
-        for member in archive:
+    with read_archive(_source(archive), limits) as opened:
+        for member in opened:
             if member.name not in kept:
                 continue
             if member.on_disk:  # large: streamed, never whole in memory
@@ -797,7 +813,8 @@ def _store_receipt(blobs: Blobs, path: Path, token: bytes, limits: ArchiveLimits
             else:  # as bytes: a document already stored costs no temporary file
                 stored[member.name] = blobs.put(member.read())
     # The archive last: an owned file is gone once adopted.
-    archive_sha = blobs.adopt(path) if owned else blobs.put(path)
+    archive_sha = blobs.adopt(archive) if owned and isinstance(archive, Path) \
+        else blobs.put(archive)
     return archive_sha, blobs.put(token), stored
 
 
