@@ -1,8 +1,8 @@
 """The REST API under /api/v1: handlers translate HTTP ⇄ engine calls, nothing more.
 
 Every error is JSON in one shape (`code`, `message_fr`, `message_en`, …) with a 4xx status
-(`http.json_errors`); an unexpected fault is a 500 without a traceback. Uploads are streamed to
-disk under a size limit, never read whole into memory.
+(`http.json_errors`); an unexpected fault is a 500 without a traceback. Uploads are read under a
+size limit: a small archive body into memory, anything larger streamed to disk, never whole.
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ async def _archive_form(request: web.Request) -> tuple[str, Path]:
         raise
 
 
-async def _stream_upload(request: web.Request) -> tuple[str, Path]:
-    """The archive's name and a temporary copy of its bytes, under the size limit."""
+async def _stream_upload(request: web.Request) -> tuple[str, Path | bytes]:
+    """The archive's name and its bytes under the size limit: in memory when small (a raw
+    body of at most `SPOOL_IN_MEMORY` bytes), else a temporary copy (a form's file always)."""
     if request.content_type.startswith("multipart/"):
         return await _archive_form(request)
     if request.content_type not in ARCHIVE_TYPES:
@@ -103,19 +104,21 @@ async def _stream_upload(request: web.Request) -> tuple[str, Path]:
                          "archive name missing (name parameter or X-Archive-Name header)")
     name = _archive_name(name)
     async with reading_body(request) as received:
-        path, _ = await spool(request, request.content, suffix=".tar.gz",
-                               limit=request.app[MAX_ARCHIVE_BYTES], received=received)
-    return name, path
+        archive, _ = await spool(request, request.content, suffix=".tar.gz",
+                                 limit=request.app[MAX_ARCHIVE_BYTES], received=received,
+                                 in_memory=True)
+    return name, archive
 
 
 async def post_archive(request: web.Request) -> web.Response:
     """Platform door: a ready @ctes envelope archive."""
-    name, path = await _stream_upload(request)
+    name, archive = await _stream_upload(request)
     try:
-        outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], name, path,
+        outcome = await request.app[ENGINE].submit_archive(request[IDENTITY], name, archive,
                                                            headers=request.headers, owned=True)
     finally:
-        path.unlink(missing_ok=True)  # still there when refused: nothing was stored
+        if isinstance(archive, Path):
+            archive.unlink(missing_ok=True)  # still there when refused: nothing was stored
     return _submitted_response(request, outcome)
 
 

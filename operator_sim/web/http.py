@@ -1,6 +1,7 @@
 """The request/response toolbox every route module shares: the refusal the API answers with
 (`BadRequest`) and the one JSON error shape (`json_errors`), reading bodies (the read deadline,
-408 for a trickling client; spooling a body or a part to a temporary file; a JSON object),
+408 for a trickling client; spooling a body or a part to a temporary file, or keeping a small
+body in memory; a JSON object),
 reading ids and numbers from the URL and the query, the JSON of a transaction or outcome, and
 the hand-written OpenAPI documents (`openapi.json` for /api/v1, `admin-openapi.json` for the
 admin port).
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal, overload
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -31,6 +32,7 @@ from ..protocol.names import ascii_digits
 from ..simulator import Simulator
 from ..store import BlobCorrupted, BlobNotFound, NotFound
 from ..store.interface import SQLITE_MAX_INTEGER, TransactionRow
+from ..store.small_blobs import SMALL_BLOB
 from .auth import refusal
 from .downloads import store_fault
 from .faults import JSON_STATUS, fault_of, json_status
@@ -73,32 +75,71 @@ async def reading_body(request: web.Request) -> AsyncIterator[Callable[[int], No
                          "malformed request body (unreadable form or multipart)") from None
 
 
+SPOOL_IN_MEMORY = SMALL_BLOB
+"""A body kept in memory by `spool(in_memory=True)` is at most this long: an archive that size
+is then stored as a small-blob row in the commit recording its transaction (no temporary file,
+no file blob, no fsync of its own), while a larger one becomes a file blob anyway, which an
+upload's temporary file is moved into (`Blobs.adopt`) rather than copied. It also bounds the
+memory an upload in flight holds."""
+
+
+@overload
+async def spool(request: web.Request, source: Any, *, suffix: str, limit: int,
+                field: str | None = None, received: Callable[[int], None] = ...,
+                already: int = 0, in_memory: Literal[False] = False) -> tuple[Path, int]: ...
+
+
+@overload
+async def spool(request: web.Request, source: Any, *, suffix: str, limit: int,
+                field: str | None = None, received: Callable[[int], None] = ...,
+                already: int = 0, in_memory: Literal[True]) -> tuple[Path | bytes, int]: ...
+
+
 async def spool(request: web.Request, source: Any, *, suffix: str, limit: int,
                 field: str | None = None, received: Callable[[int], None] = lambda total: None,
-                already: int = 0) -> tuple[Path, int]:
+                already: int = 0, in_memory: bool = False) -> tuple[Path | bytes, int]:
     """Copy a body or a multipart part to a temporary file; 413 past `limit` bytes.
 
+    `in_memory`: a body of at most SPOOL_IN_MEMORY bytes comes back as bytes, never written;
+    past that it goes to a temporary file as any other (memory stays bounded).
     `received` is told the running total (`already` bytes read before this part, plus these)."""
-    handle = tempfile.NamedTemporaryFile(dir=request.app[UPLOAD_DIR], delete=False,  # noqa: SIM115
-                                         suffix=suffix)
-    path = Path(handle.name)
+    kept: bytearray | None = bytearray() if in_memory else None
+    handle = None if in_memory else _temporary(request, suffix)
     size = 0
     try:
-        with handle:
-            while chunk := await (source.read_chunk() if hasattr(source, "read_chunk")
-                                  else source.read(1 << 16)):
-                size += len(chunk)
-                received(already + size)
-                if size > limit:
-                    raise BadRequest("ARCHIVE_TOO_LARGE",
-                                     f"envoi de plus de {request.app[MAX_ARCHIVE_BYTES]} octets",
-                                     f"upload larger than {request.app[MAX_ARCHIVE_BYTES]} bytes",
-                                     field=field, kind=Kind.TOO_LARGE)
-                handle.write(chunk)
+        while chunk := await (source.read_chunk() if hasattr(source, "read_chunk")
+                              else source.read(1 << 16)):
+            size += len(chunk)
+            received(already + size)
+            if size > limit:
+                raise BadRequest("ARCHIVE_TOO_LARGE",
+                                 f"envoi de plus de {request.app[MAX_ARCHIVE_BYTES]} octets",
+                                 f"upload larger than {request.app[MAX_ARCHIVE_BYTES]} bytes",
+                                 field=field, kind=Kind.TOO_LARGE)
+            if kept is not None:
+                kept += chunk
+                if size <= SPOOL_IN_MEMORY:
+                    continue
+                # Past the threshold: what came so far, and all the rest, to a file.
+                handle, chunk, kept = _temporary(request, suffix), bytes(kept), None
+            assert handle is not None
+            handle.write(chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        if handle is not None:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
         raise
-    return path, size
+    if handle is None:
+        assert kept is not None
+        return bytes(kept), size
+    handle.close()
+    return Path(handle.name), size
+
+
+def _temporary(request: web.Request, suffix: str) -> IO[bytes]:
+    """A new temporary file in the upload folder, kept when closed (the caller unlinks it)."""
+    return tempfile.NamedTemporaryFile(dir=request.app[UPLOAD_DIR], delete=False,
+                                       suffix=suffix)
 
 
 async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
@@ -263,6 +304,6 @@ def openapi_document(name: str = "openapi.json") -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
-__all__ = ["MIN_UPLOAD_RATE", "BadRequest", "json_errors", "json_object", "openapi_document",
-           "outcome_json", "path_id", "query_int", "query_number", "reading_body", "row_id",
-           "show_scenario", "simulator_of", "spool", "transaction_json"]
+__all__ = ["MIN_UPLOAD_RATE", "SPOOL_IN_MEMORY", "BadRequest", "json_errors", "json_object",
+           "openapi_document", "outcome_json", "path_id", "query_int", "query_number",
+           "reading_body", "row_id", "show_scenario", "simulator_of", "spool", "transaction_json"]

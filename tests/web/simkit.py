@@ -95,11 +95,12 @@ def virtual_start() -> str:
 
 def act(numero: str, *, siren: str = SIREN, nature: NatureActe = NatureActe.DE,
         matiere: tuple[int, ...] = (5, 2), objet: str = "Approbation du règlement intérieur",
-        envelope: int = 1) -> tuple[str, bytes]:
-    """A valid act archive (name, bytes) with these facts."""
+        envelope: int = 1, pdf: bytes | None = None) -> tuple[str, bytes]:
+    """A valid act archive (name, bytes) with these facts (`pdf`: its document, a minimal
+    one by default)."""
+    document = Piece(corpus.minimal_pdf(numero) if pdf is None else pdf, "pdf", TYPOLOGIES[nature])
     request = corpus.base_request(numero_interne=numero, nature=nature, codes_matiere=matiere,
-                                  objet=objet, document=Piece(corpus.minimal_pdf(numero), "pdf",
-                                                              TYPOLOGIES[nature]), annexes=())
+                                  objet=objet, document=document, annexes=())
     collectivite = dataclasses.replace(corpus.COMMUNE, siren=siren)
     return corpus._pack(corpus.build(request, collectivite, numero=envelope))
 

@@ -28,7 +28,8 @@ async def test_stale_temporary_files_go_at_start_and_the_rest_stays(
     data = tmp_path / "data"
     async with serve(data, shared_pki_dir) as served:
         async with served.agent_session(served.enrol(SIREN)) as http:
-            status, body = await submit(http, act("RESTE0001"))
+            # Past the small-blob size: its archive and document are files of the blob folder.
+            status, body = await submit(http, act("RESTE0001", pdf=_service.big_pdf(100_000)))
         assert status == 201, body
     blobs = _blob_files(data)
     assert blobs
