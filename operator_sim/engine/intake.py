@@ -10,6 +10,7 @@ once, signed by the ministère key, with the RFC 3161 token beside it. Knows not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import os
@@ -23,7 +24,7 @@ from lxml import etree
 
 from ..errors import Kind
 from ..pki.identity import Identity, authorize
-from ..protocol.archive import ArchiveLimits, read_archive
+from ..protocol.archive import ArchiveLimits, read_archive, write_archive
 from ..protocol.codes import (
     AnomalieEnveloppeNature,
     AnomalieNature,
@@ -32,7 +33,7 @@ from ..protocol.codes import (
     TransactionStatus,
     TransactionType,
 )
-from ..protocol.envelope import ActeRequest, Collectivite, build_acte_envelope
+from ..protocol.envelope import ActeRequest, BuiltEnvelope, Collectivite, build_acte_envelope
 from ..protocol.errors import InvalidName, ProtocolError
 from ..protocol.messages import (
     IDCL,
@@ -53,7 +54,7 @@ from ..store.interface import (
     TransactionRow,
     TransitionStep,
 )
-from ..store.small_blobs import Blobs
+from ..store.small_blobs import SMALL_BLOB, Blobs
 from ..validation.profiles import PlatformProfile
 from ..validation.report import Severity, ValidationReport
 from ..validation.validator import ArchiveReading, ValidationPolicy, inspect_archive
@@ -124,6 +125,16 @@ def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPol
     except ProtocolError:
         pass  # the report already says why the archive cannot be read
     return Examination(report, enveloppe, acte, acte_file, members, sha, enveloppe_file)
+
+
+def _packed_if_small(built: BuiltEnvelope) -> bytes | None:
+    """A built archive's bytes when they fit a small-blob row (its members, already in memory,
+    tell first), so that it is never a file; None when it is to be written to one."""
+    if sum(len(data) for data in built.members.values()) > SMALL_BLOB:
+        return None
+    packed = io.BytesIO()
+    write_archive(packed, built.members.items())  # the bytes `BuiltEnvelope.write` writes
+    return packed.getvalue() if packed.tell() <= SMALL_BLOB else None
 
 
 def _source(archive: str | os.PathLike | bytes) -> Path | io.BytesIO:
@@ -368,7 +379,8 @@ class Engine(Requests):
                           operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         """Operator door: build the 1-1 archive from the act's fields and files as an operator
         does (trigram `itc`, envelope dated today on the clock, numbered per SIREN and day), sign
-        its files with the operator certificate, then take it exactly like `submit_archive`.
+        its files with the operator certificate, then take it exactly like `submit_archive`
+        (a small archive as its bytes: never written to a file).
 
         `collectivite` is who transmits; None means the one collectivité `identity` acts for,
         as already known to the platform. Raises `IntakeRefused` (input refused, `field` set) for fields
@@ -381,21 +393,25 @@ class Engine(Requests):
         numero = await self.daily_serial("operator-envelope", collectivite.siren)
         signer = self.operator_signer
 
-        def build(folder: str) -> Path:
+        def build(files: contextlib.ExitStack) -> tuple[str, Path | bytes]:
             built = build_acte_envelope(request, collectivite, envelope_date=today,
                                         envelope_numero=numero, itc=self.itc)
             if signer is not None:
                 built = sign_envelope(built, signer.certificate, signer.key, signer.chain)
-            return built.write(folder)
+            packed = _packed_if_small(built)
+            if packed is not None:
+                return built.name, packed
+            return built.name, built.write(files.enter_context(
+                tempfile.TemporaryDirectory(prefix="operator-door-")))
 
-        with tempfile.TemporaryDirectory(prefix="operator-door-") as folder:
+        with contextlib.ExitStack() as files:
             try:
-                path = await asyncio.to_thread(build, folder)
+                name, archive = await asyncio.to_thread(build, files)
             except ProtocolError as exc:
                 raise IntakeRefused(exc.code, f"acte refusé : {exc.message_fr}",
                                     f"act refused: {exc.message_en}", field=exc.field) from None
             return await self.submit_archive(
-                identity, path.name, path, hold=hold, await_posting=await_posting,
+                identity, name, archive, hold=hold, await_posting=await_posting,
                 await_signature=await_signature, headers=headers, owned=True,
                 posted=[(p.posted_name, p.signature)
                         for p in (request.document, *request.annexes)],
