@@ -31,8 +31,9 @@ def test_every_answer_leaves_after_the_syncs_of_what_it_acknowledges(traced):
     assert verdict.problems == []
     assert verdict.answers == COUNT
     assert rows[0].passed is True
-    # Each submission's archive, blobs, their folders and its commit: many syncs each.
-    assert min(verdict.syncs_between_answers) >= 3
+    # At least its commit's: a small archive and its blobs are rows of that commit, with no
+    # sync of their own (larger ones add their files' and folders').
+    assert min(verdict.syncs_between_answers) >= 1
 
 
 def _replay(root: Path, keep) -> power_loss.Verdict:
