@@ -17,6 +17,7 @@ from operator_sim.pki import Identity
 from operator_sim.pki.profiles import RgsLevel
 from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.store.database import DATABASE_NAME
+from operator_sim.store.integrity import check_store
 from operator_sim.store.small_blobs import SMALL_BLOB
 from operator_sim.web.http import SPOOL_IN_MEMORY
 from operator_sim.web.server import RunningSimulator
@@ -58,8 +59,9 @@ async def _post_in_two_parts(http: aiohttp.ClientSession, name: str, data: bytes
         return response.status, await response.json()
 
 
-async def _downloads(served: RunningSimulator, agent, transaction_id: int) -> tuple[bytes, bytes]:
-    """The archive through the API's download and through the S²LOW door's (`env=`)."""
+async def _downloads(served: RunningSimulator, agent,
+                     transaction_id: int) -> tuple[bytes, bytes, bytes]:
+    """The archive through the API's download, the S²LOW door's (`env=`) and the dashboard's."""
     async with served.agent_session(agent) as http:
         async with http.get(f"/api/v1/transactions/{transaction_id}/archive") as r:
             assert r.status == 200 and r.headers["Content-Type"] == "application/gzip"
@@ -68,7 +70,11 @@ async def _downloads(served: RunningSimulator, agent, transaction_id: int) -> tu
                             params={"env": str(transaction_id)}) as r:
             assert r.status == 200 and r.headers["Content-Type"] == "application/gzip"
             door = await r.read()
-    return api, door
+    async with served.admin_session() as admin, \
+            admin.get(f"/admin/actes/{transaction_id}/archive") as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "application/gzip"
+        dashboard = await r.read()
+    return api, door, dashboard
 
 
 async def test_a_small_raw_body_is_never_a_file_and_is_stored_as_a_row(tmp_path, shared_pki_dir):
@@ -99,7 +105,9 @@ async def test_a_small_raw_body_is_never_a_file_and_is_stored_as_a_row(tmp_path,
         assert blobs.read(row.archive_sha256) == archive
         assert not blobs.files.exists(row.archive_sha256)  # a row, not a file
         assert _blob_files(data) == []  # nothing of either receipt is a file
-        assert await _downloads(served, agent, row.id) == (archive, archive)
+        assert await _downloads(served, agent, row.id) == (archive, archive, archive)
+    checked = check_store(data)  # `operator-sim check` reads the archive from its row
+    assert checked.sound and checked.rows_checked > 0 and checked.missing_count == 0
 
 
 async def test_a_waiting_act_whose_archive_is_a_row_is_posted(tmp_path, shared_pki_dir):
@@ -146,7 +154,7 @@ async def test_a_body_past_the_threshold_is_spooled_and_becomes_a_file(tmp_path,
         row = served.simulator.store.get(body["transaction"]["id"])
         assert row.archive_sha256 is not None
         assert served.simulator.store.blobs.files.exists(row.archive_sha256)
-        assert await _downloads(served, agent, row.id) == (archive, archive)
+        assert await _downloads(served, agent, row.id) == (archive, archive, archive)
 
 
 async def test_refused_bodies_leave_nothing_behind(tmp_path, shared_pki_dir):
