@@ -25,6 +25,7 @@ from .engine.callbacks import Callbacks, Limits, RetryPolicy, Targets
 from .engine.clock import Clock, SystemClock, VirtualClock
 from .engine.intake import Engine
 from .engine.prefecture import Prefecture
+from .engine.receipts import ReceiptSigners
 from .engine.scenarios import ScenarioBook, ScenarioError, load_rules_file
 from .engine.scheduler import Scheduler
 from .engine.simulation import scenario_handlers
@@ -37,7 +38,7 @@ from .pki.tls import HandshakeRefusal, server_ssl_context
 from .protocol import envelope
 from .protocol.classification import Classification, bundled_classifications
 from .signature.archive import Signer
-from .signature.cms import sign_outgoing
+from .signature.cms import ministere_material, sign_outgoing
 from .signature.policy import SignatureMode, SignaturePolicy
 from .store import AsyncStore, Collectivite, SqliteStore
 from .store.blobs import remove_stale_files
@@ -182,6 +183,7 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
                     classification=classification, executor=executor, itc=config.itc,
                     profile=PlatformProfile(config.profile),
+                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now),
                     operator_signer=Signer(pki.certificate(operator), pki.private_key(operator),
                                            (pki.ca(operator.issuer).certificate,)))
     engine.scenarios = ScenarioBook(engine.store, config.scenarios)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import io
 import os
 import tempfile
@@ -75,6 +76,7 @@ from .kernel import (
     walk_to_transmis,
 )
 from .policies import PolicyRef, PolicyShipper, resolve
+from .receipts import Receipt, ReceiptSigners, make_receipt
 from .requests import Requests
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
 
@@ -186,6 +188,8 @@ class Engine(Requests):
     """Decides each valid act's outcome and faults (None: an ARActe at once, no fault)."""
     profile: PlatformProfile = PlatformProfile.STRICT
     """The deployment's platform profile; a collectivité's own (`profil`) takes precedence."""
+    receipts: ReceiptSigners | None = None
+    """Where a receipt's token and signed answer are made in a worker (None: here)."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _policies: PolicyShipper = field(default_factory=PolicyShipper)
 
@@ -351,14 +355,18 @@ class Engine(Requests):
         """`examine` in a worker, under the current policy (its fixed part sent once each);
         a small archive's bytes are sent to it, a larger one's path."""
         ref, fixed = self._policies.split(self.policy())
-        loop = asyncio.get_running_loop()
-        exam = await loop.run_in_executor(self.executor, examine_shipped, archive, name, ref,
-                                          None)
-        if exam is None:  # that worker had not been sent this policy yet
-            exam = await loop.run_in_executor(self.executor, examine_shipped, archive, name, ref,
-                                              fixed)
-        assert exam is not None
+        exam = await self._shipped(examine_shipped, archive, name, ref, fixed=fixed)
+        assert isinstance(exam, Examination)
         return exam
+
+    async def _shipped(self, fn: Callable[..., object], *args: object, fixed: object) -> object:
+        """`fn(*args, None)` in a worker; again with `fixed` when that worker answers None
+        (it was never sent that fixed part: `policies`)."""
+        loop = asyncio.get_running_loop()
+        done = await loop.run_in_executor(self.executor, functools.partial(fn, *args, None))
+        if done is None:
+            done = await loop.run_in_executor(self.executor, functools.partial(fn, *args, fixed))
+        return done
 
     async def _decide(self, acte: Acte, siren: str, headers: Mapping[str, str] | None) -> Decision:
         """The scenario book's decision; an `unavailable` fault refuses here, before anything is stored."""
@@ -461,19 +469,23 @@ class Engine(Requests):
         pending = waiting is not None and duplicate is None  # examined again when posted
         by_operator = None if duplicate is not None else _operator_refusal(exam.report,
                                                                            operator_refuses)
-        bundle = None if held or pending or by_operator else await self._answer_bundle(
+        answer = None if held or pending or by_operator else await self._answer_call(
             acte, idcl, received, anomalie)
+        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
+        made = None if self.receipts is None else await self._make_receipt(digest, answer)
+        bundle = made.answer if made is not None else None if answer is None else answer()
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
-        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
         documents = _documents(acte, exam.members, posted)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str], NewMessage | None]:
-            # One hop off the loop: the receipt's token, the blobs, the signed answer.
-            stored = _store_receipt(self.sqlite.blobs, archive, self.stamp(digest), limits,
-                                    kept, owned)
-            return *stored, None if bundle is None else self._signed_answer(bundle, stored[1])
+            # One hop off the loop: the blobs (and without receipt signers, the token and
+            # the answer's signature).
+            token = self.stamp(digest) if made is None else made.token
+            stored = _store_receipt(self.sqlite.blobs, archive, token, limits, kept, owned)
+            return *stored, None if bundle is None else self._signed_answer(
+                bundle, stored[1], None if made is None else made.signature)
 
         archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
@@ -515,14 +527,30 @@ class Engine(Requests):
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
                              anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
         """The 1-2 (no anomaly) or 1-3 for an act received on `received`."""
+        return (await self._answer_call(acte, idcl, received, anomalie))()
+
+    async def _answer_call(self, acte: Acte, idcl: IDCL, received: dt.date,
+                           anomalie: tuple[AnomalieNature, str] | None,
+                           ) -> Callable[[], outcomes.ReturnBundle]:
+        """`_answer_bundle` as a call to make, its serial taken: a worker can build it."""
         serial = await self.return_serial(idcl.siren)
         classification = self.classification().date
         if anomalie is None:
-            return outcomes.ar_acte(acte, idcl, received=received, classification=classification,
-                                    serial=serial, itc=self.itc)
-        return outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
-                                      notified=paris_date(self.clock.now()),
-                                      classification=classification, serial=serial, itc=self.itc)
+            return functools.partial(outcomes.ar_acte, acte, idcl, received=received,
+                                     classification=classification, serial=serial, itc=self.itc)
+        return functools.partial(outcomes.anomalie_acte, acte, idcl, nature=anomalie[0],
+                                 detail=anomalie[1], notified=paris_date(self.clock.now()),
+                                 classification=classification, serial=serial, itc=self.itc)
+
+    async def _make_receipt(self, digest: bytes,
+                            answer: Callable[[], outcomes.ReturnBundle] | None) -> Receipt:
+        """The archive's token and the signed answer, made in a worker (`receipts`)."""
+        assert self.receipts is not None
+        key, keys = self.receipts.keys()
+        made = await self._shipped(make_receipt, self.receipts.job(digest, answer), key,
+                                   fixed=keys)
+        assert isinstance(made, Receipt)
+        return made
 
     async def answer_acte(self, transaction_id: int, *,
                           anomalie: tuple[AnomalieNature, str] | None = None,

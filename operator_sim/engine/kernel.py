@@ -118,10 +118,13 @@ class Kernel:
         """Sign the return message and store it, ready to attach to a transition."""
         return await asyncio.to_thread(self._signed_answer, bundle, token_sha)
 
-    def _signed_answer(self, bundle: outcomes.ReturnBundle, token_sha: str | None) -> NewMessage:
-        """`store_answer`'s work, off the loop: RSA signing, then the blobs."""
+    def _signed_answer(self, bundle: outcomes.ReturnBundle, token_sha: str | None,
+                       signature: bytes | None = None) -> NewMessage:
+        """`store_answer`'s work, off the loop: signing (unless `signature` was made
+        already), then the blobs."""
         blobs = self.sqlite.blobs
-        out_sha, sig_sha = blobs.put(bundle.xml), blobs.put(self.sign(bundle.xml))
+        signature = self.sign(bundle.xml) if signature is None else signature
+        out_sha, sig_sha = blobs.put(bundle.xml), blobs.put(signature)
         return NewMessage(bundle.code, Sender.PREF, bundle.file_name, out_sha,
                           signature_sha256=sig_sha, timestamp_token_sha256=token_sha)
 

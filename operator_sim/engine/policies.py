@@ -1,11 +1,13 @@
-"""Validation policies sent to each worker process once, not pickled with every archive.
+"""Validation policies (and receipt signers) sent to each worker process once, not pickled
+with every archive.
 
 A `ValidationPolicy` pickles to some 32 KB (trust store, classifications), and the worker
 rebuilt its certificates on arrival: more than validating a small archive costs. The engine
 splits the policy into its fixed part, keyed by a random id that changes whenever that part
 does, and the instant of receipt (`PolicyRef`), which alone travels with each archive. A
 worker that does not know the key answers None and is sent the fixed part once (`examine`'s
-caller retries with it); it keeps the last few it was sent.
+caller retries with it); it keeps the last few it was sent. `Shipper` and `known` do the
+same for any other fixed part (the receipt's signing keys: `receipts`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,44 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar, cast
 
 from ..validation.validator import ValidationPolicy
 
-KEEP = 4
+KEEP = 8
 """Fixed parts a process remembers (a policy changes rarely: a PKI reload, a new setting)."""
 _EPOCH = dt.date(1970, 1, 1)
-_known: OrderedDict[str, ValidationPolicy] = OrderedDict()
+_known: OrderedDict[str, object] = OrderedDict()
 _lock = threading.Lock()  # processes=False runs examinations on threads of the server
+T = TypeVar("T")
+
+
+class Shipper(Generic[T]):
+    """Engine side: the key of a fixed part, a new one whenever that part changes."""
+
+    def __init__(self) -> None:
+        self._fixed: T | None = None
+        self._key = ""
+
+    def key(self, fixed: T) -> str:
+        if fixed != self._fixed:  # cheap: the parts are the same objects from call to call
+            self._fixed, self._key = fixed, uuid.uuid4().hex
+        return self._key
+
+
+def known(key: str, fixed: T | None) -> T | None:
+    """Worker side: the fixed part `key` names, remembering `fixed` when it is sent; None
+    when this process was never sent it."""
+    with _lock:
+        if fixed is not None:
+            _known[key] = fixed
+            while len(_known) > KEEP:
+                _known.popitem(last=False)
+        found = _known.get(key)
+        if found is None:
+            return None
+        _known.move_to_end(key)
+    return cast("T", found)
 
 
 @dataclass(frozen=True)
@@ -39,30 +71,20 @@ class PolicyShipper:
     """Engine side: the key of the policy's fixed part, a new one whenever that part changes."""
 
     def __init__(self) -> None:
-        self._fixed: ValidationPolicy | None = None
-        self._key = ""
+        self._shipper: Shipper[ValidationPolicy] = Shipper()
 
     def split(self, policy: ValidationPolicy) -> tuple[PolicyRef, ValidationPolicy]:
         """`policy` as (what to send every time, the fixed part to send a worker once)."""
         fixed = replace(policy, today=_EPOCH, received_at=None)
-        if fixed != self._fixed:  # cheap: the parts are the same objects from call to call
-            self._fixed, self._key = fixed, uuid.uuid4().hex
-        return PolicyRef(self._key, policy.today, policy.received_at), fixed
+        return PolicyRef(self._shipper.key(fixed), policy.today, policy.received_at), fixed
 
 
 def resolve(ref: PolicyRef, fixed: ValidationPolicy | None) -> ValidationPolicy | None:
     """Worker side: the whole policy `ref` names, remembering `fixed` when it is sent; None
     when this process was never sent it."""
-    with _lock:
-        if fixed is not None:
-            _known[ref.key] = fixed
-            while len(_known) > KEEP:
-                _known.popitem(last=False)
-        known = _known.get(ref.key)
-        if known is None:
-            return None
-        _known.move_to_end(ref.key)
-    return replace(known, today=ref.today, received_at=ref.received_at)
+    policy = known(ref.key, fixed)
+    return None if policy is None else replace(policy, today=ref.today,
+                                                 received_at=ref.received_at)
 
 
-__all__ = ["PolicyRef", "PolicyShipper", "resolve"]
+__all__ = ["PolicyRef", "PolicyShipper", "Shipper", "known", "resolve"]

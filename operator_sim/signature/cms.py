@@ -10,6 +10,7 @@ or crypto is hand-written here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TypedDict
 
@@ -24,8 +25,9 @@ from .detached import MALFORMED, check_detached, digests, from_asn1, parse_signe
 from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
 from .result import CMS, Failure, SignatureResult
 
-__all__ = ["async_verify_detached", "from_asn1", "ministere_signer", "parse_signed_data",
-           "sign_detached", "sign_outgoing", "to_asn1", "verify_detached"]
+__all__ = ["SignerMaterial", "async_verify_detached", "from_asn1", "ministere_material",
+           "ministere_signer", "parse_signed_data", "sign_detached", "sign_outgoing", "to_asn1",
+           "verify_detached"]
 
 
 class _Options(TypedDict):
@@ -125,11 +127,46 @@ def sign_outgoing(xml: bytes, store: PkiStore) -> bytes:
     return sign_detached(xml, certificate, key, chain)
 
 
+@dataclass(frozen=True)
+class SignerMaterial:
+    """A signer's certificate, key (PKCS#8 DER, unencrypted: it stays on this machine) and
+    chain as bytes: what pickles to a worker process, which loads it once (`load`)."""
+
+    certificate: bytes
+    key: bytes
+    chain: tuple[bytes, ...]
+
+    def load(self) -> tuple[x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]:
+        key = serialization.load_der_private_key(self.key, None)
+        return (x509.load_der_x509_certificate(self.certificate), key,  # type: ignore[return-value]
+                tuple(x509.load_der_x509_certificate(c) for c in self.chain))
+
+
+def ministere_material(store: PkiStore) -> SignerMaterial:
+    """`sign_outgoing`'s signer as bytes; the same object until the PKI index changes."""
+    version, (certificate, key, chain) = _loaded_ministere_versioned(store)
+    cached = _materials.get(str(store.directory))
+    if cached is None or cached[0] != version:
+        der = serialization.Encoding.DER
+        material = SignerMaterial(
+            certificate.public_bytes(der),
+            key.private_bytes(der, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            tuple(c.public_bytes(der) for c in chain))
+        cached = _materials[str(store.directory)] = (version, material)
+    return cached[1]
+
+
 _Ministere = tuple[x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]
 _ministere: dict[str, tuple[tuple[int, int], _Ministere]] = {}
+_materials: dict[str, tuple[tuple[int, int], SignerMaterial]] = {}
 
 
 def _loaded_ministere(store: PkiStore) -> _Ministere:
+    return _loaded_ministere_versioned(store)[1]
+
+
+def _loaded_ministere_versioned(store: PkiStore) -> tuple[tuple[int, int], _Ministere]:
     index = store.index_path.stat()
     version = (index.st_ino, index.st_mtime_ns)  # the index is replaced whole on every change
     folder = str(store.directory)
@@ -137,5 +174,6 @@ def _loaded_ministere(store: PkiStore) -> _Ministere:
     if cached is None or cached[0] != version:
         if len(_ministere) >= 16:  # tests make many PKIs; a service has one
             _ministere.clear()
+            _materials.clear()
         cached = _ministere[folder] = (version, ministere_signer(store))
-    return cached[1]
+    return cached

@@ -17,6 +17,7 @@ from .tsa import (
     FailureInfo,
     TimeStampAuthority,
     TsaConfigurationError,
+    TsaMaterial,
     authority_from_pki,
     rejection_response,
 )
@@ -43,7 +44,7 @@ __all__ = [
     "ACCEPTED_HASHES", "DEFAULT_POLICY_OID", "FailureInfo", "FileSerials", "ImprintMismatch",
     "InvalidCertificate", "InvalidSignature", "MalformedToken", "MemorySerials",
     "NonceMismatch", "Rejected", "SerialSource", "TimeStampAuthority", "TimestampError",
-    "TokenInfo", "TsaConfigurationError", "VerifiedToken", "authority_from_pki",
+    "TokenInfo", "TsaConfigurationError", "TsaMaterial", "VerifiedToken", "authority_from_pki",
     "build_query", "new_nonce", "read_response", "read_token", "rejection_response", "token_of",
     "verify_response", "verify_token",
 ]

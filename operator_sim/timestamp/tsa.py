@@ -97,6 +97,37 @@ def _check_certificate(certificate: x509.Certificate, key: PrivateKey) -> None:
         raise TsaConfigurationError("TSA key does not match its certificate")
 
 
+@dataclass(frozen=True)
+class TsaMaterial:
+    """A TSA's certificate, key (PKCS#8 DER, unencrypted: it stays on this machine) and chain
+    as bytes, its policy and accuracy: what pickles to a worker process."""
+
+    certificate: bytes
+    key: bytes
+    chain: tuple[bytes, ...]
+    policy_oid: str
+    accuracy: timedelta | None
+
+    def authority(self) -> TimeStampAuthority:
+        """A TSA that only makes tokens with the serial and time given (`stamp_at`)."""
+        key = serialization.load_der_private_key(self.key, None)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise TsaConfigurationError(f"unsupported key type {type(key).__name__}")
+        return TimeStampAuthority(
+            x509.load_der_x509_certificate(self.certificate), key,
+            [x509.load_der_x509_certificate(c) for c in self.chain], self.policy_oid,
+            _no_clock, _NoSerials(), accuracy=self.accuracy)
+
+
+def _no_clock() -> datetime:
+    raise TsaConfigurationError("this TSA stamps only at the time given (stamp_at)")
+
+
+class _NoSerials:
+    def next(self) -> int:
+        raise TsaConfigurationError("this TSA stamps only with the serial given (stamp_at)")
+
+
 class TimeStampAuthority:
     """A TSA with one certificate, one policy and one clock.
 
@@ -129,6 +160,7 @@ class TimeStampAuthority:
             self._sign = lambda data: key.sign(data, algorithm)
         else:
             raise TsaConfigurationError(f"unsupported key type {type(key).__name__}")
+        self._accuracy = accuracy
         der = serialization.Encoding.DER
         self._template = TokenTemplate(
             certificate.public_bytes(der), [c.public_bytes(der) for c in self.chain],
@@ -146,14 +178,38 @@ class TimeStampAuthority:
             raise ValueError(f"a {hash_alg} digest is {expected} bytes, got {len(digest)}")
         return self._token(hash_alg, digest, nonce, with_certificates)
 
+    def next_serial(self) -> int:
+        """A serial number of this TSA's, for a token `stamp_at` makes elsewhere."""
+        return self._serials.next()
+
+    def material(self) -> TsaMaterial:
+        """What another process needs to make this TSA's tokens (`TsaMaterial.authority`)."""
+        return TsaMaterial(
+            self.certificate.public_bytes(serialization.Encoding.DER),
+            self._key.private_bytes(serialization.Encoding.DER,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()),
+            tuple(c.public_bytes(serialization.Encoding.DER) for c in self.chain),
+            self.policy_oid, self._accuracy)
+
+    def stamp_at(self, digest: bytes, *, serial: int, at: datetime) -> bytes:
+        """`stamp_digest` of a SHA-256 `digest` with the serial and genTime given: for a
+        process holding this TSA's key but neither its serials nor its clock (the
+        validation workers stamp receipts; the service hands out serials and time)."""
+        if len(digest) != ACCEPTED_HASHES["sha256"]:
+            raise ValueError(f"a sha256 digest is 32 bytes, got {len(digest)}")
+        return self._token("sha256", digest, None, True, serial=serial, at=at)
+
     def _token(self, hash_alg: str, digest: bytes, nonce: int | None,
-               with_certificates: bool) -> bytes:
-        now = self._clock()
+               with_certificates: bool, *, serial: int | None = None,
+               at: datetime | None = None) -> bytes:
+        now = self._clock() if at is None else at
         if now.tzinfo is None or now.utcoffset() is None:
             raise TsaConfigurationError("the TSA clock must return timezone-aware datetimes")
         template = self._template
         tst_info = template.tst_info(template.message_imprint(hash_alg, digest),
-                                     self._serials.next(), now, nonce)
+                                     self._serials.next() if serial is None else serial, now,
+                                     nonce)
         attributes = template.signed_attributes(tst_info)
         signature = self._sign(template.to_be_signed(attributes))
         return template.token(tst_info, attributes, signature,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pickle
+import subprocess
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -11,12 +13,14 @@ import pytest
 from operator_sim.engine import policies
 from operator_sim.engine.clock import VirtualClock
 from operator_sim.engine.intake import Engine
+from operator_sim.engine.receipts import ReceiptSigners
 from operator_sim.protocol.classification import default_classification
 from operator_sim.signature import sign_outgoing
+from operator_sim.signature.cms import ministere_material
 from operator_sim.signature.policy import SignatureMode, SignaturePolicy
 from operator_sim.store import AsyncStore, SqliteStore
 from operator_sim.testing import corpus
-from operator_sim.timestamp import authority_from_pki
+from operator_sim.timestamp import authority_from_pki, verify_token
 from operator_sim.validation.validator import ValidationPolicy
 
 from .test_intake import NOW, identity
@@ -32,7 +36,7 @@ class RecordingPool(ProcessPoolExecutor):
         self.sent: list[int] = []
 
     def submit(self, fn, /, *args, **kwargs):
-        self.sent.append(len(pickle.dumps(args)))
+        self.sent.append(len(pickle.dumps((fn, args, kwargs))))  # what a worker is sent
         return super().submit(fn, *args, **kwargs)
 
 
@@ -109,3 +113,58 @@ def test_a_worker_keeps_the_last_few_policies(pki):
         refs.append(ref)
     assert policies.resolve(refs[0], None) is None  # the oldest was let go
     assert policies.resolve(refs[-1], None) is not None
+
+
+# -- the receipt's token and signed answer, made in the worker -----------------------------------
+
+@pytest.fixture
+async def receipting_engine(tmp_path, pki):
+    """The engine as `build_simulator` makes it: receipts made in a real worker process."""
+    store = SqliteStore.open(tmp_path / "data")
+    store.ensure_convention(SIREN, "SLO")
+    clock = VirtualClock(NOW)
+    tsa = authority_from_pki(pki.directory, clock=clock.now)
+    pool = RecordingPool()
+    engine = Engine(store=AsyncStore(store), clock=clock,
+                    policy=lambda: ValidationPolicy(today=clock.today(), trust=pki.trust_store(),
+                                                    received_at=clock.now()),
+                    stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
+                    classification=default_classification, executor=pool,
+                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now))
+    yield engine, pool, tsa, store
+    pool.shutdown()
+    store.close()
+
+
+async def test_the_receipt_keys_travel_once_and_the_worker_stamps_and_signs(
+        receipting_engine, pki, tmp_path):
+    engine, pool, tsa, store = receipting_engine
+    outcomes = [await _submit(engine, f"REC_00{i}", tmp_path / str(i)) for i in range(1, 4)]
+    assert [o.code for o in outcomes] == ["1-2"] * 3
+    # First act: examined (asked, then sent the policy), receipt (asked, then sent the keys);
+    # then two small calls per act.
+    assert len(pool.sent) == 4 + 2 * 2
+    assert min(pool.sent[1], pool.sent[3]) > 1_000 and max(pool.sent[4:]) < 2_000
+    serials = set()
+    for outcome in outcomes:
+        row = outcome.transaction
+        messages = {m.code: m for m in store.messages(row.id)}
+        token = store.blobs.read(messages["1-1"].timestamp_token_sha256)
+        verified = verify_token(token, tsa_certificate=tsa.certificate,
+                                data=store.blobs.read(row.archive_sha256))
+        assert verified.gen_time == NOW  # the service's clock, not the worker's
+        serials.add(verified.serial_number)
+        answer = messages["1-2"]
+        xml, signature = store.blobs.read(answer.xml_sha256), store.blobs.read(
+            answer.signature_sha256)
+        folder = tmp_path / f"verify-{row.id}"
+        folder.mkdir()
+        (folder / "m.xml").write_bytes(xml)
+        (folder / "m.p7s").write_bytes(signature)
+        checked = subprocess.run(
+            ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", folder / "m.p7s",
+             "-content", folder / "m.xml", "-CAfile", pki.roots_path, "-purpose", "any",
+             "-out", os.devnull], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        assert outcome.id_acte.encode() in xml  # the answer the worker built is this act's
+    assert len(serials) == 3  # each token its own serial, handed out by the service
