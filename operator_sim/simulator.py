@@ -183,7 +183,8 @@ def build_simulator(config: Config, *, processes: bool = True) -> Simulator:
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
                     classification=classification, executor=executor, itc=config.itc,
                     profile=PlatformProfile(config.profile),
-                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now),
+                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now,
+                                             lambda: classification().date),
                     operator_signer=Signer(pki.certificate(operator), pki.private_key(operator),
                                            (pki.ca(operator.issuer).certificate,)))
     engine.scenarios = ScenarioBook(engine.store, config.scenarios)

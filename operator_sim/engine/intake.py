@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
@@ -76,7 +76,7 @@ from .kernel import (
     walk_to_transmis,
 )
 from .policies import PolicyRef, PolicyShipper, resolve
-from .receipts import Receipt, ReceiptSigners, make_receipt
+from .receipts import Receipt, ReceiptKeys, ReceiptOrder, ReceiptSigners, knows, make_receipt
 from .requests import Requests
 from .scenarios import DEFAULT_DECISION, Decision, Facts, ScenarioBook
 
@@ -94,6 +94,8 @@ class Examination:
     members: tuple[tuple[str, int, str], ...]  # (name, size, sha256)
     archive_sha256: str | None
     enveloppe_file: str | None = None
+    receipt: Receipt | None = None
+    """The token and the would-be ARActe, made with the examination (`receipts`)."""
 
 
 def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPolicy
@@ -158,11 +160,22 @@ def _read_by_validation(reading: ArchiveReading
 
 
 def examine_shipped(archive: str | os.PathLike | bytes, name: str, ref: PolicyRef,
-                    fixed: ValidationPolicy | None) -> Examination | None:
-    """`examine` with the policy `ref` names (see `policies`); None when this worker was never
-    sent its fixed part: call again with `fixed`."""
-    policy = resolve(ref, fixed)
-    return None if policy is None else examine(archive, name, policy)
+                    order: ReceiptOrder | None,
+                    fixed: tuple[ValidationPolicy, ReceiptKeys | None] | None,
+                    ) -> Examination | None:
+    """`examine` with the policy `ref` names (see `policies`), and with an `order` the
+    receipt made too (`receipts`); None when this worker was never sent the policy's fixed
+    part or the keys: call again with `fixed`."""
+    policy = resolve(ref, None if fixed is None else fixed[0])
+    if policy is None or (order is not None
+                          and not knows(order, None if fixed is None else fixed[1])):
+        return None
+    exam = examine(archive, name, policy)
+    if order is None or exam.archive_sha256 is None:
+        return exam
+    idcl = None if exam.enveloppe is None else exam.enveloppe.emetteur
+    return replace(exam, receipt=make_receipt(order, bytes.fromhex(exam.archive_sha256),
+                                              exam.acte, idcl))
 
 
 def _try_parse(data: bytes) -> etree._Element | None:
@@ -355,7 +368,9 @@ class Engine(Requests):
         """`examine` in a worker, under the current policy (its fixed part sent once each);
         a small archive's bytes are sent to it, a larger one's path."""
         ref, fixed = self._policies.split(self.policy())
-        exam = await self._shipped(examine_shipped, archive, name, ref, fixed=fixed)
+        order, keys = (None, None) if self.receipts is None else self.receipts.order()
+        exam = await self._shipped(examine_shipped, archive, name, ref, order,
+                                   fixed=(fixed, keys))
         assert isinstance(exam, Examination)
         return exam
 
@@ -449,7 +464,8 @@ class Engine(Requests):
                            operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
-        received_at = self.clock.now()
+        # The instant the worker stamped the archive at, when it did: the token's genTime.
+        received_at = self.clock.now() if exam.receipt is None else exam.receipt.order.at
         received = paris_date(received_at)
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
         duplicate, known = await self.store.call(_register_and_find, idcl,
@@ -469,23 +485,31 @@ class Engine(Requests):
         pending = waiting is not None and duplicate is None  # examined again when posted
         by_operator = None if duplicate is not None else _operator_refusal(exam.report,
                                                                            operator_refuses)
-        answer = None if held or pending or by_operator else await self._answer_call(
-            acte, idcl, received, anomalie)
-        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
-        made = None if self.receipts is None else await self._make_receipt(digest, answer)
-        bundle = made.answer if made is not None else None if answer is None else answer()
+        made = exam.receipt
+        bundle, signature = None, None
+        if held or pending or by_operator:
+            pass
+        elif anomalie is None and made is not None and made.ar_acte is not None:
+            # The ARActe the worker made and signed; the service numbers it.
+            bundle = outcomes.ar_acte_named(acte, idcl, made.ar_acte, received=received,
+                                            serial=await self.return_serial(idcl.siren),
+                                            itc=self.itc)
+            signature = made.signature
+        else:
+            bundle = await self._answer_bundle(acte, idcl, received, anomalie)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
+        digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
         documents = _documents(acte, exam.members, posted)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
 
         def receipt() -> tuple[str, str, dict[str, str], NewMessage | None]:
-            # One hop off the loop: the blobs (and without receipt signers, the token and
+            # One hop off the loop: the blobs (and what the worker did not make: the token,
             # the answer's signature).
             token = self.stamp(digest) if made is None else made.token
             stored = _store_receipt(self.sqlite.blobs, archive, token, limits, kept, owned)
-            return *stored, None if bundle is None else self._signed_answer(
-                bundle, stored[1], None if made is None else made.signature)
+            return *stored, None if bundle is None else self._signed_answer(bundle, stored[1],
+                                                                            signature)
 
         archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
@@ -527,30 +551,14 @@ class Engine(Requests):
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
                              anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
         """The 1-2 (no anomaly) or 1-3 for an act received on `received`."""
-        return (await self._answer_call(acte, idcl, received, anomalie))()
-
-    async def _answer_call(self, acte: Acte, idcl: IDCL, received: dt.date,
-                           anomalie: tuple[AnomalieNature, str] | None,
-                           ) -> Callable[[], outcomes.ReturnBundle]:
-        """`_answer_bundle` as a call to make, its serial taken: a worker can build it."""
         serial = await self.return_serial(idcl.siren)
         classification = self.classification().date
         if anomalie is None:
-            return functools.partial(outcomes.ar_acte, acte, idcl, received=received,
-                                     classification=classification, serial=serial, itc=self.itc)
-        return functools.partial(outcomes.anomalie_acte, acte, idcl, nature=anomalie[0],
-                                 detail=anomalie[1], notified=paris_date(self.clock.now()),
-                                 classification=classification, serial=serial, itc=self.itc)
-
-    async def _make_receipt(self, digest: bytes,
-                            answer: Callable[[], outcomes.ReturnBundle] | None) -> Receipt:
-        """The archive's token and the signed answer, made in a worker (`receipts`)."""
-        assert self.receipts is not None
-        key, keys = self.receipts.keys()
-        made = await self._shipped(make_receipt, self.receipts.job(digest, answer), key,
-                                   fixed=keys)
-        assert isinstance(made, Receipt)
-        return made
+            return outcomes.ar_acte(acte, idcl, received=received, classification=classification,
+                                    serial=serial, itc=self.itc)
+        return outcomes.anomalie_acte(acte, idcl, nature=anomalie[0], detail=anomalie[1],
+                                      notified=paris_date(self.clock.now()),
+                                      classification=classification, serial=serial, itc=self.itc)
 
     async def answer_acte(self, transaction_id: int, *,
                           anomalie: tuple[AnomalieNature, str] | None = None,

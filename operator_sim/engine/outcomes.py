@@ -97,11 +97,25 @@ def _bundle(code: str, message_name: MessageFileName | str, xml: bytes, idcl: ID
 def ar_acte(acte: ActeMessage, idcl: IDCL, *, received: dt.date, classification: dt.date,
             serial: int, itc: str) -> ReturnBundle:
     """1-2: the act is received; its IDActe and DateReception."""
+    xml = ar_acte_xml(acte, idcl, received=received, classification=classification)
+    return ar_acte_named(acte, idcl, xml, received=received, serial=serial, itc=itc)
+
+
+def ar_acte_xml(acte: ActeMessage, idcl: IDCL, *, received: dt.date,
+                classification: dt.date) -> bytes:
+    """The 1-2's XML: it names no serial, so a worker can make (and sign) it before the
+    service knows whether the act will be acknowledged. `InvalidName` when the act's fields
+    make no IDActe."""
     id_acte = id_acte_for(acte, idcl.departement, idcl.siren)
-    message = ARActe(id_acte=str(id_acte), date_reception=received, acte_recu=acte,
-                     classification_date_version_en_cours=classification)
-    return _bundle("1-2", name_for(id_acte, "1-2", serial), message.to_xml(), idcl,
-                   sent=received, serial=serial, itc=itc)
+    return ARActe(id_acte=str(id_acte), date_reception=received, acte_recu=acte,
+                  classification_date_version_en_cours=classification).to_xml()
+
+
+def ar_acte_named(acte: ActeMessage, idcl: IDCL, xml: bytes, *, received: dt.date, serial: int,
+                  itc: str) -> ReturnBundle:
+    """The 1-2 of `ar_acte_xml` with its file name and envelope, numbered `serial`."""
+    return _bundle("1-2", name_for(id_acte_for(acte, idcl.departement, idcl.siren), "1-2",
+                                   serial), xml, idcl, sent=received, serial=serial, itc=itc)
 
 
 def anomalie_acte(acte: ActeMessage, idcl: IDCL, *, nature: AnomalieNature, detail: str,

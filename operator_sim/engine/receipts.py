@@ -1,10 +1,14 @@
-"""A receipt's cryptography in a worker process: the RFC 3161 token over the archive, and the
-answer (ARActe or AnomalieActe) built and signed by the ministère.
+"""A receipt's cryptography made in the validation worker, with the examination: the RFC 3161
+token over the archive, and the ARActe the act gets if it is acknowledged, signed by the
+ministère.
 
 On the event loop's process these held the interpreter lock about a fifth of a receipt's
-time, leaving the second core to the validation workers alone. The service keeps what must
-stay unique or ordered (the TSA serial, the answer's serial, the instant) and sends them with
-the job; the signing keys travel to each worker once (`policies.Shipper`), not with every job.
+time, and a trip of its own to a worker costs the loop about as much as it saves. None of it
+depends on what the service decides after the examination, save the serial in the answer's
+file name (added by `outcomes.ar_acte_named`): the token's serial and time are handed out
+before (a refused archive only leaves its serial unused, which RFC 3161 allows), and an act
+that is not simply acknowledged gets its answer built and signed as before. The signing keys
+travel to each worker once (`policies.known`), not with every archive.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from ..pki.profiles import PrivateKey
+from ..protocol.errors import ProtocolError
+from ..protocol.messages import IDCL, Acte
 from ..signature.cms import SignerMaterial, sign_detached
 from ..timestamp import TimeStampAuthority, TsaMaterial
-from .outcomes import ReturnBundle
+from . import outcomes
+from .clock import paris_date
 from .policies import Shipper, known
 
 
@@ -32,45 +39,46 @@ class ReceiptKeys:
 
 
 @dataclass(frozen=True)
-class ReceiptJob:
-    """One receipt: the archive's SHA-256 to stamp, with the TSA serial and genTime the
-    service gave, and the answer to build (a picklable call of `outcomes`), if any."""
+class ReceiptOrder:
+    """What travels with each archive: the keys' name, the token's serial, the instant of
+    receipt (the token's genTime, the ARActe's DateReception) and the classification date."""
 
-    digest: bytes
+    key: str
     tsa_serial: int
     at: dt.datetime
-    answer: Callable[[], ReturnBundle] | None
+    classification: dt.date
 
 
 @dataclass(frozen=True)
 class Receipt:
+    order: ReceiptOrder
     token: bytes
-    answer: ReturnBundle | None
-    signature: bytes | None
-    """The ministère's detached CMS of `answer.xml`."""
+    """The RFC 3161 token over the archive's SHA-256."""
+    ar_acte: bytes | None = None
+    """The ARActe's XML, should the act be acknowledged (None: it could not be named)."""
+    signature: bytes | None = None
+    """The ministère's detached CMS of `ar_acte`."""
 
 
 class ReceiptSigners:
-    """Service side: the keys to send (the same object while they do not change) and the
-    TSA's serials and clock."""
+    """Service side: an order for each archive, and the keys (the same object while they do
+    not change) to send a worker that does not know them yet."""
 
     def __init__(self, tsa: TimeStampAuthority, ministere: Callable[[], SignerMaterial],
-                 clock: Callable[[], dt.datetime]) -> None:
+                 clock: Callable[[], dt.datetime], classification: Callable[[], dt.date]) -> None:
         self._tsa, self._tsa_material = tsa, tsa.material()
         self._ministere = ministere
         self._clock = clock
+        self._classification = classification
         self._keys: ReceiptKeys | None = None
         self._shipper: Shipper[ReceiptKeys] = Shipper()
 
-    def job(self, digest: bytes, answer: Callable[[], ReturnBundle] | None) -> ReceiptJob:
-        return ReceiptJob(digest, self._tsa.next_serial(), self._clock(), answer)
-
-    def keys(self) -> tuple[str, ReceiptKeys]:
-        """(the key naming them, the keys) for `make_receipt_shipped`."""
+    def order(self) -> tuple[ReceiptOrder, ReceiptKeys]:
         ministere = self._ministere()
         if self._keys is None or self._keys.ministere is not ministere:
             self._keys = ReceiptKeys(self._tsa_material, ministere)
-        return self._shipper.key(self._keys), self._keys
+        return (ReceiptOrder(self._shipper.key(self._keys), self._tsa.next_serial(),
+                             self._clock(), self._classification()), self._keys)
 
 
 @dataclass(frozen=True)
@@ -85,35 +93,39 @@ _loaded: dict[str, _Loaded] = {}
 _lock = threading.Lock()
 
 
-def make_receipt(job: ReceiptJob, key: str, keys: ReceiptKeys | None) -> Receipt | None:
-    """The token and the signed answer (pure CPU: runs in a worker, or on a thread) with the
-    keys `key` names, loaded once per process; None when this process was never sent them:
-    call again with `keys`."""
+def knows(order: ReceiptOrder, keys: ReceiptKeys | None) -> bool:
+    """Worker side: whether this process holds the keys `order` names (remembering `keys`
+    when sent); loads them once."""
     with _lock:
-        loaded = _loaded.get(key)
-    if loaded is None:
-        sent = known(key, keys)
-        if sent is None:
-            return None
-        loaded = _load(sent)
-        with _lock:
-            if len(_loaded) >= 4:
-                _loaded.clear()
-            _loaded[key] = loaded
-    return _make(job, loaded)
+        if order.key in _loaded:
+            return True
+    sent = known(order.key, keys)
+    if sent is None:
+        return False
+    loaded = _Loaded(sent.tsa.authority(), *sent.ministere.load())
+    with _lock:
+        if len(_loaded) >= 4:
+            _loaded.clear()
+        _loaded[order.key] = loaded
+    return True
 
 
-def _load(keys: ReceiptKeys) -> _Loaded:
-    return _Loaded(keys.tsa.authority(), *keys.ministere.load())
+def make_receipt(order: ReceiptOrder, digest: bytes, acte: Acte | None,
+                 idcl: IDCL | None) -> Receipt:
+    """The token over `digest`, and the signed ARActe when there is a readable act to name
+    (pure CPU: runs in the worker, after `knows`)."""
+    with _lock:
+        loaded = _loaded[order.key]
+    token = loaded.tsa.stamp_at(digest, serial=order.tsa_serial, at=order.at)
+    if acte is None or idcl is None:
+        return Receipt(order, token)
+    try:
+        xml = outcomes.ar_acte_xml(acte, idcl, received=paris_date(order.at),
+                                   classification=order.classification)
+    except ProtocolError:  # an act the platform cannot name gets an AnomalieActe instead
+        return Receipt(order, token)
+    return Receipt(order, token, xml,
+                   sign_detached(xml, loaded.certificate, loaded.key, loaded.chain))
 
 
-def _make(job: ReceiptJob, loaded: _Loaded) -> Receipt:
-    token = loaded.tsa.stamp_at(job.digest, serial=job.tsa_serial, at=job.at)
-    if job.answer is None:
-        return Receipt(token, None, None)
-    answer = job.answer()
-    return Receipt(token, answer, sign_detached(answer.xml, loaded.certificate, loaded.key,
-                                                loaded.chain))
-
-
-__all__ = ["Receipt", "ReceiptJob", "ReceiptKeys", "ReceiptSigners", "make_receipt"]
+__all__ = ["Receipt", "ReceiptKeys", "ReceiptOrder", "ReceiptSigners", "knows", "make_receipt"]

@@ -130,7 +130,8 @@ async def receipting_engine(tmp_path, pki):
                                                     received_at=clock.now()),
                     stamp=tsa.stamp_digest, sign=lambda xml: sign_outgoing(xml, pki),
                     classification=default_classification, executor=pool,
-                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now))
+                    receipts=ReceiptSigners(tsa, lambda: ministere_material(pki), clock.now,
+                                            lambda: default_classification().date))
     yield engine, pool, tsa, store
     pool.shutdown()
     store.close()
@@ -141,10 +142,10 @@ async def test_the_receipt_keys_travel_once_and_the_worker_stamps_and_signs(
     engine, pool, tsa, store = receipting_engine
     outcomes = [await _submit(engine, f"REC_00{i}", tmp_path / str(i)) for i in range(1, 4)]
     assert [o.code for o in outcomes] == ["1-2"] * 3
-    # First act: examined (asked, then sent the policy), receipt (asked, then sent the keys);
-    # then two small calls per act.
-    assert len(pool.sent) == 4 + 2 * 2
-    assert min(pool.sent[1], pool.sent[3]) > 1_000 and max(pool.sent[4:]) < 2_000
+    # First act: asked without, then sent the policy and the keys; then one small call per act
+    # (the token and the ARActe come back with the examination).
+    assert len(pool.sent) == 2 + 2
+    assert pool.sent[1] > 10_000 and max(pool.sent[2:]) < 2_000
     serials = set()
     for outcome in outcomes:
         row = outcome.transaction
