@@ -511,7 +511,14 @@ class Engine(Requests):
             return *stored, None if bundle is None else self._signed_answer(bundle, stored[1],
                                                                             signature)
 
-        archive_sha, token_sha, members, outgoing = await asyncio.to_thread(receipt)
+        # Nothing to write to a file, nothing to sign (a small archive's bytes, all its members
+        # small, the token and the answer made by the worker): stored in memory for the next
+        # commit, with no hop off the loop.
+        in_memory = isinstance(archive, bytes) and made is not None and (
+            signature is not None or bundle is None) and all(
+            size <= SMALL_BLOB for _, size, _ in exam.members)
+        archive_sha, token_sha, members, outgoing = (
+            receipt() if in_memory else await asyncio.to_thread(receipt))
         incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
                               timestamp_token_sha256=token_sha)
         new = NewTransaction(
