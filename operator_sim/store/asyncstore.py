@@ -39,7 +39,7 @@ class AsyncStore:
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-reader")
 
     async def _write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.wrap_future(self.store.run_on_writer(fn, *args, **kwargs))
+        return await self.store.run_on_writer_async(fn, *args, **kwargs)
 
     async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -52,7 +52,7 @@ class AsyncStore:
         the loop does not block. Keep `fn` quick and free of I/O other than the store: it
         holds up every other write while it runs.
         """
-        return await asyncio.wrap_future(self.store.run_on_writer(fn, self.store, *args, **kwargs))
+        return await self.store.run_on_writer_async(fn, self.store, *args, **kwargs)
 
     async def query(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a read `fn(store, *args, **kwargs)` made of named store reads on a reader thread."""

@@ -7,11 +7,15 @@ own (`defer_write`) join the next transaction.
 Group commit: the jobs queued while the writer was busy run together in one transaction, each
 write in its own savepoint (a failing one rolls back alone), and share one COMMIT, so one WAL
 fsync. Each job's caller is answered only once that COMMIT is done: nothing is acknowledged
-before it is on disk, and concurrent submissions no longer pay one fsync each.
+before it is on disk, and concurrent submissions no longer pay one fsync each. Coroutines
+(`run_on_writer_async`) are answered with one wake-up of their loop per group, and one drain
+of the queue is scheduled at a time, so the writer is woken once per group, not per job.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -56,6 +60,7 @@ class SqliteDatabase:
         self.commits = 0
         """Write transactions committed (each one WAL fsync under synchronous=FULL)."""
         self._jobs_lock = threading.Lock()
+        self._drain_scheduled = False  # a `_group_commit` is queued and has not taken the jobs
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
                                           initializer=self._start_writer)
 
@@ -111,8 +116,7 @@ class SqliteDatabase:
         db = self._write_db
         assert db is not None and self._on_writer()
         if db.conn.in_transaction:  # a write nested in a write: a savepoint of the outer one
-            with db.atomic():
-                return fn(db)
+            return _in_savepoint(db, fn)
         return self._transaction(db, lambda deferred: fn(db))
 
     def _transaction(self, db: Database,
@@ -144,14 +148,26 @@ class SqliteDatabase:
         own savepoint: a failing one is logged and dropped, never the caller's transaction."""
         with self._deferred_lock:
             deferred, self._deferred = self._deferred, []
-        for fn in deferred:
-            db.conn.execute("SAVEPOINT deferred")
-            try:
+        if not deferred:
+            return deferred
+        # All under one savepoint (three statements per write otherwise); only when one fails
+        # are they replayed one savepoint each, to drop that one alone.
+        conn = db.conn
+        conn.execute("SAVEPOINT deferred")
+        try:
+            for fn in deferred:
                 fn(db)
-            except Exception:
-                db.conn.execute("ROLLBACK TO deferred")
-                log.exception("deferred write %r failed and was dropped", fn)
-            db.conn.execute("RELEASE deferred")
+        except Exception:
+            conn.execute("ROLLBACK TO deferred")
+            for fn in deferred:
+                conn.execute("SAVEPOINT deferred_one")
+                try:
+                    fn(db)
+                except Exception:
+                    conn.execute("ROLLBACK TO deferred_one")
+                    log.exception("deferred write %r failed and was dropped", fn)
+                conn.execute("RELEASE deferred_one")
+        conn.execute("RELEASE deferred")
         return deferred
 
     def defer_write(self, fn: Callable[[Database], object]) -> None:
@@ -180,7 +196,7 @@ class SqliteDatabase:
         group commit); the future is done once that commit is."""
         if self._closed:
             raise StoreError("store is closed")
-        return self._enqueue(self._in_write_transaction, fn)
+        return self._enqueue(self._in_write_transaction, (fn,), {})
 
     def run_write(self, fn: Callable[[Database], T]) -> T:
         """Run `fn(db)` atomically on the writer thread and return its result.
@@ -208,20 +224,42 @@ class SqliteDatabase:
         is done. An exception keeps the writes it made before (as their own commits did)."""
         if self._closed:
             raise StoreError("store is closed")
-        return self._enqueue(fn, *args, **kwargs)
+        return self._enqueue(fn, args, kwargs)
 
-    def _enqueue(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+    def run_on_writer_async(self, fn: Callable[P, T], *args: P.args,
+                            **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """`run_on_writer` for a coroutine of the running loop: the same job in the same group
+        commit, but the loop is woken once per group for all its answers, not once per job as
+        `asyncio.wrap_future` does. Cancelling the awaiting task before the job runs drops it."""
+        if self._closed:
+            raise StoreError("store is closed")
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        future = self._enqueue(fn, args, kwargs, loop, answer)
+        answer.add_done_callback(lambda done: done.cancelled() and future.cancel())
+        return answer
+
+    def _enqueue(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 answer: asyncio.Future[Any] | None = None) -> Future[T]:
         future: Future[T] = Future()
         with self._jobs_lock:
-            self._jobs.append(_Job(future, fn, args, kwargs))
-        # One drain per job: the first to run takes every job waiting, the others find none.
-        self._writer.submit(self._group_commit)
+            self._jobs.append(_Job(future, fn, args, kwargs, loop, answer))
+            # One drain at a time: it takes every job waiting; a job queued once it has taken
+            # them schedules the next one (no empty drain per job, no wake-up for nothing).
+            drain, self._drain_scheduled = not self._drain_scheduled, True
+        if drain:
+            self._writer.submit(self._group_commit)
         return future
 
     def _group_commit(self) -> None:
         """Run every waiting job in one transaction, COMMIT once, then answer each job."""
         with self._jobs_lock:
             jobs, self._jobs = self._jobs[:MAX_GROUP], self._jobs[MAX_GROUP:]
+            if self._jobs:  # more than one group waits: the next drain is queued now
+                self._writer.submit(self._group_commit)
+            else:
+                self._drain_scheduled = False
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         if not jobs:
             return
@@ -230,21 +268,15 @@ class SqliteDatabase:
             # (in memory, temp_store) would grow with a large write and stay in the heap.
             job = jobs[0]
             try:
-                job.future.set_result(job.fn(*job.args, **job.kwargs))
+                done = [(job, True, job.fn(*job.args, **job.kwargs))]
             except BaseException as error:
-                job.future.set_exception(error)
-            return
-        try:
-            done = self._run_group(jobs)
-        except BaseException as error:  # BEGIN or COMMIT failed: nothing of the group is kept
-            for job in jobs:
-                job.future.set_exception(_mapped(error))
-            return
-        for job, ok, value in done:
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+                done = [(job, False, error)]
+        else:
+            try:
+                done = self._run_group(jobs)
+            except BaseException as error:  # BEGIN or COMMIT failed: nothing of the group is kept
+                done = [(job, False, _mapped(error)) for job in jobs]
+        _answer(done)
 
     def _run_group(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         db = self._write_db
@@ -293,12 +325,43 @@ class SqliteDatabase:
 
 @dataclass
 class _Job:
-    """One call waiting for the writer, and the future its caller waits on."""
+    """One call waiting for the writer, and the future its caller waits on (with, for a
+    coroutine, its loop and the asyncio future it awaits)."""
 
     future: Future[Any]
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    loop: asyncio.AbstractEventLoop | None = None
+    answer: asyncio.Future[Any] | None = None
+
+
+def _answer(done: list[tuple[_Job, bool, Any]]) -> None:
+    """Settle each job's future (after the COMMIT that holds its writes); wake each loop
+    waiting on some of them once, with all of its answers."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
+    for job, ok, value in done:
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+        if job.loop is not None:
+            loops.setdefault(job.loop, []).append((job, ok, value))
+    for loop, answers in loops.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody awaits
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[_Job, bool, Any]]) -> None:
+    """On the loop: hand each job's outcome to the asyncio future its coroutine awaits."""
+    for job, ok, value in answers:
+        answer = job.answer
+        if answer is None or answer.done():  # cancelled meanwhile
+            continue
+        if ok:
+            answer.set_result(value)
+        else:
+            answer.set_exception(value)
 
 
 def _committed(deferred: list[Callable[[Database], object]]) -> None:
@@ -327,3 +390,22 @@ def _environment_error(error: sqlite3.OperationalError) -> sqlite3.OperationalEr
     return error
 
 
+
+
+def _in_savepoint(db: Database, fn: Callable[[Database], T]) -> T:
+    """`fn(db)` in a savepoint of the open transaction: its writes undone alone if it fails.
+
+    One fixed name serves every depth (SQLite releases or rolls back to the innermost savepoint
+    of that name), so no random name and no context manager per write: `Database.atomic` costs
+    a `secrets.token_hex` (a getrandom syscall) and a generator each time."""
+    conn = db.conn
+    conn.execute("SAVEPOINT write")
+    try:
+        result = fn(db)
+    except BaseException:
+        if conn.in_transaction:  # else SQLite already rolled the whole transaction back
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+        raise
+    conn.execute("RELEASE write")
+    return result

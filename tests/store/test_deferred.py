@@ -99,3 +99,32 @@ def test_a_reservation_follows_a_counter_moved_by_another_writer(store):
     assert store.reserve_serial("ar") == 10_001
     store.flush_deferred()
     assert committed(store, "ar") == 10_001
+
+
+def test_deferred_writes_share_one_savepoint_and_a_failing_one_is_dropped_alone(store):
+    """The writes deferred to a transaction run under one savepoint (not one each); when one
+    fails they are replayed one by one, so those before and after it are still kept."""
+    statements: list[str] = []
+    store.run_write(lambda db: db.conn.set_trace_callback(statements.append))
+    try:
+        for n in range(5):
+            store.defer_write(set_counter(f"ok{n}", n))
+        statements.clear()
+        store.next_serial("carrier")
+        words = [s.split()[0].upper() for s in statements]
+        assert words.count("SAVEPOINT") == 1, statements
+
+        def broken(db):
+            db.execute("insert into counters (name, value) values ('z', 1)")
+            raise RuntimeError("refused")
+
+        store.defer_write(set_counter("before", 1))
+        store.defer_write(broken)
+        store.defer_write(set_counter("after", 2))
+        store.next_serial("carrier")
+    finally:
+        store.run_write(lambda db: db.conn.set_trace_callback(None))
+    assert [committed(store, f"ok{n}") for n in range(5)] == list(range(5))
+    assert committed(store, "before") == 1 and committed(store, "after") == 2
+    assert committed(store, "z") is None and committed(store, "carrier") == 2
+    assert not store.has_deferred

@@ -1,9 +1,12 @@
 """Group commit: writes queued together share one transaction and one COMMIT, each a savepoint."""
 
+import asyncio
 import sqlite3
 import threading
 
 import pytest
+
+from operator_sim.store.asyncstore import AsyncStore
 
 from .factories import open_store
 
@@ -118,3 +121,73 @@ def test_a_lone_write_is_its_own_transaction_without_a_savepoint(store):
     finally:
         store.run_write(lambda db: db.conn.set_trace_callback(None))
     assert committed_counters(store) == {"lone": 1, "g0": 0, "g1": 1, "g2": 2}
+
+
+def counting_wakes(loop):
+    """Count the calls that wake `loop` from another thread (`call_soon_threadsafe`)."""
+    wakes: list[object] = []
+    original = loop.call_soon_threadsafe
+
+    def counted(callback, *args, **kwargs):
+        wakes.append(callback)
+        return original(callback, *args, **kwargs)
+
+    loop.call_soon_threadsafe = counted
+    return wakes
+
+
+async def test_coroutines_answered_by_one_group_wake_the_loop_once_after_its_commit(store):
+    """Twenty coroutines' writes in one group: one wake-up of the loop for all their answers
+    (not one per job), and each coroutine resumes with its row already committed."""
+    front = AsyncStore(store)
+    release, held = hold_writer(store)
+    wakes = counting_wakes(asyncio.get_running_loop())
+
+    async def one(n):
+        value = await front.write(set_counter(f"a{n}", n))
+        return value, committed_counters(store)
+
+    tasks = [asyncio.ensure_future(one(n)) for n in range(20)]
+    await asyncio.sleep(0.05)  # every task is waiting on the writer
+    assert not any(t.done() for t in tasks)
+    release.set()
+    answers = await asyncio.gather(*tasks)
+    held.result(30)
+    assert [value for value, _ in answers] == list(range(20))
+    assert all(seen[f"a{n}"] == n for n, (_, seen) in enumerate(answers))
+    assert len(wakes) == 1, wakes
+    front.close()
+
+
+async def test_a_coroutine_whose_write_fails_gets_its_error_and_the_group_is_kept(store):
+    front = AsyncStore(store)
+    release, _ = hold_writer(store)
+
+    def failing(db):
+        db.execute("insert into counters (name, value) values ('bad', 1)")
+        raise RuntimeError("refused")
+
+    first = asyncio.ensure_future(front.write(set_counter("first", 1)))
+    bad = asyncio.ensure_future(front.write(failing))
+    last = asyncio.ensure_future(front.write(set_counter("last", 3)))
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await first == 1 and await last == 3
+    with pytest.raises(RuntimeError, match="refused"):
+        await bad
+    assert committed_counters(store) == {"first": 1, "last": 3}
+    front.close()
+
+
+async def test_a_coroutine_cancelled_before_its_write_runs_drops_the_write(store):
+    front = AsyncStore(store)
+    release, _ = hold_writer(store)
+    cancelled = asyncio.ensure_future(front.write(set_counter("cancelled", 1)))
+    await asyncio.sleep(0.05)
+    cancelled.cancel()
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await front.write(set_counter("after", 2)) == 2
+    assert cancelled.cancelled()
+    assert committed_counters(store) == {"after": 2}
+    front.close()
