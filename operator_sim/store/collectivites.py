@@ -10,7 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .interface import Collectivite, Convention, NewConvention, NotFound
-from .rows import fetch_one, inserted_id
+from .rows import fetch_all, fetch_one, inserted_id
 from .writer import SqliteDatabase
 
 TEST_CONVENTION_DATE = date(2001, 1, 1)
@@ -56,7 +56,7 @@ class CollectiviteTables(SqliteDatabase):
         sql, params = "SELECT * FROM conventions ORDER BY id", []
         if siren is not None:
             sql, params = "SELECT * FROM conventions WHERE siren = ? ORDER BY id", [siren]
-        return [convention_row(row) for row in self._read_db().query(sql, params)]
+        return [convention_row(row) for row in fetch_all(self._read_db(), sql, params)]
 
     def get_convention(self, convention_id: int) -> Convention | None:
         """One convention by its id, or None."""

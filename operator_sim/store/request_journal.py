@@ -16,15 +16,17 @@ REQUEST_COLUMNS = ("at", "method", "path", "query", "status", "duration_ms", "re
                    "identity", "transaction_id", "error_code", "scenario", "note")
 
 
+_INSERT_REQUEST = (f"insert into requests ({', '.join(REQUEST_COLUMNS)}) values"
+                   f" ({', '.join('?' * len(REQUEST_COLUMNS))})")
+_AT, _IDENTITY = REQUEST_COLUMNS.index("at"), REQUEST_COLUMNS.index("identity")
+
+
 def record_request(db: Database, entry: dict[str, Any]) -> int:
-    values = dict(entry)
-    values["at"] = time_to_text(values["at"])
-    if values.get("identity") is not None:
-        values["identity"] = json.dumps(values["identity"], ensure_ascii=False)
-    cursor = db.execute(f"insert into requests ({', '.join(REQUEST_COLUMNS)}) values"
-                        f" ({', '.join('?' * len(REQUEST_COLUMNS))})",
-                        [values.get(c) for c in REQUEST_COLUMNS])
-    return inserted_id(cursor.lastrowid)
+    values = [entry.get(c) for c in REQUEST_COLUMNS]
+    values[_AT] = time_to_text(entry["at"])
+    if values[_IDENTITY] is not None:
+        values[_IDENTITY] = json.dumps(values[_IDENTITY], ensure_ascii=False)
+    return inserted_id(db.conn.execute(_INSERT_REQUEST, values).lastrowid)
 
 
 def requests(db: Database, *, fingerprint: str | None = None, status: int | None = None,

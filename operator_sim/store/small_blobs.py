@@ -16,7 +16,7 @@ import hashlib
 import io
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -107,6 +107,20 @@ class Blobs:
 
     def exists(self, sha256: str) -> bool:
         return self._small(sha256) is not None or self.files.exists(sha256)
+
+    def missing(self, digests: Iterable[str | None]) -> list[str]:
+        """Those of `digests` (None skipped) that are no blob, in order: `exists` for several
+        at once, with one query for the small ones instead of one each (and no bytes read)."""
+        wanted = [d for d in digests if d is not None]
+        unstaged = [d for d in wanted if d not in self._staged]
+        if not unstaged:
+            return []
+        named = [d for d in unstaged if isinstance(d, str) and len(d) == 64]
+        rows = self._read_db().conn.execute(
+            f"select sha256 from small_blobs where sha256 in ({', '.join('?' * len(named))})",
+            named).fetchall() if named else []
+        present = {row[0] for row in rows}
+        return [d for d in unstaged if d not in present and not self.files.exists(d)]
 
     def read(self, sha256: str) -> bytes:
         """The blob's bytes, checked against their name (`BlobCorrupted` otherwise)."""

@@ -56,7 +56,7 @@ class TransactionTables(SqliteDatabase):
     _reserved: dict[str, int]  # writer thread only: see `reserve_serial`
 
     def _require_blobs(self, digests: Iterable[str | None]) -> None:
-        missing = [d for d in digests if d is not None and not self.blobs.exists(d)]
+        missing = self.blobs.missing(digests)
         if missing:
             raise MissingBlob(f"put these blobs before recording them: {', '.join(missing)}")
 
@@ -65,10 +65,9 @@ class TransactionTables(SqliteDatabase):
         if value is not None and fetch_one(db, f"select 1 from {table} where {key} = ?", [value]) is None:
             raise NotFound(f"unknown {what} {value!r}")
 
-    def _insert_message(self, db: Database, transaction_id: int, message: NewMessage,
-                        at: str) -> int:
-        self._require_blobs((message.xml_sha256, message.signature_sha256,
-                             message.timestamp_token_sha256))
+    @staticmethod
+    def _insert_message(db: Database, transaction_id: int, message: NewMessage, at: str) -> int:
+        """The message row (its blobs checked by the caller, `_message_blobs`)."""
         return insert_row(db, "messages", {
             "transaction_id": transaction_id, "code": message.code,
             "direction": message.direction.name, "file_name": message.file_name,
@@ -77,15 +76,13 @@ class TransactionTables(SqliteDatabase):
         })
 
     @staticmethod
-    def _append_journal(db: Database, transaction_id: int, at: str,
-                        from_status: TransactionStatus | None, to_status: TransactionStatus,
-                        actor: str, message: str, message_id: int | None) -> None:
-        insert_row(db, "journal", {
-            "transaction_id": transaction_id, "at": at,
-            "from_status": None if from_status is None else int(from_status),
-            "to_status": int(to_status), "actor": actor, "message": message,
-            "message_id": message_id,
-        })
+    def _append_journal(db: Database, events: Sequence[tuple[Any, ...]]) -> None:
+        """Journal rows (transaction_id, at, from_status, to_status, actor, message,
+        message_id), in order, with one INSERT however many a status walk appends."""
+        db.conn.execute(
+            "insert into journal (transaction_id, at, from_status, to_status, actor, message,"
+            " message_id) values " + ", ".join([_JOURNAL_ROW] * len(events)),
+            [value for event in events for value in event])
 
     def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
                            message: str = "") -> TransactionRow:
@@ -106,28 +103,27 @@ class TransactionTables(SqliteDatabase):
             self._require_row(db, "transactions", "id", new.related_transaction_id, "transaction")
             self._require_row(db, "agents", "id", new.agent_id, "agent")
             try:
-                transaction_id = insert_row(db, "transactions", {
-                    "type": int(new.type), "status": int(new.status), "siren": new.siren,
-                    "related_transaction_id": new.related_transaction_id, "id_acte": new.id_acte,
-                    "numero_interne": new.numero_interne,
-                    "nature": None if new.nature is None else int(new.nature),
-                    "matiere": new.matiere, "objet": new.objet,
-                    "decision_date": None if new.decision_date is None else new.decision_date.isoformat(),
-                    "archive_name": new.archive_name, "archive_sha256": new.archive_sha256,
-                    "agent_id": new.agent_id, "created_at": when, "updated_at": when,
-                })
+                # RETURNING: the row as stored, without reading it back (no trigger or later
+                # statement here changes a transactions row).
+                row = transaction_row(fetch_all(db, _INSERT_TRANSACTION, [
+                    int(new.type), int(new.status), new.siren, new.related_transaction_id,
+                    new.id_acte, new.numero_interne,
+                    None if new.nature is None else int(new.nature), new.matiere, new.objet,
+                    None if new.decision_date is None else new.decision_date.isoformat(),
+                    new.archive_name, new.archive_sha256, new.agent_id, when, when])[0])
             except sqlite3.IntegrityError as error:
                 raise _integrity(error, new) from error
-            message_ids = [self._insert_message(db, transaction_id, m, when) for m in new.messages]
-            for d in new.documents:
-                insert_row(db, "documents", {
-                    "transaction_id": transaction_id, "role": d.role, "position": d.position,
-                    "file_name": d.file_name, "sha256": d.sha256, "mimetype": d.mimetype,
-                    "size": d.size, "posted_name": d.posted_name,
-                    "posted_signature": d.posted_signature})
-            self._append_journal(db, transaction_id, when, None, new.status, actor, message,
-                                 message_ids[0] if message_ids else None)
-            return self._get(db, transaction_id)
+            message_ids = []
+            for m in new.messages:
+                self._require_blobs(_message_blobs(m))
+                message_ids.append(self._insert_message(db, row.id, m, when))
+            if new.documents:
+                db.conn.executemany(_INSERT_DOCUMENT, [
+                    (row.id, d.role, d.position, d.file_name, d.sha256, d.mimetype, d.size,
+                     d.posted_name, d.posted_signature) for d in new.documents])
+            self._append_journal(db, [(row.id, when, None, int(new.status), actor, message,
+                                       message_ids[0] if message_ids else None)])
+            return row
 
         return self.run_write(write)
 
@@ -146,22 +142,18 @@ class TransactionTables(SqliteDatabase):
         any more (another transition won), `NotFound` for an unknown id; then nothing changed.
         """
         when = time_to_text(at)
-        self._require_blobs(d for s in steps if s.attach
-                            for d in (s.attach.xml_sha256, s.attach.signature_sha256,
-                                      s.attach.timestamp_token_sha256))
+        self._require_blobs(d for s in steps if s.attach for d in _message_blobs(s.attach))
 
         def write(db: Database) -> tuple[TransactionRow, ...]:
-            rows = []
+            rows, events = [], []
             for step in steps:
-                try:
-                    cursor = db.execute(
-                        "update transactions set status = ?, updated_at = ?,"
-                        " id_acte = coalesce(?, id_acte) where id = ? and status = ?",
-                        [int(step.to_status), when, step.id_acte, step.transaction_id,
-                         int(step.expected_from)])
+                try:  # RETURNING: the row as this step leaves it, without reading it back
+                    updated = fetch_all(db, _UPDATE_STATUS, [
+                        int(step.to_status), when, step.id_acte, step.transaction_id,
+                        int(step.expected_from)])
                 except sqlite3.IntegrityError as error:
                     raise DuplicateActe(f"IDActe {step.id_acte} already names another act") from error
-                if cursor.rowcount != 1:
+                if len(updated) != 1:
                     current = fetch_one(db, "select status from transactions where id = ?",
                                         [step.transaction_id])
                     if current is None:
@@ -170,9 +162,12 @@ class TransactionTables(SqliteDatabase):
                                          TransactionStatus(current["status"]))
                 message_id = (self._insert_message(db, step.transaction_id, step.attach, when)
                               if step.attach else None)
-                self._append_journal(db, step.transaction_id, when, step.expected_from,
-                                     step.to_status, actor, step.message, message_id)
-                rows.append(self._get(db, step.transaction_id))
+                events.append((step.transaction_id, when, int(step.expected_from),
+                               int(step.to_status), actor, step.message, message_id))
+                rows.append(transaction_row(updated[0]))
+            # The walk's journal rows together, in step order (no trigger reads the journal
+            # of the statuses a later step sets).
+            self._append_journal(db, events)
             return tuple(rows)
 
         return self.run_write(write)
@@ -180,8 +175,7 @@ class TransactionTables(SqliteDatabase):
     def add_message(self, transaction_id: int, message: NewMessage, *, at: datetime) -> MessageRow:
         """Record an exchanged XML that changes no status (e.g. a re-sent AR)."""
         when = time_to_text(at)
-        self._require_blobs((message.xml_sha256, message.signature_sha256,
-                             message.timestamp_token_sha256))
+        self._require_blobs(_message_blobs(message))
 
         def write(db: Database) -> MessageRow:
             self._require_row(db, "transactions", "id", transaction_id, "transaction")
@@ -322,6 +316,25 @@ class TransactionTables(SqliteDatabase):
         rows = fetch_all(
             self._read_db(), "select * from journal where transaction_id = ? order by id", [transaction_id])
         return tuple(journal_event(r) for r in rows)
+
+
+_INSERT_TRANSACTION = (
+    "insert into transactions (type, status, siren, related_transaction_id, id_acte,"
+    " numero_interne, nature, matiere, objet, decision_date, archive_name, archive_sha256,"
+    " agent_id, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " returning *")
+_INSERT_DOCUMENT = (
+    "insert into documents (transaction_id, role, position, file_name, sha256, mimetype, size,"
+    " posted_name, posted_signature) values (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPDATE_STATUS = (
+    "update transactions set status = ?, updated_at = ?, id_acte = coalesce(?, id_acte)"
+    " where id = ? and status = ? returning *")
+_JOURNAL_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+
+
+def _message_blobs(message: NewMessage) -> tuple[str | None, ...]:
+    """The blobs a message row names (they must be put before it is recorded)."""
+    return message.xml_sha256, message.signature_sha256, message.timestamp_token_sha256
 
 
 def _where(filters: TransactionFilter) -> tuple[str, list[Any]]:

@@ -114,3 +114,30 @@ def test_a_closed_store_takes_no_small_blob(tmp_path):
     store.close()
     with pytest.raises(StoreError):
         store.blobs.put(b"<ARActe/>")
+
+
+def test_missing_names_the_digests_no_home_holds_in_order(tmp_path):
+    """`missing` answers `exists` for several digests at once, with one query and no bytes
+    read: staged, committed and file blobs are there; unknown ones (and names no blob can
+    have) are listed in the order given."""
+    store = open_store(tmp_path)
+    try:
+        committed = store.blobs.put(b"committed small blob")
+        store.flush_deferred()
+        staged = store.blobs.put(b"staged small blob")
+        on_disk = store.blobs.put(b"x" * (SMALL_BLOB + 1))
+        unknown, other = "0" * 64, "f" * 64
+        assert store.blobs.missing([committed, None, staged, on_disk]) == []
+        assert store.blobs.missing([unknown, committed, "not-a-digest", staged, other]) == [
+            unknown, "not-a-digest", other]
+        assert [d for d in (committed, staged, on_disk, unknown) if store.blobs.exists(d)] == [
+            committed, staged, on_disk]
+        statements: list[str] = []  # one query for them all, reading no bytes
+        store.run_read(lambda db: db.conn.set_trace_callback(statements.append))
+        try:
+            assert store.blobs.missing([unknown, committed, other]) == [unknown, other]
+        finally:
+            store.run_read(lambda db: db.conn.set_trace_callback(None))
+        assert len(statements) == 1 and "data" not in statements[0], statements
+    finally:
+        store.close()

@@ -137,6 +137,36 @@ def test_the_ar_records_its_message_and_gives_the_act_its_id_acte(store):
     assert [m.code for m in store.messages(row.id)] == ["1-1", "1-2"]
 
 
+def test_a_status_walk_returns_each_step_and_journals_it_without_reading_rows_back(store):
+    """1 → 2 → 3 → 4 in one `transition_many`: each step's row as it left it, the journal in
+    step order with the answer on the last event, written by one INSERT; no row re-read."""
+    row = store.create_transaction(new_acte(store, "W1"), at=T0, actor="a")
+    ar = message(store, "1-2", Sender.PREF, "034-491011698-20250310-W1-DE-1-2_1.xml")
+    later = T0 + timedelta(minutes=1)
+    steps = [TransitionStep(row.id, S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION, "validation OK"),
+             TransitionStep(row.id, S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS, "transmis"),
+             TransitionStep(row.id, S.TRANSMIS, S.ACQUITTEMENT_RECU, "reçu", ar,
+                            "034-491011698-20250310-W1-DE")]
+    statements: list[str] = []
+    store.run_write(lambda db: db.conn.set_trace_callback(statements.append))
+    try:
+        walked = store.transition_many(steps, at=later, actor="pref")
+    finally:
+        store.run_write(lambda db: db.conn.set_trace_callback(None))
+    assert [(r.status, r.id_acte, r.updated_at) for r in walked] == [
+        (S.EN_ATTENTE_DE_TRANSMISSION, None, later), (S.TRANSMIS, None, later),
+        (S.ACQUITTEMENT_RECU, "034-491011698-20250310-W1-DE", later)]
+    assert walked[-1] == store.get(row.id)
+    events = store.journal(row.id)[1:]
+    assert [(e.from_status, e.to_status, e.message, e.actor) for e in events] == [
+        (S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION, "validation OK", "pref"),
+        (S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS, "transmis", "pref"),
+        (S.TRANSMIS, S.ACQUITTEMENT_RECU, "reçu", "pref")]
+    assert [e.message_id for e in events] == [None, None, store.messages(row.id)[-1].id]
+    assert not any(s.lower().startswith("select * from transactions") for s in statements)
+    assert len({s for s in statements if s.lower().startswith("insert into journal")}) == 1
+
+
 def test_transitions_applied_together_win_or_lose_together(store):
     acte = store.create_transaction(new_acte(store, "AN1"), at=T0, actor="a")
     store.transition(acte.id, S.TRANSMIS, at=T0, actor="t", expected_from=S.POSTE)
