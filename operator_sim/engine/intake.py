@@ -54,6 +54,7 @@ from ..store.interface import (
     StatusConflict,
     TransactionRow,
     TransitionStep,
+    reads_first,
 )
 from ..store.small_blobs import SMALL_BLOB, Blobs
 from ..validation.profiles import PlatformProfile
@@ -705,6 +706,7 @@ def _register_then_answer(store: SimulatorStore, idcl: IDCL, new: NewTransaction
     return create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
 
 
+@reads_first
 def _sender(store: SimulatorStore, siren: str, day: dt.date
             ) -> tuple[RegisteredCollectivite | None, Convention | None]:
     """The collectivité registered under `siren`, and its convention in force on `day`."""
@@ -751,6 +753,7 @@ def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
                          f"{name} -> IDCL_MISMATCH : {message_fr}")
 
 
+@reads_first  # a first registration is its own commit
 def _register_and_find(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: str | None
                        ) -> tuple[TransactionRow | None, RegisteredCollectivite | None]:
     """Remember the sender (`_register`), then find the act this one would duplicate: a live

@@ -422,6 +422,24 @@ class TransactionFilter:
 # --- the interface ------------------------------------------------------------------------------
 
 
+READS_FIRST = "store_reads_first"
+"""The attribute `reads_first` sets on a function."""
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_first(fn: F) -> F:
+    """Mark a step run on the writer thread (`AsyncSimulatorStore.call`) that only reads,
+    or writes only rarely (through named write methods).
+
+    Such a step still runs in the writer's order, but when it opens a group commit it runs
+    before the group's write transaction, not inside it: a group of such steps alone opens
+    no transaction and does not commit (nor fsync) the deferred writes waiting, which the
+    next write carries. A write it does make is its own transaction, committed (durable)
+    before it returns, as outside any group."""
+    setattr(fn, READS_FIRST, True)
+    return fn
+
+
 class TransactionStore(Protocol):
     """Everything the engine needs from persistence. Every write is one atomic unit."""
 

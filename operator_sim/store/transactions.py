@@ -30,6 +30,7 @@ from .interface import (
     TransactionFilter,
     TransactionRow,
     TransitionStep,
+    reads_first,
 )
 from .rows import (
     document_row,
@@ -196,6 +197,7 @@ class TransactionTables(SqliteDatabase):
 
         return self.run_write(write)
 
+    @reads_first  # on the writer, outside the group's transaction: it only defers a write
     def reserve_serial(self, name: str) -> int:
         """Like `next_serial`, without a commit of its own: the number is made durable by the
         next write transaction (`defer_write`), so the commit that stores what carries it

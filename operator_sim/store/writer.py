@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 from sqlite_utils import Database
 
-from .interface import StoreBusy, StoreError, StoreFull
+from .interface import READS_FIRST, StoreBusy, StoreError, StoreFull
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -261,21 +261,22 @@ class SqliteDatabase:
             else:
                 self._drain_scheduled = False
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
-        if not jobs:
-            return
+        # The reads leading the group (`reads_first`) run before its transaction: reads need
+        # none, and a group of reads alone then commits nothing (deferred writes wait).
+        lead = 0
+        while lead < len(jobs) and getattr(jobs[lead].fn, READS_FIRST, False):
+            lead += 1
+        done = [_run(job) for job in jobs[:lead]]
+        jobs = jobs[lead:]
         if len(jobs) == 1 and jobs[0].fn == self._in_write_transaction:
             # A lone write is its own transaction: no savepoint around it, whose undo journal
             # (in memory, temp_store) would grow with a large write and stay in the heap.
-            job = jobs[0]
+            done.append(_run(jobs[0]))
+        elif jobs:
             try:
-                done = [(job, True, job.fn(*job.args, **job.kwargs))]
-            except BaseException as error:
-                done = [(job, False, error)]
-        else:
-            try:
-                done = self._run_group(jobs)
+                done += self._run_group(jobs)
             except BaseException as error:  # BEGIN or COMMIT failed: nothing of the group is kept
-                done = [(job, False, _mapped(error)) for job in jobs]
+                done += [(job, False, _mapped(error)) for job in jobs]
         _answer(done)
 
     def _run_group(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
@@ -285,10 +286,7 @@ class SqliteDatabase:
         def run_jobs(deferred: list[Callable[[Database], object]]) -> list[tuple[_Job, bool, Any]]:
             done: list[tuple[_Job, bool, Any]] = []
             for job in jobs:
-                try:
-                    done.append((job, True, job.fn(*job.args, **job.kwargs)))
-                except BaseException as error:  # its own savepoints rolled back, not the others'
-                    done.append((job, False, error))
+                done.append(_run(job))  # on failure its own savepoints rolled back, not the others'
                 if not db.conn.in_transaction:  # SQLite rolled it all back (I/O error, disk full)
                     raise StoreError("the write transaction was rolled back by SQLite")
             deferred += self._run_deferred(db)  # deferred by these jobs: committed with them
@@ -334,6 +332,14 @@ class _Job:
     kwargs: dict[str, Any]
     loop: asyncio.AbstractEventLoop | None = None
     answer: asyncio.Future[Any] | None = None
+
+
+def _run(job: _Job) -> tuple[_Job, bool, Any]:
+    """Run one job: (job, True, its result) or (job, False, what it raised)."""
+    try:
+        return job, True, job.fn(*job.args, **job.kwargs)
+    except BaseException as error:
+        return job, False, error
 
 
 def _answer(done: list[tuple[_Job, bool, Any]]) -> None:

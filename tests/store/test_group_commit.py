@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from operator_sim.store.asyncstore import AsyncStore
+from operator_sim.store.interface import reads_first
 
 from .factories import open_store
 
@@ -190,4 +191,53 @@ async def test_a_coroutine_cancelled_before_its_write_runs_drops_the_write(store
     assert await front.write(set_counter("after", 2)) == 2
     assert cancelled.cancelled()
     assert committed_counters(store) == {"after": 2}
+    front.close()
+
+
+@reads_first
+def read_counter(store, name):
+    """A step that only reads (marked so): the counter as the writer sees it."""
+    return store.run_read(lambda db: db.execute("select value from counters where name = ?",
+                                                [name]).fetchone())
+
+
+async def test_reads_alone_on_the_writer_open_no_transaction_and_leave_deferred_writes(store):
+    """A group of `reads_first` steps alone commits nothing: the deferred writes waiting stay
+    queued (no fsync for them) until the next write, which carries them."""
+    front = AsyncStore(store)
+    store.defer_write(set_counter("deferred", 7))
+    before = store.commits
+    assert await front.call(read_counter, "deferred") is None
+    assert await front.reserve_serial("serial") == 1
+    assert store.commits == before and store.has_deferred
+    assert committed_counters(store) == {}
+    assert await front.write(set_counter("written", 1)) == 1
+    assert committed_counters(store) == {"deferred": 7, "serial": 1, "written": 1}
+    front.close()
+
+
+async def test_a_read_step_that_writes_commits_before_it_returns(store):
+    """A `reads_first` step may still write: opening its group, its write is its own
+    transaction, committed before its caller is answered."""
+    front = AsyncStore(store)
+
+    @reads_first
+    def register(store):
+        store.run_write(set_counter("registered", 1))
+        return committed_counters(store)
+
+    assert (await front.call(register))["registered"] == 1
+    front.close()
+
+
+async def test_a_read_step_after_a_write_in_its_group_sees_that_write(store):
+    """Behind a write in the same group, a `reads_first` step runs in the group's transaction,
+    in order: it reads what the write before it wrote."""
+    front = AsyncStore(store)
+    release, _ = hold_writer(store)
+    write = asyncio.ensure_future(front.write(set_counter("first", 5)))
+    read = asyncio.ensure_future(front.call(read_counter, "first"))
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await write == 5 and await read == (5,)
     front.close()
