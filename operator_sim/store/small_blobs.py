@@ -30,8 +30,20 @@ SMALL_BLOB = 64 * 1024
 
 def insert_small(db: Database, *, sha256: str, data: bytes) -> None:
     """Store one small blob (already there: nothing to do, the bytes are the same)."""
-    db.execute("insert into small_blobs (sha256, data) values (?, ?) on conflict do nothing",
-               [sha256, data])
+    insert_many(db, {sha256: data})
+
+
+_ROWS_PER_INSERT = 256  # 512 parameters, far below SQLite's limit
+
+
+def insert_many(db: Database, blobs: dict[str, bytes]) -> None:
+    """Store small blobs, a few hundred per INSERT (one statement, not one each)."""
+    items = [value for pair in blobs.items() for value in pair]
+    for start in range(0, len(items), 2 * _ROWS_PER_INSERT):
+        chunk = items[start:start + 2 * _ROWS_PER_INSERT]
+        db.conn.execute("insert into small_blobs (sha256, data) values "
+                        + ", ".join(["(?, ?)"] * (len(chunk) // 2)) + " on conflict do nothing",
+                        chunk)
 
 
 def small_blob(db: Database, sha256: str) -> bytes | None:
@@ -51,8 +63,11 @@ class Blobs:
         self.files = files
         self._read_db = read_db
         self._defer_write = defer_write
-        # Put but not yet written into a transaction: readable meanwhile (and not put twice).
+        # Put but not yet committed: readable meanwhile (and not put twice).
         self._staged: dict[str, bytes] = {}
+        # Staged and not yet taken by a `_StagedWrite`, which is queued while any is.
+        self._unwritten: dict[str, bytes] = {}
+        self._write_queued = False
         self._lock = threading.Lock()
 
     @property
@@ -82,13 +97,21 @@ class Blobs:
         with self._lock:
             if sha256 in self._staged:
                 return sha256
-            self._staged[sha256] = data
-        self._defer_write(_StagedWrite(self, sha256, data))
+            self._staged[sha256] = self._unwritten[sha256] = data
+            queue, self._write_queued = not self._write_queued, True
+        if queue:  # one deferred write takes every blob staged by the time it runs
+            self._defer_write(_StagedWrite(self))
         return sha256
 
-    def _committed(self, sha256: str) -> None:
+    def _take_unwritten(self) -> dict[str, bytes]:
         with self._lock:
-            self._staged.pop(sha256, None)
+            taken, self._unwritten, self._write_queued = self._unwritten, {}, False
+        return taken
+
+    def _committed(self, digests: Iterable[str]) -> None:
+        with self._lock:
+            for sha256 in digests:
+                self._staged.pop(sha256, None)
 
     def adopt(self, path: str | os.PathLike[str]) -> str:
         """Move a file into the store (always a file blob: see `BlobStore.adopt`)."""
@@ -170,20 +193,25 @@ class Blobs:
 
 
 class _StagedWrite:
-    """The deferred write of one small blob: its row joins the open transaction, and the bytes
-    leave memory once that transaction committed (a rolled back one queues it again)."""
+    """The deferred write of the small blobs staged: every one staged by the time it runs
+    joins the open transaction in one INSERT (not one statement each), and their bytes leave
+    memory once that transaction committed. A blob staged meanwhile queues the next one. Run
+    again (its transaction rolled back and requeued it, or replayed), it writes what it took
+    before too."""
 
-    def __init__(self, blobs: Blobs, sha256: str, data: bytes) -> None:
-        self.blobs, self.sha256, self.data = blobs, sha256, data
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
+        self.taken: dict[str, bytes] = {}
 
     def __call__(self, db: Database) -> None:
-        insert_small(db, sha256=self.sha256, data=self.data)
+        self.taken.update(self.blobs._take_unwritten())
+        insert_many(db, self.taken)
 
     def committed(self) -> None:
-        self.blobs._committed(self.sha256)
+        self.blobs._committed(self.taken)
 
     def __repr__(self) -> str:
-        return f"<small blob {self.sha256}>"
+        return f"<small blobs {', '.join(self.taken) or '(none taken yet)'}>"
 
 
 def _check(sha256: str, data: bytes) -> None:
@@ -192,4 +220,4 @@ def _check(sha256: str, data: bytes) -> None:
         raise BlobCorrupted(sha256, actual)
 
 
-__all__ = ["SMALL_BLOB", "Blobs", "insert_small", "small_blob"]
+__all__ = ["SMALL_BLOB", "Blobs", "insert_many", "insert_small", "small_blob"]

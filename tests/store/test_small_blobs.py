@@ -141,3 +141,24 @@ def test_missing_names_the_digests_no_home_holds_in_order(tmp_path):
         assert len(statements) == 1 and "data" not in statements[0], statements
     finally:
         store.close()
+
+
+def test_the_blobs_staged_before_a_commit_are_written_by_one_insert(tmp_path):
+    store = open_store(tmp_path)
+    try:
+        statements: list[str] = []
+        store.run_write(lambda db: db.conn.set_trace_callback(statements.append))
+        try:
+            digests = [store.blobs.put(f"blob {n}".encode()) for n in range(5)]
+            store.next_serial("carrier")
+        finally:
+            store.run_write(lambda db: db.conn.set_trace_callback(None))
+        inserts = [s for s in statements if s.lower().startswith("insert into small_blobs")]
+        assert len(inserts) == 1, statements
+        assert sorted(rows_in(tmp_path)) == sorted(digests)
+        later = store.blobs.put(b"staged after that commit")
+        store.flush_deferred()
+        assert later in rows_in(tmp_path)
+        assert all(store.blobs.read(d) == f"blob {n}".encode() for n, d in enumerate(digests))
+    finally:
+        store.close()
