@@ -139,10 +139,12 @@ class Blobs:
         if not unstaged:
             return []
         named = [d for d in unstaged if isinstance(d, str) and len(d) == 64]
-        rows = self._read_db().conn.execute(
-            f"select sha256 from small_blobs where sha256 in ({', '.join('?' * len(named))})",
-            named).fetchall() if named else []
-        present = {row[0] for row in rows}
+        present: set[str] = set()
+        for start in range(0, len(named), 1000):  # SQLite takes up to 32766 parameters
+            chunk = named[start:start + 1000]
+            present.update(row[0] for row in self._read_db().conn.execute(
+                f"select sha256 from small_blobs where sha256 in ({', '.join('?' * len(chunk))})",
+                chunk).fetchall())
         return [d for d in unstaged if d not in present and not self.files.exists(d)]
 
     def read(self, sha256: str) -> bytes:

@@ -80,10 +80,12 @@ class TransactionTables(SqliteDatabase):
     def _append_journal(db: Database, events: Sequence[tuple[Any, ...]]) -> None:
         """Journal rows (transaction_id, at, from_status, to_status, actor, message,
         message_id), in order, with one INSERT however many a status walk appends."""
-        db.conn.execute(
-            "insert into journal (transaction_id, at, from_status, to_status, actor, message,"
-            " message_id) values " + ", ".join([_JOURNAL_ROW] * len(events)),
-            [value for event in events for value in event])
+        for start in range(0, len(events), _JOURNAL_ROWS_PER_INSERT):  # SQLite's 32766 parameters
+            chunk = events[start:start + _JOURNAL_ROWS_PER_INSERT]
+            db.conn.execute(
+                "insert into journal (transaction_id, at, from_status, to_status, actor, message,"
+                " message_id) values " + ", ".join([_JOURNAL_ROW] * len(chunk)),
+                [value for event in chunk for value in event])
 
     def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
                            message: str = "") -> TransactionRow:
@@ -332,6 +334,7 @@ _UPDATE_STATUS = (
     "update transactions set status = ?, updated_at = ?, id_acte = coalesce(?, id_acte)"
     " where id = ? and status = ? returning *")
 _JOURNAL_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+_JOURNAL_ROWS_PER_INSERT = 1000
 
 
 def _message_blobs(message: NewMessage) -> tuple[str | None, ...]:
