@@ -188,7 +188,9 @@ async def _round(run: CrashRun, workspace: _service.Workspace, server: _service.
         # Own connections, so that the short timeout runs on the request, not on a queue.
         async with _service.clients(workspace, server.api_url,
                                     connections=max(1, abandon) * len(workspace.agents)) as own:
-            gave_up = await asyncio.gather(*(own.submit(s, timeout=0.15) for s in quitters))
+            # They give up once their request is sent, before any answer can come: a server
+            # that answers within a fixed timeout would leave nothing for them to abandon.
+            gave_up = await asyncio.gather(*(own.submit(s, give_up=0.002) for s in quitters))
         for answer in gave_up:
             handle(answer)
         if settle is not None:
