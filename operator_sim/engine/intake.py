@@ -469,8 +469,15 @@ class Engine(Requests):
         received_at = self.clock.now() if exam.receipt is None else exam.receipt.order.at
         received = paris_date(received_at)
         id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
-        duplicate, known = await self.store.call(_register_and_find, idcl,
-                                                 acte.numero_interne, id_acte)
+        # Whether a new (not duplicate) act is answered now: then its answer's serial is
+        # reserved in the same trip to the writer (a duplicate is always answered).
+        answered_if_new = waiting is None and not (
+            (hold or decision.holds)
+            and (exam.report.anomalie() or unnamed or decision.anomalie_now) is None) \
+            and _operator_refusal(exam.report, operator_refuses) is None
+        duplicate, known, serial = await self.store.call(
+            _register_and_find, idcl, acte.numero_interne, id_acte,
+            self.serial_name("return-envelope", idcl.siren), answered_if_new)
         mismatch = _idcl_fault(exam, idcl, name, known)
         if mismatch is not None:  # the registration changed since `submit_archive` looked
             return await self._refuse_envelope(identity, name, archive, exam, idcl, mismatch,
@@ -492,12 +499,13 @@ class Engine(Requests):
             pass
         elif anomalie is None and made is not None and made.ar_acte is not None:
             # The ARActe the worker made and signed; the service numbers it.
-            bundle = outcomes.ar_acte_named(acte, idcl, made.ar_acte, received=received,
-                                            serial=await self.return_serial(idcl.siren),
-                                            itc=self.itc)
+            bundle = outcomes.ar_acte_named(
+                acte, idcl, made.ar_acte, received=received, itc=self.itc,
+                serial=await self.return_serial(idcl.siren) if serial is None
+                else self.checked_serial(serial, idcl.siren))
             signature = made.signature
         else:
-            bundle = await self._answer_bundle(acte, idcl, received, anomalie)
+            bundle = await self._answer_bundle(acte, idcl, received, anomalie, serial)
 
         # Blobs first, fsynced: the rows below may only point at durable bytes.
         digest, limits = bytes.fromhex(exam.archive_sha256), self.policy().limits
@@ -557,9 +565,12 @@ class Engine(Requests):
                        exam.report, decision)
 
     async def _answer_bundle(self, acte: Acte, idcl: IDCL, received: dt.date,
-                             anomalie: tuple[AnomalieNature, str] | None) -> outcomes.ReturnBundle:
-        """The 1-2 (no anomaly) or 1-3 for an act received on `received`."""
-        serial = await self.return_serial(idcl.siren)
+                             anomalie: tuple[AnomalieNature, str] | None,
+                             serial: int | None = None) -> outcomes.ReturnBundle:
+        """The 1-2 (no anomaly) or 1-3 for an act received on `received`, numbered `serial`
+        when one was reserved already."""
+        serial = (await self.return_serial(idcl.siren) if serial is None
+                  else self.checked_serial(serial, idcl.siren))
         classification = self.classification().date
         if anomalie is None:
             return outcomes.ar_acte(acte, idcl, received=received, classification=classification,
@@ -754,14 +765,19 @@ def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
 
 
 @reads_first  # a first registration is its own commit
-def _register_and_find(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: str | None
-                       ) -> tuple[TransactionRow | None, RegisteredCollectivite | None]:
+def _register_and_find(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: str | None,
+                       serial_name: str, answered_if_new: bool,
+                       ) -> tuple[TransactionRow | None, RegisteredCollectivite | None, int | None]:
     """Remember the sender (`_register`), then find the act this one would duplicate: a live
-    one with its NumeroInterne, or one with its IDActe (one trip to the writer). Returns that
-    act and the collectivité registered before (None: registered now)."""
+    one with its NumeroInterne, or one with its IDActe; and when the act is to be answered now
+    (a duplicate always is), reserve its answer's serial from `serial_name` (one trip to the
+    writer). Returns that act, the collectivité registered before (None: registered now) and
+    the serial (None: none reserved)."""
     known = _register(store, idcl)
     named = None if id_acte is None else store.find_by_id_acte(id_acte)
-    return store.find_live_acte(idcl.siren, numero) or named, known
+    duplicate = store.find_live_acte(idcl.siren, numero) or named
+    answered = duplicate is not None or answered_if_new
+    return duplicate, known, store.reserve_serial(serial_name) if answered else None
 
 
 def _id_acte_or_anomalie(acte: Acte, idcl: IDCL

@@ -99,8 +99,16 @@ class Kernel:
         per authority and reset every day. Past 9999 the day is full: refused as exhausted, nothing stored.
         Reserved without a commit of its own: the commit that stores the message carrying
         it makes it durable (a number no commit carried may come again after a crash)."""
-        today = paris_date(self.clock.now())
-        serial = await self.store.reserve_serial(f"{kind}-{siren}-{today:%Y%m%d}")
+        return self.checked_serial(await self.store.reserve_serial(self.serial_name(kind, siren)),
+                                   siren)
+
+    def serial_name(self, kind: str, siren: str) -> str:
+        """The counter `daily_serial` reserves from: today's (Paris) for `kind` and `siren`."""
+        return f"{kind}-{siren}-{paris_date(self.clock.now()):%Y%m%d}"
+
+    @staticmethod
+    def checked_serial(serial: int, siren: str) -> int:
+        """`serial` if the day is not full, else refused as exhausted (nothing stored)."""
         if serial > MAX_DAILY_SERIAL:
             raise RequestRefused(
                 "DAILY_SERIALS_EXHAUSTED",

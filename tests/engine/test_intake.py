@@ -278,3 +278,19 @@ async def test_return_serials_count_per_collectivite_and_day_and_a_full_day_is_a
                          tmp_path / "c")
     ar = next(m for m in await engine.store.messages(again.transaction.id) if m.code == "1-2")
     assert again.code == "1-2" and ar.file_name.endswith("-1-2_1.xml")
+
+
+async def test_an_act_answered_later_takes_no_serial_and_a_duplicate_takes_the_next(engine,
+                                                                                    tmp_path):
+    """The answer's serial is reserved in the same trip as the duplicate check, only for an
+    act answered now: a held act leaves none unused, a DOUBLON is numbered like any answer."""
+    held = await _submit_held(engine, tmp_path)
+    assert held.code is None
+    first = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_020")),
+                         tmp_path / "a")
+    again = await submit(engine, corpus.build(corpus.base_request(numero_interne="DELIB2024_020")),
+                         tmp_path / "b")
+    assert (first.code, again.code, again.anomalie[0]) == ("1-2", "1-3", "011")
+    names = [next(m.file_name for m in await engine.store.messages(o.transaction.id)
+                  if m.code == code) for o, code in ((first, "1-2"), (again, "1-3"))]
+    assert names[0].endswith("-1-2_1.xml") and names[1].endswith("_2.xml"), names
