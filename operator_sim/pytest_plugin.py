@@ -121,13 +121,19 @@ def _enrol(served: RunningSimulator, siren: str, name: str, *, convention: bool 
 
 @pytest.fixture(scope="session")
 def operator_sim_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A test PKI generated once per session (the slow part); each test serves a copy."""
+    """A test PKI generated once per session (the slow part); each test serves a copy.
+
+    Its root key is RSA-2048, not `pki init`'s RSA-4096: generating a 4096-bit key takes
+    0.1 to 1.4 s, at random, of every session's first test; 2048 bits is what the agents'
+    certificates must have at least, and what the root of a test PKI needs."""
     import datetime as dt
 
-    from .pki.provision import ensure_pki  # the plugin loads in every pytest run: only on use
+    # The plugin loads in every pytest run: only on use.
+    from .pki.profiles import RSA_2048
+    from .pki.provision import ensure_pki
 
     folder = tmp_path_factory.mktemp("operator-sim-pki") / "certs"
-    ensure_pki(folder, now=dt.datetime.now(dt.UTC).replace(microsecond=0))
+    ensure_pki(folder, now=dt.datetime.now(dt.UTC).replace(microsecond=0), ca_key=RSA_2048)
     return folder
 
 

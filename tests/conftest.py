@@ -1,7 +1,7 @@
 """What every test folder shares: one test PKI per session, served simulators, a browser,
 and the Hypothesis profiles.
 
-Generating a PKI (RSA-4096 root, intermediates, service certificates, the bad-certificate
+Generating a PKI (RSA-2048 root, intermediates, service certificates, the bad-certificate
 catalogue) is the slow part of a served simulator: the plugin's session PKI
 (`operator_sim_pki`, operator_sim/pytest_plugin.py) is made once per session (per xdist
 worker) and each module serves a copy of it, so tests may enrol or revoke freely.

@@ -7,6 +7,10 @@ project without any asyncio configuration would be.
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from operator_sim.pki import PkiStore, TrustPolicy
 
 pytest_plugins = ["pytester"]
 
@@ -134,3 +138,13 @@ def test_the_fixture_and_marker_are_registered(pytester):
     result.stdout.fnmatch_lines(["operator_sim_pki [[]session scope[]] -- *", "operator_sim -- *"])
     markers = pytester.runpytest_inprocess("--markers")
     markers.stdout.fnmatch_lines(["@pytest.mark.operator_sim(**settings)*"])
+
+
+def test_the_session_pki_has_an_rsa_2048_root_that_agents_trust(operator_sim_pki):
+    """Quick to generate (an RSA-4096 root took 0.1-1.4 s of the first test), and still a
+    root the trust policy accepts agents under."""
+    pki = PkiStore(operator_sim_pki)
+    (root,) = x509.load_pem_x509_certificates(pki.roots_path.read_bytes())
+    key = root.public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 2048
+    assert key.key_size >= TrustPolicy().min_rsa_bits

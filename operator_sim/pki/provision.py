@@ -28,13 +28,15 @@ def initialise_pki(store: PkiStore, *, now: datetime, ca_key: KeySpec = RSA_4096
     return report
 
 
-def ensure_pki(directory: str | os.PathLike[str], *, now: datetime) -> InitReport:
-    """What the service calls on start: initialise the folder if it is missing or empty, and
-    give a folder made before the operator door its operator certificate."""
+def ensure_pki(directory: str | os.PathLike[str], *, now: datetime,
+               ca_key: KeySpec = RSA_4096) -> InitReport:
+    """What the service calls on start: initialise the folder if it is missing or empty (its
+    root key `ca_key`), and give a folder made before the operator door its operator
+    certificate."""
     store = PkiStore(directory)
     if store.directory.exists() and any(store.directory.iterdir()) and not store.initialised:
         raise PkiError(f"{store.directory} is not empty but holds no PKI index")
-    report = initialise_pki(store, now=now)
+    report = initialise_pki(store, now=now, ca_key=ca_key)
     if report.already_initialised:
         store.ensure_operator(now=now)
     return report
