@@ -128,7 +128,8 @@ class PkiStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._trust_cache: tuple[int, TrustStore] | None = None
-        self._index_file = os.fspath(self.index_path)
+        self.index_file = os.fspath(self.index_path)
+        """`index_path` as a string: stat at every request, with no Path built."""
 
     # -- layout -------------------------------------------------------------------------
     @property
@@ -331,7 +332,7 @@ class PkiStore:
 
     def trust_store(self) -> TrustStore:
         """Roots, published intermediates and current CRLs; reloaded when the index changes."""
-        stamp = os.stat(self._index_file).st_mtime_ns  # at every request: no Path built
+        stamp = os.stat(self.index_file).st_mtime_ns  # at every request: no Path built
         if self._trust_cache is None or self._trust_cache[0] != stamp:
             store = TrustStore(
                 anchors=tuple(x509.load_pem_x509_certificates(self.roots_path.read_bytes())),

@@ -9,6 +9,7 @@ or crypto is hand-written here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,7 +168,7 @@ def _loaded_ministere(store: PkiStore) -> _Ministere:
 
 
 def _loaded_ministere_versioned(store: PkiStore) -> tuple[tuple[int, int], _Ministere]:
-    index = store.index_path.stat()
+    index = os.stat(store.index_file)
     version = (index.st_ino, index.st_mtime_ns)  # the index is replaced whole on every change
     folder = str(store.directory)
     cached = _ministere.get(folder)
