@@ -116,6 +116,7 @@ class WorkerPool(Executor):
         self._lock = threading.Lock()
         self._state = _State()
         self._wake_read, self._wake_write = os.pipe()  # the collector's set of workers changed
+        self._wake_open = True
         self._collector: threading.Thread | None = None
         self.rebuilds = 0
         """How many dead workers were replaced (for the logs and the tests)."""
@@ -140,9 +141,6 @@ class WorkerPool(Executor):
                 if len(state.workers) >= self._size or state.closed:
                     return
                 worker = self._start()
-            if state.closed and not any(w.job is None and not w.stopping
-                                        for w in state.workers):
-                return  # no new worker once shut down: `_collect` fails what is left
             job = state.queue.popleft()
             if job.future.cancelled():
                 continue
@@ -172,7 +170,7 @@ class WorkerPool(Executor):
                                                name="validation-results")
             self._collector.start()
         else:
-            os.write(self._wake_write, b"w")
+            self._wake()
         return worker
 
     # -- collecting ------------------------------------------------------------------------
@@ -263,9 +261,20 @@ class WorkerPool(Executor):
                         self._stop(worker)
             collector = self._collector
             if collector is not None:
-                os.write(self._wake_write, b"s")
+                self._wake()
         if wait and collector is not None:
             collector.join()
+        if wait or collector is None:  # no collector reads the wake-up pipe any more
+            with self._lock:
+                if self._wake_open:
+                    self._wake_open = False
+                    os.close(self._wake_read)
+                    os.close(self._wake_write)
+
+    def _wake(self) -> None:
+        """Make the collector wait again on the current workers (lock held)."""
+        if self._wake_open:
+            os.write(self._wake_write, b"w")
 
     def end(self) -> None:
         """Stop the workers (jobs waiting are cancelled), then the fork server and the

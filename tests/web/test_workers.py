@@ -158,3 +158,15 @@ def test_shutdown_lets_running_jobs_finish_and_leaves_no_worker(tmp_path):
         pool.submit(os.getpid)
     pool.end()
     assert not any(_alive(pid) for pid in pids)
+
+
+def test_an_ended_pool_leaves_no_descriptor_open(tmp_path):
+    """Servers in one process start and end many pools (the test suite, the pytest plugin)."""
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        pool = WorkerPool(1)
+        assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
+        pool.end()
+    unused = WorkerPool(1)  # never started a worker
+    unused.shutdown()
+    assert set(os.listdir("/proc/self/fd")) <= before
