@@ -369,15 +369,12 @@ class Clients:
     def session(self, siren: str) -> aiohttp.ClientSession:
         return self._sessions[siren]
 
-    async def submit(self, sub: Submission, *, timeout: float | None = None,
-                     give_up: float | None = None) -> Answer:
-        """Post one envelope; `timeout` gives up on the whole exchange early, `give_up` on the
-        answer only, that long after the request was sent (the server goes on)."""
+    async def submit(self, sub: Submission, *, give_up: float | None = None) -> Answer:
+        """Post one envelope; `give_up` stops waiting for the answer that long after the
+        request was sent (the server goes on)."""
         start = time.perf_counter()
-        options = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
-        if give_up is not None:
-            options = {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=30,
-                                                        sock_read=give_up)}
+        options = {} if give_up is None else {"timeout": aiohttp.ClientTimeout(
+            total=None, sock_connect=30, sock_read=give_up)}
         try:
             async with self._sessions[sub.siren].post(
                     "/api/v1/archives", params={"name": sub.name}, data=sub.data,
