@@ -365,11 +365,14 @@ class Engine(Requests):
         return Outcome(row, outcomes.ANO, None, (fault.nature.value, fault.detail),
                        exam.report)
 
-    async def examine(self, archive: Path | bytes, name: str) -> Examination:
+    async def examine(self, archive: Path | bytes, name: str, *,
+                      receipt: bool = True) -> Examination:
         """`examine` in a worker, under the current policy (its fixed part sent once each);
-        a small archive's bytes are sent to it, a larger one's path."""
+        a small archive's bytes are sent to it, a larger one's path. With `receipt` (and
+        receipt signers), the worker also makes the archive's receipt (`receipts`)."""
         ref, fixed = self._policies.split(self.policy())
-        order, keys = (None, None) if self.receipts is None else self.receipts.order()
+        order, keys = (None, None) if self.receipts is None or not receipt \
+            else self.receipts.order()
         exam = await self._shipped(examine_shipped, archive, name, ref, order,
                                    fixed=(fixed, keys))
         assert isinstance(exam, Examination)
@@ -630,7 +633,8 @@ class Engine(Requests):
                 kind=Kind.CONFLICT)
         # A small archive is a row, with no file: its bytes; a large one's path, re-hashed.
         stored = await asyncio.to_thread(self.sqlite.blobs.sound, row.archive_sha256)
-        exam = await self.examine(stored, row.archive_name or "")
+        # Stamped when it was received; answered here, on the day it is posted.
+        exam = await self.examine(stored, row.archive_name or "", receipt=False)
         acte = exam.acte
         if acte is None:  # it was readable when stored; only a damaged blob store gets here
             raise RequestRefused("ARCHIVE_UNREADABLE", "archive stockée illisible",

@@ -6,8 +6,8 @@ rebuilt its certificates on arrival: more than validating a small archive costs.
 splits the policy into its fixed part, keyed by a random id that changes whenever that part
 does, and the instant of receipt (`PolicyRef`), which alone travels with each archive. A
 worker that does not know the key answers None and is sent the fixed part once (`examine`'s
-caller retries with it); it keeps the last few it was sent. `Shipper` and `known` do the
-same for any other fixed part (the receipt's signing keys: `receipts`).
+caller retries with it); it keeps the last few it was sent. `Shipper` names any other fixed
+part the same way (the receipt's signing keys: `receipts`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 from ..validation.validator import ValidationPolicy
 
-KEEP = 8
+KEEP = 4
 """Fixed parts a process remembers (a policy changes rarely: a PKI reload, a new setting)."""
 _EPOCH = dt.date(1970, 1, 1)
-_known: OrderedDict[str, object] = OrderedDict()
+_known: OrderedDict[str, ValidationPolicy] = OrderedDict()
 _lock = threading.Lock()  # processes=False runs examinations on threads of the server
 T = TypeVar("T")
 
@@ -42,19 +42,6 @@ class Shipper(Generic[T]):
         return self._key
 
 
-def known(key: str, fixed: T | None) -> T | None:
-    """Worker side: the fixed part `key` names, remembering `fixed` when it is sent; None
-    when this process was never sent it."""
-    with _lock:
-        if fixed is not None:
-            _known[key] = fixed
-            while len(_known) > KEEP:
-                _known.popitem(last=False)
-        found = _known.get(key)
-        if found is None:
-            return None
-        _known.move_to_end(key)
-    return cast("T", found)
 
 
 @dataclass(frozen=True)
@@ -82,9 +69,16 @@ class PolicyShipper:
 def resolve(ref: PolicyRef, fixed: ValidationPolicy | None) -> ValidationPolicy | None:
     """Worker side: the whole policy `ref` names, remembering `fixed` when it is sent; None
     when this process was never sent it."""
-    policy = known(ref.key, fixed)
-    return None if policy is None else replace(policy, today=ref.today,
-                                                 received_at=ref.received_at)
+    with _lock:
+        if fixed is not None:
+            _known[ref.key] = fixed
+            while len(_known) > KEEP:
+                _known.popitem(last=False)
+        policy = _known.get(ref.key)
+        if policy is None:
+            return None
+        _known.move_to_end(ref.key)
+    return replace(policy, today=ref.today, received_at=ref.received_at)
 
 
-__all__ = ["PolicyRef", "PolicyShipper", "Shipper", "known", "resolve"]
+__all__ = ["PolicyRef", "PolicyShipper", "Shipper", "resolve"]

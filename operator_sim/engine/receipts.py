@@ -8,7 +8,7 @@ depends on what the service decides after the examination, save the serial in th
 file name (added by `outcomes.ar_acte_named`): the token's serial and time are handed out
 before (a refused archive only leaves its serial unused, which RFC 3161 allows), and an act
 that is not simply acknowledged gets its answer built and signed as before. The signing keys
-travel to each worker once (`policies.known`), not with every archive.
+travel to each worker once (named by `policies.Shipper`), not with every archive.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..signature.cms import SignerMaterial, sign_detached
 from ..timestamp import TimeStampAuthority, TsaMaterial
 from . import outcomes
 from .clock import paris_date
-from .policies import Shipper, known
+from .policies import Shipper
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,14 @@ _lock = threading.Lock()
 
 
 def knows(order: ReceiptOrder, keys: ReceiptKeys | None) -> bool:
-    """Worker side: whether this process holds the keys `order` names (remembering `keys`
-    when sent); loads them once."""
+    """Worker side: whether this process holds the keys `order` names, loading `keys` (once)
+    when they are sent."""
     with _lock:
         if order.key in _loaded:
             return True
-    sent = known(order.key, keys)
-    if sent is None:
+    if keys is None:
         return False
-    loaded = _Loaded(sent.tsa.authority(), *sent.ministere.load())
+    loaded = _Loaded(keys.tsa.authority(), *keys.ministere.load())
     with _lock:
         if len(_loaded) >= 4:
             _loaded.clear()
