@@ -342,12 +342,25 @@ async def _post(server: _service.Server, workspace: _service.Workspace, count: i
             measured = [next(items) for _ in range(count)]
             start = time.time()
             results = await _driver.closed_loop(driver, measured, 1)
+            await _logged(trace, data_dir, server.api_url, start, sum(r.ok for r in results))
         finally:
             tracer.send_signal(signal.SIGINT)  # detaches and flushes its log
             tracer.wait(30)
     if not all(r.ok for r in warm):
         raise RuntimeError(f"warm-up answers: {warm}")
     return results, [m.numero_interne for m in measured], start
+
+
+async def _logged(trace: Path, data_dir: Path, api_url: str, start: float, answers: int) -> None:
+    """Wait until the log shows `answers` answers: a client may read an answer before strace
+    has written the line of the send that carried it, and stopping strace then loses it."""
+    port = urlsplit(api_url).port
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with trace.open() as log:
+            if replay(log, data_dir, port or 0, [], after=start).answers >= answers:
+                return
+        await asyncio.sleep(0.02)
 
 
 EXISTING = "existing.txt"
