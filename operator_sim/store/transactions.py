@@ -141,6 +141,11 @@ class TransactionTables(SqliteDatabase):
                         actor: str) -> tuple[TransactionRow, ...]:
         """Several compare-and-sets that win or lose together (6-2: act → 0, annulation → 4).
 
+        Consecutive steps walking one transaction on (1 → 2 → 3 → 4) are one UPDATE: each
+        status change costs the counter triggers a run, and the walk's statuses in between are
+        only ever seen in the journal, which keeps a row per step. A walk's rows show each
+        step's status, with the IDActe the walk leaves.
+
         Raises `StatusConflict` when a transaction is not in its `expected_from` status
         any more (another transition won), `NotFound` for an unknown id; then nothing changed.
         """
@@ -149,27 +154,31 @@ class TransactionTables(SqliteDatabase):
 
         def write(db: Database) -> tuple[TransactionRow, ...]:
             rows, events = [], []
-            for step in steps:
-                try:  # RETURNING: the row as this step leaves it, without reading it back
+            for walk in _walks(steps):
+                first = walk[0]
+                id_acte = next((s.id_acte for s in reversed(walk) if s.id_acte is not None), None)
+                try:  # RETURNING: the row as the walk leaves it, without reading it back
                     updated = fetch_all(db, _UPDATE_STATUS, [
-                        int(step.to_status), when, step.id_acte, step.transaction_id,
-                        int(step.expected_from)])
+                        int(walk[-1].to_status), when, id_acte, first.transaction_id,
+                        int(first.expected_from)])
                 except sqlite3.IntegrityError as error:
-                    raise DuplicateActe(f"IDActe {step.id_acte} already names another act") from error
+                    raise DuplicateActe(f"IDActe {id_acte} already names another act") from error
                 if len(updated) != 1:
                     current = fetch_one(db, "select status from transactions where id = ?",
-                                        [step.transaction_id])
+                                        [first.transaction_id])
                     if current is None:
-                        raise NotFound(f"unknown transaction {step.transaction_id}")
-                    raise StatusConflict(step.transaction_id, step.expected_from,
+                        raise NotFound(f"unknown transaction {first.transaction_id}")
+                    raise StatusConflict(first.transaction_id, first.expected_from,
                                          TransactionStatus(current["status"]))
-                message_id = (self._insert_message(db, step.transaction_id, step.attach, when)
-                              if step.attach else None)
-                events.append((step.transaction_id, when, int(step.expected_from),
-                               int(step.to_status), actor, step.message, message_id))
-                rows.append(transaction_row(updated[0]))
-            # The walk's journal rows together, in step order (no trigger reads the journal
-            # of the statuses a later step sets).
+                left = transaction_row(updated[0])
+                for step in walk:
+                    message_id = (self._insert_message(db, step.transaction_id, step.attach, when)
+                                  if step.attach else None)
+                    events.append((step.transaction_id, when, int(step.expected_from),
+                                   int(step.to_status), actor, step.message, message_id))
+                    rows.append(left if step is walk[-1] else replace(left, status=step.to_status))
+            # The journal rows together, in step order (no trigger reads the journal of the
+            # statuses a later step sets).
             self._append_journal(db, events)
             return tuple(rows)
 
@@ -335,6 +344,19 @@ _UPDATE_STATUS = (
     " where id = ? and status = ? returning *")
 _JOURNAL_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 _JOURNAL_ROWS_PER_INSERT = 1000
+
+
+def _walks(steps: Sequence[TransitionStep]) -> list[list[TransitionStep]]:
+    """`steps` cut into walks: runs of steps on one transaction, each from where the last left."""
+    walks: list[list[TransitionStep]] = []
+    for step in steps:
+        last = walks[-1][-1] if walks else None
+        if last is not None and last.transaction_id == step.transaction_id \
+                and last.to_status == step.expected_from:
+            walks[-1].append(step)
+        else:
+            walks.append([step])
+    return walks
 
 
 def _message_blobs(message: NewMessage) -> tuple[str | None, ...]:

@@ -138,8 +138,10 @@ def test_the_ar_records_its_message_and_gives_the_act_its_id_acte(store):
 
 
 def test_a_status_walk_returns_each_step_and_journals_it_without_reading_rows_back(store):
-    """1 → 2 → 3 → 4 in one `transition_many`: each step's row as it left it, the journal in
-    step order with the answer on the last event, written by one INSERT; no row re-read."""
+    """1 → 2 → 3 → 4 in one `transition_many`: one UPDATE moves the row (the counter triggers
+    run once), a row per step with that step's status and the IDActe the walk leaves, the
+    journal in step order with the answer on the last event, written by one INSERT; no row
+    re-read."""
     row = store.create_transaction(new_acte(store, "W1"), at=T0, actor="a")
     ar = message(store, "1-2", Sender.PREF, "034-491011698-20250310-W1-DE-1-2_1.xml")
     later = T0 + timedelta(minutes=1)
@@ -153,9 +155,10 @@ def test_a_status_walk_returns_each_step_and_journals_it_without_reading_rows_ba
         walked = store.transition_many(steps, at=later, actor="pref")
     finally:
         store.run_write(lambda db: db.conn.set_trace_callback(None))
+    id_acte = "034-491011698-20250310-W1-DE"
     assert [(r.status, r.id_acte, r.updated_at) for r in walked] == [
-        (S.EN_ATTENTE_DE_TRANSMISSION, None, later), (S.TRANSMIS, None, later),
-        (S.ACQUITTEMENT_RECU, "034-491011698-20250310-W1-DE", later)]
+        (S.EN_ATTENTE_DE_TRANSMISSION, id_acte, later), (S.TRANSMIS, id_acte, later),
+        (S.ACQUITTEMENT_RECU, id_acte, later)]
     assert walked[-1] == store.get(row.id)
     events = store.journal(row.id)[1:]
     assert [(e.from_status, e.to_status, e.message, e.actor) for e in events] == [
@@ -165,6 +168,11 @@ def test_a_status_walk_returns_each_step_and_journals_it_without_reading_rows_ba
     assert [e.message_id for e in events] == [None, None, store.messages(row.id)[-1].id]
     assert not any(s.lower().startswith("select * from transactions") for s in statements)
     assert len({s for s in statements if s.lower().startswith("insert into journal")}) == 1
+    assert len({s for s in statements if s.lower().startswith("update transactions")}) == 1
+    counts = store.run_read(lambda db: db.execute(
+        "select status, n from transaction_counts where siren = ? and n != 0",
+        [row.siren]).fetchall())
+    assert counts == [(int(S.ACQUITTEMENT_RECU), 1)]
 
 
 def test_transitions_applied_together_win_or_lose_together(store):
