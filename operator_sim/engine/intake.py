@@ -261,13 +261,9 @@ class Engine(Requests):
                    else S.EN_ATTENTE_D_ETRE_POSTEE if await_posting else None)
         decision = (DEFAULT_DECISION if waiting is not None
                     else await self._decide(exam.acte, idcl.siren, headers))
-        # One submission at a time per SIREN: the duplicate check and the insert form one step.
-        lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
-        async with lock:
-            return await self._record_acte(identity, name, archive, exam, idcl, hold=hold,
-                                           waiting=waiting, decision=decision,
-                                           owned=owned, posted=posted,
-                                           operator_refuses=operator_refuses)
+        return await self._record_acte(identity, name, archive, exam, idcl, hold=hold,
+                                       waiting=waiting, decision=decision, owned=owned,
+                                       posted=posted, operator_refuses=operator_refuses)
 
     async def judge_sender(self, report: ValidationReport, acte: Acte | None, siren: str,
                            name: str) -> EnvelopeFault | None:
@@ -461,11 +457,83 @@ class Engine(Requests):
                             arrondissement=int(known.arrondissement), nature=known.nature)
 
     async def _record_acte(self, identity: Identity, name: str, archive: Path | bytes,
-                           exam: Examination,
-                           idcl: IDCL, *, hold: bool, waiting: S | None = None,
-                           decision: Decision = DEFAULT_DECISION, owned: bool = False,
+                           exam: Examination, idcl: IDCL, *, hold: bool,
+                           waiting: S | None = None, decision: Decision = DEFAULT_DECISION,
+                           owned: bool = False,
                            posted: Sequence[tuple[str | None, bytes | None]] = (),
                            operator_refuses: frozenset[str] = frozenset()) -> Outcome:
+        """Store the act and its answer. One submission at a time per SIREN: the duplicate
+        check and the insert form one step. An act acknowledged at once with all it needs in
+        memory (`_acknowledged_now`) is that step, queued under the SIREN's lock and committed
+        without it; any other holds the lock from its check to its insert."""
+        lock = self._locks.setdefault(idcl.siren, asyncio.Lock())
+        if waiting is None and not hold:
+            acknowledged = await self._acknowledged_now(identity, name, archive, exam, idcl,
+                                                        lock, decision, posted,
+                                                        operator_refuses)
+            if acknowledged is not None:
+                return acknowledged
+        async with lock:
+            return await self._record_checked(identity, name, archive, exam, idcl, hold=hold,
+                                              waiting=waiting, decision=decision, owned=owned,
+                                              posted=posted, operator_refuses=operator_refuses)
+
+    async def _acknowledged_now(self, identity: Identity, name: str, archive: Path | bytes,
+                                exam: Examination, idcl: IDCL, lock: asyncio.Lock,
+                                decision: Decision,
+                                posted: Sequence[tuple[str | None, bytes | None]],
+                                operator_refuses: frozenset[str]) -> Outcome | None:
+        """The common case in one trip to the writer: a new act, valid, named, answered now by
+        the ARActe the worker made and signed, from a small archive whose members are small
+        too (its blobs are rows of the same commit: nothing to write to a file first). The
+        trip registers the sender, finds no duplicate, reserves the answer's serial, stages
+        the blobs and records the walk to 4. None when the act is not such a case, or when
+        the trip finds a duplicate or a changed registration (nothing written then): the
+        checked path (`_record_checked`) answers it."""
+        acte, made = exam.acte, exam.receipt
+        if acte is None or exam.archive_sha256 is None or made is None \
+                or made.ar_acte is None or made.signature is None or decision.holds \
+                or not isinstance(archive, bytes) \
+                or any(size > SMALL_BLOB for _, size, _ in exam.members):
+            return None
+        id_acte, unnamed = _id_acte_or_anomalie(acte, idcl)
+        if id_acte is None or unnamed or exam.report.anomalie() or decision.anomalie_now \
+                or _operator_refusal(exam.report, operator_refuses) is not None:
+            return None
+        received_at = made.order.at
+        documents = _documents(acte, exam.members, posted)
+        kept = {exam.acte_file or "", *(d.file_name for d in documents)}
+        limits, blobs = self.policy().limits, self.sqlite.blobs
+        ar_acte, signature, token = made.ar_acte, made.signature, made.token
+
+        def answer(serial: int) -> tuple[NewTransaction, NewMessage]:
+            # On the writer, once the act is known to be new: every blob a small-blob row
+            # staged for this commit (no file, no fsync), the answer numbered.
+            bundle = outcomes.ar_acte_named(acte, idcl, ar_acte, received=paris_date(received_at),
+                                            itc=self.itc,
+                                            serial=self.checked_serial(serial, idcl.siren))
+            archive_sha, token_sha, members = _store_receipt(blobs, archive, token, limits,
+                                                             kept, False)
+            return (_new_acte(acte, idcl, name, archive_sha, token_sha, members, documents,
+                              exam.acte_file or ""),
+                    self._signed_answer(bundle, token_sha, signature))
+
+        async with lock:  # queued: a later step of this SIREN's sees what it writes
+            recorded = self.store.queue(
+                _record_answered, idcl, acte.numero_interne, id_acte,
+                self.serial_name("return-envelope", idcl.siren), answer, received_at,
+                actor_label(identity), self.actor, decision.recorder(received_at, followup=True))
+        row = await recorded
+        if row is None:
+            return None
+        return Outcome(row, "1-2", id_acte, None, exam.report, decision)
+
+    async def _record_checked(self, identity: Identity, name: str, archive: Path | bytes,
+                              exam: Examination, idcl: IDCL, *, hold: bool,
+                              waiting: S | None = None, decision: Decision = DEFAULT_DECISION,
+                              owned: bool = False,
+                              posted: Sequence[tuple[str | None, bytes | None]] = (),
+                              operator_refuses: frozenset[str] = frozenset()) -> Outcome:
         acte = exam.acte
         assert acte is not None and exam.archive_sha256 is not None
         # The instant the worker stamped the archive at, when it did: the token's genTime.
@@ -531,14 +599,8 @@ class Engine(Requests):
             size <= SMALL_BLOB for _, size, _ in exam.members)
         archive_sha, token_sha, members, outgoing = (
             receipt() if in_memory else await asyncio.to_thread(receipt))
-        incoming = NewMessage("1-1", Sender.CL, exam.acte_file or "", members[exam.acte_file or ""],
-                              timestamp_token_sha256=token_sha)
-        new = NewTransaction(
-            type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
-            numero_interne=acte.numero_interne, nature=acte.nature,
-            matiere=".".join(str(c) for c in acte.codes_matiere if c is not None),
-            objet=acte.objet, decision_date=acte.date, archive_name=name,
-            archive_sha256=archive_sha, messages=(incoming,), documents=documents)
+        new = _new_acte(acte, idcl, name, archive_sha, token_sha, members, documents,
+                        exam.acte_file or "")
         actor = actor_label(identity)
         if duplicate is not None:
             assert outgoing is not None and anomalie is not None
@@ -749,12 +811,7 @@ def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
     IDCL consistency right after the envelope's schema, before any act (REFERENCE.md's
     validation order); an IDCL that contradicts the registered one is the same family of
     fault (the emitter is not the one registered), so it shares 005 (`EMETTEUR`)."""
-    if known is None:
-        return None
-    differences = [(label, sent, registered) for label, sent, registered in (
-        ("Departement", idcl.departement, known.departement),
-        ("Arrondissement", str(idcl.arrondissement), known.arrondissement),
-        ("Nature", idcl.nature, known.nature)) if sent != registered]
+    differences = [] if known is None else _idcl_differences(idcl, known)
     if not differences:
         return None
     said_fr = ", ".join(f"{label} {sent} au lieu de {was}" for label, sent, was in differences)
@@ -766,6 +823,15 @@ def _idcl_fault(exam: Examination, idcl: IDCL, name: str,
                     f"{idcl.siren}: {said_en}", file=exam.enveloppe_file, xpath="IDCL")
     return EnvelopeFault(AnomalieEnveloppeNature.EMETTEUR, "IDCL_MISMATCH",
                          f"{name} -> IDCL_MISMATCH : {message_fr}")
+
+
+def _idcl_differences(idcl: IDCL, known: RegisteredCollectivite) -> list[tuple[str, str, str]]:
+    """Where the envelope's IDCL differs from the registered collectivité: (field, sent,
+    registered)."""
+    return [(label, sent, registered) for label, sent, registered in (
+        ("Departement", idcl.departement, known.departement),
+        ("Arrondissement", str(idcl.arrondissement), known.arrondissement),
+        ("Nature", idcl.nature, known.nature)) if sent != registered]
 
 
 @reads_first  # a first registration is its own commit
@@ -782,6 +848,28 @@ def _register_and_find(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: 
     duplicate = store.find_live_acte(idcl.siren, numero) or named
     answered = duplicate is not None or answered_if_new
     return duplicate, known, store.reserve_serial(serial_name) if answered else None
+
+
+def _record_answered(store: SimulatorStore, idcl: IDCL, numero: str, id_acte: str,
+                     serial_name: str,
+                     answer: Callable[[int], tuple[NewTransaction, NewMessage]],
+                     at: dt.datetime, actor: str, ministere: str,
+                     then: AlsoWrite | None) -> TransactionRow | None:
+    """`_acknowledged_now`'s trip, one commit: register the sender if new, then, unless its
+    registration differs from the envelope's IDCL or the act would duplicate another (None:
+    nothing written), reserve the answer's serial, make the act and its answer (`answer`)
+    and walk it to 4."""
+    def write() -> TransactionRow | None:
+        known = _register(store, idcl)
+        if known is not None and _idcl_differences(idcl, known):
+            return None
+        if store.find_live_acte(idcl.siren, numero) or store.find_by_id_acte(id_acte):
+            return None
+        new, outgoing = answer(store.reserve_serial(serial_name))
+        return create_and_answer(store, new, outgoing, at, actor, ministere, id_acte, None,
+                                 then)
+
+    return store.atomic(write)
 
 
 def _id_acte_or_anomalie(acte: Acte, idcl: IDCL
@@ -898,6 +986,20 @@ def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: Ar
     archive_sha = blobs.adopt(archive) if owned and isinstance(archive, Path) \
         else blobs.put(archive)
     return archive_sha, blobs.put(token), stored
+
+
+def _new_acte(acte: Acte, idcl: IDCL, name: str, archive_sha: str, token_sha: str,
+              members: dict[str, str], documents: tuple[NewDocument, ...],
+              acte_file: str) -> NewTransaction:
+    """The act's transaction as received ("posté"), its 1-1 message stamped by `token_sha`."""
+    incoming = NewMessage("1-1", Sender.CL, acte_file, members[acte_file],
+                          timestamp_token_sha256=token_sha)
+    return NewTransaction(
+        type=TransactionType.ACTE, status=S.POSTE, siren=idcl.siren,
+        numero_interne=acte.numero_interne, nature=acte.nature,
+        matiere=".".join(str(c) for c in acte.codes_matiere if c is not None),
+        objet=acte.objet, decision_date=acte.date, archive_name=name,
+        archive_sha256=archive_sha, messages=(incoming,), documents=documents)
 
 
 def _documents(acte: Acte, members: tuple[tuple[str, int, str], ...],

@@ -52,7 +52,13 @@ class AsyncStore:
         the loop does not block. Keep `fn` quick and free of I/O other than the store: it
         holds up every other write while it runs.
         """
-        return await self.store.run_on_writer_async(fn, self.store, *args, **kwargs)
+        return await self.queue(fn, *args, **kwargs)
+
+    def queue(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """`call`, queued on the writer before this returns: a step queued later runs after
+        it and sees its writes, so a caller may release a lock once its step is queued
+        rather than once it is committed."""
+        return self.store.run_on_writer_async(fn, self.store, *args, **kwargs)
 
     async def query(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a read `fn(store, *args, **kwargs)` made of named store reads on a reader thread."""

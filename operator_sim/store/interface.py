@@ -6,6 +6,7 @@ SQL and does no I/O; records are frozen dataclasses so no caller ever touches a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -609,13 +610,16 @@ class SimulatorStore(TransactionStore, CollectiviteStore, SimulationStore, Ident
 
 class AsyncSimulatorStore(Protocol):
     """The store from the event loop (`AsyncStore`): writes on the writer thread, reads on a
-    pool; `call` runs a short step made of named store methods on the writer, `query` a read
-    made of named reads on the pool."""
+    pool; `call` runs a short step made of named store methods on the writer (`queue`: the
+    same, queued now and awaited later), `query` a read made of named reads on the pool."""
 
     @property
     def store(self) -> SimulatorStore: ...
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+    def queue(self, fn: Callable[..., T], /, *args: Any,
+              **kwargs: Any) -> asyncio.Future[T]: ...
 
     async def query(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
 
