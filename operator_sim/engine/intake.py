@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -25,7 +26,7 @@ from lxml import etree
 
 from ..errors import Kind
 from ..pki.identity import Identity, authorize
-from ..protocol.archive import ArchiveLimits, read_archive, write_archive
+from ..protocol.archive import ArchiveLimits, EnvelopeArchive, read_archive, write_archive
 from ..protocol.codes import (
     AnomalieEnveloppeNature,
     AnomalieNature,
@@ -97,17 +98,23 @@ class Examination:
     enveloppe_file: str | None = None
     receipt: Receipt | None = None
     """The token and the would-be ARActe, made with the examination (`receipts`)."""
+    contents: dict[str, bytes] = field(default_factory=dict)
+    """A small archive's act and documents, by member name (`_contents`): the service stores
+    them without unpacking the archive again."""
 
 
 def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPolicy
             ) -> Examination:
     """Validate and parse one archive, its path or its bytes (runs in a worker process: pure
     CPU, no shared state)."""
-    report, reading = inspect_archive(_source(archive), policy, name=name)
+    report, reading = inspect_archive(_source(archive), policy, name=name,
+                                      keep=_small_members if isinstance(archive, bytes) else None)
     if reading is not None and (read := _read_by_validation(reading)) is not None:
         assert reading.enveloppe is not None
+        named = {read[2], *(ref.nom_fichier for ref in (read[1].document, *read[1].annexes))}
         return Examination(report, *read, reading.members, reading.archive_sha256,
-                           reading.enveloppe[0])
+                           reading.enveloppe[0],
+                           contents={n: b for n, b in reading.contents.items() if n in named})
     enveloppe = acte = acte_file = enveloppe_file = None
     members: tuple[tuple[str, int, str], ...] = ()
     sha = None
@@ -130,6 +137,20 @@ def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPol
     except ProtocolError:
         pass  # the report already says why the archive cannot be read
     return Examination(report, enveloppe, acte, acte_file, members, sha, enveloppe_file)
+
+
+KEPT_CONTENTS = 4 * SMALL_BLOB
+"""Up to this many bytes of members come back with an examination (`Examination.contents`)."""
+
+
+def _small_members(archive: EnvelopeArchive) -> list[str]:
+    """Every member of an archive whose members all fit a small-blob row and together
+    `KEPT_CONTENTS` (none otherwise): what a worker may send back for the service to store."""
+    members = list(archive)
+    if any(m.on_disk or m.size > SMALL_BLOB for m in members) \
+            or sum(m.size for m in members) > KEPT_CONTENTS:
+        return []
+    return [m.name for m in members]
 
 
 def _packed_if_small(built: BuiltEnvelope) -> bytes | None:
@@ -234,6 +255,7 @@ class Engine(Requests):
         `operator_refuses`: finding codes the operator's own analysis catches before sending
         (S²LOW's): such an act goes 1 → -1 "Enveloppe invalide : …" with no ministry message.
         """
+        sender = self._sender_read_ahead(name)  # read while the worker examines the archive
         exam = await self.examine(archive, name)
         fault = None if exam.enveloppe is None else _envelope_fault(exam, name)
         if exam.enveloppe is None or exam.archive_sha256 is None \
@@ -247,7 +269,8 @@ class Engine(Requests):
                 report=exam.report)
         idcl = exam.enveloppe.emetteur
         authorize(identity, idcl.siren, "submit")
-        judged, known = await self._judge_sender(exam.report, exam.acte, idcl.siren, name)
+        judged, known = await self._judge_sender(exam.report, exam.acte, idcl.siren, name,
+                                                 sender.get(idcl.siren))
         fault = judged or fault
         if fault is None:  # checked again under the lock, where the sender is registered
             fault = _idcl_fault(exam, idcl, name, known)
@@ -277,10 +300,23 @@ class Engine(Requests):
         return (await self._judge_sender(report, acte, siren, name))[0]
 
     async def _judge_sender(self, report: ValidationReport, acte: Acte | None, siren: str,
-                            name: str) -> tuple[EnvelopeFault | None, RegisteredCollectivite | None]:
-        """`judge_sender`, and the collectivité as registered when it was judged."""
-        known, convention = await self.store.call(_sender, siren, paris_date(self.clock.now()))
+                            name: str, read: asyncio.Future[SenderRecord] | None = None,
+                            ) -> tuple[EnvelopeFault | None, RegisteredCollectivite | None]:
+        """`judge_sender`, and the collectivité as registered when it was judged (`read`:
+        what `_sender` read already)."""
+        known, convention = await (read if read is not None else self.store.call(
+            _sender, siren, paris_date(self.clock.now())))
         return self._judgement(report, acte, siren, name, known, convention), known
+
+    def _sender_read_ahead(self, name: str) -> dict[str, asyncio.Future[SenderRecord]]:
+        """`_sender` for the SIREN the archive's name gives, queued now: by SIREN, for the
+        judgement to use if the envelope's IDCL names the same (an empty dict otherwise)."""
+        match = _NAME_SIREN.search(name)
+        if match is None:
+            return {}
+        read = self.store.queue(_sender, match.group(1), paris_date(self.clock.now()))
+        read.add_done_callback(_unused)  # an archive refused before its judgement drops it
+        return {match.group(1): read}
 
     def _judgement(self, report: ValidationReport, acte: Acte | None, siren: str, name: str,
                    known: RegisteredCollectivite | None,
@@ -513,7 +549,7 @@ class Engine(Requests):
                                             itc=self.itc,
                                             serial=self.checked_serial(serial, idcl.siren))
             archive_sha, token_sha, members = _store_receipt(blobs, archive, token, limits,
-                                                             kept, False)
+                                                             kept, False, exam.contents)
             return (_new_acte(acte, idcl, name, archive_sha, token_sha, members, documents,
                               exam.acte_file or ""),
                     self._signed_answer(bundle, token_sha, signature))
@@ -587,7 +623,8 @@ class Engine(Requests):
             # One hop off the loop: the blobs (and what the worker did not make: the token,
             # the answer's signature).
             token = self.stamp(digest) if made is None else made.token
-            stored = _store_receipt(self.sqlite.blobs, archive, token, limits, kept, owned)
+            stored = _store_receipt(self.sqlite.blobs, archive, token, limits, kept, owned,
+                                    exam.contents)
             return *stored, None if bundle is None else self._signed_answer(bundle, stored[1],
                                                                             signature)
 
@@ -783,9 +820,19 @@ def _register_then_answer(store: SimulatorStore, idcl: IDCL, new: NewTransaction
     return create_and_answer(store, new, answer, at, actor, ministere, None, rejected)
 
 
+SenderRecord = tuple[RegisteredCollectivite | None, Convention | None]
+_NAME_SIREN = re.compile(r"-EACT--(\d{9})--")
+"""The sender's SIREN in an archive's name (`names.ArchiveName`)."""
+
+
+def _unused(read: asyncio.Future[SenderRecord]) -> None:
+    """Retrieve a read's outcome: one nobody awaited must not be reported as lost."""
+    if not read.cancelled():
+        read.exception()
+
+
 @reads_first
-def _sender(store: SimulatorStore, siren: str, day: dt.date
-            ) -> tuple[RegisteredCollectivite | None, Convention | None]:
+def _sender(store: SimulatorStore, siren: str, day: dt.date) -> SenderRecord:
     """The collectivité registered under `siren`, and its convention in force on `day`."""
     return store.get_collectivite(siren), store.convention_in_force(siren, day)
 
@@ -963,7 +1010,8 @@ def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessa
 
 
 def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: ArchiveLimits,
-                   kept: set[str], owned: bool) -> tuple[str, str, dict[str, str]]:
+                   kept: set[str], owned: bool, contents: Mapping[str, bytes] | None = None,
+                   ) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
     blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
     An `owned` archive file is moved into the store (`Blobs.adopt`), not copied; an archive
@@ -971,7 +1019,21 @@ def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: Ar
     transaction, with no file and no fsync of its own.
 
     The enveloppe and stray members stay inside the archive blob only: a copy no row names
-    would be an orphan nobody can read back or clean up."""
+    would be an orphan nobody can read back or clean up. `contents`: the kept members' bytes
+    when the worker sent them (`Examination.contents`): the archive is not unpacked again."""
+    if contents and kept <= contents.keys():
+        stored = {name: blobs.put(contents[name]) for name in kept}
+    else:
+        stored = _store_members(blobs, archive, limits, kept)
+    # The archive last: an owned file is gone once adopted.
+    archive_sha = blobs.adopt(archive) if owned and isinstance(archive, Path) \
+        else blobs.put(archive)
+    return archive_sha, blobs.put(token), stored
+
+
+def _store_members(blobs: Blobs, archive: Path | bytes, limits: ArchiveLimits,
+                   kept: set[str]) -> dict[str, str]:
+    """The `kept` members of the archive into the blob store: their digests by name."""
     stored: dict[str, str] = {}
     with read_archive(_source(archive), limits) as opened:
         for member in opened:
@@ -982,10 +1044,7 @@ def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: Ar
                     stored[member.name] = blobs.put(stream)
             else:  # as bytes: a document already stored costs no temporary file
                 stored[member.name] = blobs.put(member.read())
-    # The archive last: an owned file is gone once adopted.
-    archive_sha = blobs.adopt(archive) if owned and isinstance(archive, Path) \
-        else blobs.put(archive)
-    return archive_sha, blobs.put(token), stored
+    return stored
 
 
 def _new_acte(acte: Acte, idcl: IDCL, name: str, archive_sha: str, token_sha: str,

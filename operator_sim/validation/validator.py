@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO
@@ -159,13 +159,17 @@ class ArchiveReading:
     """The envelope's member name and content, when it passed its schema."""
     actes: tuple[tuple[str, Acte], ...]
     """(member name, act) of each Acte (1-1) the envelope lists that could be read."""
+    contents: dict[str, bytes] = field(default_factory=dict)
+    """The bytes of the members `inspect_archive` was asked to keep."""
 
 
 def inspect_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, *,
-                    name: str | None = None, registry: SchemaRegistry | None = None
+                    name: str | None = None, registry: SchemaRegistry | None = None,
+                    keep: Callable[[EnvelopeArchive], Iterable[str]] | None = None,
                     ) -> tuple[ValidationReport, ArchiveReading | None]:
-    """`validate_archive`, with what it read (None when the archive could not be read)."""
-    check = _checked(source, policy, name, registry)
+    """`validate_archive`, with what it read (None when the archive could not be read); the
+    bytes of the members `keep` names once the archive is checked, before it is closed."""
+    check = _checked(source, policy, name, registry, keep)
     archive = check.archive
     if archive is None:
         return check.report, None
@@ -178,18 +182,20 @@ def inspect_archive(source: str | os.PathLike | BinaryIO, policy: ValidationPoli
         if isinstance(parsed, EnveloppeCLMISILL):
             enveloppe = (check.envelope_file, parsed)
     reading = ArchiveReading(tuple((m.name, m.size, m.sha256) for m in archive), archive.sha256,
-                             enveloppe, tuple(check.actes))
+                             enveloppe, tuple(check.actes), check.contents)
     return check.report, reading
 
 
 def _checked(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, name: str | None,
-             registry: SchemaRegistry | None) -> _ArchiveCheck:
+             registry: SchemaRegistry | None,
+             keep: Callable[[EnvelopeArchive], Iterable[str]] | None = None) -> _ArchiveCheck:
     if isinstance(source, str | os.PathLike):
         label = os.fspath(source)
     else:
         label = str(getattr(source, "name", None) or name or "archive.tar.gz")
     check = _ArchiveCheck(label, name or os.path.basename(label), policy,
                           registry or default_registry())
+    check.keep = keep
     check.run(source)
     if policy.profile is PlatformProfile.LENIENT:
         check.report.relax()
@@ -214,6 +220,8 @@ class _ArchiveCheck:
         self.archive: EnvelopeArchive | None = None
         self.envelope_root: etree._Element | None = None
         self.actes: list[tuple[str, Acte]] = []
+        self.keep: Callable[[EnvelopeArchive], Iterable[str]] | None = None
+        self.contents: dict[str, bytes] = {}
         self.deadline = time.monotonic() + policy.max_seconds
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -304,24 +312,31 @@ class _ArchiveCheck:
         self.archive = archive
         self.deadline += archive.total_size / _BYTES_PER_SECOND
         with archive:
+            try:
+                self.check_members(archive, archive_name)
+            finally:
+                if self.keep is not None:
+                    self.contents = {n: archive[n].read() for n in self.keep(archive)}
+
+    def check_members(self, archive: EnvelopeArchive, archive_name: ArchiveName | None) -> None:
+        self.tick()
+        envelope = self.find_envelope(archive, archive_name)
+        if envelope is None:
+            return
+        self.referenced.add(envelope.name)
+        self.envelope_file = envelope.name
+        formulaires = self.check_envelope(envelope, archive_name)
+        for nom in formulaires:
+            self.check_message(archive, nom)
+        if self.references_unknown:
+            return
+        for member in archive:
             self.tick()
-            envelope = self.find_envelope(archive, archive_name)
-            if envelope is None:
-                return
-            self.referenced.add(envelope.name)
-            self.envelope_file = envelope.name
-            formulaires = self.check_envelope(envelope, archive_name)
-            for nom in formulaires:
-                self.check_message(archive, nom)
-            if self.references_unknown:
-                return
-            for member in archive:
-                self.tick()
-                if member.name not in self.referenced:
-                    self.add("FILE_UNREFERENCED",
-                             f"le fichier {member.name} n'est référencé par aucun message",
-                             f"file {member.name} is not referenced by any message",
-                             file=member.name)
+            if member.name not in self.referenced:
+                self.add("FILE_UNREFERENCED",
+                         f"le fichier {member.name} n'est référencé par aucun message",
+                         f"file {member.name} is not referenced by any message",
+                         file=member.name)
 
     def check_archive_name(self) -> ArchiveName | None:
         try:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
+import tarfile
 from typing import Any
 
+from operator_sim.engine import intake
 from operator_sim.engine.intake import Engine
 from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.store import AsyncStore, Collectivite, SqliteStore
@@ -131,3 +134,57 @@ async def test_a_registration_changed_before_the_step_refuses_the_envelope_once_
     assert (await engine.store.list()).total == 1  # the refused envelope's transaction only
     assert outcome.transaction.status is S.ERREUR
     assert unnamed_small_blobs(store) == set()
+
+
+class Recording(AsyncStore):
+    """Notes how many examinations the pool was sent when the sender's read is queued."""
+
+    def __init__(self, store: SqliteStore, pool: Any) -> None:
+        super().__init__(store)
+        self.pool = pool
+        self.sent_when_read: list[int] = []
+
+    def queue(self, fn: Any, /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        if getattr(fn, "__name__", "") == "_sender":
+            self.sent_when_read.append(len(self.pool.sent))
+        return super().queue(fn, *args, **kwargs)
+
+
+async def test_the_sender_is_read_while_the_worker_examines_the_archive(
+        receipting_engine, tmp_path):  # noqa: F811
+    engine, pool, _, store = receipting_engine
+    assert (await submit(engine, "AHEAD_000", tmp_path)).code == "1-2"  # the worker knows all
+    recording = Recording(store, pool)
+    engine.store = recording
+    before = len(pool.sent)
+    assert (await submit(engine, "AHEAD_001", tmp_path)).code == "1-2"
+    assert recording.sent_when_read == [before]  # read once, queued before the examination
+
+
+async def test_a_small_archive_is_not_unpacked_again_by_the_service(
+        receipting_engine, tmp_path, monkeypatch):  # noqa: F811
+    engine, _, _, store = receipting_engine
+    unpacked: list[object] = []
+    reader = intake.read_archive
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        unpacked.append(args[0])
+        return reader(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "read_archive", counted)  # this process only: not the worker
+    name, data = archive_bytes("ONCE_001", tmp_path)
+    outcome = await engine.submit_archive(identity(SIREN), name, data)
+    assert outcome.code == "1-2" and unpacked == []
+    documents = await engine.store.documents(outcome.transaction.id)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        for document in documents:
+            member = archive.extractfile(document.file_name)
+            assert member is not None and store.blobs.read(document.sha256) == member.read()
+    # An archive given as a file (a large upload's): the worker sends no bytes back, the
+    # service reads the members from the archive.
+    name, data = archive_bytes("ONCE_002", tmp_path)
+    path = tmp_path / "upload" / name
+    path.parent.mkdir()
+    path.write_bytes(data)
+    outcome = await engine.submit_archive(identity(SIREN), name, path)
+    assert outcome.code == "1-2" and unpacked == [path]
