@@ -224,6 +224,10 @@ def _fan_out(store: SimulatorStore, created_at: dt.datetime) -> int:
     """Queue a delivery per (new journal event, live registration of its SIREN); one commit."""
     def write() -> int:
         cursor = int(store.state(CURSOR) or 0)
+        if not store.callbacks():  # nobody to notify: a registration made later starts later
+            last = store.last_journal_id()
+            store.set_state(CURSOR, str(last))
+            return last - cursor
         found = store.journal_after(cursor, FAN_OUT_BATCH)
         if not found:
             return 0

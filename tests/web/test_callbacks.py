@@ -433,3 +433,42 @@ async def test_a_freed_slot_goes_to_the_siren_with_fewest_posts_in_flight(tmp_pa
             assert hanging.peak_total <= 4
     finally:
         await hanging.close()
+
+
+async def test_without_registrations_the_outbox_skips_the_journal_and_a_later_one_starts_after(
+        served, receiver, monkeypatch):
+    """Nobody registered: the outbox moves its cursor past the events without reading them
+    (the writer would read every event of every act for no one); a registration made later
+    gets what happens after it, and only that."""
+    store = served.simulator.store
+    read: list[int] = []
+    journal_after = store.journal_after
+
+    def counted(after_id: int, limit: int):
+        read.append(after_id)
+        return journal_after(after_id, limit)
+
+    monkeypatch.setattr(store, "journal_after", counted)
+    agent = served.enrol(SIREN)
+    async with served.agent_session(agent) as http:
+        assert (await submit(http, act("QUIET1")))[0] == 201
+        await until(lambda: _caught_up(store))
+        assert read == []
+        target, url = await receiver()
+        async with http.post("/api/v1/callbacks", json={"url": url}) as r:
+            assert r.status == 201
+        status, body = await submit(http, act("QUIET2"))
+        assert status == 201
+
+        async def delivered() -> bool:
+            return len(target.payloads()) >= 4
+
+        await until(delivered)
+        await asyncio.sleep(0.5)  # nothing more comes
+    ids = {p["transaction_id"] for p in target.payloads()}
+    assert ids == {body["transaction"]["id"]} and len(target.payloads()) == 4
+    assert read != []
+
+
+async def _caught_up(store) -> bool:
+    return int(store.state("callbacks_journal_cursor") or 0) >= store.last_journal_id()
