@@ -539,7 +539,9 @@ class Engine(Requests):
         received_at = made.order.at
         documents = _documents(acte, exam.members, posted)
         kept = {exam.acte_file or "", *(d.file_name for d in documents)}
-        limits, blobs = self.policy().limits, self.sqlite.blobs
+        blobs = self.sqlite.blobs
+        # The archive's limits only when its members must be read again (the worker sent none).
+        limits = None if kept <= exam.contents.keys() else self.policy().limits
         ar_acte, signature, token = made.ar_acte, made.signature, made.token
 
         def answer(serial: int) -> tuple[NewTransaction, NewMessage]:
@@ -1009,8 +1011,9 @@ def _create_refused(store: SimulatorStore, new: NewTransaction, answer: NewMessa
     return store.atomic(write)
 
 
-def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: ArchiveLimits,
-                   kept: set[str], owned: bool, contents: Mapping[str, bytes] | None = None,
+def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes,
+                   limits: ArchiveLimits | None, kept: set[str], owned: bool,
+                   contents: Mapping[str, bytes] | None = None,
                    ) -> tuple[str, str, dict[str, str]]:
     """The archive, its timestamp token and the `kept` members (those rows will name) into the
     blob store (reads, hashes, fsyncs: off the event loop); their digests, members by name.
@@ -1020,10 +1023,12 @@ def _store_receipt(blobs: Blobs, archive: Path | bytes, token: bytes, limits: Ar
 
     The enveloppe and stray members stay inside the archive blob only: a copy no row names
     would be an orphan nobody can read back or clean up. `contents`: the kept members' bytes
-    when the worker sent them (`Examination.contents`): the archive is not unpacked again."""
+    when the worker sent them (`Examination.contents`): the archive is not unpacked again
+    (`limits` may then be None)."""
     if contents and kept <= contents.keys():
         stored = {name: blobs.put(contents[name]) for name in kept}
     else:
+        assert limits is not None, "the archive's members are read again: its limits apply"
         stored = _store_members(blobs, archive, limits, kept)
     # The archive last: an owned file is gone once adopted.
     archive_sha = blobs.adopt(archive) if owned and isinstance(archive, Path) \

@@ -144,11 +144,23 @@ def _peer(request: web.Request) -> tuple[x509.Certificate | None, str | None]:
 
 
 def remember_peer(request: web.Request, der: bytes | None) -> tuple[x509.Certificate | None, str | None]:
-    """Record the client's leaf (DER, as the TLS handshake gives it) for this request."""
-    peer = request[PEER_CERTIFICATE] = (
-        (x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest()) if der
-        else (None, None))
+    """Record the client's leaf (DER, as the TLS handshake gives it) for this request. The
+    same few agents send every request: each leaf is parsed and hashed once (`_PEERS`)."""
+    if not der:
+        peer: tuple[x509.Certificate | None, str | None] = (None, None)
+    elif (known := _PEERS.get(der)) is not None:
+        peer = known
+    else:
+        if len(_PEERS) >= _PEERS_KEPT:
+            _PEERS.clear()
+        peer = _PEERS[der] = (x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest())
+    request[PEER_CERTIFICATE] = peer
     return peer
+
+
+_PEERS: dict[bytes, tuple[x509.Certificate | None, str | None]] = {}
+"""Leaves seen lately, by their DER bytes: a certificate is immutable, its bytes its identity."""
+_PEERS_KEPT = 1024
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
