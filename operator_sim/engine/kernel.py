@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import Kind, Refusal
 from ..pki.identity import Identity
 from ..protocol.classification import Classification
-from ..protocol.codes import Sender, TransactionStatus
+from ..protocol.codes import Sender, TransactionStatus, TransactionType
 from ..protocol.messages import IDCL
 from ..store.interface import (
     AsyncSimulatorStore,
@@ -23,6 +23,7 @@ from ..store.interface import (
     SimulatorStore,
     TransactionRow,
     TransitionStep,
+    WalkStep,
 )
 from ..validation.report import ValidationReport
 from . import lifecycle, outcomes
@@ -146,22 +147,34 @@ class Kernel:
                     collectivite.nature)
 
 
+def walk_of(kind: TransactionType, current: TransactionStatus,
+            steps: list[TransactionStatus], *, final: NewMessage | None, id_acte: str | None,
+            message: str, transaction_id: int | None = None) -> list[WalkStep]:
+    """The chain's walk from `current` through `steps`, each allowed from the one before,
+    the last step carrying the answer."""
+    labels = {S.EN_ATTENTE_DE_TRANSMISSION: "Accepté par le TdT : validation OK",
+              S.TRANSMIS: "Transmis au MI"}
+    walk: list[WalkStep] = []
+    for i, to in enumerate(steps):
+        lifecycle.check_transition(kind, current, to, transaction_id=transaction_id)
+        last = i == len(steps) - 1
+        walk.append(WalkStep(to, message if last else labels.get(to, ""),
+                             final if last else None, id_acte if last else None))
+        current = to
+    return walk
+
+
 def path_to(store: SimulatorStore, row: TransactionRow, steps: list[TransactionStatus], *,
              at: dt.datetime, actor: str, final: NewMessage | None, id_acte: str | None,
              message: str) -> TransactionRow:
     """Walk `row` through `steps` as the chain does, the last step carrying the answer."""
     moves: list[TransitionStep] = []
     current = row.status
-    labels = {S.EN_ATTENTE_DE_TRANSMISSION: "Accepté par le TdT : validation OK",
-              S.TRANSMIS: "Transmis au MI"}
-    for i, to in enumerate(steps):
-        lifecycle.check_transition(row.type, current, to, transaction_id=row.id)
-        last = i == len(steps) - 1
-        moves.append(TransitionStep(row.id, current, to,
-                                    message=message if last else labels.get(to, ""),
-                                    attach=final if last else None,
-                                    id_acte=id_acte if last else None))
-        current = to
+    for step in walk_of(row.type, row.status, steps, final=final, id_acte=id_acte,
+                        message=message, transaction_id=row.id):
+        moves.append(TransitionStep(row.id, current, step.to_status, step.message, step.attach,
+                                    step.id_acte))
+        current = step.to_status
     return store.transition_many(moves, at=at, actor=actor)[-1]
 
 
@@ -169,11 +182,19 @@ def create_and_answer(store: SimulatorStore, new: NewTransaction, answer: NewMes
                        at: dt.datetime, actor: str, ministere: str, id_acte: str | None,
                        anomalie: str | None, then: AlsoWrite | None = None) -> TransactionRow:
     """Create the transaction and walk it to its answer; without one, stop at "transmis".
+    One INSERT in the walk's last status, a journal row per step (`create_transaction`).
     `then` writes more in the same commit (the scenario's record and follow-up)."""
+    lifecycle.check_initial(new.type, new.status)
+    steps, message = _answer_path(answer, at=at, anomalie=anomalie)
+    walk = walk_of(new.type, new.status, steps, final=answer, message=message,
+                   id_acte=None if answer is None else id_acte)
+
     def write() -> TransactionRow:
-        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        return to_answer(store, row, answer, at=at, ministere=ministere, id_acte=id_acte,
-                          anomalie=anomalie, then=then)
+        row = store.create_transaction(new, at=at, actor=actor, message="Posté", walk=walk,
+                                       walk_by=ministere)
+        if then is not None:
+            then(store, row)
+        return row
 
     return store.atomic(write)
 
@@ -185,20 +206,27 @@ def walk_to_transmis(store: SimulatorStore, row: TransactionRow, *, at: dt.datet
                     final=None, id_acte=None, message="Transmis au MI")
 
 
+def _answer_path(answer: NewMessage | None, *, at: dt.datetime, anomalie: str | None,
+                 ) -> tuple[list[TransactionStatus], str]:
+    """From "posté": the statuses to the answer (4, or -1 on an anomaly) and the last one's
+    journal message; without an answer, to "transmis"."""
+    if answer is None:
+        return [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], "Transmis au MI"
+    refused = anomalie is not None
+    message = (f"Refusé par le MI : {anomalie}" if refused
+               else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
+    return [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
+            S.ERREUR if refused else S.ACQUITTEMENT_RECU], message
+
+
 def to_answer(store: SimulatorStore, row: TransactionRow, answer: NewMessage | None, *,
                at: dt.datetime, ministere: str, id_acte: str | None, anomalie: str | None,
                then: AlsoWrite | None) -> TransactionRow:
     """From "posté", walk to the answer (4, or -1 on an anomaly); without one, to "transmis".
     `then` writes more in the same commit (the scenario's record and follow-up)."""
-    if answer is None:
-        row = walk_to_transmis(store, row, at=at, actor=ministere)
-    else:
-        refused = anomalie is not None
-        message = (f"Refusé par le MI : {anomalie}" if refused
-                   else f"Reçu par le MI le {paris_date(at).strftime('%d/%m/%Y')}")
-        row = path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS,
-                                    S.ERREUR if refused else S.ACQUITTEMENT_RECU],
-                       at=at, actor=ministere, final=answer, id_acte=id_acte, message=message)
+    steps, message = _answer_path(answer, at=at, anomalie=anomalie)
+    row = path_to(store, row, steps, at=at, actor=ministere, final=answer,
+                  id_acte=None if answer is None else id_acte, message=message)
     if then is not None:
         then(store, row)
     return row

@@ -54,6 +54,7 @@ from .interface import (
     TransactionRow,
     TransactionStore,
     TransitionStep,
+    WalkStep,
 )
 from .small_blobs import Blobs
 
@@ -100,4 +101,5 @@ __all__ = [
     "TransactionRow",
     "TransactionStore",
     "TransitionStep",
+    "WalkStep",
 ]

@@ -393,6 +393,17 @@ class NewTransaction:
 
 
 @dataclass(frozen=True)
+class WalkStep:
+    """A status a new transaction goes on to in the commit creating it (`create_transaction`),
+    optionally recording the message that caused it."""
+
+    to_status: TransactionStatus
+    message: str = ""
+    attach: NewMessage | None = None
+    id_acte: str | None = None
+
+
+@dataclass(frozen=True)
 class TransitionStep:
     """One compare-and-set status change, optionally recording the message that caused it."""
 
@@ -445,7 +456,8 @@ class TransactionStore(Protocol):
     """Everything the engine needs from persistence. Every write is one atomic unit."""
 
     def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
-                           message: str = "") -> TransactionRow: ...
+                           message: str = "", walk: Sequence[WalkStep] = (),
+                           walk_by: str | None = None) -> TransactionRow: ...
 
     def get(self, transaction_id: int) -> TransactionRow: ...
 

@@ -30,6 +30,7 @@ from .interface import (
     TransactionFilter,
     TransactionRow,
     TransitionStep,
+    WalkStep,
     reads_first,
 )
 from .rows import (
@@ -88,15 +89,23 @@ class TransactionTables(SqliteDatabase):
                 [value for event in chunk for value in event])
 
     def create_transaction(self, new: NewTransaction, *, at: datetime, actor: str,
-                           message: str = "") -> TransactionRow:
+                           message: str = "", walk: Sequence[WalkStep] = (),
+                           walk_by: str | None = None) -> TransactionRow:
         """Transaction row, its documents, messages and creation event: one commit.
 
-        Raises `DuplicateActe` if a live act already uses (siren, numero_interne),
-        `NotFound` for an unknown SIREN/related transaction/agent, `MissingBlob` if a
+        `walk`: the statuses it then goes through in the same commit (by `walk_by`, default
+        `actor`), each with its journal row and message: the row is inserted in the last one
+        (the counter triggers run once, not once per status), with the last IDActe given.
+
+        Raises `DuplicateActe` if a live act already uses (siren, numero_interne) or the
+        IDActe, `NotFound` for an unknown SIREN/related transaction/agent, `MissingBlob` if a
         referenced blob was not put first.
         """
         when = time_to_text(at)
-        self._require_blobs([new.archive_sha256, *(d.sha256 for d in new.documents)])
+        self._require_blobs([new.archive_sha256, *(d.sha256 for d in new.documents),
+                             *(d for s in walk if s.attach for d in _message_blobs(s.attach))])
+        status = walk[-1].to_status if walk else new.status
+        id_acte = next((s.id_acte for s in reversed(walk) if s.id_acte is not None), new.id_acte)
         for document in new.documents:
             if document.role not in DOCUMENT_ROLES:
                 raise ValueError(f"document role must be one of {DOCUMENT_ROLES}")
@@ -109,13 +118,13 @@ class TransactionTables(SqliteDatabase):
                 # RETURNING: the row as stored, without reading it back (no trigger or later
                 # statement here changes a transactions row).
                 row = transaction_row(fetch_all(db, _INSERT_TRANSACTION, [
-                    int(new.type), int(new.status), new.siren, new.related_transaction_id,
-                    new.id_acte, new.numero_interne,
+                    int(new.type), int(status), new.siren, new.related_transaction_id,
+                    id_acte, new.numero_interne,
                     None if new.nature is None else int(new.nature), new.matiere, new.objet,
                     None if new.decision_date is None else new.decision_date.isoformat(),
                     new.archive_name, new.archive_sha256, new.agent_id, when, when])[0])
             except sqlite3.IntegrityError as error:
-                raise _integrity(error, new) from error
+                raise _integrity(error, new, id_acte) from error
             message_ids = []
             for m in new.messages:
                 self._require_blobs(_message_blobs(m))
@@ -124,8 +133,15 @@ class TransactionTables(SqliteDatabase):
                 db.conn.executemany(_INSERT_DOCUMENT, [
                     (row.id, d.role, d.position, d.file_name, d.sha256, d.mimetype, d.size,
                      d.posted_name, d.posted_signature) for d in new.documents])
-            self._append_journal(db, [(row.id, when, None, int(new.status), actor, message,
-                                       message_ids[0] if message_ids else None)])
+            events: list[tuple[Any, ...]] = [(row.id, when, None, int(new.status), actor,
+                                              message, message_ids[0] if message_ids else None)]
+            current = new.status
+            for step in walk:
+                events.append((row.id, when, int(current), int(step.to_status), walk_by or actor,
+                               step.message, self._insert_message(db, row.id, step.attach, when)
+                               if step.attach else None))
+                current = step.to_status
+            self._append_journal(db, events)
             return row
 
         return self.run_write(write)
@@ -423,11 +439,12 @@ def _page(filters: TransactionFilter, where: str, params: list[Any], limit: int,
             " order by id desc limit ? offset ?", [*merged, limit, offset])
 
 
-def _integrity(error: sqlite3.IntegrityError, new: NewTransaction) -> StoreError:
+def _integrity(error: sqlite3.IntegrityError, new: NewTransaction,
+               id_acte: str | None) -> StoreError:
     text = str(error)
     if "transactions.siren, transactions.numero_interne" in text:
         return DuplicateActe(f"SIREN {new.siren} already has a live act numbered {new.numero_interne}")
     if "transactions.id_acte" in text:
-        return DuplicateActe(f"IDActe {new.id_acte} already names another act")
+        return DuplicateActe(f"IDActe {id_acte} already names another act")
     return StoreError(text)
 

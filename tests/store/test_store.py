@@ -14,6 +14,7 @@ from operator_sim.store import (
     StatusConflict,
     TransactionFilter,
     TransitionStep,
+    WalkStep,
 )
 from operator_sim.store.database import DATABASE_NAME
 
@@ -173,6 +174,40 @@ def test_a_status_walk_returns_each_step_and_journals_it_without_reading_rows_ba
         "select status, n from transaction_counts where siren = ? and n != 0",
         [row.siren]).fetchall())
     assert counts == [(int(S.ACQUITTEMENT_RECU), 1)]
+
+
+def test_a_transaction_created_with_its_walk_is_inserted_in_the_last_status(store):
+    """`create_transaction(walk=...)`: one INSERT in the walk's last status and no UPDATE (the
+    counter triggers run once), the journal row of every step in order with its message, the
+    walk's actor on its rows; a second act naming the same IDActe is refused, nothing kept."""
+    ar = message(store, "1-2", Sender.PREF, "034-491011698-20250310-W2-DE-1-2_1.xml")
+    id_acte = "034-491011698-20250310-W2-DE"
+    walk = [WalkStep(S.EN_ATTENTE_DE_TRANSMISSION, "validation OK"),
+            WalkStep(S.TRANSMIS, "transmis"), WalkStep(S.ACQUITTEMENT_RECU, "reçu", ar, id_acte)]
+    statements: list[str] = []
+    store.run_write(lambda db: db.conn.set_trace_callback(statements.append))
+    try:
+        row = store.create_transaction(new_acte(store, "W2"), at=T0, actor="agent", walk=walk,
+                                       walk_by="pref")
+    finally:
+        store.run_write(lambda db: db.conn.set_trace_callback(None))
+    assert (row.status, row.id_acte) == (S.ACQUITTEMENT_RECU, id_acte)
+    assert row == store.get(row.id)
+    events = store.journal(row.id)
+    assert [(e.from_status, e.to_status, e.message, e.actor) for e in events] == [
+        (None, S.POSTE, "", "agent"),
+        (S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION, "validation OK", "pref"),
+        (S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS, "transmis", "pref"),
+        (S.TRANSMIS, S.ACQUITTEMENT_RECU, "reçu", "pref")]
+    assert events[-1].message_id == store.messages(row.id)[-1].id
+    assert not any(s.lower().startswith("update transactions") for s in statements)
+    counts = store.run_read(lambda db: db.execute(
+        "select status, n from transaction_counts where siren = ? and n != 0",
+        [row.siren]).fetchall())
+    assert counts == [(int(S.ACQUITTEMENT_RECU), 1)]
+    with pytest.raises(DuplicateActe, match=id_acte):
+        store.create_transaction(new_acte(store, "W3"), at=T0, actor="agent", walk=walk)
+    assert [r.numero_interne for r in store.list().items] == ["W2"]
 
 
 def test_transitions_applied_together_win_or_lose_together(store):
