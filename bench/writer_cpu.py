@@ -1,10 +1,11 @@
 """The store writer thread's CPU per receipt, in-process: no HTTP, no validation, no signing.
 
-Replays what one accepted submission asks of the writer (`engine.intake`): the sender and its
-convention, the registration and duplicate lookups, the daily serial, the small blobs and the
-request journal entry deferred to the next commit, then `create_and_answer` walking the act
-1 → 4 with its signed answer. `--concurrency` submissions are in flight at once on one event
-loop through `AsyncStore`, as under the service, so group commit groups them. The writer's
+Replays what one act acknowledged at once asks of the writer (`engine.intake`): the sender
+and its convention read, then the one step that registers the sender, finds no duplicate,
+reserves the daily serial, stages the small blobs and inserts the act in 4 with its journal
+rows and signed answer (`_record_answered`), and the request journal entry deferred to the
+next commit. `--concurrency` submissions are in flight at once on one event loop through
+`AsyncStore`, as under the service, so group commit groups them. The writer's
 user and system CPU are read from /proc/self/task/<its tid>/stat before and after.
 
     python bench/writer_cpu.py --count 2000 --concurrency 16
@@ -23,8 +24,7 @@ import time
 from pathlib import Path
 
 from operator_sim.engine.clock import paris_date
-from operator_sim.engine.intake import _register_and_find, _sender
-from operator_sim.engine.kernel import create_and_answer
+from operator_sim.engine.intake import _record_answered, _sender
 from operator_sim.protocol.codes import NatureActe, Sender, TransactionStatus, TransactionType
 from operator_sim.protocol.messages import IDCL
 from operator_sim.store import SqliteStore
@@ -46,25 +46,26 @@ async def submission(store: AsyncStore, idcl: IDCL, n: int, at: dt.datetime) -> 
     await store.call(_sender, idcl.siren, paris_date(at))
     numero = f"W{n:07d}"
     id_acte = f"034-{idcl.siren}-20261207-{numero}-DE"
-    await store.call(_register_and_find, idcl, numero, id_acte)
-    serial = await store.reserve_serial(f"return-envelope-{idcl.siren}-20261207")
 
-    def blobs() -> list[str]:  # off the loop, as the receipt does
-        return [sqlite.blobs.put(f"{part} {n} {serial}".encode() * 40)
-                for part in ("archive", "act", "pdf", "token", "answer", "signature")]
+    def answer(serial: int) -> tuple[NewTransaction, NewMessage]:  # on the writer, as intake's
+        archive, act, pdf, token, xml, signature = [
+            sqlite.blobs.put(f"{part} {n} {serial}".encode() * 40)
+            for part in ("archive", "act", "pdf", "token", "answer", "signature")]
+        new = NewTransaction(
+            type=TransactionType.ACTE, status=TransactionStatus.POSTE, siren=idcl.siren,
+            numero_interne=numero, nature=NatureActe.DE, matiere="1.1", objet="Objet",
+            decision_date=dt.date(2026, 12, 1), archive_name=f"{numero}.tar.gz",
+            archive_sha256=archive,
+            messages=(NewMessage("1-1", Sender.CL, "act.xml", act,
+                                 timestamp_token_sha256=token),),
+            documents=(NewDocument("main", 0, "doc.pdf", pdf, "application/pdf", 4000),))
+        return new, NewMessage("1-2", Sender.PREF, f"ar_{serial}.xml", xml,
+                               signature_sha256=signature, timestamp_token_sha256=token)
 
-    archive, act, pdf, token, answer, signature = await asyncio.to_thread(blobs)
-    new = NewTransaction(
-        type=TransactionType.ACTE, status=TransactionStatus.POSTE, siren=idcl.siren,
-        numero_interne=numero, nature=NatureActe.DE, matiere="1.1", objet="Objet",
-        decision_date=dt.date(2026, 12, 1), archive_name=f"{numero}.tar.gz",
-        archive_sha256=archive,
-        messages=(NewMessage("1-1", Sender.CL, "act.xml", act, timestamp_token_sha256=token),),
-        documents=(NewDocument("main", 0, "doc.pdf", pdf, "application/pdf", 4000),))
-    outgoing = NewMessage("1-2", Sender.PREF, "ar.xml", answer, signature_sha256=signature,
-                          timestamp_token_sha256=token)
-    await store.call(create_and_answer, new, outgoing, at, "agent", "ministere", id_acte,
-                     None, None)
+    row = await store.call(_record_answered, idcl, numero, id_acte,
+                           f"return-envelope-{idcl.siren}-20261207", answer, at, "agent",
+                           "ministere", None)
+    assert row is not None and row.status is TransactionStatus.ACQUITTEMENT_RECU
     sqlite.defer_request({"at": at, "method": "POST", "path": "/api/v1/archives", "query": "",
                           "status": 201, "duration_ms": 3, "remote": "127.0.0.1",
                           "subject": "CN=Agent", "fingerprint": "ab" * 32, "verdict": "valid",
