@@ -11,8 +11,11 @@ import re
 import tarfile
 from typing import Any
 
+import pytest
+
 from operator_sim.engine import intake
-from operator_sim.engine.intake import Engine
+from operator_sim.engine.intake import Engine, RequestRefused
+from operator_sim.errors import Kind
 from operator_sim.protocol.codes import TransactionStatus as S
 from operator_sim.store import AsyncStore, Collectivite, SqliteStore
 from operator_sim.store.integrity import BLOB_COLUMNS, check_store
@@ -188,3 +191,18 @@ async def test_a_small_archive_is_not_unpacked_again_by_the_service(
     path.write_bytes(data)
     outcome = await engine.submit_archive(identity(SIREN), name, path)
     assert outcome.code == "1-2" and unpacked == [path]
+
+
+async def test_a_full_day_refuses_the_step_with_a_429_and_it_leaves_nothing(
+        receipting_engine, tmp_path):  # noqa: F811
+    engine, _, _, store = receipting_engine
+    assert (await submit(engine, "FULL_001", tmp_path)).code == "1-2"
+    day = f"{engine.clock.today():%Y%m%d}"
+    store.run_write(lambda db: db.execute(
+        "update counters set value = 9999 where name = ?", [f"return-envelope-{SIREN}-{day}"]))
+    before = store.list().total
+    with pytest.raises(RequestRefused) as full:
+        await submit(engine, "FULL_002", tmp_path)
+    assert full.value.kind is Kind.EXHAUSTED and full.value.code == "DAILY_SERIALS_EXHAUSTED"
+    assert store.list().total == before
+    assert unnamed_small_blobs(store) == set()
