@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import re
 import tarfile
@@ -206,3 +207,21 @@ async def test_a_full_day_refuses_the_step_with_a_429_and_it_leaves_nothing(
     assert full.value.kind is Kind.EXHAUSTED and full.value.code == "DAILY_SERIALS_EXHAUSTED"
     assert store.list().total == before
     assert unnamed_small_blobs(store) == set()
+
+
+async def test_the_sender_is_judged_from_the_envelope_not_from_the_archives_name(
+        receipting_engine, tmp_path):  # noqa: F811
+    """The read started from the name's SIREN serves only when the envelope's IDCL names the
+    same: here the name says the commune holding a convention, the envelope another SIREN
+    without one, which the strict profile refuses (005)."""
+    engine, _, _, _ = receipting_engine
+    other = dataclasses.replace(corpus.COMMUNE, siren="253400014")
+    built = corpus.build(corpus.base_request(numero_interne="NAME_001"), collectivite=other)
+    folder = tmp_path / "name"
+    folder.mkdir()
+    data = built.write(folder).read_bytes()
+    name = built.name.replace("253400014", SIREN)
+    assert name != built.name
+    outcome = await engine.submit_archive(identity("253400014", SIREN), name, data)
+    assert outcome.code == "ANO" and outcome.anomalie is not None
+    assert outcome.anomalie[0] == "005", outcome.anomalie
