@@ -99,8 +99,8 @@ class Examination:
     receipt: Receipt | None = None
     """The token and the would-be ARActe, made with the examination (`receipts`)."""
     contents: dict[str, bytes] = field(default_factory=dict)
-    """A small archive's act and documents, by member name (`_contents`): the service stores
-    them without unpacking the archive again."""
+    """A small archive's act and documents, by member name (`_small_members`): the service
+    stores them without unpacking the archive again."""
 
 
 def examine(archive: str | os.PathLike | bytes, name: str, policy: ValidationPolicy
@@ -523,7 +523,7 @@ class Engine(Requests):
         the ARActe the worker made and signed, from a small archive whose members are small
         too (its blobs are rows of the same commit: nothing to write to a file first). The
         trip registers the sender, finds no duplicate, reserves the answer's serial, stages
-        the blobs and records the walk to 4. None when the act is not such a case, or when
+        the blobs and inserts the act in 4 with its walk. None when the act is not such a case, or when
         the trip finds a duplicate or a changed registration (nothing written then): the
         checked path (`_record_checked`) answers it."""
         acte, made = exam.acte, exam.receipt
