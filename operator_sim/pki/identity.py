@@ -10,6 +10,7 @@ import it. Nothing here knows HTTP or reads the clock.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -203,7 +204,7 @@ def identify(binding: CertificateBinding | None, certificate: x509.Certificate, 
         login, password = credentials
         account = next((a for a in binding.accounts if a.login == login), None)
         # Hash even for an unknown login so timing does not reveal which logins exist.
-        stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
+        stored = account.password_hash if account and account.password_hash else _dummy_hash()
         if not check_password(password, stored) or account is None:
             raise BadCredentials(f"login {login!r} refused")
     else:
@@ -213,7 +214,11 @@ def identify(binding: CertificateBinding | None, certificate: x509.Certificate, 
                     level=level)
 
 
-_DUMMY_HASH = hash_password("operator-sim: no such login", salt=b"\0" * 16)
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown login's password is checked against: made at the first login, not at
+    import (scrypt takes tens of milliseconds, which every process that imports this paid)."""
+    return hash_password("operator-sim: no such login", salt=b"\0" * 16)
 
 
 def _with_post(roles: list[str]) -> frozenset[str]:
