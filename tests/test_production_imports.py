@@ -8,6 +8,8 @@ hands the corpus to users (`operator-sim envelope corpus`, in `operator_sim.cli`
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,18 @@ def test_an_import_hidden_in_a_function_is_found(tmp_path):
 def test_the_pdf_surface_names_what_its_modules_define():
     for name in pdf.__all__:
         assert getattr(pdf, name) in (getattr(m, name, None) for m in (bordereau, courrier, tampon))
+
+
+def test_serving_loads_neither_reportlab_nor_pypdf_until_a_pdf_is_drawn():
+    """They take about 0.13 s to import: every `serve` and every pytest session with the
+    plugin paid it, though most never draw a PDF (the `pdf` package's names load on use)."""
+    code = ("import sys, operator_sim.simulator, operator_sim.web.server, operator_sim.cli; "
+            "print(sorted(m for m in ('reportlab', 'pypdf') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    code = ("import sys; from operator_sim import pdf; pdf.render_courrier; "
+            "print(sorted(m for m in ('reportlab', 'pypdf') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "['pypdf', 'reportlab']"

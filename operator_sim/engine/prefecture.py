@@ -35,8 +35,8 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .. import pdf  # reportlab and pypdf load at the first letter drawn (`pdf` lazy exports)
 from ..errors import Kind
-from ..pdf.courrier import Courrier, Paragraphe, render_courrier
 from ..pki.identity import Identity, authorize
 from ..protocol.codes import AnomalieNature, Sender, TransactionStatus, TransactionType
 from ..protocol.errors import ProtocolError
@@ -200,10 +200,11 @@ class Prefecture:
         sent = paris_date(now)
         if document is None:
             objet = f"{LETTER_TYPES[code].libelle} - acte {acte.id_acte}"
-            document = await asyncio.to_thread(render_courrier, Courrier(  # reportlab: ms
+            document = await asyncio.to_thread(pdf.render_courrier, pdf.Courrier(  # reportlab
                 expediteur="Préfecture", service="Contrôle de légalité",
                 destinataire=(f"Collectivité SIREN {acte.siren}",), date=sent, objet=objet,
-                paragraphes=(Paragraphe(text),) if text else (), titre=objet), generated_at=now)
+                paragraphes=(pdf.Paragraphe(text),) if text else (), titre=objet),
+                generated_at=now)
         serial = await engine.return_serial(acte.siren)
         try:
             bundle = outcomes.courrier(code, id_acte, idcl, sent=sent, text=text,

@@ -12,7 +12,14 @@ Pure: facts in, bytes out; no clock, no storage, nothing else of operator_sim im
 material (the corpus's hand-written minimal PDFs) is `operator_sim.testing`, never this.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .bordereau import BordereauFacts, Etape, Fichier, render_bordereau
+    from .courrier import Courrier, Paragraphe, render_courrier
+    from .tampon import Tampon, TamponError, stamp_pdf
 
 # reportlab and pypdf load on first use, not with the package.
 _WHERE = {
@@ -22,6 +29,7 @@ _WHERE = {
     "Tampon": "tampon", "TamponError": "tampon", "stamp_pdf": "tampon",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = ["BordereauFacts", "Courrier", "Etape", "Fichier", "Paragraphe", "Tampon",
+           "TamponError", "render_bordereau", "render_courrier", "stamp_pdf"]
 
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from ..pdf.courrier import Courrier, Paragraphe, render_courrier
+from .. import pdf  # reportlab and pypdf load at the first letter drawn (`pdf` lazy exports)
 from .indicateurs import LISTES
 
 DEMANDES = {
@@ -34,12 +34,12 @@ def render_relance(ligne: Mapping[str, object], *, prefecture: str,
     """The letter to the collectivité `ligne` describes (a report's `collectivites` item)."""
     raisons: Mapping[str, str] = ligne["raisons"]  # type: ignore[assignment]
     contact = str(ligne.get("contact_nom") or "Madame, Monsieur le Maire ou le Président")
-    return render_courrier(Courrier(
+    return pdf.render_courrier(pdf.Courrier(
         expediteur=prefecture, service="Mission référent @CTES",
         destinataire=(f"{ligne['nom']} (SIREN {ligne['siren']})", f"À l'attention de : {contact}",
                       str(ligne.get("contact_email") or "")),
         date=generated_at.date(), objet="télétransmission de vos actes par @CTES",
-        paragraphes=tuple(Paragraphe(DEMANDES[name], f"Constat : {raisons[name]}.")
+        paragraphes=tuple(pdf.Paragraphe(DEMANDES[name], f"Constat : {raisons[name]}.")
                           for name in LISTES if name in raisons),
         cloture=("Le référent @CTES de la préfecture se tient à votre disposition pour vous "
                  "accompagner.",

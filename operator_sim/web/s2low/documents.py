@@ -19,11 +19,10 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from ... import pdf  # reportlab and pypdf load at the first PDF drawn (`pdf` lazy exports)
 from ...engine.clock import paris_date
 from ...engine.intake import Engine
 from ...engine.scenarios import archive_sender, damaged
-from ...pdf.bordereau import BordereauFacts, Etape, Fichier, render_bordereau
-from ...pdf.tampon import Tampon, TamponError, stamp_pdf
 from ...protocol.archive import write_archive
 from ...protocol.codes import NS_ACTES, Sender, TransactionStatus, TransactionType
 from ...protocol.errors import ProtocolError
@@ -142,7 +141,7 @@ async def _stored_message(engine: Engine, row: TransactionRow, sha256: str,
 
 
 async def tampon_for(engine: Engine, row: TransactionRow,
-                     publie_le: dt.date | None = None) -> Tampon:
+                     publie_le: dt.date | None = None) -> pdf.Tampon:
     """The stamp's facts: sent on the day it was transmitted, received on DateReception."""
     journal = await engine.store.journal(row.id)
     sent = next((e.at for e in journal if e.to_status is S.TRANSMIS), row.created_at)
@@ -153,7 +152,7 @@ async def tampon_for(engine: Engine, row: TransactionRow,
         message = await _stored_message(engine, row, ar.xml_sha256, ARActe)
         recu_le = message.date_reception
     assert row.id_acte is not None
-    return Tampon(row.id_acte, paris_date(sent), recu_le, publie_le)
+    return pdf.Tampon(row.id_acte, paris_date(sent), recu_le, publie_le)
 
 
 def _date_affichage(raw: str | None) -> dt.date | None:
@@ -171,8 +170,8 @@ async def _stamped(engine: Engine, row: TransactionRow, file: File,
     tampon = await tampon_for(engine, row, publie_le)
     original = await read_blob(engine, file.sha256)
     try:
-        body = await asyncio.to_thread(stamp_pdf, original, tampon)
-    except TamponError as error:  # S²LOW then sends the document unstamped
+        body = await asyncio.to_thread(pdf.stamp_pdf, original, tampon)
+    except pdf.TamponError as error:  # S²LOW then sends the document unstamped
         log.warning("transaction %s: %s not stamped: %s", row.id, file.name, error)
         body = original
     return web.Response(body=body, content_type="application/pdf", headers={
@@ -260,7 +259,7 @@ async def get_tampon(request: web.Request) -> web.Response:
     return await _stamped(engine, row, main, _date_affichage(request.query.get("date_affichage")))
 
 
-async def bordereau_facts(engine: Engine, row: TransactionRow) -> BordereauFacts:
+async def bordereau_facts(engine: Engine, row: TransactionRow) -> pdf.BordereauFacts:
     """The slip's facts, from the stored transaction, its 1-1 and its journal."""
     journal = await engine.store.journal(row.id)
     files = await files_of(engine, row)
@@ -274,15 +273,16 @@ async def bordereau_facts(engine: Engine, row: TransactionRow) -> BordereauFacts
         matiere = ".".join(map(str, codes))
     tampon = await tampon_for(engine, row)
     sent = next((e.at for e in journal if e.to_status is S.TRANSMIS), row.created_at)
-    return BordereauFacts(
+    return pdf.BordereauFacts(
         transaction_id=row.id, type_transaction=row.type.libelle,
         collectivite=collectivite.nom if collectivite else row.siren, siren=row.siren,
         agent=journal[0].actor, id_acte=row.id_acte, numero_interne=acte.numero_interne,
         date_decision=acte.date, nature=acte.nature.libelle, matiere=matiere, objet=acte.objet,
         document_papier=acte.document_papier == "O", envoye_le=sent, recu_le=tampon.recu_le,
-        fichiers=tuple(Fichier(f.name, f.posted_filename if f.posted_filename not in ("", f.name)
-                               else None, f.mimetype, f.size) for f in files),
-        cycle=tuple(Etape(e.at, e.to_status.libelle, e.message) for e in journal))
+        fichiers=tuple(pdf.Fichier(f.name, f.posted_filename
+                                   if f.posted_filename not in ("", f.name) else None,
+                                   f.mimetype, f.size) for f in files),
+        cycle=tuple(pdf.Etape(e.at, e.to_status.libelle, e.message) for e in journal))
 
 
 @s2low_handler
@@ -296,8 +296,8 @@ async def create_pdf(request: web.Request) -> web.Response:
     if not _acknowledged(row):
         raise S2lowKO(NO_AR, escaped=False)
     facts = await bordereau_facts(engine, row)
-    pdf = await asyncio.to_thread(render_bordereau, facts, generated_at=engine.clock.now())
-    return web.Response(body=pdf, content_type="application/pdf", headers={
+    drawn = await asyncio.to_thread(pdf.render_bordereau, facts, generated_at=engine.clock.now())
+    return web.Response(body=drawn, content_type="application/pdf", headers={
         "Content-Disposition": content_disposition("acquittement.pdf", "inline")})
 
 
