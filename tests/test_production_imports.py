@@ -101,3 +101,16 @@ def test_serving_loads_neither_reportlab_nor_pypdf_until_a_pdf_is_drawn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "['pypdf', 'reportlab']"
+
+
+def test_serving_derives_no_password_hash_until_a_login_is_checked():
+    """scrypt is slow by design (tens of milliseconds): the hash an unknown login is checked
+    against is made at the first login, not when the server's modules load."""
+    code = ("import hashlib; calls = []; real = hashlib.scrypt\n"
+            "hashlib.scrypt = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+            "import operator_sim.simulator, operator_sim.web.server, operator_sim.cli\n"
+            "import operator_sim.pki.identity\n"
+            "print(len(calls))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "0"
