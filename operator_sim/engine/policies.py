@@ -42,8 +42,6 @@ class Shipper(Generic[T]):
         return self._key
 
 
-
-
 @dataclass(frozen=True)
 class PolicyRef:
     """What travels with each archive: the key of the policy's fixed part, and the day and

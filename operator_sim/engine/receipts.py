@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from ..pki.issue import SignerMaterial
 from ..pki.profiles import PrivateKey
 from ..protocol.errors import ProtocolError
 from ..protocol.messages import IDCL, Acte
-from ..signature.cms import SignerMaterial, sign_detached
+from ..signature.cms import sign_detached
 from ..timestamp import TimeStampAuthority, TsaMaterial
 from . import outcomes
 from .clock import paris_date

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from .profiles import CertSpec, PrivateKey
 
@@ -23,6 +23,30 @@ class Issued:
 
     certificate: x509.Certificate
     key: PrivateKey
+
+
+@dataclass(frozen=True)
+class SignerMaterial:
+    """A signer's certificate, key (PKCS#8 DER, unencrypted: it stays on this machine) and
+    chain as bytes: what pickles to a worker process, which loads it once (`load`)."""
+
+    certificate: bytes
+    key: bytes
+    chain: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate, key: PrivateKey,
+           chain: Iterable[x509.Certificate] = ()) -> SignerMaterial:
+        der = serialization.Encoding.DER
+        return cls(certificate.public_bytes(der),
+                   key.private_bytes(der, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()),
+                   tuple(c.public_bytes(der) for c in chain))
+
+    def load(self) -> tuple[x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]:
+        key = serialization.load_der_private_key(self.key, None)
+        return (x509.load_der_x509_certificate(self.certificate), key,  # type: ignore[return-value]
+                tuple(x509.load_der_x509_certificate(c) for c in self.chain))
 
 
 def sign(spec: CertSpec, issuer_name: x509.Name, issuer_key: PrivateKey) -> x509.Certificate:

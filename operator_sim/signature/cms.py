@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TypedDict
 
@@ -19,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from ..pki.issue import SignerMaterial
 from ..pki.profiles import PrivateKey
 from ..pki.store import PkiStore
 from ..pki.trust import TrustStore
@@ -26,7 +26,7 @@ from .detached import MALFORMED, check_detached, digests, from_asn1, parse_signe
 from .policy import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
 from .result import CMS, Failure, SignatureResult
 
-__all__ = ["SignerMaterial", "async_verify_detached", "from_asn1", "ministere_material",
+__all__ = ["async_verify_detached", "from_asn1", "ministere_material",
            "ministere_signer", "parse_signed_data", "sign_detached", "sign_outgoing", "to_asn1",
            "verify_detached"]
 
@@ -128,32 +128,12 @@ def sign_outgoing(xml: bytes, store: PkiStore) -> bytes:
     return sign_detached(xml, certificate, key, chain)
 
 
-@dataclass(frozen=True)
-class SignerMaterial:
-    """A signer's certificate, key (PKCS#8 DER, unencrypted: it stays on this machine) and
-    chain as bytes: what pickles to a worker process, which loads it once (`load`)."""
-
-    certificate: bytes
-    key: bytes
-    chain: tuple[bytes, ...]
-
-    def load(self) -> tuple[x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]:
-        key = serialization.load_der_private_key(self.key, None)
-        return (x509.load_der_x509_certificate(self.certificate), key,  # type: ignore[return-value]
-                tuple(x509.load_der_x509_certificate(c) for c in self.chain))
-
-
 def ministere_material(store: PkiStore) -> SignerMaterial:
     """`sign_outgoing`'s signer as bytes; the same object until the PKI index changes."""
     version, (certificate, key, chain) = _loaded_ministere_versioned(store)
     cached = _materials.get(str(store.directory))
     if cached is None or cached[0] != version:
-        der = serialization.Encoding.DER
-        material = SignerMaterial(
-            certificate.public_bytes(der),
-            key.private_bytes(der, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()),
-            tuple(c.public_bytes(der) for c in chain))
+        material = SignerMaterial.of(certificate, key, chain)
         cached = _materials[str(store.directory)] = (version, material)
     return cached[1]
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ..pki.issue import SignerMaterial
 from ..pki.profiles import TEST_ARC
 from ..pki.store import PkiStore
 from ._der import TokenTemplate, accuracy_der
@@ -99,24 +100,18 @@ def _check_certificate(certificate: x509.Certificate, key: PrivateKey) -> None:
 
 @dataclass(frozen=True)
 class TsaMaterial:
-    """A TSA's certificate, key (PKCS#8 DER, unencrypted: it stays on this machine) and chain
-    as bytes, its policy and accuracy: what pickles to a worker process."""
+    """A TSA's signer (certificate, key and chain as bytes), policy and accuracy: what pickles
+    to a worker process."""
 
-    certificate: bytes
-    key: bytes
-    chain: tuple[bytes, ...]
+    signer: SignerMaterial
     policy_oid: str
     accuracy: timedelta | None
 
     def authority(self) -> TimeStampAuthority:
         """A TSA that only makes tokens with the serial and time given (`stamp_at`)."""
-        key = serialization.load_der_private_key(self.key, None)
-        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise TsaConfigurationError(f"unsupported key type {type(key).__name__}")
-        return TimeStampAuthority(
-            x509.load_der_x509_certificate(self.certificate), key,
-            [x509.load_der_x509_certificate(c) for c in self.chain], self.policy_oid,
-            _no_clock, _NoSerials(), accuracy=self.accuracy)
+        certificate, key, chain = self.signer.load()
+        return TimeStampAuthority(certificate, key, chain, self.policy_oid, _no_clock,
+                                  _NoSerials(), accuracy=self.accuracy)
 
 
 def _no_clock() -> datetime:
@@ -184,13 +179,8 @@ class TimeStampAuthority:
 
     def material(self) -> TsaMaterial:
         """What another process needs to make this TSA's tokens (`TsaMaterial.authority`)."""
-        return TsaMaterial(
-            self.certificate.public_bytes(serialization.Encoding.DER),
-            self._key.private_bytes(serialization.Encoding.DER,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()),
-            tuple(c.public_bytes(serialization.Encoding.DER) for c in self.chain),
-            self.policy_oid, self._accuracy)
+        return TsaMaterial(SignerMaterial.of(self.certificate, self._key, self.chain),
+                           self.policy_oid, self._accuracy)
 
     def stamp_at(self, digest: bytes, *, serial: int, at: datetime) -> bytes:
         """`stamp_digest` of a SHA-256 `digest` with the serial and genTime given: for a
