@@ -28,16 +28,12 @@ SMALL_BLOB = 64 * 1024
 """Bytes up to this size are stored as a row of `small_blobs` (migration 0013_small_blobs)."""
 
 
-def insert_small(db: Database, *, sha256: str, data: bytes) -> None:
-    """Store one small blob (already there: nothing to do, the bytes are the same)."""
-    insert_many(db, {sha256: data})
-
-
 _ROWS_PER_INSERT = 256  # 512 parameters, far below SQLite's limit
 
 
 def insert_many(db: Database, blobs: dict[str, bytes]) -> None:
-    """Store small blobs, a few hundred per INSERT (one statement, not one each)."""
+    """Store small blobs, a few hundred per INSERT (one statement, not one each); one already
+    there is left as it is (the same bytes)."""
     items = [value for pair in blobs.items() for value in pair]
     for start in range(0, len(items), 2 * _ROWS_PER_INSERT):
         chunk = items[start:start + 2 * _ROWS_PER_INSERT]
@@ -222,4 +218,4 @@ def _check(sha256: str, data: bytes) -> None:
         raise BlobCorrupted(sha256, actual)
 
 
-__all__ = ["SMALL_BLOB", "Blobs", "insert_many", "insert_small", "small_blob"]
+__all__ = ["SMALL_BLOB", "Blobs", "insert_many", "small_blob"]

@@ -194,8 +194,7 @@ def _checked(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, nam
     else:
         label = str(getattr(source, "name", None) or name or "archive.tar.gz")
     check = _ArchiveCheck(label, name or os.path.basename(label), policy,
-                          registry or default_registry())
-    check.keep = keep
+                          registry or default_registry(), keep)
     check.run(source)
     if policy.profile is PlatformProfile.LENIENT:
         check.report.relax()
@@ -204,7 +203,8 @@ def _checked(source: str | os.PathLike | BinaryIO, policy: ValidationPolicy, nam
 
 class _ArchiveCheck:
     def __init__(self, label: str, name: str, policy: ValidationPolicy,
-                 registry: SchemaRegistry) -> None:
+                 registry: SchemaRegistry,
+                 keep: Callable[[EnvelopeArchive], Iterable[str]] | None = None) -> None:
         self.name = name
         self.policy = policy
         self.registry = registry
@@ -220,7 +220,7 @@ class _ArchiveCheck:
         self.archive: EnvelopeArchive | None = None
         self.envelope_root: etree._Element | None = None
         self.actes: list[tuple[str, Acte]] = []
-        self.keep: Callable[[EnvelopeArchive], Iterable[str]] | None = None
+        self.keep = keep  # the members whose bytes to keep (`inspect_archive`)
         self.contents: dict[str, bytes] = {}
         self.deadline = time.monotonic() + policy.max_seconds
 
