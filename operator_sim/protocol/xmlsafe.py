@@ -88,16 +88,34 @@ def parse_xml(data: bytes, *, name: str = "<xml>", max_bytes: int = MAX_XML_BYTE
     return root
 
 
+class _Counts(threading.local):
+    """This thread's compiled XPath expressions (compiled once, not at every document; an lxml
+    XPath evaluator is not shared by threads)."""
+
+    def __init__(self) -> None:
+        self.nodes = etree.XPath("count(//*) + count(//@*)")
+        self.crowded = etree.XPath(f"(//*[count(@*) > {MAX_ATTRIBUTES}])[1]")
+
+
+_counts = _Counts()
+
+
+def node_count(element: etree._Element) -> int:
+    """The elements and attributes of `element`'s document (libxml2's XPath: linear, no
+    Python per node)."""
+    return int(_counts.nodes(element))
+
+
 def _check_shape(root: etree._Element, name: str) -> None:
     """Refuse more than MAX_NODES elements and attributes, or an element with more than
     MAX_ATTRIBUTES attributes (counted by libxml2's XPath, linear, before any schema)."""
-    nodes = int(root.xpath("count(//*) + count(//@*)"))
+    nodes = node_count(root)
     if nodes > MAX_NODES:
         raise UnsafeXML(
             f"{name}: {nodes} elements and attributes, more than {MAX_NODES}",
             f"{name} : {nodes} éléments et attributs, plus de {MAX_NODES}",
             code="XML_TOO_MANY_NODES")
-    crowded = root.xpath(f"(//*[count(@*) > {MAX_ATTRIBUTES}])[1]")
+    crowded = _counts.crowded(root)
     if crowded:
         element = crowded[0]
         tag = etree.QName(element).localname

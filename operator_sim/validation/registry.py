@@ -3,7 +3,8 @@
 Validation is libxml2's (lxml's compiled XMLSchema), in two steps whose cost stays linear in
 the document whatever it holds. First the document is validated as it is parsed again, where
 errors carry no location and so cost little each; only a document with few errors is then
-validated as a tree, whose errors name their element's path and line. Validating a tree with
+validated as a tree, whose errors name their element's path and line (a small document is
+validated as a tree first: when valid, as most are, that is all). Validating a tree with
 many errors costs the square of their number (libxml2 spells each error's path by counting the
 element's siblings), and xmlschema, used here before, much more: an element with 3,000
 undeclared attributes took it minutes.
@@ -21,6 +22,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..protocol.codes import NS_ACTES, NS_INSEE
+from ..protocol.xmlsafe import node_count
 from .profiles import MatiereProfile, load_profiles, select_profile
 
 SCHEMAS_DIR = Path(os.environ.get("OPERATOR_SIM_SCHEMAS", Path(__file__).resolve().parents[2] / "schemas"))
@@ -29,6 +31,11 @@ SCHEMAS_DIR = Path(os.environ.get("OPERATOR_SIM_SCHEMAS", Path(__file__).resolve
 LOCATED_ERRORS = 100
 """Most errors a document may have for them to be located: locating one costs up to a walk
 over every element (100 × the 100,000 nodes xmlsafe admits: some 50 ms)."""
+
+SMALL_TREE = 500
+"""Most elements and attributes a document may hold to be validated as a tree first: even
+with an error on each node, locating them all costs at most this number squared (well under a
+millisecond), and a valid one (an @ctes message holds some 50) then needs no second parse."""
 
 _XSD = "{http://www.w3.org/2001/XMLSchema}"
 
@@ -79,6 +86,8 @@ class CompiledSchema:
     def check(self, element: etree._Element, limit: int = 20) -> SchemaCheck:
         """Validate `element`: its first `limit` errors, located when there are no more than
         LOCATED_ERRORS, and their count; linear in the document's size (see the module doc)."""
+        if node_count(element) <= SMALL_TREE and self._lxml.validate(element):
+            return SchemaCheck((), 0)
         first, total = self._streamed(element, limit)
         if total and total <= LOCATED_ERRORS:
             located = self._located(element)
