@@ -22,6 +22,19 @@ class ConfigError(ValueError):
     """A setting that cannot be used, named precisely."""
 
 
+def default_workers(cores: int | None = None) -> int:
+    """Validation processes for `cores` (default: those this process may run on): one per
+    core less the one the service's own process keeps busy (event loop, store writer), at
+    least one, at most four. On two cores a second worker only made the processes take turns
+    on them: more CPU per submission, no more submissions per second (`bench/e2e.py`). A long
+    examination (a 100 MB archive) holds the next ones back while it runs; raise `workers`
+    for such loads."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+    return max(1, min(4, cores - 1))
+
+
 @dataclass(frozen=True)
 class Config:
     """All settings of one simulator instance."""
@@ -58,8 +71,8 @@ class Config:
     shutdown_grace: int = 10
     """Seconds requests in flight have to finish once SIGTERM or SIGINT asked `serve` to stop
     (new connections are refused at once); those still running then are cut."""
-    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
-    """Processes that validate archives beside the event loop."""
+    workers: int = field(default_factory=lambda: default_workers())
+    """Processes that validate archives beside the event loop (`default_workers`)."""
     scenarios: str | None = None
     """TOML file of scenario rules (`[[rules]]`): seeds the rules on first start and on reset."""
     callback_attempts: int = 6
