@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -75,6 +76,9 @@ class CompiledSchema:
             for declaration in declarations:
                 declaration.set("minOccurs", "0")
         self._lxml = etree.XMLSchema(doc)
+        self._tree_lock = threading.Lock()
+        """Validating a tree writes the schema object's own error log: one thread at a time
+        (the streamed check has a parser, and so a log, of its own)."""
 
     def is_valid(self, element: etree._Element) -> bool:
         return self.check(element, limit=1).valid
@@ -86,8 +90,10 @@ class CompiledSchema:
     def check(self, element: etree._Element, limit: int = 20) -> SchemaCheck:
         """Validate `element`: its first `limit` errors, located when there are no more than
         LOCATED_ERRORS, and their count; linear in the document's size (see the module doc)."""
-        if node_count(element) <= SMALL_TREE and self._lxml.validate(element):
-            return SchemaCheck((), 0)
+        if node_count(element) <= SMALL_TREE:
+            with self._tree_lock:
+                if self._lxml.validate(element):
+                    return SchemaCheck((), 0)
         first, total = self._streamed(element, limit)
         if total and total <= LOCATED_ERRORS:
             located = self._located(element)
@@ -114,7 +120,8 @@ class CompiledSchema:
     def _located(self, element: etree._Element) -> list[SchemaError]:
         """Errors of `element` validated as a tree: each with its path and line."""
         try:
-            self._lxml.assertValid(element)
+            with self._tree_lock:
+                self._lxml.assertValid(element)
         except etree.DocumentInvalid as exc:
             return [SchemaError(_message(e.message), e.path, e.line or None)
                     for e in exc.error_log]

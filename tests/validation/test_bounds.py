@@ -5,6 +5,7 @@ bounds' behaviour (which refusal, which finding, how many), whatever the machine
 """
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from lxml import etree
@@ -98,3 +99,27 @@ def test_a_validation_past_its_time_ends_with_a_clear_finding(policy):
     assert report.codes == ["VALIDATION_TIMEOUT"]
     assert not report.valid
     assert "0 s" in report.errors[0].message_en
+
+
+def test_documents_checked_at_once_by_threads_each_get_their_own_verdict():
+    """Small documents are validated as trees on the one compiled schema: threads checking
+    valid and invalid ones together (the service's threads, the pytest plugin's) each get
+    their own document's errors, located."""
+    built = corpus.build()
+    schema = default_registry().actes
+    xml = built.members[built.message_name]
+    valid = parse_xml(xml)
+    invalid = [parse_xml(_annexes(xml, 1, count)) for count in (1, 2, 3)]
+
+    def check(index: int) -> tuple[int, list[str]]:
+        if index % 2:
+            return index, [e.message for e in schema.check(valid).errors]
+        return index, [e.xpath or "" for e in schema.check(invalid[index % 3]).errors]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(check, range(400)))
+    for index, found in results:
+        if index % 2:
+            assert found == [], found
+        else:
+            assert len(found) == index % 3 + 1 and all("Annexe" in path for path in found), found
