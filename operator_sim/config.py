@@ -27,8 +27,8 @@ def default_workers(cores: int | None = None) -> int:
     core less the one the service's own process keeps busy (event loop, store writer), at
     least one, at most four. On two cores a second worker only made the processes take turns
     on them: more CPU per submission, no more submissions per second (`bench/e2e.py`). A long
-    examination (a 100 MB archive) holds the next ones back while it runs; raise `workers`
-    for such loads."""
+    examination (a 100 MB archive) does not hold the next ones back: they get a spare worker
+    once it has run `engine.workers.SPARE_AFTER`."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else os.cpu_count() or 1

@@ -9,6 +9,10 @@ load they held the interpreter lock about a tenth of the time the service ran.
 A worker killed from outside (the OOM killer, an operator's `kill -9`) is replaced when next
 needed, and the job it was running is sent once more; a job whose second run is lost too raises
 `WorkerLost` (the caller answers 503: it may be the job itself that kills its worker).
+
+At most `workers` jobs run at once, plus one on a spare worker while every busy worker has
+spent `SPARE_AFTER` on its job: a long examination (a 100 MB archive) does not hold the next
+small ones back, and short jobs never spread over more processes than the size.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = 2
 """Runs a job gets when its worker dies under it."""
+
+SPARE_AFTER = 0.2
+"""Seconds every busy worker must have spent on its job before a waiting job runs on a spare
+(an @ctes envelope's examination takes about a millisecond; a 30 MB archive's, 0.3 s)."""
 
 
 class WorkerLost(BrokenProcessPool):
@@ -52,6 +61,8 @@ class _Worker:
     process: BaseProcess
     pipe: Connection
     job: _Job | None = None
+    since: float = 0.0
+    """When its job was sent (monotonic)."""
     stopping: bool = False
 
 
@@ -107,17 +118,20 @@ class WorkerPool(Executor):
     """
 
     def __init__(self, workers: int, *, preload: tuple[str, ...] = (),
-                 initializer: Callable[[], object] | None = None) -> None:
+                 initializer: Callable[[], object] | None = None,
+                 spare_after: float = SPARE_AFTER) -> None:
         self._context = multiprocessing.get_context("forkserver")
         if preload:
             self._context.set_forkserver_preload(list(preload))
         self._size = max(1, workers)
+        self._spare_after = spare_after
         self._initializer = initializer
         self._lock = threading.Lock()
         self._state = _State()
         self._wake_read, self._wake_write = os.pipe()  # the collector's set of workers changed
         self._wake_open = True
         self._collector: threading.Thread | None = None
+        self._collector_until: float | None = None  # when it looks again without being woken
         self.rebuilds = 0
         """How many dead workers were replaced (for the logs and the tests)."""
 
@@ -133,19 +147,24 @@ class WorkerPool(Executor):
         return future
 
     def _dispatch(self) -> None:
-        """Send waiting jobs to idle workers, starting workers up to the size (lock held)."""
+        """Send waiting jobs to idle workers, starting workers as needed, while fewer than
+        the size run (one more when all of them are long: `SPARE_AFTER`; lock held)."""
         state = self._state
         while state.queue:
+            if state.queue[0].future.cancelled():  # never runs, nor starts a worker
+                state.queue.popleft()
+                continue
+            if not self._may_start_one(time.monotonic()):
+                self._collector_by(self._spare_at())
+                return
             worker = next((w for w in state.workers if w.job is None and not w.stopping), None)
             if worker is None:
-                if len(state.workers) >= self._size or state.closed:
+                if len(state.workers) > self._size or state.closed:
                     return
                 worker = self._start()
             job = state.queue.popleft()
-            if job.future.cancelled():
-                continue
             job.runs += 1
-            worker.job = job
+            worker.job, worker.since = job, time.monotonic()
             try:
                 worker.pipe.send((job.fn, job.args, job.kwargs))
             except (OSError, EOFError):  # the worker died idle: the collector will see it
@@ -155,6 +174,30 @@ class WorkerPool(Executor):
             except Exception as error:  # the job does not pickle: its caller's error
                 worker.job = None
                 _settle(job.future, False, error)
+
+    def _may_start_one(self, now: float) -> bool:
+        """Whether one more job may run now (lock held)."""
+        busy = [w.since for w in self._state.workers if w.job is not None]
+        return len(busy) < self._size \
+            or (len(busy) == self._size and now - max(busy) >= self._spare_after)
+
+    def _spare_at(self) -> float | None:
+        """When a waiting job may have the spare worker (monotonic; None: no job waits for
+        it; lock held)."""
+        busy = [w.since for w in self._state.workers if w.job is not None]
+        if not self._state.queue or len(busy) != self._size or self._state.closed:
+            return None
+        return max(busy) + self._spare_after
+
+    def _collector_by(self, at: float | None) -> None:
+        """Have the collector look again at `at` at the latest (lock held): it sleeps until a
+        worker answers or ends, or until the deadline it last saw, and a job queued since
+        may need an earlier one. Under load it already has one: no wake-up per job."""
+        if at is None or self._collector is None:
+            return
+        if self._collector_until is None or at < self._collector_until:
+            self._collector_until = at
+            self._wake()
 
     def _start(self) -> _Worker:
         """A new worker process (lock held); the collector is told to wait on it too."""
@@ -186,11 +229,14 @@ class WorkerPool(Executor):
                         _settle(self._state.queue.popleft().future, False,
                                 WorkerLost("the pool was shut down"))
                     return
+                self._dispatch()  # a waiting job whose time for the spare has come
+                self._collector_until = until = self._spare_at()
+            due = None if until is None else max(0.0, until - time.monotonic())
             by_handle: dict[Connection | int, _Worker] = {}
             for worker in workers:
                 by_handle[worker.pipe] = worker
                 by_handle[worker.process.sentinel] = worker
-            ready = wait([self._wake_read, *by_handle])
+            ready = wait([self._wake_read, *by_handle], timeout=due)
             if self._wake_read in ready:
                 os.read(self._wake_read, 4096)
             answered = {by_handle[h] for h in ready if isinstance(h, Connection)}

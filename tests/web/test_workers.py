@@ -7,6 +7,7 @@ import pickle
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -141,6 +142,37 @@ def test_a_job_cancelled_while_waiting_never_runs(tmp_path):
         assert busy.result(timeout=120) == "released"
         assert pool.submit(os.getpid).result(timeout=120) > 0  # runs after the cancelled one
         assert not os.path.exists(ran)
+    finally:
+        pool.end()
+
+
+def test_a_long_job_does_not_hold_back_the_next_one(tmp_path):
+    """Its one worker busy past SPARE_AFTER, a pool of one runs the next job on a spare (a
+    100 MB archive's examination does not stall the small envelopes sent meanwhile)."""
+    pool = WorkerPool(1)
+    release = str(tmp_path / "release")
+    try:
+        first = pool.submit(os.getpid).result(timeout=120)  # the worker is up
+        long = pool.submit(_wait_for, release)
+        assert pool.submit(os.getpid).result(timeout=60) != first
+        assert not long.done()
+        _touch(release)
+        assert long.result(timeout=60) == "released"
+    finally:
+        pool.end()
+
+
+def test_short_jobs_run_on_no_more_workers_than_the_size(tmp_path):
+    """Jobs sent faster than one worker answers queue for it rather than start more (the
+    spare waits for a long job; here it may not come before 60 s: a slow machine's stall
+    cannot call it)."""
+    pool = WorkerPool(1, spare_after=60)
+    try:
+        first = pool.submit(os.getpid).result(timeout=120)
+        with ThreadPoolExecutor(max_workers=8) as callers:
+            pids = set(callers.map(lambda _: pool.submit(os.getpid).result(timeout=60),
+                                   range(200)))
+        assert pids == {first}
     finally:
         pool.end()
 
