@@ -131,7 +131,6 @@ class WorkerPool(Executor):
         self._wake_read, self._wake_write = os.pipe()  # the collector's set of workers changed
         self._wake_open = True
         self._collector: threading.Thread | None = None
-        self._collector_until: float | None = None  # when it looks again without being woken
         self.rebuilds = 0
         """How many dead workers were replaced (for the logs and the tests)."""
 
@@ -155,7 +154,6 @@ class WorkerPool(Executor):
                 state.queue.popleft()
                 continue
             if not self._may_start_one(time.monotonic()):
-                self._collector_by(self._spare_at())
                 return
             worker = next((w for w in state.workers if w.job is None and not w.stopping), None)
             if worker is None:
@@ -189,16 +187,6 @@ class WorkerPool(Executor):
             return None
         return max(busy) + self._spare_after
 
-    def _collector_by(self, at: float | None) -> None:
-        """Have the collector look again at `at` at the latest (lock held): it sleeps until a
-        worker answers or ends, or until the deadline it last saw, and a job queued since
-        may need an earlier one. Under load it already has one: no wake-up per job."""
-        if at is None or self._collector is None:
-            return
-        if self._collector_until is None or at < self._collector_until:
-            self._collector_until = at
-            self._wake()
-
     def _start(self) -> _Worker:
         """A new worker process (lock held); the collector is told to wait on it too."""
         ours, theirs = self._context.Pipe()
@@ -230,8 +218,10 @@ class WorkerPool(Executor):
                                 WorkerLost("the pool was shut down"))
                     return
                 self._dispatch()  # a waiting job whose time for the spare has come
-                self._collector_until = until = self._spare_at()
-            due = None if until is None else max(0.0, until - time.monotonic())
+                until = self._spare_at()
+            # Until the spare may be due, or `spare_after` at most: a job queued meanwhile is
+            # seen without a wake-up per job (a few looks a second when idle).
+            due = self._spare_after if until is None else max(0.0, until - time.monotonic())
             by_handle: dict[Connection | int, _Worker] = {}
             for worker in workers:
                 by_handle[worker.pipe] = worker
