@@ -34,6 +34,8 @@ P = ParamSpec("P")
 log = logging.getLogger(__name__)
 MAX_GROUP = 256
 """Jobs committed together at most (the rest wait for the next commit)."""
+WAL_CHECKPOINT_PAGES = 4000
+"""Pages in the write-ahead log that start an automatic checkpoint (SQLite's default: 1,000)."""
 
 
 class SqliteDatabase:
@@ -78,6 +80,13 @@ class SqliteDatabase:
         # sub-journal then spilled to a temporary file, created and deleted on every commit.
         # In memory it costs no file (creating inodes is what the service pays most for).
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Checkpoint every 4,000 pages rather than 1,000: the hot pages submissions rewrite
+        # (index leaves, counters) are copied back to the database once per checkpoint, so
+        # fewer checkpoints copy fewer pages (the writer's system time at 16 in flight: 0.15-
+        # 0.21 ms a submission against 0.23-0.25 in three alternating runs). 4,000 frames stay
+        # within the first block (4,096 frames) of the WAL index that reads look pages up in;
+        # the WAL file grows to some 16 MB between checkpoints.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         db = Database(conn, execute_plugins=False)
         db.enable_wal()
         with self._connections_lock:

@@ -62,11 +62,13 @@ def test_every_connection_is_wal_full_sync_with_foreign_keys(tmp_path):
     with SqliteStore.open(tmp_path) as store:
         def pragmas(db):
             return {name: db.execute(f"pragma {name}").fetchone()[0]
-                    for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+                    for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout",
+                                 "wal_autocheckpoint")}
 
         assert pragmas(store._read_db()) == pragmas_expected()
         assert store.run_write(pragmas) == pragmas_expected()
 
 
 def pragmas_expected():
-    return {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10_000}
+    return {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10_000,
+            "wal_autocheckpoint": 4000}
