@@ -198,6 +198,15 @@ async def test_cancelling_an_acknowledged_act(engine, tmp_path):
     assert cancel.code == "6-2" and cancel.transaction.type is TransactionType.ANNULATION
     assert cancel.transaction.status is S.ACQUITTEMENT_RECU
     assert (await engine.store.get(acte.transaction.id)).status is S.ANNULE
+    journal = await engine.store.journal(cancel.transaction.id)
+    assert [(e.from_status, e.to_status, e.message) for e in journal] == [
+        (None, S.POSTE, "Posté"),
+        (S.POSTE, S.EN_ATTENTE_DE_TRANSMISSION, "Accepté par le TdT : validation OK"),
+        (S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS, "Transmis au MI"),
+        (S.TRANSMIS, S.ACQUITTEMENT_RECU, "Annulation reçue par le MI")]
+    assert {e.actor for e in journal[1:]} == {engine.actor}
+    (answer,) = [m for m in await engine.store.messages(cancel.transaction.id) if m.code == "6-2"]
+    assert journal[-1].message_id == answer.id and all(e.message_id is None for e in journal[1:-1])
     with pytest.raises(RequestRefused):
         await engine.cancel(identity(SIREN), acte.transaction.id)
 
