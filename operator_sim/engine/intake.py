@@ -75,7 +75,6 @@ from .kernel import (
     only_siren,
     to_answer,
     transition_conflict,
-    walk_to_transmis,
 )
 from .policies import PolicyRef, PolicyShipper, resolve
 from .receipts import Receipt, ReceiptKeys, ReceiptOrder, ReceiptSigners, knows, make_receipt
@@ -1098,5 +1097,4 @@ __all__ = [
     "examine_shipped",
     "only_siren",
     "transition_conflict",
-    "walk_to_transmis",
 ]

@@ -184,26 +184,18 @@ def create_and_answer(store: SimulatorStore, new: NewTransaction, answer: NewMes
     """Create the transaction and walk it to its answer; without one, stop at "transmis".
     One INSERT in the walk's last status, a journal row per step (`create_transaction`).
     `then` writes more in the same commit (the scenario's record and follow-up)."""
-    lifecycle.check_initial(new.type, new.status)
     steps, message = _answer_path(answer, at=at, anomalie=anomalie)
     walk = walk_of(new.type, new.status, steps, final=answer, message=message,
                    id_acte=None if answer is None else id_acte)
 
     def write() -> TransactionRow:
-        row = store.create_transaction(new, at=at, actor=actor, message="Posté", walk=walk,
-                                       walk_by=ministere)
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté", walk=walk,
+                               walk_by=ministere)
         if then is not None:
             then(store, row)
         return row
 
     return store.atomic(write)
-
-
-def walk_to_transmis(store: SimulatorStore, row: TransactionRow, *, at: dt.datetime,
-                     actor: str) -> TransactionRow:
-    """Posté → en attente de transmission → transmis, as the chain carries any request."""
-    return path_to(store, row, [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS], at=at, actor=actor,
-                    final=None, id_acte=None, message="Transmis au MI")
 
 
 def _answer_path(answer: NewMessage | None, *, at: dt.datetime, anomalie: str | None,

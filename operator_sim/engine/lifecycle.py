@@ -21,6 +21,7 @@ from ..store.interface import (
     TransactionRow,
     TransactionStore,
     TransitionStep,
+    WalkStep,
 )
 from .clock import PARIS
 
@@ -219,10 +220,13 @@ def _check_validation_delay(store: TransactionStore, row: TransactionRow, at: da
 
 
 def create(store: TransactionStore, new: NewTransaction, *, at: datetime, actor: str,
-           message: str = "") -> TransactionRow:
-    """Create a transaction in a status its type may start in."""
+           message: str = "", walk: Sequence[WalkStep] = (),
+           walk_by: str | None = None) -> TransactionRow:
+    """Create a transaction in a status its type may start in; with `walk` (checked by
+    `kernel.walk_of`), inserted where the walk leaves it (`create_transaction`)."""
     check_initial(new.type, new.status)
-    return store.create_transaction(new, at=at, actor=actor, message=message)
+    return store.create_transaction(new, at=at, actor=actor, message=message, walk=walk,
+                                    walk_by=walk_by)
 
 
 def transition(store: TransactionStore, transaction_id: int, to: TransactionStatus, *,

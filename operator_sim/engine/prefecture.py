@@ -69,7 +69,7 @@ from ..validation.documents import format_from_extension, pdf_structure_problem,
 from . import lifecycle, outcomes
 from .clock import paris_date
 from .intake import Engine
-from .kernel import MIMETYPES, Outcome, RequestRefused, actor_label, walk_to_transmis
+from .kernel import MIMETYPES, Outcome, RequestRefused, actor_label, create_and_answer
 from .kernel import transition_conflict as _conflict
 
 S = TransactionStatus
@@ -454,8 +454,7 @@ def _record_answer(store: SimulatorStore, new: NewTransaction, letter_id: int,
             raise RequestRefused("COURRIER_ALREADY_ANSWERED",
                                  f"le courrier {letter_id} a déjà reçu une réponse",
                                  f"letter {letter_id} has already been answered", kind=Kind.CONFLICT)
-        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        row = walk_to_transmis(store, row, at=at, actor=TDT_ACTOR)
+        row = create_and_answer(store, new, None, at, actor, TDT_ACTOR, None, None)
         if receipt is None:
             return row
         (effect,) = lifecycle.MESSAGE_EFFECTS[receipt.code]

@@ -28,7 +28,7 @@ from .kernel import (
     actor_label,
     create_and_answer,
     transition_conflict,
-    walk_to_transmis,
+    walk_of,
 )
 
 S = TransactionStatus
@@ -105,14 +105,15 @@ class Requests(Kernel):
 
 def _cancel(store: SimulatorStore, new: NewTransaction, acte_id: int, answer: NewMessage,
             at: dt.datetime, actor: str, ministere: str) -> TransactionRow:
+    walk = walk_of(new.type, new.status,
+                   [S.EN_ATTENTE_DE_TRANSMISSION, S.TRANSMIS, S.ACQUITTEMENT_RECU],
+                   final=answer, id_acte=None, message="Annulation reçue par le MI")
+
     def write() -> TransactionRow:
-        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté")
-        row = walk_to_transmis(store, row, at=at, actor=ministere)
-        store.transition_many([
-            TransitionStep(row.id, S.TRANSMIS, S.ACQUITTEMENT_RECU,
-                           message="Annulation reçue par le MI", attach=answer),
-            TransitionStep(acte_id, S.ACQUITTEMENT_RECU, S.ANNULE, message="Acte annulé")],
-            at=at, actor=ministere)
-        return store.get(row.id)
+        row = lifecycle.create(store, new, at=at, actor=actor, message="Posté", walk=walk,
+                               walk_by=ministere)
+        store.transition_many([TransitionStep(acte_id, S.ACQUITTEMENT_RECU, S.ANNULE,
+                                              message="Acte annulé")], at=at, actor=ministere)
+        return row
 
     return store.atomic(write)
