@@ -71,7 +71,7 @@ class Config:
     shutdown_grace: int = 10
     """Seconds requests in flight have to finish once SIGTERM or SIGINT asked `serve` to stop
     (new connections are refused at once); those still running then are cut."""
-    workers: int = field(default_factory=lambda: default_workers())
+    workers: int = field(default_factory=default_workers)
     """Processes that validate archives beside the event loop (`default_workers`)."""
     scenarios: str | None = None
     """TOML file of scenario rules (`[[rules]]`): seeds the rules on first start and on reset."""

@@ -173,16 +173,20 @@ class WorkerPool(Executor):
                 worker.job = None
                 _settle(job.future, False, error)
 
+    def _busy_since(self) -> list[float]:
+        """When each busy worker was sent its job (lock held)."""
+        return [w.since for w in self._state.workers if w.job is not None]
+
     def _may_start_one(self, now: float) -> bool:
         """Whether one more job may run now (lock held)."""
-        busy = [w.since for w in self._state.workers if w.job is not None]
+        busy = self._busy_since()
         return len(busy) < self._size \
             or (len(busy) == self._size and now - max(busy) >= self._spare_after)
 
     def _spare_at(self) -> float | None:
         """When a waiting job may have the spare worker (monotonic; None: no job waits for
         it; lock held)."""
-        busy = [w.since for w in self._state.workers if w.job is not None]
+        busy = self._busy_since()
         if not self._state.queue or len(busy) != self._size or self._state.closed:
             return None
         return max(busy) + self._spare_after
